@@ -1,0 +1,38 @@
+"""gradtrace's autograd engine: a complete, fast DeZero-style core (numpy only)."""
+
+from .core import (Config, Function, Parameter, Variable, as_array, as_variable, backward,
+                   no_grad, test_mode, using_config)
+from .errors import BackwardError, DataTypeError, EngineError, GradientCheckError, ShapeError
+from .functions import (Add, BroadcastTo, Cos, Div, Exp, GetItem, GetItemGrad, Log, Mul, Neg,
+                        Pow, ReLU, Reshape, Sigmoid, Sin, Square, Sub, Sum, SumTo, Tanh,
+                        Transpose, add, broadcast_to, cos, div, exp, get_item, log, mul, neg,
+                        pow, rdiv, relu, reshape, rsub, sigmoid, sin, square, sub, sum, sum_to,
+                        tanh, transpose, _install_operators)
+from .functions_nn import (Clip, Dropout, Linear, LogSoftmax, MatMul, Max, MeanSquaredError, Min,
+                           Softmax, SoftmaxCrossEntropy, clip, dropout, linear, log_softmax,
+                           matmul, max, mean_squared_error, min, softmax, softmax_cross_entropy)
+from .numerical import gradient_check, numerical_diff, numerical_grad
+
+_install_operators()
+
+__all__ = [
+    # core
+    "Variable", "Parameter", "Function", "Config", "no_grad", "test_mode", "using_config",
+    "as_array", "as_variable", "backward",
+    # errors
+    "EngineError", "DataTypeError", "ShapeError", "BackwardError", "GradientCheckError",
+    # op classes
+    "Square", "Exp", "Log", "Sin", "Cos", "Tanh", "Sigmoid", "ReLU", "Pow",
+    "Add", "Sub", "Mul", "Div", "Neg",
+    "Reshape", "Transpose", "BroadcastTo", "Sum", "SumTo", "GetItem", "GetItemGrad",
+    "MatMul", "Linear", "Clip", "Max", "Min", "MeanSquaredError", "Softmax", "LogSoftmax",
+    "SoftmaxCrossEntropy", "Dropout",
+    # op functions
+    "square", "exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "pow",
+    "add", "sub", "rsub", "mul", "div", "rdiv", "neg",
+    "reshape", "transpose", "broadcast_to", "sum", "sum_to", "get_item",
+    "matmul", "linear", "clip", "max", "min", "mean_squared_error", "softmax", "log_softmax",
+    "softmax_cross_entropy", "dropout",
+    # numerical
+    "numerical_diff", "numerical_grad", "gradient_check",
+]

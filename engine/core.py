@@ -1,0 +1,397 @@
+"""Core of the autograd engine: Variable, Function, Config and the backward pass."""
+
+import contextlib
+import heapq
+import weakref
+
+import numpy as np
+
+from .errors import BackwardError, DataTypeError
+
+_ndarray = np.ndarray
+_asarray = np.asarray
+_ref = weakref.ref
+_heappush = heapq.heappush
+_heappop = heapq.heappop
+
+
+# =============================================================================
+# Config
+# =============================================================================
+class Config:
+    """Global switches: ``enable_backprop`` (build the graph) and ``train`` (dropout on)."""
+
+    enable_backprop = True
+    train = True
+
+
+@contextlib.contextmanager
+def using_config(name, value):
+    """Temporarily set ``Config.<name>`` to ``value`` inside a ``with`` block."""
+    if not hasattr(Config, name) or name.startswith("_"):
+        raise AttributeError(f"Config has no setting {name!r} (known: enable_backprop, train)")
+    old = getattr(Config, name)
+    setattr(Config, name, value)
+    try:
+        yield
+    finally:
+        setattr(Config, name, old)
+
+
+def no_grad():
+    """Context manager: run ops without building the graph (no creator, no inputs kept)."""
+    return using_config("enable_backprop", False)
+
+
+def test_mode():
+    """Context manager: evaluation mode (``Config.train = False``; dropout passes values through)."""
+    return using_config("train", False)
+
+
+test_mode.__test__ = False  # not a pytest test, despite the name
+
+
+# =============================================================================
+# Conversions
+# =============================================================================
+def _type_name(obj):
+    """Readable name of obj's type, with its module unless builtin (e.g. 'numpy.float64')."""
+    t = type(obj)
+    mod = t.__module__
+    return t.__qualname__ if mod == "builtins" else f"{mod}.{t.__qualname__}"
+
+
+def as_array(x, dtype=None):
+    """Return ``x`` as an ndarray (numpy scalars and Python numbers become 0-d arrays)."""
+    if type(x) is _ndarray and (dtype is None or x.dtype == dtype):
+        return x
+    if isinstance(x, Variable):
+        raise DataTypeError("as_array got a Variable: use its .data (or as_variable) instead")
+    arr = _asarray(x, dtype=dtype)
+    if arr.dtype.kind in "OUSV":
+        raise DataTypeError(
+            f"cannot use a value of type {_type_name(x)} as numeric data "
+            f"(numpy made a {arr.dtype} array of it): pass numbers or a numeric numpy.ndarray")
+    return arr
+
+
+def as_variable(obj):
+    """Return ``obj`` if it is a Variable, else a new Variable wrapping ``as_array(obj)``."""
+    if isinstance(obj, Variable):
+        return obj
+    return Variable(as_array(obj))
+
+
+# =============================================================================
+# Variable
+# =============================================================================
+class Variable:
+    """A node holding an ndarray ``data``, its gradient ``grad`` and the ``creator`` function."""
+
+    __slots__ = ("data", "name", "grad", "creator", "generation", "__weakref__")
+    __array_priority__ = 200
+
+    def __init__(self, data, name=None):
+        if data is not None and type(data) is not _ndarray and not isinstance(data, _ndarray):
+            raise DataTypeError(
+                f"Variable data must be a numpy.ndarray or None, got {_type_name(data)}: "
+                f"wrap it with np.array(...)")
+        self.data = data
+        self.name = name
+        self.grad = None
+        self.creator = None
+        self.generation = 0
+
+    # -- numpy-like properties -------------------------------------------------
+    @property
+    def shape(self):
+        """Shape of the data (a tuple)."""
+        return self.data.shape
+
+    @property
+    def ndim(self):
+        """Number of dimensions of the data."""
+        return self.data.ndim
+
+    @property
+    def size(self):
+        """Number of elements of the data."""
+        return self.data.size
+
+    @property
+    def dtype(self):
+        """dtype of the data."""
+        return self.data.dtype
+
+    def __len__(self):
+        return len(self.data)
+
+    def __repr__(self):
+        if self.data is None:
+            return "variable(None)"
+        body = str(self.data).replace("\n", "\n" + " " * 9)
+        return f"variable({body})"
+
+    # -- graph ---------------------------------------------------------------------
+    def set_creator(self, func):
+        """Record ``func`` as this Variable's creator (generation = func's + 1)."""
+        self.creator = func
+        self.generation = func.generation + 1
+
+    def cleargrad(self):
+        """Forget the accumulated gradient (``grad = None``)."""
+        self.grad = None
+
+    def unchain(self):
+        """Cut the link to the creator (this Variable becomes a leaf)."""
+        self.creator = None
+
+    # -- shape methods (the ops live in engine.functions) --------------------------
+    def reshape(self, *shape):
+        """Differentiable reshape; accepts ``reshape(2, 3)`` or ``reshape((2, 3))``."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = shape[0]
+        return _F.reshape(self, shape)
+
+    def transpose(self, *axes):
+        """Differentiable transpose; ``transpose()`` reverses axes, else a permutation."""
+        if len(axes) == 0:
+            axes = None
+        elif len(axes) == 1 and (isinstance(axes[0], (tuple, list)) or axes[0] is None):
+            axes = axes[0]
+        return _F.transpose(self, axes)
+
+    @property
+    def T(self):
+        """Differentiable transpose (all axes reversed)."""
+        return _F.transpose(self)
+
+    def sum(self, axis=None, keepdims=False):
+        """Differentiable sum over ``axis`` (all axes when None)."""
+        return _F.sum(self, axis, keepdims)
+
+    # -- backward ------------------------------------------------------------------
+    def backward(self, retain_grad=False, create_graph=False):
+        """Accumulate d(self)/d(v) into ``v.grad`` for every Variable v this one depends on.
+
+        The starting gradient is ``self.grad`` if set, else ones (only for a single-element
+        Variable). Functions run in decreasing generation order (a heap; each function once);
+        every input's ``grad`` is updated right after each step. Gradients of intermediate
+        Variables are dropped unless ``retain_grad``. With ``create_graph`` the gradient
+        computation itself is recorded, so ``x.grad`` can be differentiated again.
+        """
+        data = self.data
+        if data is None:
+            raise BackwardError("backward() called on a Variable whose data is None")
+        g = self.grad
+        if g is None:
+            if data.size != 1:
+                raise BackwardError(
+                    f"backward() on a non-scalar Variable (shape {data.shape}) needs a starting "
+                    f"gradient: reduce it first (e.g. y.sum().backward()) or set "
+                    f"y.grad = Variable(np.ones_like(y.data)) before calling backward()")
+            self.grad = Variable(np.ones_like(data))
+        else:
+            if not isinstance(g, Variable):
+                g = self.grad = Variable(as_array(g))
+            if g.data.shape != data.shape:
+                raise BackwardError(
+                    f"starting gradient has shape {g.data.shape} but the Variable has shape "
+                    f"{data.shape}")
+        f = self.creator
+        if f is None:
+            return
+        old = Config.enable_backprop
+        Config.enable_backprop = bool(create_graph)
+        try:
+            if create_graph:
+                _backward_graph(f, retain_grad)
+            else:
+                _backward_arrays(f, retain_grad)
+        finally:
+            Config.enable_backprop = old
+
+
+class Parameter(Variable):
+    """A Variable that holds a trainable value (layers and optimisers look for these)."""
+
+    __slots__ = ()
+
+
+def backward(y, retain_grad=False, create_graph=False):
+    """Same as ``y.backward(retain_grad, create_graph)``."""
+    return y.backward(retain_grad=retain_grad, create_graph=create_graph)
+
+
+# =============================================================================
+# Backward loops (iterative; a heap keyed by -generation, each function once)
+# =============================================================================
+def _bad_count(f, gxs):
+    """Error for a backward that returned the wrong number of gradients."""
+    name = type(f).__name__
+    return BackwardError(
+        f"{name}.backward returned {len(gxs)} gradient(s) for {len(f.inputs)} input(s): "
+        f"return one per input, None for an input without a gradient")
+
+
+def _bad_shape(f, x, shape):
+    """Error for a backward that returned a gradient of the wrong shape."""
+    return BackwardError(
+        f"{type(f).__name__}.backward returned a gradient of shape {shape} for an input of "
+        f"shape {x.data.shape}")
+
+
+def _output_grads(f, as_var):
+    """Gradients of f's outputs (zeros for an output without one, None for a dead output)."""
+    gys = []
+    for r in f.outputs:
+        y = r()
+        if y is None:
+            gys.append(None)
+        elif y.grad is None:
+            z = np.zeros_like(y.data)
+            gys.append(Variable(z) if as_var else z)
+        else:
+            gys.append(y.grad if as_var else y.grad.data)
+    return gys
+
+
+def _backward_arrays(f, retain_grad):
+    """Backward pass on raw ndarrays: no graph is built, grads are stored as Variables."""
+    heap = [(-f.generation, 0, f)]
+    seen = {f}
+    count = 1
+    Var = Variable
+    ndarray = _ndarray
+    push = _heappush
+    pop = _heappop
+    while heap:
+        f = pop(heap)[2]
+        refs = f.outputs
+        y = refs[0]() if len(refs) == 1 else None
+        if y is not None and y.grad is not None:
+            gy = y.grad.data
+            gxs = f.backward(gy)
+            outs = (y,)
+        else:
+            gys = _output_grads(f, False)
+            gy = None
+            gxs = f.backward(*gys)
+            outs = [r() for r in refs]
+        inputs = f.inputs
+        if type(gxs) is not tuple:
+            gxs = (gxs,)
+        if len(gxs) != len(inputs):
+            raise _bad_count(f, gxs)
+        for x, gx in zip(inputs, gxs):
+            if gx is None:
+                continue
+            if type(gx) is not ndarray:
+                gx = gx.data if isinstance(gx, Var) else _asarray(gx)
+            if gx.shape != x.data.shape:
+                raise _bad_shape(f, x, gx.shape)
+            g = x.grad
+            c = x.creator
+            if g is None:
+                if c is None and (gx is gy or gx.base is not None):
+                    gx = gx.copy()  # a leaf's grad must not alias another array
+                x.grad = Var(gx)
+            else:
+                gx = g.data + gx
+                x.grad = Var(gx if type(gx) is ndarray else _asarray(gx))
+            if c is not None and c not in seen:
+                seen.add(c)
+                push(heap, (-c.generation, count, c))
+                count += 1
+        if not retain_grad:
+            for y in outs:
+                if y is not None:
+                    y.grad = None
+
+
+def _backward_graph(f, retain_grad):
+    """Backward pass with Variables under enable_backprop: the gradient graph is recorded."""
+    heap = [(-f.generation, 0, f)]
+    seen = {f}
+    count = 1
+    Var = Variable
+    while heap:
+        f = _heappop(heap)[2]
+        gys = _output_grads(f, True)
+        gxs = f.backward(*gys)
+        inputs = f.inputs
+        if type(gxs) is not tuple:
+            gxs = (gxs,)
+        if len(gxs) != len(inputs):
+            raise _bad_count(f, gxs)
+        for x, gx in zip(inputs, gxs):
+            if gx is None:
+                continue
+            if not isinstance(gx, Var):
+                gx = Var(as_array(gx))
+            if gx.data.shape != x.data.shape:
+                raise _bad_shape(f, x, gx.data.shape)
+            g = x.grad
+            x.grad = gx if g is None else g + gx
+            c = x.creator
+            if c is not None and c not in seen:
+                seen.add(c)
+                _heappush(heap, (-c.generation, count, c))
+                count += 1
+        if not retain_grad:
+            for r in f.outputs:
+                y = r()
+                if y is not None:
+                    y.grad = None
+
+
+# =============================================================================
+# Function
+# =============================================================================
+class Function:
+    """Base of every op: subclasses define ``forward(*xs)`` on ndarrays and ``backward(*gys)``.
+
+    Calling an instance converts the inputs to Variables, runs ``forward`` on their data and
+    wraps the results. With backprop enabled it records ``inputs`` (Variables), ``outputs``
+    (weak references) and ``generation``, and becomes the outputs' ``creator``.
+    """
+
+    def __call__(self, *inputs):
+        inputs = [x if isinstance(x, Variable) else as_variable(x) for x in inputs]
+        ys = self.forward(*[x.data for x in inputs])
+        if type(ys) is not tuple:
+            ys = (ys,)
+        outputs = [Variable(y if type(y) is _ndarray else _forward_result(self, y)) for y in ys]
+        if Config.enable_backprop:
+            if len(inputs) == 1:
+                gen = inputs[0].generation
+            else:
+                gen = max([x.generation for x in inputs])
+            self.generation = gen
+            gen += 1
+            for y in outputs:
+                y.creator = self
+                y.generation = gen
+            self.inputs = inputs
+            self.outputs = [_ref(y) for y in outputs]
+        return outputs[0] if len(outputs) == 1 else outputs
+
+    def forward(self, *xs):
+        """Compute the outputs from ndarrays; return an ndarray or a tuple of them."""
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def backward(self, *gys):
+        """Return the gradient for each input (a tuple, or one value for one input)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define backward()")
+
+
+def _forward_result(f, y):
+    """Convert a non-ndarray forward result (numpy scalar, number) to an ndarray."""
+    if isinstance(y, Variable):
+        raise DataTypeError(
+            f"{type(f).__name__}.forward returned a Variable: forward works on ndarrays, "
+            f"return y.data (or compute with numpy)")
+    return as_array(y)
+
+
+from . import functions as _F  # noqa: E402  (Variable methods call the ops lazily)
