@@ -1,0 +1,19 @@
+"""gradtrace's tracer: record a DeZero-style engine's run and export it as pictures and JSON."""
+
+from ._version import __version__
+from .api import trace
+from .errors import (EngineNotFoundError, HookError, OutputError, ScriptNotFoundError,
+                     TraceActiveError, TraceError)
+from .records import (GRAD_STATES, CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord,
+                      StepRecord, VariableRecord)
+from .script import run_script
+from .snapshot import ArraySnapshot
+from .trace import PassSelectionError, Trace
+
+__all__ = [
+    "__version__", "trace", "run_script", "Trace", "ArraySnapshot",
+    "VariableRecord", "CallRecord", "StepRecord", "PassRecord", "ErrorRecord", "EngineInfo",
+    "Finding", "GRAD_STATES",
+    "TraceError", "HookError", "EngineNotFoundError", "TraceActiveError", "OutputError",
+    "ScriptNotFoundError", "PassSelectionError",
+]

@@ -1,0 +1,172 @@
+"""``trace()``: record a run of a DeZero-style engine inside a ``with`` block."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from . import hooks as _hooks
+from .errors import EngineNotFoundError, HookError, TraceActiveError
+from .recorder import Recorder
+from .records import EngineInfo
+from .snapshot import DEFAULT_MAX_ELEMENTS
+from .trace import Trace
+
+__all__ = ["trace"]
+
+_start_lock = threading.Lock()
+_ENGINE_DIR = Path(__file__).resolve().parent.parent / "engine"
+
+
+def _as_classes(value) -> list[type]:
+    if value is None:
+        return []
+    if isinstance(value, type):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+        classes = list(value)
+        for cls in classes:
+            if not isinstance(cls, type):
+                raise HookError(f"expected classes, got {cls!r}: pass the class itself, e.g. function_cls=Function")
+        return classes
+    raise HookError(f"expected a class, got {value!r}: pass the class itself, e.g. function_cls=Function")
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    found, todo = [], [cls]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            if sub not in found:
+                found.append(sub)
+                todo.append(sub)
+    return found
+
+
+def _own_engine_module():
+    """Our ``engine`` package if it is already imported (never imports it)."""
+    module = sys.modules.get("engine")
+    location = getattr(module, "__file__", None)
+    if location and Path(location).resolve().parent == _ENGINE_DIR:
+        return module
+    return None
+
+
+def _default_engine_classes() -> tuple[type, type]:
+    try:
+        import engine  # the project's own engine is the default target
+    except ImportError as exc:
+        raise EngineNotFoundError(
+            f"cannot import gradtrace's engine ({exc}): reinstall gradtrace, or pass "
+            f"function_cls=/variable_cls= to trace your own classes") from exc
+    return engine.Function, engine.Variable
+
+
+def _class_qualname(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+class trace:  # noqa: N801 - used like a function: ``with trace() as t``
+    """Record every Function call and backward step inside a ``with`` block.
+
+    ``with trace() as t:`` traces gradtrace's own engine. Pass ``function_cls`` / ``variable_cls``
+    (a class or a list of classes) to trace your own DeZero-style engine, or ``auto=True`` to
+    hook every such class that is defined (or was imported from ``search_dirs``) while tracing.
+    ``keep`` chooses which backward passes to keep: "last" (default), "first", "all" or a pass
+    number. Arrays with at most ``max_elements`` elements are copied whole, larger ones
+    summarised. The Trace is filled in when the block ends, also when it raises (the exception
+    is stored in ``t.error`` and propagates).
+    """
+
+    def __init__(self, function_cls=None, variable_cls=None, *, auto: bool = False,
+                 keep="last", max_elements: int = DEFAULT_MAX_ELEMENTS,
+                 function_names: Iterable[str] = (), variable_names: Iterable[str] = (),
+                 search_dirs: Iterable[str | Path] = ()) -> None:
+        if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 0:
+            raise ValueError(f"max_elements must be a whole number >= 0, got {max_elements!r}")
+        self._function_classes = _as_classes(function_cls)
+        self._variable_classes = _as_classes(variable_cls)
+        self._auto = auto
+        self._function_names = tuple(function_names)
+        self._variable_names = tuple(variable_names)
+        self._search_dirs = [Path(d).resolve() for d in search_dirs]
+        self._recorder = Recorder(keep, max_elements)
+        self._hooks = _hooks.Hooks()
+        self._watcher: _hooks.ClassWatcher | None = None
+        self._frame = None
+        self._namespaces: list[dict] = []
+        self.trace = Trace()
+
+    def add_namespace(self, namespace: dict) -> None:
+        """Also read variable names from ``namespace`` when the trace ends."""
+        self._namespaces.append(namespace)
+
+    def _install(self) -> None:
+        function_classes, variable_classes = self._function_classes, self._variable_classes
+        if not self._auto and not function_classes and not variable_classes:
+            default_function, default_variable = _default_engine_classes()
+            function_classes, variable_classes = [default_function], [default_variable]
+        for cls in function_classes:
+            self._hooks.hook_function_class(cls)
+            for sub in [cls, *_all_subclasses(cls)]:
+                self._hooks.hook_steps_of(sub)
+        for cls in variable_classes:
+            self._hooks.hook_variable_class(cls)
+        if self._auto:
+            self._watcher = _hooks.ClassWatcher(self._hooks, self._function_names, self._variable_names)
+            for module in self._modules_already_imported():
+                for value in list(vars(module).values()):
+                    if isinstance(value, type) and value.__module__ == module.__name__:
+                        self._watcher.consider(value)
+            self._watcher.install()
+
+    def _modules_already_imported(self) -> list:
+        modules = []
+        own = _own_engine_module()
+        if own is not None:
+            modules.append(own)
+        if self._search_dirs:
+            for module in list(sys.modules.values()):
+                location = getattr(module, "__file__", None)
+                if not location or module is own:
+                    continue
+                path = Path(location).resolve()
+                if any(d == path.parent or d in path.parents for d in self._search_dirs):
+                    modules.append(module)
+        return modules
+
+    def __enter__(self) -> Trace:
+        with _start_lock:
+            if _hooks.active_recorder() is not None:
+                raise TraceActiveError("a trace is already recording: nested or concurrent traces are "
+                                       "not supported; end the running trace first")
+            try:
+                self._install()
+            except BaseException:
+                self._hooks.remove()
+                raise
+            self._recorder.hooks = self._hooks
+            _hooks._set_active(self._recorder)
+        self._frame = sys._getframe(1)
+        return self.trace
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            _hooks._set_active(None)
+        finally:
+            try:
+                if self._watcher is not None:
+                    self._watcher.remove()
+            finally:
+                self._hooks.remove()
+        namespaces = list(self._namespaces)
+        if self._frame is not None:
+            namespaces.append(self._frame.f_locals)
+            self._frame = None
+        self._recorder.finish(self.trace, exc, namespaces)
+        self.trace.engine = EngineInfo(
+            tuple(_class_qualname(c) for c in self._hooks.function_classes),
+            tuple(_class_qualname(c) for c in self._hooks.variable_classes))
+        self.hook_problems = list(self._watcher.problems) if self._watcher else []
+        return False

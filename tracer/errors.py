@@ -1,0 +1,28 @@
+"""The tracer's exception classes: one base, specific subclasses with actionable messages."""
+
+__all__ = ["TraceError", "HookError", "EngineNotFoundError", "TraceActiveError", "OutputError",
+           "ScriptNotFoundError"]
+
+
+class TraceError(Exception):
+    """Base of every error gradtrace raises on purpose; its message says how to fix it."""
+
+
+class HookError(TraceError):
+    """A class cannot be hooked (not a DeZero-style Function or Variable class)."""
+
+
+class EngineNotFoundError(TraceError):
+    """No Function / Variable classes were found to trace."""
+
+
+class TraceActiveError(TraceError):
+    """A trace is already recording (nested or concurrent traces are not supported)."""
+
+
+class OutputError(TraceError):
+    """An output file cannot be written."""
+
+
+class ScriptNotFoundError(TraceError):
+    """The script to trace does not exist or is not a file."""

@@ -1,0 +1,245 @@
+"""Install and remove the hooks on Function / Variable classes, and recognise such classes."""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import inspect
+import sys
+import threading
+
+from .errors import HookError
+
+__all__ = ["Hooks", "looks_like_function_base", "looks_like_variable_class", "matches_name"]
+
+# The recorder all hooks report to; None when no trace is recording. Hooks installed by a trace
+# stay harmless (pass-through) if they are ever called after it ended.
+_active = None
+
+
+def active_recorder():
+    """The recorder of the running trace, or None."""
+    return _active
+
+
+def _set_active(recorder) -> None:
+    global _active
+    _active = recorder
+
+
+def looks_like_function_base(cls: type) -> bool:
+    """A class defining ``__call__`` itself, with ``forward`` and ``backward`` (DeZero's Function)."""
+    own = cls.__dict__
+    return ("__call__" in own and callable(getattr(cls, "forward", None))
+            and callable(getattr(cls, "backward", None)))
+
+
+def _init_names(cls: type) -> tuple[str, ...]:
+    init = cls.__dict__.get("__init__")
+    code = getattr(init, "__code__", None)
+    return code.co_names if code is not None else ()
+
+
+def looks_like_variable_class(cls: type) -> bool:
+    """A class defining ``backward`` but neither ``forward`` nor ``__call__``, holding a ``grad``."""
+    own = cls.__dict__
+    if "backward" not in own or "forward" in own or "__call__" in own:
+        return False
+    if getattr(cls, "forward", None) is not None:
+        return False
+    return "grad" in own or "grad" in _init_names(cls) or any(
+        "grad" in _init_names(base) or "grad" in base.__dict__ for base in cls.__mro__[1:-1])
+
+
+def matches_name(cls: type, wanted: str) -> bool:
+    """True when ``wanted`` is the class's name, qualified name, or module-qualified name."""
+    module = getattr(cls, "__module__", "")
+    return wanted in (cls.__name__, cls.__qualname__, f"{module}.{cls.__qualname__}",
+                      f"{module}:{cls.__qualname__}")
+
+
+def _owner_of(cls: type, attribute: str) -> type | None:
+    for klass in cls.__mro__:
+        if attribute in klass.__dict__:
+            return klass
+    return None
+
+
+def _plain_function(owner: type, attribute: str):
+    original = owner.__dict__[attribute]
+    if not inspect.isfunction(original):
+        raise HookError(f"{owner.__qualname__}.{attribute} is a {type(original).__name__}, not a plain "
+                        f"method: gradtrace can only hook methods defined with def")
+    return original
+
+
+def _make_call_hook(original):
+    @functools.wraps(original)
+    def __call__(self, *args, **kwargs):
+        recorder = _active
+        if recorder is None or threading.get_ident() != recorder.thread_id or not recorder.call_enter(self):
+            return original(self, *args, **kwargs)
+        try:
+            result = original(self, *args, **kwargs)
+        except BaseException as exc:
+            recorder.call_exit(self, args, None, exc)
+            raise
+        recorder.call_exit(self, args, result, None)
+        return result
+    return __call__
+
+
+def _make_step_hook(original):
+    @functools.wraps(original)
+    def backward(self, *grads, **kwargs):
+        recorder = _active
+        if recorder is None or threading.get_ident() != recorder.thread_id:
+            return original(self, *grads, **kwargs)
+        step = recorder.step_enter(self, grads)
+        if step is None:
+            return original(self, *grads, **kwargs)
+        try:
+            result = original(self, *grads, **kwargs)
+        except BaseException as exc:
+            recorder.step_exit(step, None, exc)
+            raise
+        recorder.step_exit(step, result, None)
+        return result
+    return backward
+
+
+def _make_pass_hook(original):
+    signature = inspect.signature(original)
+
+    @functools.wraps(original)
+    def backward(self, *args, **kwargs):
+        recorder = _active
+        if recorder is None or threading.get_ident() != recorder.thread_id:
+            return original(self, *args, **kwargs)
+        options = {}
+        if args or kwargs:
+            try:
+                bound = signature.bind(self, *args, **kwargs)
+                options = {k: v for k, v in bound.arguments.items() if k != "self"}
+                options = {k: v for k, v in options.items() if isinstance(v, (bool, int, float, str))}
+            except TypeError:
+                options = {}
+        recorder.pass_enter(self, options, sys._getframe(1))
+        try:
+            result = original(self, *args, **kwargs)
+        except BaseException as exc:
+            recorder.pass_exit(exc)
+            raise
+        recorder.pass_exit(None)
+        return result
+    return backward
+
+
+class Hooks:
+    """The patches one trace made; ``remove()`` undoes them all, in reverse order."""
+
+    def __init__(self) -> None:
+        self._undo: list[tuple[type, str, object]] = []
+        self._patched: set[tuple[type, str]] = set()
+        self.function_classes: list[type] = []
+        self.variable_classes: list[type] = []
+        self._stepped: set[type] = set()
+
+    def _patch(self, owner: type, attribute: str, make_hook) -> None:
+        if (owner, attribute) in self._patched:
+            return
+        original = _plain_function(owner, attribute)
+        try:
+            setattr(owner, attribute, make_hook(original))
+        except (TypeError, AttributeError) as exc:
+            raise HookError(f"cannot hook {owner.__qualname__}.{attribute}: {exc}") from exc
+        self._patched.add((owner, attribute))
+        self._undo.append((owner, attribute, original))
+
+    def hook_function_class(self, cls: type) -> None:
+        """Hook ``__call__`` where ``cls`` defines or inherits it."""
+        owner = _owner_of(cls, "__call__")
+        if owner is None or owner is object or owner is type:
+            raise HookError(f"{cls.__qualname__} has no __call__: pass the Function base class "
+                            f"(the class whose __call__ runs forward)")
+        self._patch(owner, "__call__", _make_call_hook)
+        if cls not in self.function_classes:
+            self.function_classes.append(cls)
+
+    def hook_variable_class(self, cls: type) -> None:
+        """Hook ``backward`` where ``cls`` defines or inherits it."""
+        owner = _owner_of(cls, "backward")
+        if owner is None:
+            raise HookError(f"{cls.__qualname__} has no backward method: pass the Variable class "
+                            f"(the class whose backward() runs backpropagation)")
+        self._patch(owner, "backward", _make_pass_hook)
+        if cls not in self.variable_classes:
+            self.variable_classes.append(cls)
+
+    def hook_steps_of(self, cls: type) -> None:
+        """Hook the ``backward`` a Function subclass uses (done lazily, on its first call)."""
+        if cls in self._stepped:
+            return
+        self._stepped.add(cls)
+        owner = _owner_of(cls, "backward")
+        if owner is not None and inspect.isfunction(owner.__dict__["backward"]):
+            self._patch(owner, "backward", _make_step_hook)
+
+    def remove(self) -> None:
+        """Undo every patch, newest first; the classes end exactly as they were."""
+        while self._undo:
+            owner, attribute, original = self._undo.pop()
+            setattr(owner, attribute, original)
+        self._patched.clear()
+        self._stepped.clear()
+
+
+class ClassWatcher:
+    """While installed, hooks every DeZero-style class as soon as a ``class`` statement creates it."""
+
+    def __init__(self, hooks: Hooks, function_names=(), variable_names=()) -> None:
+        self._hooks = hooks
+        self._function_names = tuple(function_names)
+        self._variable_names = tuple(variable_names)
+        self._original = None
+        self.problems: list[str] = []
+
+    def consider(self, cls) -> None:
+        """Hook ``cls`` if it is (or is named as) a Function base or a Variable class."""
+        if not isinstance(cls, type):
+            return
+        if self._function_names:
+            is_function = any(matches_name(cls, n) for n in self._function_names)
+        else:
+            is_function = looks_like_function_base(cls)
+        if self._variable_names:
+            is_variable = any(matches_name(cls, n) for n in self._variable_names)
+        else:
+            is_variable = looks_like_variable_class(cls)
+        try:
+            if is_function:
+                self._hooks.hook_function_class(cls)
+            elif is_variable:
+                self._hooks.hook_variable_class(cls)
+        except HookError as exc:
+            self.problems.append(str(exc))
+
+    def install(self) -> None:
+        """Wrap ``builtins.__build_class__``."""
+        original = builtins.__build_class__
+        self._original = original
+        watcher = self
+
+        def __build_class__(func, name, *bases, **kwargs):
+            cls = original(func, name, *bases, **kwargs)
+            if _active is not None and threading.get_ident() == _active.thread_id:
+                watcher.consider(cls)
+            return cls
+
+        builtins.__build_class__ = __build_class__
+
+    def remove(self) -> None:
+        """Restore ``builtins.__build_class__``."""
+        if self._original is not None:
+            builtins.__build_class__ = self._original
+            self._original = None

@@ -1,0 +1,98 @@
+"""Map live objects to record ids (from a counter) without keeping the user's graph alive."""
+
+from __future__ import annotations
+
+import weakref
+
+__all__ = ["ObjectIds"]
+
+
+class _Strong:
+    """Stand-in for a weak reference to an object that does not allow weak references."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj) -> None:
+        self.obj = obj
+
+    def __call__(self):
+        return self.obj
+
+
+class ObjectIds:
+    """Assigns ids 1, 2, 3… to objects; looks them up by identity.
+
+    Objects are held by weak reference where they allow it (so a training loop's old graphs can
+    be freed), strongly otherwise. ``id()`` is only a lookup key here, never a record id: an entry
+    is trusted only while its reference still points at the very same object.
+    """
+
+    def __init__(self) -> None:
+        self._by_address: dict[int, tuple] = {}
+        self._refs: dict[int, object] = {}
+        self._next = 1
+
+    def get(self, obj) -> int | None:
+        """The id of ``obj``, or None if it was never seen (or died and its address was reused)."""
+        entry = self._by_address.get(id(obj))
+        if entry is not None and entry[0]() is obj:
+            return entry[1]
+        return None
+
+    def add(self, obj) -> int:
+        """Give ``obj`` the next id and return it (``obj`` must not be known yet)."""
+        record_id = self._next
+        self._next = record_id + 1
+        address = id(obj)
+        try:
+            ref = weakref.ref(obj, self._forget_callback(address))
+        except TypeError:
+            ref = _Strong(obj)
+        self._by_address[address] = (ref, record_id)
+        self._refs[record_id] = ref
+        return record_id
+
+    def assign(self, obj, record_id: int) -> None:
+        """Point ``obj`` at an existing id (e.g. a Function object reused for a new call)."""
+        address = id(obj)
+        entry = self._by_address.get(address)
+        if entry is not None and entry[0]() is obj:
+            self._by_address[address] = (entry[0], record_id)
+            self._refs[record_id] = entry[0]
+            return
+        try:
+            ref = weakref.ref(obj, self._forget_callback(address))
+        except TypeError:
+            ref = _Strong(obj)
+        self._by_address[address] = (ref, record_id)
+        self._refs[record_id] = ref
+
+    def _forget_callback(self, address: int):
+        by_address = self._by_address
+
+        def forget(ref) -> None:
+            entry = by_address.get(address)
+            if entry is not None and entry[0] is ref:
+                del by_address[address]
+        return forget
+
+    def live(self, record_id: int):
+        """The object with this id if it is still alive, else None."""
+        ref = self._refs.get(record_id)
+        return ref() if ref is not None else None
+
+    def drop(self, record_id: int) -> None:
+        """Forget the object with this id (its record was pruned)."""
+        ref = self._refs.pop(record_id, None)
+        if ref is None:
+            return
+        obj = ref()
+        if obj is not None:
+            entry = self._by_address.get(id(obj))
+            if entry is not None and entry[1] == record_id:
+                del self._by_address[id(obj)]
+
+    def clear(self) -> None:
+        """Forget everything (drops strong references to objects without weakref support)."""
+        self._by_address.clear()
+        self._refs.clear()

@@ -1,0 +1,402 @@
+"""The recorder: cheap hot-path callbacks from the hooks, raw storage, pruning, and the final Trace."""
+
+from __future__ import annotations
+
+import threading
+
+from .identity import ObjectIds
+from .naming import NameBook
+from .records import CallRecord, ErrorRecord, PassRecord, StepRecord, VariableRecord
+from .snapshot import capture, freeze
+from .trace import Trace
+
+__all__ = ["Recorder", "KEEP_CHOICES"]
+
+KEEP_CHOICES = ("last", "first", "all")
+
+
+class _RawVariable:
+    __slots__ = ("name", "kind", "shape", "dtype", "value", "creator")
+
+    def __init__(self, name, kind, shape, dtype, value, creator):
+        self.name, self.kind, self.shape, self.dtype = name, kind, shape, dtype
+        self.value, self.creator = value, creator
+
+
+class _RawCall:
+    __slots__ = ("op", "inputs", "outputs", "generation", "in_step", "input_values", "error",
+                 "linked")
+
+    def __init__(self, op, inputs, outputs, generation, in_step, input_values, linked, error=None):
+        self.op, self.inputs, self.outputs, self.generation = op, inputs, outputs, generation
+        self.in_step, self.input_values, self.linked, self.error = in_step, input_values, linked, error
+
+
+class _RawStep:
+    __slots__ = ("index", "call", "fn", "grads_in", "grads_out", "accumulated", "inner_calls",
+                 "error", "input_objects")
+
+    def __init__(self, index, call, fn, grads_in):
+        self.index, self.call, self.fn, self.grads_in = index, call, fn, grads_in
+        self.grads_out = ()
+        self.accumulated = ()
+        self.inner_calls: list[int] = []
+        self.error = None
+        self.input_objects = ()
+
+
+class _RawPass:
+    __slots__ = ("id", "kind", "root", "root_object", "options", "calls", "variables", "steps",
+                 "grads", "root_grad", "error", "depth", "pending")
+
+    def __init__(self, pass_id, kind, root, root_object, options, calls, variables):
+        self.id, self.kind, self.root, self.root_object = pass_id, kind, root, root_object
+        self.options, self.calls, self.variables = options, calls, variables
+        self.steps: list[_RawStep] = []
+        self.grads: dict = {}
+        self.root_grad = None
+        self.error = None
+        self.depth = 0
+        self.pending: _RawStep | None = None
+
+
+def _as_tuple(value) -> tuple:
+    if isinstance(value, tuple):
+        return value
+    if isinstance(value, list):
+        return tuple(value)
+    return (value,)
+
+
+def _error_text(exc: BaseException) -> str:
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+class Recorder:
+    """Receives events from the hooks and keeps what the ``keep`` policy asks for."""
+
+    def __init__(self, keep="last", max_elements: int = 100) -> None:
+        if not (keep in KEEP_CHOICES or (isinstance(keep, int) and keep >= 1)):
+            raise ValueError(f"keep must be one of {', '.join(KEEP_CHOICES)} or a pass number >= 1, got {keep!r}")
+        self.keep = keep
+        self.max_elements = max_elements
+        self.thread_id = threading.get_ident()
+        self.variables = ObjectIds()
+        self.functions = ObjectIds()
+        self.raw_vars: dict[int, _RawVariable] = {}
+        self.raw_calls: dict[int, _RawCall] = {}
+        self.next_call = 1
+        self.passes_seen = 0
+        self.kept: list[_RawPass] = []
+        self.current: _RawPass | None = None
+        self.step_stack: list[_RawStep] = []
+        self.call_stack: list = []
+        self.names = NameBook()
+        self.hooks = None
+        self._classes_seen: set[type] = set()
+
+    # ----- variables --------------------------------------------------------------------------
+
+    def _variable_id(self, obj, leaf_value: bool) -> int:
+        """Id of a Variable object, recording it on first sight."""
+        vid = self.variables.get(obj)
+        if vid is None:
+            vid = self.variables.add(obj)
+            data = getattr(obj, "data", None)
+            shape = getattr(data, "shape", None)
+            self.raw_vars[vid] = _RawVariable(
+                getattr(obj, "name", None), type(obj).__name__,
+                tuple(shape) if shape is not None else None,
+                str(data.dtype) if hasattr(data, "dtype") else None,
+                capture(data, self.max_elements) if leaf_value else None, None)
+        return vid
+
+    # ----- forward ----------------------------------------------------------------------------
+
+    def call_enter(self, fn) -> bool:
+        """Called before ``Function.__call__``; False when this is a nested call on the same object."""
+        stack = self.call_stack
+        if stack and stack[-1] is fn:
+            return False
+        stack.append(fn)
+        return True
+
+    def call_exit(self, fn, args, result, error: BaseException | None) -> None:
+        """Record one finished (or failed) ``Function.__call__``."""
+        self.call_stack.pop()
+        cls = type(fn)
+        if cls not in self._classes_seen:
+            self._classes_seen.add(cls)
+            if self.hooks is not None:
+                self.hooks.hook_steps_of(cls)
+        if self.current is not None and self.current.kind == "manual" and not self.step_stack:
+            self._close_pass(None)
+        call_id = self.next_call
+        self.next_call = call_id + 1
+        inputs = getattr(fn, "inputs", None)
+        if inputs is None:
+            single = getattr(fn, "input", None)
+            inputs = (single,) if single is not None else args
+        var_ids = []
+        leaf_values = []
+        max_elements = self.max_elements
+        for obj in inputs:
+            if isinstance(obj, (int, float, complex)) or not hasattr(obj, "data"):
+                continue
+            vid = self._variable_id(obj, True)
+            var_ids.append(vid)
+            raw = self.raw_vars[vid]
+            leaf_values.append(capture(obj.data, max_elements) if raw.creator is None else None)
+        outputs = () if error is not None else _as_tuple(result)
+        out_ids = []
+        linked = True
+        for obj in outputs:
+            if obj is None or not hasattr(obj, "data"):
+                continue
+            vid = self._variable_id(obj, False)
+            raw = self.raw_vars[vid]
+            if raw.creator is None and raw.value is None:
+                raw.creator = call_id
+            if raw.value is None:
+                raw.value = capture(obj.data, max_elements)
+            creator = getattr(obj, "creator", fn)
+            if creator is not fn:
+                linked = False
+            out_ids.append(vid)
+        in_step = None
+        current = self.current
+        if current is not None:
+            if self.step_stack:
+                step = self.step_stack[-1]
+                step.inner_calls.append(call_id)
+                in_step = (current.id, step.index)
+            else:
+                in_step = (current.id, len(current.steps))
+        self.raw_calls[call_id] = _RawCall(
+            type(fn).__name__, tuple(var_ids), tuple(out_ids), getattr(fn, "generation", None),
+            in_step, tuple(leaf_values), linked,
+            _error_text(error) if error is not None else None)
+        self.functions.assign(fn, call_id)
+
+    # ----- backward passes --------------------------------------------------------------------
+
+    def pass_enter(self, root, options: dict, caller_frame) -> bool:
+        """Called on ``Variable.backward``; True when this call opens a pass (the outermost one)."""
+        current = self.current
+        if current is not None:
+            if current.kind == "manual":
+                self._close_pass(None)
+            else:
+                current.depth += 1
+                return False
+        if caller_frame is not None:
+            self.names.harvest_frame(caller_frame, self.variables)
+        root_id = self._variable_id(root, True)
+        calls, variables = self._reachable(root_id)
+        self.passes_seen += 1
+        self.current = _RawPass(self.passes_seen, "backward", root_id, root, options, calls, variables)
+        self.current.root_grad = capture(getattr(root, "grad", None), self.max_elements)
+        return True
+
+    def pass_exit(self, error: BaseException | None) -> None:
+        """Called when the outermost ``Variable.backward`` returns or raises."""
+        current = self.current
+        if current is None:
+            return
+        if current.depth > 0:
+            current.depth -= 1
+            return
+        self._close_pass(error)
+
+    def step_enter(self, fn, grads_in) -> _RawStep | None:
+        """Called before ``f.backward(*gys)``; returns a step token, or None when not a new step."""
+        if self.step_stack:
+            return None
+        current = self.current
+        if current is None:
+            current = self._open_manual_pass(fn)
+        self._resolve_pending(current)
+        call_id = self.functions.get(fn)
+        max_elements = self.max_elements
+        step = _RawStep(len(current.steps) + 1, call_id, fn,
+                        tuple(capture(g, max_elements) for g in grads_in))
+        if current.root_grad is None and not current.steps:
+            root_object = current.root_object
+            current.root_grad = (capture(getattr(root_object, "grad", None), max_elements)
+                                 if root_object is not None else None) or (
+                step.grads_in[0] if step.grads_in else None)
+        current.steps.append(step)
+        self.step_stack.append(step)
+        return step
+
+    def step_exit(self, step: _RawStep, grads_out, error: BaseException | None) -> None:
+        """Called when ``f.backward`` returns (or raises)."""
+        self.step_stack.pop()
+        if error is not None:
+            step.error = _error_text(error)
+            return
+        max_elements = self.max_elements
+        step.grads_out = tuple(capture(g, max_elements) for g in _as_tuple(grads_out))
+        fn = step.fn
+        inputs = getattr(fn, "inputs", None)
+        if inputs is None:
+            single = getattr(fn, "input", None)
+            inputs = (single,) if single is not None else ()
+        step.input_objects = tuple(inputs)
+        step.fn = None
+        self.current.pending = step
+
+    def _open_manual_pass(self, fn) -> _RawPass:
+        outputs = getattr(fn, "outputs", None)
+        if outputs is None:
+            single = getattr(fn, "output", None)
+            outputs = (single,) if single is not None else ()
+        root = outputs[0] if outputs else None
+        if root is not None and not hasattr(root, "data") and callable(root):
+            root = root()  # a weak reference to the output
+        root_id = self._variable_id(root, True) if root is not None else None
+        calls, variables = self._reachable(root_id) if root_id is not None else ((), ())
+        self.passes_seen += 1
+        self.current = _RawPass(self.passes_seen, "manual", root_id, root, {}, calls, variables)
+        return self.current
+
+    def _resolve_pending(self, current: _RawPass) -> None:
+        step = current.pending
+        if step is None:
+            return
+        current.pending = None
+        max_elements = self.max_elements
+        step.accumulated = tuple(capture(getattr(obj, "grad", None), max_elements)
+                                 for obj in step.input_objects)
+        step.input_objects = ()
+
+    def _reachable(self, root_id: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Calls and variables on the forward graph behind ``root_id``, in forward order."""
+        raw_vars, raw_calls = self.raw_vars, self.raw_calls
+        seen_vars = {root_id}
+        seen_calls = set()
+        todo = [root_id]
+        while todo:
+            raw = raw_vars.get(todo.pop())
+            if raw is None or raw.creator is None or raw.creator in seen_calls:
+                continue
+            call = raw_calls.get(raw.creator)
+            if call is None or not call.linked:
+                continue
+            seen_calls.add(raw.creator)
+            for vid in call.inputs:
+                if vid not in seen_vars:
+                    seen_vars.add(vid)
+                    todo.append(vid)
+            seen_vars.update(call.outputs)
+        return tuple(sorted(seen_calls)), tuple(sorted(seen_vars))
+
+    def _close_pass(self, error: BaseException | None) -> None:
+        current = self.current
+        self.current = None
+        self.step_stack.clear()
+        self._resolve_pending(current)
+        if error is not None:
+            failing = next((s.index for s in reversed(current.steps) if s.error), None)
+            current.error = ErrorRecord(type(error).__name__, str(error), failing)
+        max_elements = self.max_elements
+        live = self.variables.live
+        grads = {}
+        for vid in current.variables:
+            obj = live(vid)
+            if obj is not None:
+                grads[vid] = capture(getattr(obj, "grad", None), max_elements)
+        current.grads = grads
+        current.root_object = None
+        self._keep(current)
+
+    def _keep(self, finished: _RawPass) -> None:
+        keep = self.keep
+        if keep == "all":
+            self.kept.append(finished)
+            return
+        if keep == "last" or (keep == "first" and not self.kept) or keep == finished.id:
+            self.kept = [finished]
+        self._prune()
+
+    def _prune(self) -> None:
+        """Forget calls and variables that no kept pass needs and no live graph can reach."""
+        needed_calls: set[int] = set()
+        needed_vars: set[int] = set()
+        for kept in self.kept:
+            needed_calls.update(kept.calls)
+            needed_vars.update(kept.variables)
+            for step in kept.steps:
+                needed_calls.update(step.inner_calls)
+        live = self.variables.live
+        for call_id, call in list(self.raw_calls.items()):
+            if call_id in needed_calls:
+                needed_vars.update(call.inputs)
+                needed_vars.update(call.outputs)
+                continue
+            if call.linked and any(live(v) is not None for v in call.outputs):
+                needed_vars.update(call.inputs)
+                needed_vars.update(call.outputs)
+                continue
+            del self.raw_calls[call_id]
+        for vid in list(self.raw_vars):
+            if vid not in needed_vars and live(vid) is None:
+                del self.raw_vars[vid]
+                self.variables.drop(vid)
+
+    # ----- the result -------------------------------------------------------------------------
+
+    def finish(self, trace: Trace, error: BaseException | None, namespaces=()) -> Trace:
+        """Close any open pass, read names, and fill ``trace`` with frozen records."""
+        if self.current is not None:
+            self.current.depth = 0
+            self._close_pass(error if self.current.kind == "backward" else None)
+        for namespace in namespaces:
+            self.names.harvest_namespace(namespace, self.variables)
+        live = self.variables.live
+        variables = {}
+        for vid, raw in sorted(self.raw_vars.items()):
+            obj = live(vid)
+            attribute_name = getattr(obj, "name", None) if obj is not None else raw.name
+            if not isinstance(attribute_name, str) or not attribute_name:
+                attribute_name = raw.name if isinstance(raw.name, str) and raw.name else None
+            script_name = self.names.get(vid)
+            name, source = ((attribute_name, "attribute") if attribute_name
+                            else (script_name, "script") if script_name else (None, None))
+            variables[vid] = VariableRecord(vid, name, source, raw.kind, raw.shape, raw.dtype,
+                                            freeze(raw.value), raw.creator)
+        calls = {}
+        for call_id, raw in sorted(self.raw_calls.items()):
+            calls[call_id] = CallRecord(call_id, raw.op, raw.inputs, raw.outputs, call_id,
+                                        raw.generation, raw.in_step,
+                                        tuple(freeze(v) for v in raw.input_values), raw.error)
+        trace.variables = variables
+        trace.calls = calls
+        trace.passes = tuple(self._freeze_pass(p, calls) for p in self.kept)
+        trace.pass_count = self.passes_seen
+        trace.max_elements = self.max_elements
+        if error is not None:
+            trace.error = ErrorRecord(type(error).__name__, str(error),
+                                      trace.passes[-1].error.step if trace.passes and trace.passes[-1].error else None)
+        self.variables.clear()
+        self.functions.clear()
+        trace.complete = True
+        return trace
+
+    def _freeze_pass(self, raw: _RawPass, calls: dict[int, CallRecord]) -> PassRecord:
+        steps = tuple(StepRecord(s.index, s.call, tuple(freeze(g) for g in s.grads_in),
+                                 tuple(freeze(g) for g in s.grads_out),
+                                 tuple(freeze(g) for g in s.accumulated),
+                                 tuple(s.inner_calls), s.error) for s in raw.steps)
+        values = {}
+        for call_id in raw.calls:
+            call = calls.get(call_id)
+            if call is None:
+                continue
+            for vid, value in zip(call.inputs, call.input_values):
+                if value is not None:
+                    values[vid] = value
+        return PassRecord(raw.id, raw.kind, raw.root, dict(raw.options), raw.calls, raw.variables,
+                          steps, {v: freeze(g) for v, g in raw.grads.items()}, values,
+                          freeze(raw.root_grad), raw.error)

@@ -1,0 +1,159 @@
+"""Plain-data records of a traced run: variables, function calls, backward passes, steps, findings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .snapshot import ArraySnapshot
+
+__all__ = [
+    "VariableRecord", "CallRecord", "StepRecord", "PassRecord", "ErrorRecord", "EngineInfo",
+    "Finding", "GRAD_STATES",
+]
+
+# What a variable's gradient looked like at the end of a pass, as `Trace.grad_state` reports it.
+GRAD_STATES = (
+    "value",         # .grad holds a non-zero gradient
+    "zero",          # .grad holds all zeros
+    "cleared",       # a gradient reached it during the pass but .grad was None afterwards
+    "not-computed",  # on the pass's graph, but no backward step returned a gradient for it
+    "not-reached",   # not on the pass's graph at all
+)
+
+
+@dataclass(frozen=True)
+class VariableRecord:
+    """One Variable object seen by the tracer.
+
+    ``value`` is the data when the variable was first seen (an output: right after its function
+    ran; a leaf: when first used). ``creator`` is the id of the call that produced it, or None for
+    leaves. ``name_source`` says where ``name`` came from: "attribute" (the Variable's own
+    ``name``), "script" (a name the script bound it to), or None when it has no name.
+    """
+
+    id: int
+    name: str | None
+    name_source: str | None
+    kind: str                      # the class name, e.g. "Variable" or "Parameter"
+    shape: tuple[int, ...] | None
+    dtype: str | None
+    value: ArraySnapshot | None
+    creator: int | None
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One ``Function.__call__``.
+
+    ``index`` is the position in forward order (equal to ``id``: both come from one counter).
+    ``in_step`` is ``(pass id, step index)`` when the call ran while a backward step was computing
+    gradients (or while the engine accumulated them), else None. ``input_values`` holds, for each
+    input that is a leaf, its data at call time (leaves may be changed in place between passes);
+    None for inputs produced by other calls. ``error`` is set when the forward raised.
+    """
+
+    id: int
+    op: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    index: int
+    generation: int | None
+    in_step: tuple[int, int] | None
+    input_values: tuple[ArraySnapshot | None, ...]
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One ``Function.backward`` run inside a backward pass, in execution order.
+
+    ``grads_in`` are the gradients the step received, one per output of the call; ``grads_out``
+    the gradients it returned, one per input (None where it returned None); ``accumulated`` each
+    input's ``.grad`` as the engine left it after storing this step's gradients (None where it was
+    None, or could not be observed). ``inner_calls`` are the calls made while the step ran.
+    """
+
+    index: int
+    call: int
+    grads_in: tuple[ArraySnapshot | None, ...]
+    grads_out: tuple[ArraySnapshot | None, ...]
+    accumulated: tuple[ArraySnapshot | None, ...]
+    inner_calls: tuple[int, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """An exception: its type name, message, and the step (if any) it escaped from."""
+
+    type: str
+    message: str
+    step: int | None = None
+    traceback: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.message else self.type
+
+
+@dataclass(frozen=True)
+class PassRecord:
+    """One backward pass: ``root.backward(...)`` or a run of manual ``f.backward(...)`` calls.
+
+    ``id`` counts every pass of the run from 0 (also those not kept). ``kind`` is "backward" or
+    "manual". ``calls`` / ``variables`` are the forward graph reachable from the root when the
+    pass started, in forward order. ``grads`` maps every variable of the pass that could be read
+    at the end to its final ``.grad`` (None when ``.grad`` was None). ``values`` maps leaf
+    variables to their data as this pass's forward saw it. ``root_grad`` is the gradient the pass
+    started from.
+    """
+
+    id: int
+    kind: str
+    root: int | None
+    options: dict
+    calls: tuple[int, ...]
+    variables: tuple[int, ...]
+    steps: tuple[StepRecord, ...]
+    grads: dict[int, ArraySnapshot | None]
+    values: dict[int, ArraySnapshot]
+    root_grad: ArraySnapshot | None = None
+    error: ErrorRecord | None = None
+
+    @property
+    def inner_calls(self) -> tuple[int, ...]:
+        """Calls made while this pass's steps ran (the gradient graph under create_graph)."""
+        return tuple(c for step in self.steps for c in step.inner_calls)
+
+    def step_of_call(self, call_id: int) -> StepRecord | None:
+        """The first step that ran ``call_id``'s backward, or None."""
+        for step in self.steps:
+            if step.call == call_id:
+                return step
+        return None
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """Which classes were traced: qualified names of the Function and Variable classes hooked."""
+
+    function_classes: tuple[str, ...]
+    variable_classes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A problem found by ``tracer.diagnose``, pointing at the node responsible.
+
+    ``kind`` is one of "wrong-backward", "leaf-gradient", "premature-backward",
+    "overwritten-gradient", "shape-mismatch", "missing-step", "repeated-step", "nan-inf".
+    """
+
+    kind: str
+    message: str
+    pass_id: int | None = None
+    call: int | None = None
+    variable: int | None = None
+    step: int | None = None
+    severity: str = "error"
+    hint: str = ""
+    numbers: dict = field(default_factory=dict)

@@ -1,0 +1,103 @@
+"""``run_script``: run a Python script as ``__main__`` under the tracer and return its Trace."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+import types
+from collections.abc import Sequence
+from pathlib import Path
+
+from .api import trace
+from .errors import ScriptNotFoundError
+from .records import ErrorRecord
+from .snapshot import DEFAULT_MAX_ELEMENTS
+from .trace import Trace
+
+__all__ = ["run_script", "script_traceback"]
+
+_OUR_TOP_LEVEL = ("engine", "tracer", "cli")
+_OUR_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _shadowed_modules(script_dir: Path) -> dict[str, types.ModuleType]:
+    """Our modules whose names the script's own files would take; removed while it runs."""
+    removed = {}
+    for name in _OUR_TOP_LEVEL:
+        if (script_dir / f"{name}.py").exists() or (script_dir / name / "__init__.py").exists():
+            if (script_dir / name).resolve() == _OUR_ROOT / name or script_dir.resolve() == _OUR_ROOT:
+                continue
+            for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+                removed[key] = sys.modules.pop(key)
+    return removed
+
+
+def script_traceback(exc: BaseException, script: Path) -> str:
+    """The traceback of ``exc`` without gradtrace's own frames (the script's frames only)."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not Path(f.filename).resolve().is_relative_to(_OUR_ROOT / "tracer")
+              and Path(f.filename).name != "cli.py"]
+    lines = ["Traceback (most recent call last):\n"] + traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last",
+               max_elements: int = DEFAULT_MAX_ELEMENTS, function_names: Sequence[str] = (),
+               variable_names: Sequence[str] = ()) -> Trace:
+    """Run ``path`` as ``__main__`` (its argv, its directory on ``sys.path``) and trace it.
+
+    Engines are found automatically: every DeZero-style Function / Variable class the script
+    defines or imports from its own directory is hooked (name them with ``function_names`` /
+    ``variable_names`` when the guess is wrong). The Trace is returned also when the script
+    raises: ``trace.error`` then holds the exception (with the script's traceback) and the pass
+    that was running keeps its failing step marked. ``sys.exit(0)`` counts as success.
+    """
+    script = Path(path)
+    if not script.is_file():
+        raise ScriptNotFoundError(f"script {script} not found: check the path"
+                                  if not script.exists() else f"{script} is not a file: give a .py script")
+    try:
+        source = script.read_bytes()
+    except OSError as exc:
+        raise ScriptNotFoundError(f"cannot read {script}: {exc.strerror}") from exc
+    script_dir = script.resolve().parent
+    module = types.ModuleType("__main__")
+    module.__file__ = str(script)
+    module.__builtins__ = __builtins__
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    saved_main = sys.modules.get("__main__")
+    shadowed = _shadowed_modules(script_dir)
+    recording = trace(auto=True, keep=keep, max_elements=max_elements, function_names=function_names,
+                      variable_names=variable_names, search_dirs=[script_dir])
+    recording.add_namespace(module.__dict__)
+    failure: BaseException | None = None
+    sys.argv = [str(script), *argv]
+    sys.path.insert(0, str(script_dir))
+    sys.modules["__main__"] = module
+    try:
+        try:
+            with recording:
+                code = compile(source, str(script), "exec")
+                exec(code, module.__dict__)  # noqa: S102 - running the user's script is the job
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                failure = exc
+        except Exception as exc:  # the script's own error: reported, not raised
+            failure = exc
+    finally:
+        sys.argv = saved_argv
+        sys.path[:] = saved_path
+        if saved_main is not None:
+            sys.modules["__main__"] = saved_main
+        shadowed_tops = {key.split(".")[0] for key in shadowed}
+        for key in [k for k in sys.modules if k.split(".")[0] in shadowed_tops]:
+            del sys.modules[key]  # the script's own module of that name
+        sys.modules.update(shadowed)
+    result = recording.trace
+    if failure is not None:
+        step = result.passes[-1].error.step if result.passes and result.passes[-1].error else None
+        message = str(failure.code) if isinstance(failure, SystemExit) else str(failure)
+        result.error = ErrorRecord(type(failure).__name__, message, step, script_traceback(failure, script))
+    return result

@@ -1,0 +1,135 @@
+"""The Trace: every record of one traced run, and the questions exporters ask of it."""
+
+from __future__ import annotations
+
+from .errors import TraceError
+from .records import CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord, VariableRecord
+from .snapshot import ArraySnapshot
+
+__all__ = ["Trace", "PassSelectionError"]
+
+
+class PassSelectionError(TraceError):
+    """The requested backward pass is not in the trace."""
+
+
+class Trace:
+    """A recorded run: variables, calls and backward passes (all ids count from 1).
+
+    Filled in when the ``trace()`` block (or ``run_script``) ends; until then ``complete`` is
+    False. ``passes`` holds the passes kept by the ``keep`` policy; ``pass_count`` counts every
+    pass the run made. ``error`` is the exception that escaped the traced code, if any.
+    """
+
+    def __init__(self) -> None:
+        self.variables: dict[int, VariableRecord] = {}
+        self.calls: dict[int, CallRecord] = {}
+        self.passes: tuple[PassRecord, ...] = ()
+        self.pass_count: int = 0
+        self.error: ErrorRecord | None = None
+        self.engine: EngineInfo = EngineInfo((), ())
+        self.findings: tuple[Finding, ...] = ()
+        self.max_elements: int = 0
+        self.complete: bool = False
+
+    def __repr__(self) -> str:
+        return (f"<Trace {len(self.variables)} variables, {len(self.calls)} calls, "
+                f"{len(self.passes)} of {self.pass_count} passes kept"
+                f"{', error ' + str(self.error) if self.error else ''}>")
+
+    # ----- passes ---------------------------------------------------------------------------
+
+    def select_pass(self, which="last") -> PassRecord | None:
+        """A kept pass: "last" (default), "first", or a pass number (1 = the run's first pass).
+
+        Returns None when the run made no backward pass; raises PassSelectionError for a number
+        that was not kept.
+        """
+        if not self.passes:
+            if which in ("last", "first", None):
+                return None
+            raise PassSelectionError(f"pass {which} was not recorded: the run made no backward pass")
+        if which in ("last", None):
+            return self.passes[-1]
+        if which == "first":
+            return self.passes[0]
+        if isinstance(which, str) and which.isdigit():
+            which = int(which)
+        for record in self.passes:
+            if record.id == which:
+                return record
+        kept = ", ".join(str(p.id) for p in self.passes)
+        raise PassSelectionError(
+            f"pass {which} was not kept (kept: {kept} of {self.pass_count}); "
+            f"trace with keep='all' or keep={which} to record it")
+
+    def graph_calls(self, pass_record: PassRecord | None) -> tuple[int, ...]:
+        """The forward calls to draw for a pass (all forward calls when there is no pass)."""
+        if pass_record is not None:
+            return pass_record.calls
+        return tuple(c.id for c in self.calls.values() if c.in_step is None)
+
+    def graph_variables(self, pass_record: PassRecord | None) -> tuple[int, ...]:
+        """The variables of the forward graph of a pass (all when there is no pass)."""
+        if pass_record is not None:
+            return pass_record.variables
+        seen: dict[int, None] = {}
+        for call_id in self.graph_calls(None):
+            call = self.calls[call_id]
+            for v in call.inputs + call.outputs:
+                seen.setdefault(v, None)
+        return tuple(sorted(seen))
+
+    # ----- values and gradients -------------------------------------------------------------
+
+    def value(self, var_id: int, pass_record: PassRecord | None = None) -> ArraySnapshot | None:
+        """The data of a variable as the pass's forward saw it (first-seen data otherwise)."""
+        if pass_record is not None and var_id in pass_record.values:
+            return pass_record.values[var_id]
+        record = self.variables.get(var_id)
+        return record.value if record else None
+
+    def contributions(self, pass_record: PassRecord, var_id: int) -> list[tuple[int, ArraySnapshot | None]]:
+        """Each gradient a step returned for ``var_id`` in this pass: (step index, gradient)."""
+        found = []
+        for step in pass_record.steps:
+            call = self.calls.get(step.call)
+            if call is None:
+                continue
+            for position, input_id in enumerate(call.inputs):
+                if input_id == var_id and position < len(step.grads_out):
+                    found.append((step.index, step.grads_out[position]))
+        return found
+
+    def grad_state(self, pass_record: PassRecord | None, var_id: int) -> str:
+        """One of GRAD_STATES for the variable at the end of the pass."""
+        if pass_record is None or var_id not in pass_record.variables:
+            return "not-reached"
+        grad = pass_record.grads.get(var_id)
+        if grad is not None:
+            if grad.values is not None and all(v == 0 for v in grad.values):
+                return "zero"
+            if grad.values is None and grad.min == 0 and grad.max == 0 and not grad.has_nonfinite:
+                return "zero"
+            return "value"
+        received = var_id == pass_record.root or bool(self.contributions(pass_record, var_id))
+        return "cleared" if received else "not-computed"
+
+    def final_grad(self, pass_record: PassRecord | None, var_id: int) -> ArraySnapshot | None:
+        """The variable's ``.grad`` at the end of the pass, or None."""
+        if pass_record is None:
+            return None
+        return pass_record.grads.get(var_id)
+
+    def findings_for(self, *, call: int | None = None, variable: int | None = None,
+                     pass_id: int | None = None) -> list[Finding]:
+        """Findings attached to a call or a variable (optionally of one pass)."""
+        return [f for f in self.findings
+                if (call is None or f.call == call)
+                and (variable is None or f.variable == variable)
+                and (pass_id is None or f.pass_id in (None, pass_id))]
+
+    def name_of(self, var_id: int) -> str | None:
+        """The variable's name, if it has one."""
+        record = self.variables.get(var_id)
+        return record.name if record else None
