@@ -1,0 +1,297 @@
+"""Tracing our engine and the fixture engines: steps, gradients, passes, restoration."""
+
+import math
+import threading
+
+import numpy as np
+import pytest
+
+import engine as E
+import tracer
+from tests.tracer.engines import fullcore, generations, listpop, recursive
+
+SEED_GRAD = 3.297442541400256
+
+
+def ops_of_steps(t, p=None):
+    p = p or t.select_pass()
+    return [t.calls[s.call].op for s in p.steps]
+
+
+def named(t, name):
+    return next(v.id for v in t.variables.values() if v.name == name)
+
+
+def test_seed_example_on_our_engine():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(0.5))
+        a = E.square(x)
+        b = E.exp(a)
+        y = E.square(b)
+        y.backward()
+    p = t.select_pass()
+    assert ops_of_steps(t) == ["Square", "Exp", "Square"]
+    assert [s.call for s in p.steps] == [3, 2, 1]
+    assert p.steps[0].grads_in[0].item() == 1.0
+    assert p.steps[0].grads_out[0].item() == pytest.approx(2 * math.exp(0.5 ** 2))
+    assert t.final_grad(p, named(t, "x")).item() == pytest.approx(SEED_GRAD, abs=1e-12)
+    assert p.steps[-1].accumulated[0].item() == pytest.approx(SEED_GRAD, abs=1e-12)
+    assert [t.variables[i].name for i in (1, 2, 3, 4)] == ["x", "a", "b", "y"]
+    assert t.grad_state(p, named(t, "a")) == "cleared"
+    assert t.grad_state(p, named(t, "x")) == "value"
+    assert p.root == named(t, "y") and p.root_grad.item() == 1.0
+
+
+def test_seed_example_on_recursive_engine():
+    with tracer.trace(recursive.Function, recursive.Variable) as t:
+        x = recursive.Variable(np.array(0.5))
+        y = recursive.Square()(recursive.Exp()(recursive.Square()(x)))
+        y.grad = np.array(1.0)
+        y.backward()
+    p = t.select_pass()
+    assert t.pass_count == 1 and p.kind == "backward"
+    assert ops_of_steps(t) == ["Square", "Exp", "Square"]
+    assert t.final_grad(p, named(t, "x")).item() == pytest.approx(SEED_GRAD, abs=1e-12)
+    assert p.root_grad.item() == 1.0
+
+
+def test_manual_backprop_is_a_manual_pass():
+    with tracer.trace(recursive.Function, recursive.Variable) as t:
+        A, B, C = recursive.Square(), recursive.Exp(), recursive.Square()
+        x = recursive.Variable(np.array(0.5))
+        a = A(x)
+        b = B(a)
+        y = C(b)
+        y.grad = np.array(1.0)
+        b.grad = C.backward(y.grad)
+        a.grad = B.backward(b.grad)
+        x.grad = A.backward(a.grad)
+    p = t.select_pass()
+    assert p.kind == "manual" and p.root == named(t, "y")
+    assert ops_of_steps(t) == ["Square", "Exp", "Square"]
+    assert p.steps[-1].accumulated[0].item() == pytest.approx(SEED_GRAD, abs=1e-12)
+
+
+def test_reuse_add_x_x_two_contributions_summed():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(3.0))
+        y = E.add(x, x)
+        y.backward()
+    p = t.select_pass()
+    contributions = t.contributions(p, named(t, "x"))
+    assert [g.item() for _, g in contributions] == [1.0, 1.0]
+    assert t.final_grad(p, named(t, "x")).item() == 2.0
+
+
+def generation_graph(module):
+    x = module.Variable(np.array(2.0))
+    a = module.square(x)
+    y = module.add(module.square(a), module.square(a))
+    y.backward()
+    return x, y
+
+
+def test_generation_order_on_our_engine():
+    with tracer.trace() as t:
+        x, y = generation_graph(E)
+    p = t.select_pass()
+    assert y.data == 32 and x.grad.data == 64
+    assert ops_of_steps(t) == ["Add", "Square", "Square", "Square"]
+    assert p.steps[-1].call == 1  # the first Square runs last, once
+    assert t.final_grad(p, t.calls[1].inputs[0]).item() == 64.0
+
+
+def test_generation_order_on_generation_engine():
+    with tracer.trace(generations.Function, generations.Variable) as t:
+        x, _ = generation_graph(generations)
+    assert ops_of_steps(t) == ["Add", "Square", "Square", "Square"]
+    assert x.grad == 64
+
+
+def test_listpop_engine_records_the_actual_wrong_order():
+    with tracer.trace(listpop.Function, listpop.Variable) as t:
+        x, _ = generation_graph(listpop)
+    p = t.select_pass()
+    assert [s.call for s in p.steps] == [4, 3, 1, 2, 1]  # Square(a) runs before all its gradient arrived
+    assert x.grad != 64
+    assert t.final_grad(p, t.calls[1].inputs[0]).item() == x.grad
+
+
+def test_full_core_inner_calls_are_tagged_with_their_step():
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        x = fullcore.Variable(np.array(2.0))
+        y = fullcore.mul(x, x)
+        y.backward()
+    p = t.select_pass()
+    assert ops_of_steps(t) == ["Mul"]
+    inner = [t.calls[c] for c in p.steps[0].inner_calls]
+    assert [c.op for c in inner] == ["Mul", "Mul"]
+    assert all(c.in_step == (p.id, 1) for c in inner)
+    assert p.calls == (1,)  # the forward graph only
+    assert x.grad.data == 4.0 and t.final_grad(p, 1).item() == 4.0
+
+
+def test_higher_order_create_graph_tags_gradient_graph():
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(1.0))
+        y = E.sin(x)
+        y.backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.backward()
+    first, second = t.passes
+    assert first.options == {"create_graph": True}
+    assert first.steps[0].inner_calls, "create_graph builds the gradient graph inside the step"
+    assert all(t.calls[c].in_step == (1, 1) for c in first.steps[0].inner_calls)
+    assert t.final_grad(second, 1).item() == pytest.approx(-math.sin(1.0))
+    assert set(first.steps[0].inner_calls) & set(second.calls)
+
+
+def test_classes_restored_exactly_after_a_trace_that_raised():
+    before = {cls: dict(cls.__dict__) for cls in (E.Function, E.Variable, E.Square, E.Exp)}
+    with pytest.raises(ZeroDivisionError):
+        with tracer.trace() as t:
+            x = E.Variable(np.array(0.5))
+            E.exp(E.square(x)).backward()
+            1 / 0
+    assert t.error.type == "ZeroDivisionError" and t.complete
+    for cls, saved in before.items():
+        assert dict(cls.__dict__) == saved
+        assert list(cls.__dict__) == list(saved)
+
+
+def test_backward_that_raises_halfway_marks_the_failing_step():
+    class Broken(E.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            raise FloatingPointError("boom")
+
+    with pytest.raises(FloatingPointError):
+        with tracer.trace() as t:
+            x = E.Variable(np.array(1.0))
+            y = E.square(Broken()(E.exp(x)))
+            y.backward()
+    p = t.select_pass()
+    assert ops_of_steps(t) == ["Square", "Broken"]
+    assert p.steps[1].error == "FloatingPointError: boom"
+    assert p.error.step == 2 and t.error.type == "FloatingPointError"
+    assert "backward" not in Broken.__dict__ or Broken.__dict__["backward"].__name__ == "backward"
+
+
+def test_nested_trace_is_refused_and_leaves_classes_intact():
+    saved = dict(E.Function.__dict__)
+    with tracer.trace():
+        with pytest.raises(tracer.TraceActiveError, match="already recording"):
+            with tracer.trace():
+                pass
+    assert dict(E.Function.__dict__) == saved
+
+
+def test_other_threads_are_not_recorded():
+    with tracer.trace() as t:
+        worker = threading.Thread(target=lambda: E.square(E.Variable(np.array(1.0))))
+        worker.start()
+        worker.join()
+        E.exp(E.Variable(np.array(1.0)))
+    assert [c.op for c in t.calls.values()] == ["Exp"]
+
+
+def train(steps, keep):
+    with tracer.trace(keep=keep) as t:
+        x0 = E.Variable(np.array(0.0))
+        for _ in range(steps):
+            y = E.square(x0 - 3.0)
+            x0.cleargrad()
+            y.backward()
+            x0.data -= 0.25 * x0.grad.data
+    return t
+
+
+def test_keep_last_bounds_memory_and_shows_the_leaf_value_of_that_pass():
+    t = train(50, "last")
+    assert t.pass_count == 50 and len(t.passes) == 1 and t.passes[0].id == 50
+    assert len(t.calls) <= 3
+    p = t.passes[0]
+    x_id = next(v for v in p.variables if t.variables[v].creator is None and t.variables[v].name == "x0")
+    assert t.value(x_id, p).item() == pytest.approx(3.0 - 3.0 * 0.5 ** 49)
+
+
+def test_keep_first_all_and_number():
+    first = train(5, "first")
+    assert [p.id for p in first.passes] == [1]
+    assert first.value(first.passes[0].calls and first.calls[first.passes[0].calls[0]].inputs[0],
+                       first.passes[0]).item() == 0.0
+    everything = train(5, "all")
+    assert [p.id for p in everything.passes] == [1, 2, 3, 4, 5]
+    values = [everything.value(everything.calls[p.calls[0]].inputs[0], p).item() for p in everything.passes]
+    assert values == pytest.approx([0.0, 1.5, 2.25, 2.625, 2.8125])
+    third = train(5, 3)
+    assert [p.id for p in third.passes] == [3]
+    with pytest.raises(tracer.PassSelectionError, match="keep='all'"):
+        third.select_pass(2)
+
+
+def test_large_arrays_are_summarised_and_nan_counted():
+    with tracer.trace(max_elements=10) as t:
+        data = np.arange(1000.0)
+        data[5] = np.nan
+        y = E.sum(E.Variable(data) * 2.0)
+        y.backward()
+    big = t.variables[1].value
+    assert big.values is None and big.nan_count == 1 and big.head[:3] == (0.0, 1.0, 2.0)
+    assert big.shape == (1000,) and big.max == 999.0
+
+
+def test_snapshot_is_taken_when_recorded_not_later():
+    with tracer.trace() as t:
+        x = E.Variable(np.array([1.0, 2.0]))
+        y = E.square(x)
+        y.data[...] = 0.0
+    assert t.variables[2].value.values == (1.0, 4.0)
+
+
+class SlotVariable:
+    __slots__ = ("data", "grad", "creator")
+
+    def __init__(self, data):
+        self.data, self.grad, self.creator = data, None, None
+
+    def backward(self):
+        self.grad = np.ones_like(self.data)
+        f = self.creator
+        f.input.grad = f.backward(self.grad)
+
+
+class SlotFunction:
+    __slots__ = ("input",)
+
+    def __call__(self, x):
+        y = SlotVariable(self.forward(x.data))
+        y.creator = self
+        self.input = x
+        return y
+
+    def forward(self, x):
+        return x * 3
+
+    def backward(self, gy):
+        return gy * 3
+
+
+def test_classes_with_slots_and_no_weakref_support():
+    with tracer.trace(SlotFunction, SlotVariable) as t:
+        x = SlotVariable(np.array(1.0))
+        y = SlotFunction()(x)
+        y.backward()
+    assert ops_of_steps(t) == ["SlotFunction"]
+    assert t.final_grad(t.select_pass(), named(t, "x")).item() == 3.0
+    assert "backward" not in SlotFunction.__dict__ or SlotFunction.backward.__qualname__.startswith("SlotFunction")
+
+
+def test_not_a_class_is_a_clear_error():
+    with pytest.raises(tracer.HookError, match="pass the class itself"):
+        tracer.trace(function_cls="Function")
+    with pytest.raises(ValueError, match="keep must be"):
+        tracer.trace(keep="sometimes")
