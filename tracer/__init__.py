@@ -6,6 +6,7 @@ from .errors import (EngineNotFoundError, HookError, OutputError, ScriptNotFound
                      TraceActiveError, TraceError)
 from .records import (GRAD_STATES, CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord,
                       StepRecord, VariableRecord)
+from .jsonio import SCHEMA, SchemaError, load, loads
 from .script import run_script
 from .snapshot import ArraySnapshot
 from .trace import PassSelectionError, Trace
@@ -15,5 +16,5 @@ __all__ = [
     "VariableRecord", "CallRecord", "StepRecord", "PassRecord", "ErrorRecord", "EngineInfo",
     "Finding", "GRAD_STATES",
     "TraceError", "HookError", "EngineNotFoundError", "TraceActiveError", "OutputError",
-    "ScriptNotFoundError", "PassSelectionError",
+    "ScriptNotFoundError", "PassSelectionError", "SchemaError", "SCHEMA", "load", "loads",
 ]

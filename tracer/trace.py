@@ -129,6 +129,11 @@ class Trace:
                 and (variable is None or f.variable == variable)
                 and (pass_id is None or f.pass_id in (None, pass_id))]
 
+    def to_json(self) -> str:
+        """The trace as JSON text, schema ``gradtrace.trace/1`` (see ``tracer.jsonio``)."""
+        from .jsonio import dumps
+        return dumps(self)
+
     def name_of(self, var_id: int) -> str | None:
         """The variable's name, if it has one."""
         record = self.variables.get(var_id)

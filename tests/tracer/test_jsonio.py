@@ -1,0 +1,72 @@
+"""JSON export and import: schema, round trip, NaN/Inf, bad documents."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import engine as E
+import tracer
+from tracer import jsonio
+
+
+def seed_trace():
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(0.5))
+        y = E.square(E.exp(E.square(x)))
+        y.backward()
+    return t
+
+
+def test_document_has_the_documented_fields():
+    doc = json.loads(seed_trace().to_json())
+    assert doc["schema"] == "gradtrace.trace/1"
+    assert {"id", "name", "shape", "dtype", "value"} <= set(doc["variables"][0])
+    assert {"id", "op", "inputs", "outputs", "index", "in_step"} <= set(doc["calls"][0])
+    p = doc["passes"][0]
+    assert {"root", "steps", "grads", "error"} <= set(p)
+    assert {"index", "call", "grads_in", "grads_out"} <= set(p["steps"][0])
+    assert doc["variables"][0]["value"] == {"shape": [], "dtype": "float64", "value": 0.5}
+    assert p["grads"]["1"]["value"] == pytest.approx(3.297442541400256, abs=1e-12)
+
+
+def test_round_trip_is_exact():
+    t = seed_trace()
+    text = t.to_json()
+    again = tracer.loads(text)
+    assert again.to_json() == text
+    assert again.select_pass().steps[2].grads_out[0].item() == pytest.approx(3.297442541400256, abs=1e-12)
+
+
+def test_nan_inf_and_summaries_survive():
+    with tracer.trace(max_elements=4) as t:
+        x = E.Variable(np.array([1.0, np.nan, np.inf, -np.inf]))
+        big = E.Variable(np.arange(10.0).reshape(2, 5))
+        y = E.sum(x * 2.0) + E.sum(big)
+        y.backward()
+    text = t.to_json()
+    json.loads(text)  # strict JSON: no bare NaN tokens
+    assert "NaN" in text and "-Infinity" in text
+    again = tracer.loads(text)
+    values = again.variables[1].value.values
+    assert values[0] == 1.0 and math.isnan(values[1]) and values[2] == math.inf and values[3] == -math.inf
+    summary = next(v for v in again.variables.values() if v.name == "big").value
+    assert summary.values is None and summary.shape == (2, 5) and summary.max == 9.0
+    assert again.to_json() == text
+
+
+@pytest.mark.parametrize("text, message", [
+    ("not json", "not JSON"),
+    ('{"schema": "other/2"}', "not a gradtrace.trace/1 document"),
+    ('[1, 2]', "not a gradtrace.trace/1 document"),
+    ('{"schema": "gradtrace.trace/1"}', "malformed"),
+])
+def test_bad_documents_are_clear_errors(text, message):
+    with pytest.raises(tracer.SchemaError, match=message):
+        tracer.loads(text)
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(tracer.SchemaError, match="cannot read"):
+        jsonio.load(tmp_path / "missing.json")

@@ -1,0 +1,222 @@
+"""Trace ⇄ JSON, schema ``gradtrace.trace/1`` (NaN and ±Inf written as the strings "NaN", "Infinity", "-Infinity")."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+
+from ._version import __version__
+from .errors import TraceError
+from .records import (CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord, StepRecord,
+                      VariableRecord)
+from .snapshot import ArraySnapshot, freeze
+from .trace import Trace
+
+__all__ = ["SCHEMA", "SchemaError", "trace_to_dict", "trace_from_dict", "dumps", "loads", "load"]
+
+SCHEMA = "gradtrace.trace/1"
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+class SchemaError(TraceError):
+    """The JSON is not a gradtrace trace this version can read."""
+
+
+def _number(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+def _numbers(values):
+    return [_number(v) for v in values]
+
+
+def _snapshot_to_json(snap: ArraySnapshot | None):
+    if snap is None:
+        return None
+    out = {"shape": list(snap.shape), "dtype": snap.dtype}
+    if snap.values is not None:
+        nested = snap.nested()
+        out["value"] = _deep_numbers(nested)
+    else:
+        out["summary"] = {"head": _numbers(snap.head), "min": _number(snap.min),
+                          "max": _number(snap.max), "mean": _number(snap.mean),
+                          "norm": _number(snap.norm), "nan": snap.nan_count, "inf": snap.inf_count}
+    return out
+
+
+def _deep_numbers(value):
+    if isinstance(value, list):
+        return [_deep_numbers(v) for v in value]
+    return _number(value)
+
+
+def _error_to_json(error: ErrorRecord | None):
+    if error is None:
+        return None
+    return {"type": error.type, "message": error.message, "step": error.step,
+            "traceback": error.traceback}
+
+
+def trace_to_dict(trace: Trace) -> dict:
+    """The Trace as plain JSON-ready data (schema ``gradtrace.trace/1``)."""
+    return {
+        "schema": SCHEMA,
+        "generator": f"gradtrace {__version__}",
+        "engine": {"function_classes": list(trace.engine.function_classes),
+                   "variable_classes": list(trace.engine.variable_classes)},
+        "max_elements": trace.max_elements,
+        "pass_count": trace.pass_count,
+        "error": _error_to_json(trace.error),
+        "variables": [{"id": v.id, "name": v.name, "name_source": v.name_source, "kind": v.kind,
+                       "shape": list(v.shape) if v.shape is not None else None, "dtype": v.dtype,
+                       "value": _snapshot_to_json(v.value), "creator": v.creator}
+                      for v in trace.variables.values()],
+        "calls": [{"id": c.id, "op": c.op, "inputs": list(c.inputs), "outputs": list(c.outputs),
+                   "index": c.index, "generation": c.generation,
+                   "in_step": list(c.in_step) if c.in_step else None,
+                   "input_values": [_snapshot_to_json(s) for s in c.input_values],
+                   "error": c.error}
+                  for c in trace.calls.values()],
+        "passes": [{"id": p.id, "kind": p.kind, "root": p.root, "options": p.options,
+                    "calls": list(p.calls), "variables": list(p.variables),
+                    "root_grad": _snapshot_to_json(p.root_grad),
+                    "steps": [{"index": s.index, "call": s.call,
+                               "grads_in": [_snapshot_to_json(g) for g in s.grads_in],
+                               "grads_out": [_snapshot_to_json(g) for g in s.grads_out],
+                               "accumulated": [_snapshot_to_json(g) for g in s.accumulated],
+                               "inner_calls": list(s.inner_calls), "error": s.error}
+                              for s in p.steps],
+                    "grads": {str(k): _snapshot_to_json(g) for k, g in p.grads.items()},
+                    "values": {str(k): _snapshot_to_json(g) for k, g in p.values.items()},
+                    "error": _error_to_json(p.error)}
+                   for p in trace.passes],
+        "findings": [{"kind": f.kind, "message": f.message, "pass": f.pass_id, "call": f.call,
+                      "variable": f.variable, "step": f.step, "severity": f.severity,
+                      "hint": f.hint, "numbers": {k: _number(v) for k, v in f.numbers.items()}}
+                     for f in trace.findings],
+    }
+
+
+def dumps(trace: Trace) -> str:
+    """The Trace as JSON text (deterministic: the same trace gives the same bytes)."""
+    return json.dumps(trace_to_dict(trace), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# ----- reading ------------------------------------------------------------------------------
+
+def _from_number(value):
+    if isinstance(value, str):
+        if value in _NONFINITE:
+            return _NONFINITE[value]
+        raise SchemaError(f"unexpected string {value!r} where a number belongs")
+    return value
+
+
+def _flatten(value, out: list) -> None:
+    if isinstance(value, list):
+        for v in value:
+            _flatten(v, out)
+    else:
+        out.append(_from_number(value))
+
+
+def _snapshot_from_json(data) -> ArraySnapshot | None:
+    if data is None:
+        return None
+    shape = tuple(int(n) for n in data["shape"])
+    dtype = data["dtype"]
+    if "value" in data:
+        flat: list = []
+        _flatten(data["value"], flat)
+        if dtype.startswith(("<U", "str", "object", "complex")) or any(isinstance(v, str) for v in flat):
+            values = tuple(str(v) for v in flat)
+            return ArraySnapshot(shape, dtype, values, values[:6], None, None, None, None, 0, 0)
+        return freeze(np.array(flat, dtype=dtype).reshape(shape))
+    summary = data["summary"]
+    return ArraySnapshot(shape, dtype, None, tuple(_from_number(v) for v in summary["head"]),
+                         _from_number(summary["min"]), _from_number(summary["max"]),
+                         _from_number(summary["mean"]), _from_number(summary["norm"]),
+                         int(summary["nan"]), int(summary["inf"]))
+
+
+def _error_from_json(data) -> ErrorRecord | None:
+    if data is None:
+        return None
+    return ErrorRecord(data["type"], data["message"], data.get("step"), data.get("traceback"))
+
+
+def trace_from_dict(data: dict) -> Trace:
+    """Rebuild a Trace from ``trace_to_dict`` output; SchemaError when it is not one."""
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        found = data.get("schema") if isinstance(data, dict) else type(data).__name__
+        raise SchemaError(f"not a {SCHEMA} document (schema: {found!r}): give a file written by "
+                          f"'gradtrace render ... -o trace.json'")
+    try:
+        return _build(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SchemaError(f"malformed {SCHEMA} document ({type(exc).__name__}: {exc}): "
+                          f"re-export it with 'gradtrace render ... -o trace.json'") from exc
+
+
+def _build(data: dict) -> Trace:
+    trace = Trace()
+    trace.engine = EngineInfo(tuple(data["engine"]["function_classes"]),
+                              tuple(data["engine"]["variable_classes"]))
+    trace.max_elements = int(data["max_elements"])
+    trace.pass_count = int(data["pass_count"])
+    trace.error = _error_from_json(data["error"])
+    for v in data["variables"]:
+        trace.variables[int(v["id"])] = VariableRecord(
+            int(v["id"]), v["name"], v["name_source"], v["kind"],
+            tuple(v["shape"]) if v["shape"] is not None else None, v["dtype"],
+            _snapshot_from_json(v["value"]), v["creator"])
+    for c in data["calls"]:
+        trace.calls[int(c["id"])] = CallRecord(
+            int(c["id"]), c["op"], tuple(c["inputs"]), tuple(c["outputs"]), int(c["index"]),
+            c["generation"], tuple(c["in_step"]) if c["in_step"] else None,
+            tuple(_snapshot_from_json(s) for s in c["input_values"]), c["error"])
+    passes = []
+    for p in data["passes"]:
+        steps = tuple(StepRecord(int(s["index"]), s["call"],
+                                 tuple(_snapshot_from_json(g) for g in s["grads_in"]),
+                                 tuple(_snapshot_from_json(g) for g in s["grads_out"]),
+                                 tuple(_snapshot_from_json(g) for g in s["accumulated"]),
+                                 tuple(s["inner_calls"]), s["error"]) for s in p["steps"])
+        passes.append(PassRecord(
+            int(p["id"]), p["kind"], p["root"], dict(p["options"]), tuple(p["calls"]),
+            tuple(p["variables"]), steps,
+            {int(k): _snapshot_from_json(g) for k, g in p["grads"].items()},
+            {int(k): _snapshot_from_json(g) for k, g in p["values"].items()},
+            _snapshot_from_json(p["root_grad"]), _error_from_json(p["error"])))
+    trace.passes = tuple(passes)
+    trace.findings = tuple(
+        Finding(f["kind"], f["message"], f["pass"], f["call"], f["variable"], f["step"],
+                f["severity"], f["hint"], {k: _from_number(v) for k, v in f["numbers"].items()})
+        for f in data.get("findings", []))
+    trace.complete = True
+    return trace
+
+
+def loads(text: str) -> Trace:
+    """Parse JSON text into a Trace."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SchemaError(f"not JSON ({exc.msg} at line {exc.lineno}): give a trace written by "
+                          f"'gradtrace render ... -o trace.json'") from exc
+    return trace_from_dict(data)
+
+
+def load(path: str | os.PathLike) -> Trace:
+    """Read a Trace from a JSON file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise SchemaError(f"cannot read {path}: {exc.strerror}") from exc
+    return loads(text)
