@@ -27,17 +27,30 @@ def _set_active(recorder) -> None:
     _active = recorder
 
 
+def _code_names(function) -> tuple[str, ...]:
+    code = getattr(function, "__code__", None)
+    return code.co_names if code is not None else ()
+
+
 def looks_like_function_base(cls: type) -> bool:
-    """A class defining ``__call__`` itself, with ``forward`` and ``backward`` (DeZero's Function)."""
+    """A class defining ``__call__`` itself that is DeZero's Function.
+
+    Either it has ``forward`` and ``backward`` (the book's base class), or its ``__call__`` runs
+    ``forward`` and links a ``creator`` (a base class that leaves both to its subclasses). A
+    Layer, whose ``__call__`` runs ``forward`` but which has no ``backward`` and links no
+    creator, is not one.
+    """
     own = cls.__dict__
-    return ("__call__" in own and callable(getattr(cls, "forward", None))
-            and callable(getattr(cls, "backward", None)))
+    if "__call__" not in own:
+        return False
+    if callable(getattr(cls, "forward", None)) and callable(getattr(cls, "backward", None)):
+        return True
+    names = _code_names(own["__call__"])
+    return "forward" in names and ("set_creator" in names or "creator" in names)
 
 
 def _init_names(cls: type) -> tuple[str, ...]:
-    init = cls.__dict__.get("__init__")
-    code = getattr(init, "__code__", None)
-    return code.co_names if code is not None else ()
+    return _code_names(cls.__dict__.get("__init__"))
 
 
 def looks_like_variable_class(cls: type) -> bool:

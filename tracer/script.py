@@ -96,6 +96,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
             del sys.modules[key]  # the script's own module of that name
         sys.modules.update(shadowed)
     result = recording.trace
+    result.error = None  # a successful SystemExit is not an error; real failures are set below
     if failure is not None:
         step = result.passes[-1].error.step if result.passes and result.passes[-1].error else None
         message = str(failure.code) if isinstance(failure, SystemExit) else str(failure)

@@ -1,0 +1,157 @@
+"""run_script: engines defined or imported by the script, argv, errors, notebook-style redefinitions."""
+
+import inspect
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import tracer
+from tests.tracer.engines import generations, listpop
+
+ENGINE_SOURCE = inspect.getsource(generations)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def ops_of_steps(t):
+    return [t.calls[s.call].op for s in t.select_pass().steps]
+
+
+def test_engine_defined_in_the_script(tmp_path):
+    script = write(tmp_path / "s.py", ENGINE_SOURCE + textwrap.dedent("""
+        x = Variable(np.array(2.0))
+        a = square(x)
+        y = add(square(a), square(a))
+        y.backward()
+        print("grad", x.grad)
+    """))
+    t = tracer.run_script(script)
+    assert t.error is None
+    assert ops_of_steps(t) == ["Add", "Square", "Square", "Square"]
+    assert t.engine.function_classes == ("__main__.Function",)
+    assert t.engine.variable_classes == ("__main__.Variable",)
+    x_id = next(v.id for v in t.variables.values() if v.name == "x")
+    assert t.final_grad(t.select_pass(), x_id).item() == 64.0
+
+
+def test_engine_imported_from_a_package_next_to_the_script(tmp_path):
+    package = tmp_path / "mydezero_pkg"
+    package.mkdir()
+    write(package / "__init__.py", "from .core import *\n")
+    write(package / "core.py", inspect.getsource(listpop))
+    script = write(tmp_path / "train.py", """
+        import sys, os
+        sys.path.insert(0, os.path.dirname(__file__))
+        import numpy as np
+        from mydezero_pkg import Variable, square, add
+        x = Variable(np.array(2.0))
+        a = square(x)
+        y = add(square(a), square(a))
+        y.backward()
+    """)
+    t = tracer.run_script(script)
+    assert t.error is None
+    assert len(t.select_pass().steps) == 5  # the list-pop engine's real (wrong) order
+    again = tracer.run_script(script)  # already imported: found through the script's directory
+    assert len(again.select_pass().steps) == 5
+
+
+def test_classes_defined_several_times_like_a_notebook(tmp_path):
+    script = write(tmp_path / "nb.py", ENGINE_SOURCE + "\n" + ENGINE_SOURCE + textwrap.dedent("""
+        x = Variable(np.array(3.0))
+        y = square(x)
+        y.backward()
+    """))
+    t = tracer.run_script(script)
+    assert ops_of_steps(t) == ["Square"]
+    assert len(t.engine.function_classes) == 2
+
+
+def test_argv_and_output_pass_through(tmp_path, capsys):
+    script = write(tmp_path / "args.py", """
+        import sys
+        print("args", sys.argv[1:], __name__)
+    """)
+    t = tracer.run_script(script, ["--lr", "0.1"])
+    assert capsys.readouterr().out == "args ['--lr', '0.1'] __main__\n"
+    assert t.error is None and not t.passes
+
+
+def test_script_that_raises_keeps_the_failing_pass(tmp_path):
+    script = write(tmp_path / "bad.py", ENGINE_SOURCE + textwrap.dedent("""
+        class Broken(Function):
+            def forward(self, x):
+                return x * 2
+            def backward(self, gy):
+                raise ValueError("shapes do not match")
+        x = Variable(np.array(1.0))
+        y = square(Broken()(square(x)))
+        y.backward()
+    """))
+    t = tracer.run_script(script)
+    assert t.error.type == "ValueError" and t.error.step == 2
+    assert ops_of_steps(t) == ["Square", "Broken"]
+    assert t.select_pass().steps[1].error == "ValueError: shapes do not match"
+    assert "bad.py" in t.error.traceback and "tracer" not in t.error.traceback.replace(str(tmp_path), "")
+
+
+def test_sys_exit_zero_is_success_and_nonzero_is_an_error(tmp_path):
+    assert tracer.run_script(write(tmp_path / "ok.py", "import sys\nsys.exit(0)\n")).error is None
+    failed = tracer.run_script(write(tmp_path / "no.py", "import sys\nsys.exit(3)\n"))
+    assert failed.error.type == "SystemExit" and failed.error.message == "3"
+
+
+def test_syntax_error_is_reported_as_the_scripts_error(tmp_path):
+    t = tracer.run_script(write(tmp_path / "syn.py", "x = (\n"))
+    assert t.error.type == "SyntaxError"
+
+
+def test_missing_script_is_a_clear_error(tmp_path):
+    with pytest.raises(tracer.ScriptNotFoundError, match="not found: check the path"):
+        tracer.run_script(tmp_path / "nope.py")
+    with pytest.raises(tracer.ScriptNotFoundError, match="is not a file"):
+        tracer.run_script(tmp_path)
+
+
+def test_a_students_engine_py_is_not_shadowed_by_ours(tmp_path):
+    import engine as ours
+    write(tmp_path / "engine.py", inspect.getsource(generations))
+    script = write(tmp_path / "main.py", """
+        import numpy as np
+        import engine
+        x = engine.Variable(np.array(1.0))
+        y = engine.square(x)
+        y.backward()
+        print(engine.__file__)
+    """)
+    t = tracer.run_script(script)
+    assert t.error is None and ops_of_steps(t) == ["Square"]
+    assert t.engine.function_classes == ("engine.Function",)
+    import engine as after
+    assert after is ours
+
+
+def test_named_classes_override_detection(tmp_path):
+    script = write(tmp_path / "named.py", """
+        import numpy as np
+        class Node:
+            def __init__(self, data):
+                self.data, self.grad, self.creator = data, None, None
+            def backprop(self):
+                pass
+        class Op:
+            def __call__(self, x):
+                y = Node(self.compute(x.data))
+                y.parent, self.input = self, x
+                return y
+            def compute(self, x):
+                return x + 1
+        y = Op()(Node(np.array(1.0)))
+    """)
+    assert not tracer.run_script(script).calls  # Op has no backward: not guessed
+    t = tracer.run_script(script, function_names=["Op"])
+    assert [c.op for c in t.calls.values()] == ["Op"]
