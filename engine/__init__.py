@@ -1,4 +1,8 @@
-"""gradtrace's autograd engine: a complete, fast DeZero-style core (numpy only)."""
+"""gradtrace's autograd engine: a complete, fast DeZero-style core (numpy only).
+
+``sum``, ``max``, ``min`` and ``pow`` are public (``engine.sum(x)``) but left out of ``__all__``
+so that ``from engine import *`` does not shadow the builtins.
+"""
 
 from .core import (Config, Function, Parameter, Variable, as_array, as_variable, backward,
                    no_grad, test_mode, using_config)
@@ -28,10 +32,10 @@ __all__ = [
     "MatMul", "Linear", "Clip", "Max", "Min", "MeanSquaredError", "Softmax", "LogSoftmax",
     "SoftmaxCrossEntropy", "Dropout",
     # op functions
-    "square", "exp", "log", "sin", "cos", "tanh", "sigmoid", "relu", "pow",
+    "square", "exp", "log", "sin", "cos", "tanh", "sigmoid", "relu",
     "add", "sub", "rsub", "mul", "div", "rdiv", "neg",
-    "reshape", "transpose", "broadcast_to", "sum", "sum_to", "get_item",
-    "matmul", "linear", "clip", "max", "min", "mean_squared_error", "softmax", "log_softmax",
+    "reshape", "transpose", "broadcast_to", "sum_to", "get_item",
+    "matmul", "linear", "clip", "mean_squared_error", "softmax", "log_softmax",
     "softmax_cross_entropy", "dropout",
     # numerical
     "numerical_diff", "numerical_grad", "gradient_check",

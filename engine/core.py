@@ -13,6 +13,8 @@ _asarray = np.asarray
 _ref = weakref.ref
 _heappush = heapq.heappush
 _heappop = heapq.heappop
+_float64 = np.float64
+_new = object.__new__
 
 
 # =============================================================================
@@ -257,37 +259,49 @@ def _output_grads(f, as_var):
 
 
 def _backward_arrays(f, retain_grad):
-    """Backward pass on raw ndarrays: no graph is built, grads are stored as Variables."""
-    heap = [(-f.generation, 0, f)]
+    """Backward pass on raw ndarrays: no graph is built, grads are stored as Variables.
+
+    Hot loop: Variables are created with ``__new__`` plus slot stores (no __init__ frame),
+    and when exactly one new function is found while the heap is empty (a chain) it is run
+    next without going through the heap. Keys are (-generation, -discovery count): among
+    equal generations the function found last runs first, the order of the book's sorted list.
+    """
+    heap = []
     seen = {f}
-    count = 1
+    count = -1
+    new = _new
     Var = Variable
     ndarray = _ndarray
+    asarray = _asarray
     push = _heappush
     pop = _heappop
-    while heap:
-        f = pop(heap)[2]
+    while True:
         refs = f.outputs
         y = refs[0]() if len(refs) == 1 else None
         if y is not None and y.grad is not None:
             gy = y.grad.data
             gxs = f.backward(gy)
-            outs = (y,)
+            if not retain_grad:
+                y.grad = None
         else:
-            gys = _output_grads(f, False)
             gy = None
-            gxs = f.backward(*gys)
-            outs = [r() for r in refs]
+            gxs = f.backward(*_output_grads(f, False))
+            if not retain_grad:
+                for r in refs:
+                    y = r()
+                    if y is not None:
+                        y.grad = None
         inputs = f.inputs
         if type(gxs) is not tuple:
             gxs = (gxs,)
         if len(gxs) != len(inputs):
             raise _bad_count(f, gxs)
+        nxt = None
         for x, gx in zip(inputs, gxs):
             if gx is None:
                 continue
             if type(gx) is not ndarray:
-                gx = gx.data if isinstance(gx, Var) else _asarray(gx)
+                gx = gx.data if isinstance(gx, Var) else asarray(gx)
             if gx.shape != x.data.shape:
                 raise _bad_shape(f, x, gx.shape)
             g = x.grad
@@ -295,25 +309,42 @@ def _backward_arrays(f, retain_grad):
             if g is None:
                 if c is None and (gx is gy or gx.base is not None):
                     gx = gx.copy()  # a leaf's grad must not alias another array
-                x.grad = Var(gx)
             else:
                 gx = g.data + gx
-                x.grad = Var(gx if type(gx) is ndarray else _asarray(gx))
+                if type(gx) is not ndarray:
+                    gx = asarray(gx)
+            v = new(Var)
+            v.data = gx
+            v.name = None
+            v.grad = None
+            v.creator = None
+            v.generation = 0
+            x.grad = v
             if c is not None and c not in seen:
                 seen.add(c)
-                push(heap, (-c.generation, count, c))
-                count += 1
-        if not retain_grad:
-            for y in outs:
-                if y is not None:
-                    y.grad = None
+                if nxt is None and not heap:
+                    nxt = c
+                    nxt_key = count
+                else:
+                    push(heap, (-c.generation, count, c))
+                count -= 1
+        if nxt is not None:
+            if heap:
+                push(heap, (-nxt.generation, nxt_key, nxt))
+                f = pop(heap)[2]
+            else:
+                f = nxt
+        elif heap:
+            f = pop(heap)[2]
+        else:
+            return
 
 
 def _backward_graph(f, retain_grad):
     """Backward pass with Variables under enable_backprop: the gradient graph is recorded."""
     heap = [(-f.generation, 0, f)]
     seen = {f}
-    count = 1
+    count = -1
     Var = Variable
     while heap:
         f = _heappop(heap)[2]
@@ -337,7 +368,7 @@ def _backward_graph(f, retain_grad):
             if c is not None and c not in seen:
                 seen.add(c)
                 _heappush(heap, (-c.generation, count, c))
-                count += 1
+                count -= 1
         if not retain_grad:
             for r in f.outputs:
                 y = r()
@@ -357,21 +388,64 @@ class Function:
     """
 
     def __call__(self, *inputs):
-        inputs = [x if isinstance(x, Variable) else as_variable(x) for x in inputs]
-        ys = self.forward(*[x.data for x in inputs])
-        if type(ys) is not tuple:
-            ys = (ys,)
-        outputs = [Variable(y if type(y) is _ndarray else _forward_result(self, y)) for y in ys]
+        # Hot path, hand-inlined: one- and two-input calls avoid list comprehensions and
+        # outputs are built with __new__ plus slot stores.
+        n = len(inputs)
+        if n == 1:
+            x = inputs[0]
+            if not isinstance(x, Variable):
+                x = as_variable(x)
+            inputs = [x]
+            ys = self.forward(x.data)
+        elif n == 2:
+            x0, x1 = inputs
+            if not isinstance(x0, Variable):
+                x0 = as_variable(x0)
+            if not isinstance(x1, Variable):
+                x1 = as_variable(x1)
+            inputs = [x0, x1]
+            ys = self.forward(x0.data, x1.data)
+        else:
+            inputs = [x if isinstance(x, Variable) else as_variable(x) for x in inputs]
+            ys = self.forward(*[x.data for x in inputs])
+        if type(ys) is tuple:
+            return self._link_many(inputs, ys)
+        t = type(ys)
+        if t is not _ndarray:
+            ys = _asarray(ys) if t is _float64 else _forward_result(self, ys)
+        y = _new(Variable)
+        y.data = ys
+        y.name = None
+        y.grad = None
         if Config.enable_backprop:
-            if len(inputs) == 1:
-                gen = inputs[0].generation
+            if n == 1:
+                gen = x.generation
+            elif n == 2:
+                gen = x0.generation
+                g1 = x1.generation
+                if g1 > gen:
+                    gen = g1
             else:
                 gen = max([x.generation for x in inputs])
             self.generation = gen
-            gen += 1
+            self.inputs = inputs
+            self.outputs = [_ref(y)]
+            y.creator = self
+            y.generation = gen + 1
+        else:
+            y.creator = None
+            y.generation = 0
+        return y
+
+    def _link_many(self, inputs, ys):
+        """The general end of __call__ for a forward that returned a tuple of outputs."""
+        outputs = [Variable(y if type(y) is _ndarray else _forward_result(self, y)) for y in ys]
+        if Config.enable_backprop:
+            gen = max([x.generation for x in inputs])
+            self.generation = gen
             for y in outputs:
                 y.creator = self
-                y.generation = gen
+                y.generation = gen + 1
             self.inputs = inputs
             self.outputs = [_ref(y) for y in outputs]
         return outputs[0] if len(outputs) == 1 else outputs
@@ -387,6 +461,8 @@ class Function:
 
 def _forward_result(f, y):
     """Convert a non-ndarray forward result (numpy scalar, number) to an ndarray."""
+    if isinstance(y, np.generic):
+        return _asarray(y)
     if isinstance(y, Variable):
         raise DataTypeError(
             f"{type(f).__name__}.forward returned a Variable: forward works on ndarrays, "

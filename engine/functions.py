@@ -25,6 +25,12 @@ _builtin_sum = sum
 # =============================================================================
 # Helpers shared by the backward passes
 # =============================================================================
+def _x(f):
+    """f's first input for a backward step: the Variable when recording a graph, else its data."""
+    x = f.inputs[0]
+    return x if Config.enable_backprop else x.data
+
+
 def _xs(f):
     """f's inputs for a backward step: Variables when recording a graph, else their data."""
     if Config.enable_backprop:
@@ -111,10 +117,7 @@ class Square(Function):
         return x * x
 
     def backward(self, gy):
-        x = self.inputs[0]
-        if not Config.enable_backprop:
-            x = x.data
-        return 2.0 * x * gy
+        return 2.0 * _x(self) * gy
 
 
 class Exp(Function):
@@ -134,8 +137,7 @@ class Log(Function):
         return np.log(x)
 
     def backward(self, gy):
-        (x,) = _xs(self)
-        return gy / x
+        return gy / _x(self)
 
 
 class Sin(Function):
@@ -145,8 +147,7 @@ class Sin(Function):
         return np.sin(x)
 
     def backward(self, gy):
-        (x,) = _xs(self)
-        return gy * _cos(x)
+        return gy * _cos(_x(self))
 
 
 class Cos(Function):
@@ -156,8 +157,7 @@ class Cos(Function):
         return np.cos(x)
 
     def backward(self, gy):
-        (x,) = _xs(self)
-        return -(gy * _sin(x))
+        return -(gy * _sin(_x(self)))
 
 
 class Tanh(Function):
@@ -203,7 +203,7 @@ class Pow(Function):
         return x ** self.c
 
     def backward(self, gy):
-        (x,) = _xs(self)
+        x = _x(self)
         c = self.c
         return c * x ** (c - 1) * gy
 
