@@ -129,9 +129,10 @@ class Variable:
         return len(self.data)
 
     def __repr__(self):
-        if self.data is None:
+        data = getattr(self, "data", None)
+        if data is None:
             return "variable(None)"
-        body = str(self.data).replace("\n", "\n" + " " * 9)
+        body = str(data).replace("\n", "\n" + " " * 9)
         return f"variable({body})"
 
     # -- graph ---------------------------------------------------------------------

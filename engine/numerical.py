@@ -29,8 +29,8 @@ def numerical_diff(f, x, eps=1e-4):
     """
     a = _float_copy(x)
     with no_grad():
-        y0 = _data(f(Variable(a - eps)))
-        y1 = _data(f(Variable(a + eps)))
+        y0 = _data(f(Variable(np.asarray(a - eps))))
+        y1 = _data(f(Variable(np.asarray(a + eps))))
     return (y1 - y0) / (2 * eps)
 
 
