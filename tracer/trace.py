@@ -138,3 +138,28 @@ class Trace:
         """The variable's name, if it has one."""
         record = self.variables.get(var_id)
         return record.name if record else None
+
+    # ----- pictures (tracer.dot / tracer.render, imported lazily) ----------------------------
+
+    def to_dot(self, **options):
+        """The graph as a graphviz.Digraph; options as ``tracer.dot.to_dot`` (which, theme, ...)."""
+        from .dot import to_dot
+        return to_dot(self, **options)
+
+    def _repr_svg_(self):
+        """Inline SVG for Jupyter (None when no renderer is available)."""
+        from .render import RenderError, render
+        try:
+            return render(self.to_dot(), "svg").decode("utf-8")
+        except RenderError:
+            return None
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter display: the SVG picture, with the repr (and any render error) as text."""
+        from .render import RenderError, render
+        bundle = {"text/plain": repr(self)}
+        try:
+            bundle["image/svg+xml"] = render(self.to_dot(), "svg").decode("utf-8")
+        except RenderError as exc:
+            bundle["text/plain"] += f"\n(no picture: {exc})"
+        return bundle

@@ -1,0 +1,188 @@
+"""tracer.dot: golden DOT, escaping, gradient states, options, determinism (no renderer needed)."""
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import engine as E
+import tracer
+from tests.tracer.builders import (chain_trace, generation_trace, hostile_trace, problem_trace,
+                                   seed_trace)
+from tracer.dot import DotOptionError, node_count, to_dot
+from tracer.gradview import PassIndex
+from tracer.labels import badge_text, escape_html, format_array, format_number
+from tracer.themes import ThemeError
+
+GOLDEN = Path(__file__).parent / "golden"
+NODE = re.compile(r"^\t(\S+) \[id=(\S+) ", re.M)
+
+
+def check_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("GRADTRACE_UPDATE_GOLDEN"):
+        path.write_text(text, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == text, f"{name} changed; rerun with GRADTRACE_UPDATE_GOLDEN=1"
+
+
+def test_golden_seed_example():
+    check_golden("seed.gv", to_dot(seed_trace()).source)
+
+
+def test_golden_generation_example_with_gradient_edges():
+    check_golden("generation.gv", to_dot(generation_trace(), grad_edges=True, legend=True).source)
+
+
+def test_real_seed_trace_draws_like_the_hand_built_one():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(0.5), name="x")
+        a = E.square(x)
+        b = E.exp(a)
+        y = E.square(b)
+        y.backward()
+    assert to_dot(t).source == to_dot(seed_trace()).source
+
+
+def test_real_generation_trace_shows_64_and_two_contributions_to_a():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(2.0), name="x")
+        a = E.square(x)
+        y = E.add(E.square(a), E.square(a))
+        y.backward()
+    source = to_dot(t, grad_edges=True).source
+    assert ">64<" in source
+    a_id = next(v.id for v in t.variables.values() if v.name == "a")
+    into_a = re.findall(rf"\tv{a_id}:e -> f\d+:e \[id=g\d+_\d+ .*?>8<", source)
+    assert len(into_a) == 2
+
+
+def test_node_ids_are_generated_and_user_text_escaped():
+    source = to_dot(hostile_trace(), grad_edges=True, legend=True, theme="debug").source
+    for statement, node_id in NODE.findall(source):
+        assert re.fullmatch(r"[vf]\d+", node_id) and statement == node_id
+    assert "&lt;b&gt;&amp;amp;&quot;q&quot;&lt;/b&gt;" in source
+    assert "back\\\\slash &#123;braces&#125;" in source
+    assert "two<BR/>lines" in source and "이름 한국어" in source
+    assert "-&gt; \\\\N \\\\G" in source
+    assert "x]; evil [" in source  # harmless inside an HTML label: no quote or > can end it
+    body = "".join(to_dot(hostile_trace()).body)
+    assert "<b>" not in body and '"q"' not in body
+
+
+def test_badges_follow_the_real_step_order():
+    source = to_dot(seed_trace()).source
+    badges = re.findall(r"\t(f\d+) .*?<B>(\d+)</B></FONT></TD></TR></TABLE>>\]", source)
+    assert badges == [("f1", "3"), ("f2", "2"), ("f3", "1")]
+    assert [badge_text(n) for n in (1, 2, 20, 21, 100)] == ["①", "②", "⑳", "(21)", "(100)"]
+
+
+def test_gradient_states_are_distinct():
+    t = problem_trace()
+    index = PassIndex(t, t.select_pass())
+    states = {t.name_of(v): index.final(v).state for v in t.select_pass().variables}
+    assert states == {"x": "value", "w": "zero", "k": "not-computed", "a": "cleared",
+                      "b": "cleared", "c": "cleared", "y": "cleared"}
+    source = to_dot(t, theme="debug").source
+    for state in ("value", "zero", "not-computed", "cleared"):
+        assert f'class="var {state}"' in source
+    fills = {state: re.search(rf'class="var {state}".*?ID="v\d+g" [^>]*BGCOLOR="([^"]+)"', source).group(1)
+             for state in ("value", "zero", "not-computed", "cleared")}
+    assert len(set(fills.values())) == 4
+    assert "None (not computed)" in source and "(cleared)" in source
+
+
+def test_debug_theme_colours_problems_and_lists_findings_as_tooltips():
+    t = problem_trace()
+    debug = to_dot(t, theme="debug").source
+    lecture = to_dot(t).source
+    assert "Log produced -inf and nan" in debug and "Log produced" not in lecture
+    assert "ValueError: shapes (10,20)" in debug
+    assert "#FFCDD2" in debug and "#FFCDD2" not in lecture
+    assert "(10, 20) float64" in debug and "min 0 max 199 mean 99.5" in debug
+
+
+def test_arrays_are_summarised_not_dumped():
+    t = problem_trace()
+    source = to_dot(t).source
+    assert "[0, 1, 2, 3, ...]" in source
+    assert "199" not in source.split("min 0 max 199")[0].split("w</B>")[-1]
+    assert len(max(re.findall(r">([^<>]+)<", source), key=len)) < 80
+
+
+def test_options_values_grads_shapes_precision_rankdir():
+    t = problem_trace()
+    bare = to_dot(t, values=False, grads=False, shapes=False, rankdir="LR").source
+    assert "rankdir=LR" in bare and ">data<" not in bare and ">grad<" not in bare
+    assert "float64" not in re.sub(r'TOOLTIP="[^"]*"', "", bare)
+    assert ">3.297<" in to_dot(seed_trace()).source
+    assert ">3.3<" in to_dot(seed_trace(), precision=2).source
+
+
+def test_bad_options_name_the_choices():
+    with pytest.raises(DotOptionError, match="hide"):
+        to_dot(seed_trace(), inner="sometimes")
+    with pytest.raises(DotOptionError, match="TB"):
+        to_dot(seed_trace(), rankdir="up")
+    with pytest.raises(ThemeError, match="lecture"):
+        to_dot(seed_trace(), theme="neon")
+    with pytest.raises(tracer.PassSelectionError):
+        to_dot(seed_trace(), which=7)
+
+
+def test_inner_calls_auto_follow_create_graph():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(1.0), name="x")
+        y = E.tanh(x)
+        y.backward(create_graph=True)
+    p = t.select_pass()
+    assert p.inner_calls
+    auto, hide, show = (node_count(to_dot(t, inner=m)) for m in ("auto", "hide", "show"))
+    assert auto == show > hide
+    with tracer.trace() as t2:
+        x = E.Variable(np.array(1.0), name="x")
+        y = E.tanh(x)
+        y.backward()
+    assert node_count(to_dot(t2)) == node_count(to_dot(t2, inner="hide"))
+    assert 'class="fn inner"' in to_dot(t, inner="show").source
+
+
+def test_step_option_shows_gradients_known_so_far():
+    t = generation_trace()
+    after2 = to_dot(t, step=2).source
+    assert ">8<" in after2 and "not yet" in after2 and ">64<" not in after2
+    assert "#FFE066" in after2  # the current step's function is highlighted
+    after4 = to_dot(t, step=4).source
+    assert ">64<" in after4 and "16 (cleared)" in after4
+
+
+def test_no_backward_pass_draws_the_forward_graph():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(3.0), name="x")
+        E.square(x)
+    source = to_dot(t).source
+    assert ">9<" in source and ">grad<" not in source
+
+
+def test_deterministic():
+    assert to_dot(hostile_trace(), grad_edges=True).source == \
+        to_dot(hostile_trace(), grad_edges=True).source
+
+
+def test_large_graphs_get_speed_tuning():
+    source = to_dot(chain_trace(400)).source
+    assert "nslimit" in source and "newrank=true" in source
+    assert "nslimit" not in to_dot(seed_trace()).source
+
+
+def test_formatting_helpers():
+    assert format_number(3.297442541400256) == "3.297"
+    assert [format_number(v) for v in (float("nan"), float("-inf"), 0.0, 7, 1e10)] == \
+        ["nan", "-inf", "0", "7", "1e+10"]
+    assert format_array(None) == "None"
+    assert escape_html("a\nb<c>") == "a<BR/>b&lt;c&gt;"
+
+
+def test_trace_to_dot_method():
+    assert seed_trace().to_dot(rankdir="LR").source == to_dot(seed_trace(), rankdir="LR").source

@@ -1,0 +1,135 @@
+"""tracer.render: SVG/PNG/JSON/PDF output, renderer choice, errors naming the fixes, Jupyter."""
+
+import json
+import warnings
+import xml.etree.ElementTree as ET
+
+import pytest
+
+import tracer.render as R
+from tests.tracer.builders import chain_trace, generation_trace, hostile_trace, seed_trace
+from tracer.dot import to_dot
+from tracer.errors import TraceError
+from tracer.render import (GraphTooLargeError, RenderError, RendererNotFoundError, RenderWarning,
+                           layout_warning, render, write)
+
+SVG = "{http://www.w3.org/2000/svg}"
+needs_bundled = pytest.mark.skipif(R.find_renderer("bundled") is None, reason="graphviz-pure missing")
+needs_system = pytest.mark.skipif(R.find_renderer("system") is None, reason="no system Graphviz")
+pytestmark = pytest.mark.renderer
+
+
+def svg_texts(data: bytes) -> list[str]:
+    root = ET.fromstring(data)
+    return ["".join(t.itertext()) for t in root.iter(f"{SVG}text")]
+
+
+@needs_bundled
+def test_svg_parses_and_shows_values_and_gradients():
+    data = render(seed_trace(), "svg", renderer="bundled")
+    texts = svg_texts(data)
+    for expected in ("x", "0.5", "3.297", "Square", "Exp", "1.649", "2.568 (cleared)"):
+        assert expected in texts
+    assert b"Arimo" in data and b"Liberation Sans" in data
+
+
+@needs_bundled
+def test_bundled_svg_is_byte_identical_across_runs():
+    assert render(hostile_trace(), "svg", renderer="bundled") == \
+        render(hostile_trace(), "svg", renderer="bundled")
+
+
+@needs_bundled
+def test_hostile_names_render_literally():
+    texts = " ".join(svg_texts(render(hostile_trace(), "svg", renderer="bundled", theme="debug",
+                                      grad_edges=True)))
+    for name in ('<b>&amp;"q"</b>', "back\\slash {braces}", "이름 한국어", "-> \\N \\G",
+                 "x]; evil [", 'Op<"&>', "출력 y", "}{", 'a\\"b', "two", "lines"):
+        assert name in texts, name
+
+
+@needs_bundled
+def test_png_json_and_dot_formats(tmp_path):
+    png = render(seed_trace(), "png", renderer="bundled")
+    assert png.startswith(b"\x89PNG")
+    layout = json.loads(render(seed_trace(), "json", renderer="bundled"))
+    assert len(layout["objects"]) == 7
+    assert render(seed_trace(), "dot") == to_dot(seed_trace()).source.encode()
+    path = write(generation_trace(), tmp_path / "g.svg", grad_edges=True)
+    ET.parse(path)
+
+
+@pytest.mark.system_dot
+@needs_system
+def test_pdf_uses_the_system_dot(tmp_path):
+    assert render(seed_trace(), "pdf").startswith(b"%PDF")
+    assert R.choose_renderer("svg", "system")[0] == "system"
+
+
+def test_missing_renderer_names_both_fixes_and_dot_still_works(monkeypatch):
+    monkeypatch.setattr(R, "find_renderer", lambda kind: None)
+    with pytest.raises(RendererNotFoundError) as info:
+        render(seed_trace(), "svg")
+    message = str(info.value)
+    assert "\n" not in message and "apt-get install graphviz" in message and "bundled" in message
+    assert isinstance(info.value, TraceError)
+    with pytest.raises(RendererNotFoundError, match="apt-get install graphviz.*bundled"):
+        render(seed_trace(), "svg", renderer="system")
+    with pytest.raises(RendererNotFoundError, match="PDF needs the system Graphviz"):
+        render(seed_trace(), "pdf")
+    assert render(seed_trace(), "dot").startswith(b"digraph")
+
+
+def test_environment_variable_selects_the_renderer(monkeypatch):
+    monkeypatch.setattr(R, "find_renderer", lambda kind: f"/bin/{kind}")
+    monkeypatch.setenv(R.ENV_RENDERER, "system")
+    assert R.choose_renderer("svg") == ("system", "/bin/system")
+    monkeypatch.delenv(R.ENV_RENDERER)
+    assert R.choose_renderer("svg") == ("bundled", "/bin/bundled")
+    assert R.choose_renderer("pdf") == ("system", "/bin/system")
+    assert R.choose_renderer("svg", "bundled") == ("bundled", "/bin/bundled")
+    with pytest.raises(RenderError, match="auto, bundled, system"):
+        R.choose_renderer("svg", "cairo")
+
+
+def test_png_with_cjk_prefers_system_fonts(monkeypatch):
+    monkeypatch.setattr(R, "find_renderer", lambda kind: f"/bin/{kind}" if kind == "bundled" else None)
+    with pytest.warns(RenderWarning, match="boxes"):
+        assert R.choose_renderer("png", None, "이름")[0] == "bundled"
+    monkeypatch.setattr(R, "find_renderer", lambda kind: f"/bin/{kind}")
+    assert R.choose_renderer("png", None, "이름")[0] == "system"
+    assert R.choose_renderer("png", None, "plain")[0] == "bundled"
+
+
+@needs_bundled
+def test_renderer_errors_carry_its_message():
+    with pytest.raises(RenderError, match="bundled renderer"):
+        render("digraph { a -> }", "svg", renderer="bundled")
+    with pytest.raises(RenderError, match="unknown format"):
+        render(seed_trace(), "gif")
+
+
+def test_big_graphs_warn_and_can_be_refused():
+    big = to_dot(chain_trace(3100))
+    message = layout_warning(big)
+    assert message and "6201 nodes" in message and "--inner hide" in message and "--format dot" in message
+    assert layout_warning(to_dot(seed_trace())) is None
+    with pytest.raises(GraphTooLargeError, match="6201 nodes"):
+        render(big, "svg", max_nodes=5000)
+
+
+@needs_bundled
+def test_jupyter_display():
+    t = seed_trace()
+    bundle = t._repr_mimebundle_()
+    assert bundle["image/svg+xml"].lstrip().startswith("<?xml") and "Trace" in bundle["text/plain"]
+    assert t._repr_svg_() == bundle["image/svg+xml"]
+
+
+def test_jupyter_display_without_renderer(monkeypatch):
+    monkeypatch.setattr(R, "find_renderer", lambda kind: None)
+    bundle = seed_trace()._repr_mimebundle_()
+    assert "image/svg+xml" not in bundle and "no picture" in bundle["text/plain"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert seed_trace()._repr_svg_() is None

@@ -1,0 +1,267 @@
+"""Trace → graphviz.Digraph: variables, functions, backward-step badges, gradient edges (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import graphviz
+
+from .dotlabels import edge_label, function_label, grad_text, legend_label, variable_label
+from .errors import TraceError
+from .gradview import GradView, PassIndex
+from .labels import badge_text, format_array, format_shape
+from .themes import Theme, get_theme
+
+__all__ = ["to_dot", "DotOptions", "DotOptionError", "graph_attributes", "node_count",
+           "INNER_MODES", "RANKDIRS", "LARGE_GRAPH"]
+
+INNER_MODES = ("auto", "hide", "show")
+RANKDIRS = ("TB", "LR", "BT", "RL")
+# Above this many nodes the layout is tuned for speed (network simplex limits), measured in
+# bench/render.py: quality stays close while big graphs lay out several times faster.
+LARGE_GRAPH = 600
+
+
+class DotOptionError(TraceError, ValueError):
+    """An option of ``to_dot`` has a value it does not accept."""
+
+
+@dataclass(frozen=True)
+class DotOptions:
+    """Everything that decides how a Trace is drawn (see ``to_dot`` for the meaning of each)."""
+
+    which: object = "last"
+    values: bool = True
+    grads: bool = True
+    shapes: bool = True
+    precision: int = 4
+    rankdir: str = "TB"
+    inner: str = "auto"
+    grad_edges: bool = False
+    theme: object = "lecture"
+    legend: bool = False
+    step: int | None = None
+
+    def check(self) -> None:
+        """Raise DotOptionError naming the accepted values for a bad option."""
+        if self.inner not in INNER_MODES:
+            raise DotOptionError(f"inner={self.inner!r}: choose one of {', '.join(INNER_MODES)}")
+        if str(self.rankdir).upper() not in RANKDIRS:
+            raise DotOptionError(f"rankdir={self.rankdir!r}: choose one of {', '.join(RANKDIRS)}")
+        if not isinstance(self.precision, int) or not 1 <= self.precision <= 17:
+            raise DotOptionError(f"precision={self.precision!r}: give a whole number from 1 to 17")
+        if self.step is not None and (not isinstance(self.step, int) or self.step < 0):
+            raise DotOptionError(f"step={self.step!r}: give a step number (0 = before the first step)")
+
+
+def graph_attributes(theme: Theme, rankdir: str, nodes: int) -> dict[str, str]:
+    """Graph-level attributes: direction, spacing, font, and speed tuning for large graphs."""
+    attrs = {"rankdir": rankdir.upper(), "newrank": "true", "nodesep": "0.25",
+             "ranksep": "0.3", "fontname": theme.font, "bgcolor": "white", "pad": "0.1"}
+    if nodes > LARGE_GRAPH:
+        attrs.update({"nslimit": "1", "nslimit1": "1", "mclimit": "0.5", "searchsize": "10"})
+    return attrs
+
+
+def node_count(dot: graphviz.Digraph) -> int:
+    """How many nodes a Digraph made by ``to_dot`` has (its layout cost grows with this)."""
+    count = getattr(dot, "_gradtrace_nodes", None)
+    if count is not None:
+        return count
+    return sum(1 for line in dot.body if line.lstrip().split(" ", 1)[0].isidentifier()
+               and " -> " not in line and not line.lstrip().startswith(("graph", "node", "edge")))
+
+
+def _findings_index(trace, pass_record) -> tuple[dict, dict]:
+    by_call: dict[int, list] = {}
+    by_var: dict[int, list] = {}
+    pass_id = pass_record.id if pass_record else None
+    for finding in trace.findings:
+        if finding.pass_id not in (None, pass_id):
+            continue
+        if finding.call is not None:
+            by_call.setdefault(finding.call, []).append(finding)
+        if finding.variable is not None:
+            by_var.setdefault(finding.variable, []).append(finding)
+    return by_call, by_var
+
+
+def _step_errors(pass_record) -> dict[int, str]:
+    """Call id → error text for steps that failed (and the step the pass error escaped from)."""
+    errors: dict[int, str] = {}
+    if pass_record is None:
+        return errors
+    steps = {s.index: s for s in pass_record.steps}
+    for step in pass_record.steps:
+        if step.error:
+            errors[step.call] = step.error
+    error = pass_record.error
+    if error is not None and error.step in steps:
+        errors.setdefault(steps[error.step].call, str(error))
+    return errors
+
+
+def _var_tooltip(trace, var_id: int, value, view: GradView | None, findings: list) -> str:
+    name = trace.name_of(var_id) or f"variable #{var_id}"
+    lines = [f"{name} = {format_array(value, 8)}"]
+    if value is not None and value.shape:
+        lines[0] += f"  {format_shape(value)}"
+    if view is not None:
+        lines.append(f"grad: {grad_text(view, 8)}")
+    lines.extend(f"{f.severity}: {f.message}" + (f" ({f.hint})" if f.hint else "") for f in findings)
+    return "\n".join(lines)
+
+
+def _fn_tooltip(call, step: int | None, steps_total: int, findings: list, error: str | None) -> str:
+    lines = [f"{call.op}: forward call {call.index}"]
+    if step is not None:
+        lines.append(f"backward step {badge_text(step)} ({step} of {steps_total})")
+    if call.in_step is not None:
+        lines.append(f"made inside backward step {call.in_step[1]}")
+    if error:
+        lines.append(f"error: {error}")
+    lines.extend(f"{f.severity}: {f.message}" + (f" ({f.hint})" if f.hint else "") for f in findings)
+    return "\n".join(lines)
+
+
+def to_dot(trace, *, which="last", values: bool = True, grads: bool = True, shapes: bool = True,
+           precision: int = 4, rankdir: str = "TB", inner: str = "auto", grad_edges: bool = False,
+           theme="lecture", legend: bool = False, step: int | None = None) -> graphviz.Digraph:
+    """Draw a pass of ``trace`` as a graphviz.Digraph (no program runs; restyle it freely).
+
+    ``which`` picks the backward pass ("last", "first" or a number). ``values`` / ``grads`` /
+    ``shapes`` show data, gradients and shape/dtype; numbers keep ``precision`` significant
+    digits. ``rankdir`` is "TB" or "LR". ``inner`` draws the calls made inside backward steps:
+    "hide", "show", or "auto" (shown when the pass used create_graph: the higher-order graph).
+    ``grad_edges`` adds a dashed edge per gradient a step sent, labelled with the step and the
+    gradient. ``theme`` is "lecture" or "debug" (NaN/Inf, findings, failing step in colour;
+    findings also as tooltips). ``legend`` adds a key. ``step`` draws the state after backward
+    step k (gradients known so far, step k highlighted) instead of the end of the pass.
+    """
+    options = DotOptions(which, values, grads, shapes, precision, rankdir, inner, grad_edges,
+                         theme, legend, step)
+    options.check()
+    style = get_theme(theme)
+    pass_record = trace.select_pass(which)
+    index = PassIndex(trace, pass_record)
+    views = _views(index, pass_record, step) if grads and pass_record is not None else {}
+    lines, count = _body(trace, pass_record, index, views, options, style)
+    graph = graphviz.Digraph(
+        "gradtrace", graph_attr=graph_attributes(style, rankdir, count),
+        node_attr={"shape": "plain", "fontname": style.font, "fontsize": str(style.font_size)},
+        edge_attr={"fontname": style.font, "fontsize": str(style.small_size),
+                   "color": style.fwd_edge, "arrowsize": "0.7"})
+    graph.body.extend(lines)
+    graph._gradtrace_nodes = count
+    return graph
+
+
+def _views(index: PassIndex, pass_record, step: int | None) -> dict[int, GradView]:
+    if step is None:
+        return {v: index.final(v) for v in pass_record.variables}
+    return index.at_step(min(step, len(pass_record.steps)))
+
+
+def _show_inner(options: DotOptions, pass_record) -> bool:
+    if options.inner == "show":
+        return True
+    return options.inner == "auto" and pass_record is not None and \
+        bool(pass_record.options.get("create_graph"))
+
+
+def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions,
+          theme: Theme) -> tuple[list[str], int]:
+    """The node and edge statements, in forward order (deterministic)."""
+    forward = list(trace.graph_calls(pass_record))
+    inner_calls = [c for c in pass_record.inner_calls if c in trace.calls] \
+        if pass_record is not None and _show_inner(options, pass_record) else []
+    forward_vars = list(trace.graph_variables(pass_record))
+    known = set(forward_vars)
+    inner_vars = []
+    for call_id in inner_calls:
+        call = trace.calls[call_id]
+        for v in call.inputs + call.outputs:
+            if v not in known:
+                known.add(v)
+                inner_vars.append(v)
+    by_call, by_var = _findings_index(trace, pass_record) if theme.colored else ({}, {})
+    errors = _step_errors(pass_record)
+    total = len(pass_record.steps) if pass_record else 0
+    current = options.step if options.step is not None and 0 < options.step <= total else None
+    current_call = pass_record.steps[current - 1].call if current else None
+    inner_set = set(inner_calls)
+    lines: list[str] = []
+    for var_id in forward_vars + inner_vars:
+        lines.append(_var_line(trace, var_id, pass_record, views, options, theme,
+                               var_id not in views and var_id in inner_vars, by_var.get(var_id, [])))
+    for call_id in forward + inner_calls:
+        lines.extend(_call_lines(trace, trace.calls[call_id], index, options, theme, total,
+                                 call_id in inner_set, by_call.get(call_id, []),
+                                 errors.get(call_id), call_id == current_call))
+    if options.grad_edges and pass_record is not None:
+        lines.extend(_grad_edges(trace, pass_record, options, theme, current))
+    if options.legend:
+        states = tuple(sorted({v.state for v in views.values()},
+                              key=["value", "zero", "cleared", "not-computed", "not-reached",
+                                   "pending"].index))
+        label = legend_label(theme, grads=bool(views), grad_edges=options.grad_edges, states=states)
+        lines.append(f"\tgraph [labelloc=b labeljust=l label={label}]\n")
+    return lines, len(forward_vars) + len(inner_vars) + len(forward) + len(inner_calls)
+
+
+def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions, theme: Theme,
+              inner: bool, findings: list) -> str:
+    value = trace.value(var_id, pass_record)
+    view = views.get(var_id)
+    vid = f"v{var_id}"
+    border = theme.finding_border if findings else None
+    label = variable_label(theme, vid, trace.name_of(var_id), value, view,
+                           precision=options.precision, values=options.values,
+                           shapes=options.shapes, inner=inner, border=border,
+                           tooltip=_var_tooltip(trace, var_id, value, view, findings))
+    classes = "var inner" if inner else "var"
+    if view is not None:
+        classes += f" {view.state}"
+    return f'\t{vid} [id={vid} class="{classes}" label={label}]\n'
+
+
+def _call_lines(trace, call, index: PassIndex, options: DotOptions, theme: Theme, total: int,
+                inner: bool, findings: list, error: str | None, current: bool) -> list[str]:
+    fid = f"f{call.id}"
+    step = index.step_of_call.get(call.id)
+    border = theme.finding_border if findings else (theme.current_border if current else None)
+    label = function_label(theme, fid, call.op, step, inner=inner, error=error, border=border,
+                           tooltip=_fn_tooltip(call, step, total, findings, error))
+    if current:
+        label = label.replace(f'BGCOLOR="{theme.fn_fill}"', f'BGCOLOR="{theme.current_fill}"', 1)
+    classes = "fn inner" if inner else "fn"
+    lines = [f'\t{fid} [id={fid} class="{classes}" label={label}]\n']
+    edge_style = f' style=dashed color="{theme.inner_border}"' if inner else ""
+    for position, var_id in enumerate(call.inputs):
+        lines.append(f"\tv{var_id} -> {fid} [id=e{call.id}i{position}{edge_style}]\n")
+    for position, var_id in enumerate(call.outputs):
+        lines.append(f"\t{fid} -> v{var_id} [id=e{call.id}o{position}{edge_style}]\n")
+    return lines
+
+
+def _grad_edges(trace, pass_record, options: DotOptions, theme: Theme,
+                current: int | None) -> list[str]:
+    """One dashed edge per gradient a step returned (drawn from the function back to its input)."""
+    lines = []
+    port = "e" if options.rankdir.upper() in ("TB", "BT") else "s"
+    limit = options.step if options.step is not None else len(pass_record.steps)
+    for step in pass_record.steps:
+        if step.index > limit:
+            break
+        call = trace.calls.get(step.call)
+        if call is None:
+            continue
+        for position, var_id in enumerate(call.inputs):
+            if position >= len(step.grads_out) or step.grads_out[position] is None:
+                continue
+            label = edge_label(theme, step.index, step.grads_out[position], options.precision)
+            width = "2" if step.index == current else "1.2"
+            lines.append(f'\tv{var_id}:{port} -> f{call.id}:{port} [id=g{step.index}_{position} '
+                         f'class="grad s{step.index}" dir=back style=dashed '
+                         f'color="{theme.grad_edge}" penwidth={width} label={label}]\n')
+    return lines

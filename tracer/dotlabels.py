@@ -1,0 +1,187 @@
+"""HTML-like labels of the picture's nodes: variables, functions, step badges, the legend."""
+
+from __future__ import annotations
+
+from .gradview import GradView
+from .labels import (badge_text, escape_attr, escape_html, format_array, format_shape,
+                     format_summary, pad_wide)
+from .snapshot import ArraySnapshot
+from .themes import Theme
+
+__all__ = ["badge_cell", "variable_label", "function_label", "grad_text", "grad_font",
+           "edge_label", "legend_label", "STATE_WORDS"]
+
+STATE_WORDS = {
+    "cleared": "cleared",
+    "not-computed": "not computed",
+    "not-reached": "not reached",
+    "pending": "not yet",
+}
+
+
+def _small(theme: Theme, text: str, color: str | None = None) -> str:
+    return (f'<FONT POINT-SIZE="{theme.small_size}" COLOR="{color or theme.key_color}">'
+            f'{text}</FONT>')
+
+
+def badge_cell(theme: Theme, step: int, size: int | None = None, nested: bool = False) -> str:
+    """A dark rounded cell with the backward step number in white (renders in every font).
+
+    ``nested`` wraps it in its own table so a wider column cannot stretch it.
+    """
+    digits = str(step)
+    size = size or theme.small_size + 1
+    width = 8 + size * 0.62 * len(digits)
+    cell = (f'<TD FIXEDSIZE="TRUE" WIDTH="{max(width, size + 7):.0f}" HEIGHT="{size + 7}" '
+            f'STYLE="rounded" BGCOLOR="{theme.badge_fill}" CELLPADDING="0">'
+            f'<FONT COLOR="{theme.badge_text}" POINT-SIZE="{size}"><B>{digits}</B></FONT></TD>')
+    if nested:
+        return (f'<TD CELLPADDING="0"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>{cell}'
+                f'</TR></TABLE></TD>')
+    return cell
+
+
+def grad_text(view: GradView, precision: int) -> str:
+    """The words of a gradient field (plain text, not escaped)."""
+    if view.state in ("value", "zero"):
+        text = format_array(view.grad, precision)
+        if view.grad is not None and view.grad.has_nonfinite and not view.grad.complete:
+            text += f" ({view.grad.nan_count} nan, {view.grad.inf_count} inf)"
+        return text
+    if view.state == "cleared":
+        if view.grad is None:
+            return "None (cleared)"
+        return f"{format_array(view.grad, precision)} (cleared)"
+    if view.state == "not-computed":
+        return "None (not computed)"
+    return STATE_WORDS.get(view.state, view.state)
+
+
+def grad_font(theme: Theme, view: GradView) -> tuple[str, str, bool, bool]:
+    """(fill, colour, italic, bold) of a gradient field in this theme."""
+    style = theme.state(view.state)
+    fill, color = style.fill, style.color
+    if theme.colored and view.grad is not None and view.grad.has_nonfinite:
+        fill, color = theme.nonfinite_fill, theme.nonfinite_color
+    return fill, color, style.italic, style.bold
+
+
+def _styled(text: str, color: str, italic: bool, bold: bool) -> str:
+    body = escape_html(pad_wide(text))
+    if bold:
+        body = f"<B>{body}</B>"
+    if italic:
+        body = f"<I>{body}</I>"
+    return f'<FONT COLOR="{color}">{body}</FONT>'
+
+
+def _value_rows(theme: Theme, value: ArraySnapshot | None, precision: int, shapes: bool) -> list[str]:
+    rows = []
+    if shapes and value is not None and value.shape:
+        rows.append(f'<TR><TD COLSPAN="3">{_small(theme, escape_html(format_shape(value)))}</TD></TR>')
+    text = escape_html(format_array(value, precision))
+    color = theme.value_color
+    if theme.colored and value is not None and value.has_nonfinite:
+        color = theme.nonfinite_color
+    rows.append(f'<TR><TD ALIGN="RIGHT">{_small(theme, "data")}</TD>'
+                f'<TD ALIGN="LEFT" COLSPAN="2"><FONT COLOR="{color}">{text}</FONT></TD></TR>')
+    summary = format_summary(value)
+    if summary:
+        rows.append(f'<TR><TD></TD><TD ALIGN="LEFT" COLSPAN="2">{_small(theme, escape_html(summary))}</TD></TR>')
+    return rows
+
+
+def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapshot | None,
+                   view: GradView | None, *, precision: int, values: bool, shapes: bool,
+                   inner: bool = False, tooltip: str = "", grad_display: str | None = None,
+                   border: str | None = None) -> str:
+    """A variable as a rounded table: name, shape/dtype, data, grad (``view`` None: no grad row).
+
+    ``grad_display`` replaces the gradient text (frames lay out with the widest text of all steps).
+    """
+    fill = theme.inner_var_fill if inner else theme.var_fill
+    color = border or (theme.inner_border if inner else theme.var_border)
+    rows = []
+    if name:
+        rows.append(f'<TR><TD COLSPAN="3"><B>{escape_html(pad_wide(name))}</B></TD></TR>')
+    if values:
+        rows.extend(_value_rows(theme, value, precision, shapes))
+    elif shapes and value is not None and value.shape:
+        rows.append(f'<TR><TD COLSPAN="3">{_small(theme, escape_html(format_shape(value)))}</TD></TR>')
+    if view is not None:
+        text = grad_display if grad_display is not None else grad_text(view, precision)
+        cell_fill, text_color, italic, bold = grad_font(theme, view)
+        tip = escape_attr(f"grad: {grad_text(view, 17)}")
+        rows.append(f'<TR><TD ALIGN="RIGHT">{_small(theme, "grad")}</TD>'
+                    f'<TD ID="{vid}g" TOOLTIP="{tip}" ALIGN="LEFT" BGCOLOR="{cell_fill or fill}">'
+                    f'{_styled(text, text_color, italic, bold)}</TD><TD WIDTH="3" CELLPADDING="0"></TD></TR>')
+    if not rows:
+        rows.append('<TR><TD COLSPAN="3"> </TD></TR>')
+    rows.append('<TR><TD COLSPAN="3" HEIGHT="1" CELLPADDING="0"></TD></TR>')
+    style = ' STYLE="rounded,dashed"' if inner else ' STYLE="rounded"'
+    width = ' BORDER="2"' if border else ' BORDER="1"'
+    return (f'<<TABLE{width} CELLBORDER="0" CELLSPACING="1" CELLPADDING="2"{style} '
+            f'BGCOLOR="{fill}" COLOR="{color}" ID="{vid}t" TOOLTIP="{escape_attr(tooltip)}">'
+            + "".join(rows) + "</TABLE>>")
+
+
+def function_label(theme: Theme, fid: str, op: str, step: int | None, *, inner: bool = False,
+                   error: str | None = None, tooltip: str = "", border: str | None = None) -> str:
+    """A function as a square box: op name and, when its backward ran, the step badge."""
+    fill = theme.inner_fn_fill if inner else theme.fn_fill
+    color = border or (theme.inner_border if inner else theme.fn_border)
+    if error and theme.colored:
+        fill = theme.error_fill
+    cells = f'<TD><B>{escape_html(pad_wide(op))}</B></TD>'
+    if step is not None:
+        cells += badge_cell(theme, step, nested=bool(error and theme.colored))
+    rows = f"<TR>{cells}</TR>"
+    if error and theme.colored:
+        short = error if len(error) <= 40 else error[:39] + "..."
+        rows += (f'<TR><TD COLSPAN="{2 if step is not None else 1}">'
+                 f'{_small(theme, escape_html(short), theme.nonfinite_color)}</TD></TR>')
+    style = ' STYLE="dashed"' if inner else ""
+    width = ' BORDER="2"' if border or (error and theme.colored) else ' BORDER="1"'
+    return (f'<<TABLE{width} CELLBORDER="0" CELLSPACING="1" CELLPADDING="3"{style} '
+            f'BGCOLOR="{fill}" COLOR="{color}" ID="{fid}t" TOOLTIP="{escape_attr(tooltip)}">'
+            f"{rows}</TABLE>>")
+
+
+def edge_label(theme: Theme, step: int, grad: ArraySnapshot | None, precision: int) -> str:
+    """A gradient edge's label: the step badge and the gradient that step sent along the edge."""
+    text = escape_html(format_array(grad, precision))
+    return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="0"><TR>'
+            f'{badge_cell(theme, step, theme.small_size)}'
+            f'<TD><FONT COLOR="{theme.grad_edge}" POINT-SIZE="{theme.small_size + 1}">{text}</FONT></TD>'
+            f'</TR></TABLE>>')
+
+
+def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[str, ...]) -> str:
+    """A small key: what the shapes, the badge, the edges and the gradient fields mean."""
+    rows = [f'<TR><TD COLSPAN="2" ALIGN="LEFT"><B>Legend</B></TD></TR>',
+            f'<TR><TD BGCOLOR="{theme.var_fill}" STYLE="rounded" BORDER="1" COLOR="{theme.var_border}">'
+            f' x </TD><TD ALIGN="LEFT">variable: name, data, grad</TD></TR>',
+            f'<TR><TD BGCOLOR="{theme.fn_fill}" BORDER="1" COLOR="{theme.fn_border}">f</TD>'
+            f'<TD ALIGN="LEFT">function (op)</TD></TR>',
+            f'<TR>{badge_cell(theme, 1, nested=True)}'
+            f'<TD ALIGN="LEFT">backward step order (1 ran first)</TD></TR>',
+            f'<TR><TD><FONT COLOR="{theme.fwd_edge}">&#8594;</FONT></TD>'
+            f'<TD ALIGN="LEFT">forward: input to function to output</TD></TR>']
+    if grad_edges:
+        rows.append(f'<TR><TD><FONT COLOR="{theme.grad_edge}">- - &#8594;</FONT></TD>'
+                    f'<TD ALIGN="LEFT">gradient sent by a backward step</TD></TR>')
+    if grads:
+        for state in states:
+            sample = {"value": "3.14", "zero": "0"}.get(state, "")
+            view = GradView(state)
+            fill, color, italic, bold = grad_font(theme, view)
+            words = sample or STATE_WORDS.get(state, state)
+            meaning = {"value": "gradient", "zero": "gradient is zero",
+                       "cleared": ".grad cleared after use (retain_grad=False)",
+                       "not-computed": "on the graph, no gradient arrived",
+                       "not-reached": "not on this backward pass",
+                       "pending": "not computed yet at this step"}.get(state, state)
+            rows.append(f'<TR><TD BGCOLOR="{fill or theme.var_fill}">{_styled(words, color, italic, bold)}'
+                        f'</TD><TD ALIGN="LEFT">{_small(theme, meaning, theme.value_color)}</TD></TR>')
+    return (f'<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2" COLOR="#BBBBBB">'
+            + "".join(rows) + "</TABLE>>")

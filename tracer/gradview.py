@@ -1,0 +1,158 @@
+"""What each variable's gradient field shows: at the end of a pass, or after backward step k."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .records import PassRecord
+from .snapshot import ArraySnapshot, capture, freeze
+
+__all__ = ["GradView", "PassIndex", "NOT_REACHED", "is_zero"]
+
+
+@dataclass(frozen=True)
+class GradView:
+    """A gradient field: ``state`` (one of GRAD_STATES, or "pending" before it arrives) and value.
+
+    For "cleared", ``grad`` is the gradient that passed through before ``.grad`` was cleared
+    (None when unknown). ``step`` is the backward step that last changed the field (0 for the
+    root's seed gradient).
+    """
+
+    state: str
+    grad: ArraySnapshot | None = None
+    step: int | None = None
+
+
+NOT_REACHED = GradView("not-reached")
+
+
+def is_zero(grad: ArraySnapshot) -> bool:
+    """True when every element of the gradient is 0 (the "zero" state)."""
+    if grad.values is not None:
+        return all(v == 0 for v in grad.values)
+    return grad.min == 0 and grad.max == 0 and not grad.has_nonfinite
+
+
+def _with_value(grad: ArraySnapshot | None, step: int) -> GradView:
+    if grad is None:
+        return GradView("cleared", None, step)
+    return GradView("zero" if is_zero(grad) else "value", grad, step)
+
+
+def _sum(grads: list[ArraySnapshot | None]) -> ArraySnapshot | None:
+    """The sum of complete gradients (what accumulation gives), else the last one."""
+    arrays = [g.to_array() for g in grads if g is not None]
+    if not arrays or any(a is None for a in arrays) or len(arrays) != len(grads):
+        return grads[-1]
+    try:
+        total = arrays[0]
+        for arr in arrays[1:]:
+            total = total + arr
+    except (ValueError, TypeError):
+        return grads[-1]
+    return freeze(capture(np.asarray(total), max_elements=max(total.size, 1)))
+
+
+class PassIndex:
+    """The contributions to every variable of one pass, indexed in one sweep over its steps.
+
+    ``final(v)`` agrees with ``Trace.grad_state`` / ``Trace.final_grad`` but costs O(1) per
+    variable; ``timeline()`` gives, per step, only the fields that step changed.
+    """
+
+    def __init__(self, trace, pass_record: PassRecord | None) -> None:
+        self.pass_record = pass_record
+        self.members: set[int] = set(pass_record.variables) if pass_record else set()
+        # var -> [(step index, gradient returned, .grad after accumulation)]
+        self.received: dict[int, list[tuple[int, ArraySnapshot | None, ArraySnapshot | None]]] = {}
+        self.step_of_call: dict[int, int] = {}
+        self.creator = {v.id: v.creator for v in trace.variables.values()}
+        if pass_record is None:
+            return
+        calls = trace.calls
+        for step in pass_record.steps:
+            self.step_of_call.setdefault(step.call, step.index)
+            call = calls.get(step.call)
+            if call is None:
+                continue
+            for position, var in enumerate(call.inputs):
+                if position < len(step.grads_out) and step.grads_out[position] is not None:
+                    after = step.accumulated[position] if position < len(step.accumulated) else None
+                    self.received.setdefault(var, []).append(
+                        (step.index, step.grads_out[position], after))
+
+    def final(self, var: int) -> GradView:
+        """The field at the end of the pass (the same state as ``Trace.grad_state``)."""
+        record = self.pass_record
+        if record is None or var not in self.members:
+            return NOT_REACHED
+        grad = record.grads.get(var)
+        last = self.received.get(var)
+        step = last[-1][0] if last else (0 if var == record.root else None)
+        if grad is not None:
+            return GradView("zero" if is_zero(grad) else "value", grad, step)
+        if var == record.root or last:
+            return GradView("cleared", self._passed(var), step)
+        return GradView("not-computed", None, None)
+
+    def _passed(self, var: int) -> ArraySnapshot | None:
+        """The gradient a cleared variable held before it was cleared."""
+        record = self.pass_record
+        items = self.received.get(var, [])
+        grads = ([record.root_grad] if var == record.root and record.root_grad is not None else [])
+        if items and items[-1][2] is not None:
+            return items[-1][2]
+        grads += [grad for _, grad, _ in items]
+        return _sum(grads) if grads else None
+
+    def _initial(self, var: int) -> GradView:
+        record = self.pass_record
+        if var == record.root and record.root_grad is not None:
+            return _with_value(record.root_grad, 0)
+        if self.final(var).state == "not-computed":
+            return GradView("not-computed")
+        return GradView("pending")
+
+    def timeline(self) -> list[dict[int, GradView]]:
+        """Changes per step: item 0 is every variable before step 1, item k what step k changed."""
+        record = self.pass_record
+        if record is None:
+            return [{}]
+        current = {var: self._initial(var) for var in record.variables}
+        changes: list[dict[int, GradView]] = [dict(current)]
+        sums: dict[int, list] = {}
+        clear_at: dict[int, list[int]] = {}
+        for var in record.variables:
+            if self.final(var).state == "cleared":
+                step = self.step_of_call.get(self.creator.get(var))
+                if step is not None:
+                    clear_at.setdefault(step, []).append(var)
+        by_step: dict[int, list[tuple[int, ArraySnapshot | None, ArraySnapshot | None]]] = {}
+        for var, items in self.received.items():
+            for index, grad, after in items:
+                by_step.setdefault(index, []).append((var, grad, after))
+        for step in record.steps:
+            delta: dict[int, GradView] = {}
+            for var, grad, after in by_step.get(step.index, ()):
+                sums.setdefault(var, []).append(grad)
+                if var == record.root and record.root_grad is not None and len(sums[var]) == 1:
+                    sums[var].insert(0, record.root_grad)
+                value = after if after is not None else _sum(sums[var])
+                if value is not None:
+                    delta[var] = _with_value(value, step.index)
+            for var in clear_at.get(step.index, ()):
+                if var not in delta:
+                    delta[var] = GradView("cleared", current[var].grad, step.index)
+            current.update(delta)
+            changes.append(delta)
+        return changes
+
+    def at_step(self, k: int) -> dict[int, GradView]:
+        """Every variable's field after step ``k`` (0 = before the first step)."""
+        state: dict[int, GradView] = {}
+        for delta in self.timeline()[:k + 1]:
+            state.update(delta)
+        return state

@@ -1,0 +1,155 @@
+"""Short text for pictures: numbers, array summaries, step badges, escaping and width padding."""
+
+from __future__ import annotations
+
+import html
+import math
+import unicodedata
+
+from .snapshot import ArraySnapshot
+
+__all__ = ["format_number", "format_array", "format_summary", "format_shape", "badge_text",
+           "escape_html", "escape_attr", "pad_wide", "needs_full_fonts", "text_width"]
+
+_CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
+
+# Arial advance widths (em/1000) for printable ASCII; the renderers measure with the same table.
+_ARIAL = (
+    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278,  # ' '../
+    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, 278, 278, 584, 584, 584, 556,  # 0..?
+    1015, 667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778,  # @..O
+    667, 778, 722, 667, 611, 722, 667, 944, 667, 667, 611, 278, 278, 278, 469, 556,  # P.._
+    333, 556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556,  # `..o
+    556, 556, 333, 500, 278, 556, 500, 722, 500, 500, 500, 334, 260, 334, 584,  # p..~
+)
+
+
+def format_number(x, precision: int = 4) -> str:
+    """A number in at most ``precision`` significant digits: 3.297, 1e+10, nan, -inf, 7."""
+    if isinstance(x, bool):
+        return str(x)
+    if isinstance(x, int):
+        text = str(x)
+        return text if len(text) <= max(precision, 6) else f"{x:.{precision}g}"
+    if isinstance(x, float):
+        if math.isnan(x):
+            return "nan"
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+        if x == 0:
+            return "0"
+        return f"{x:.{max(precision, 1)}g}"
+    return str(x)
+
+
+def format_shape(snapshot: ArraySnapshot | None) -> str:
+    """``(2, 3) float32`` for arrays; empty for scalars and missing snapshots."""
+    if snapshot is None or not snapshot.shape:
+        return ""
+    dims = ", ".join(str(n) for n in snapshot.shape)
+    if len(snapshot.shape) == 1:
+        dims += ","
+    return f"({dims}) {snapshot.dtype}"
+
+
+def _nested_text(value, precision: int) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_nested_text(v, precision) for v in value) + "]"
+    return format_number(value, precision)
+
+
+def format_array(snapshot: ArraySnapshot | None, precision: int = 4, max_items: int = 4) -> str:
+    """A value on one line: the number for a scalar, all elements of a tiny array, else a head.
+
+    ``[1, 2, 3, 4, ...]`` when there are more than ``max_items`` elements; never more.
+    """
+    if snapshot is None:
+        return "None"
+    if snapshot.size == 0:
+        return "[]"
+    if snapshot.size == 1 and snapshot.head:
+        text = format_number(snapshot.head[0], precision)
+        return text if not snapshot.shape else "[" * len(snapshot.shape) + text + "]" * len(snapshot.shape)
+    if snapshot.complete and snapshot.size <= max_items:
+        return _nested_text(snapshot.nested(), precision)
+    head = ", ".join(format_number(v, precision) for v in snapshot.head[:max_items])
+    return f"[{head}, ...]"
+
+
+def format_summary(snapshot: ArraySnapshot | None, precision: int = 3) -> str:
+    """``min … max … mean …`` plus NaN/Inf counts for arrays too big to show; else empty."""
+    if snapshot is None or snapshot.size <= 1:
+        return ""
+    if snapshot.complete and snapshot.size <= 4 and not snapshot.has_nonfinite:
+        return ""
+    parts = []
+    if snapshot.min is not None:
+        parts.append(f"min {format_number(snapshot.min, precision)}")
+        parts.append(f"max {format_number(snapshot.max, precision)}")
+        parts.append(f"mean {format_number(snapshot.mean, precision)}")
+    counts = []
+    if snapshot.nan_count:
+        counts.append(f"{snapshot.nan_count} nan")
+    if snapshot.inf_count:
+        counts.append(f"{snapshot.inf_count} inf")
+    if counts:
+        parts.append(", ".join(counts))
+    return " · ".join(parts[:3] and [" ".join(parts[:3])] + parts[3:]) if parts else ""
+
+
+def badge_text(step: int) -> str:
+    """The step number as text: ①…⑳, then (21), (22), …"""
+    if 1 <= step <= len(_CIRCLED):
+        return _CIRCLED[step - 1]
+    return f"({step})"
+
+
+def escape_html(text: str) -> str:
+    """Escape user text for an HTML-like label; newlines become line breaks.
+
+    Renderers expand ``\\N``, ``\\G``, ... even inside HTML-like labels, so backslashes are doubled.
+    """
+    escaped = html.escape(text, quote=True).replace("\\", "\\\\")
+    escaped = escaped.replace("{", "&#123;").replace("}", "&#125;")
+    lines = escaped.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "<BR/>".join(lines)
+
+
+def escape_attr(text: str) -> str:
+    """Escape text for an attribute inside an HTML-like label (tooltips): newlines kept as &#10;."""
+    escaped = html.escape(text, quote=True).replace("\\", "\\\\")
+    return escaped.replace("\r\n", "\n").replace("\n", "&#10;")
+
+
+def _is_wide(ch: str) -> bool:
+    return unicodedata.east_asian_width(ch) in ("W", "F")
+
+
+def text_width(text: str, size: float = 14.0) -> float:
+    """Estimated width in points of one line in Arial at ``size`` (wide characters count 1 em)."""
+    total = 0
+    for ch in text:
+        code = ord(ch)
+        if 32 <= code < 127:
+            total += _ARIAL[code - 32]
+        elif _is_wide(ch):
+            total += 1000
+        else:
+            total += 600
+    return total * size / 1000.0
+
+
+def pad_wide(text: str) -> str:
+    """Append spaces so renderers that under-measure CJK text still size the box to fit it.
+
+    Renderers without font files count each UTF-8 byte of a non-ASCII character as a space
+    (0.278 em), three bytes for a wide character (0.83 em) where it really takes 1 em.
+    """
+    wide = sum(1 for ch in text if ord(ch) > 0x2E7F and _is_wide(ch))
+    return text + " " * ((wide * 3 + 4) // 5) if wide else text
+
+
+def needs_full_fonts(text: str) -> bool:
+    """True when ``text`` has characters the bundled PNG fonts lack (CJK, symbols, emoji)."""
+    return any(ord(ch) >= 0x2000 and ch not in "\u2026\u2212\u2202\u2013\u2014\u2018\u2019\u201c\u201d"
+               for ch in text)

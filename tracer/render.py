@@ -1,0 +1,201 @@
+"""Digraph → dot / svg / png / pdf / json: the only module that runs a program (a Graphviz renderer)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import warnings
+from pathlib import Path
+
+from .errors import TraceError
+from .labels import needs_full_fonts
+from .output import check_writable, write_atomic
+
+__all__ = ["render", "write", "find_renderer", "choose_renderer", "layout_warning",
+           "RenderError", "RendererNotFoundError", "GraphTooLargeError", "RenderWarning",
+           "FORMATS", "RENDERERS", "SLOW_NODES", "ENV_RENDERER", "FONT_FAMILY"]
+
+FORMATS = ("dot", "svg", "png", "pdf", "json")
+RENDERERS = ("auto", "bundled", "system")
+ENV_RENDERER = "GRADTRACE_RENDERER"
+# Layout time grows faster than linearly; above this many nodes it takes many seconds (see the
+# README's Pictures benchmark), so callers are told how to get a smaller picture.
+SLOW_NODES = 6000
+# Browsers pick the first installed family: Arial (Windows, macOS), else the metric-compatible
+# Arimo / Liberation Sans (Linux), so text keeps the width the layout measured.
+FONT_FAMILY = "Arial,Arimo,'Liberation Sans',Helvetica,sans-serif"
+_SYSTEM_FIX = "install Graphviz (apt-get install graphviz / brew install graphviz)"
+_BUNDLED_FIX = "pip install graphviz-pure==0.2.2 and use --renderer bundled"
+
+
+class RenderError(TraceError):
+    """The renderer failed on a graph; the message carries its own error output."""
+
+
+class RendererNotFoundError(RenderError):
+    """No program can render the requested format; the message names the fixes."""
+
+
+class GraphTooLargeError(RenderError):
+    """The graph has more nodes than the caller allowed; the message says how to shrink it."""
+
+
+class RenderWarning(UserWarning):
+    """Rendering works but the result may disappoint (slow layout, missing glyphs)."""
+
+
+def _bundled_path() -> str | None:
+    name = "graphviz-pure.exe" if sys.platform == "win32" else "graphviz-pure"
+    for scripts in (sysconfig.get_path("scripts"), os.path.dirname(sys.executable)):
+        candidate = Path(scripts) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return shutil.which("graphviz-pure")
+
+
+def find_renderer(kind: str) -> str | None:
+    """The program for ``kind`` ("bundled": graphviz-pure, "system": Graphviz dot), or None."""
+    if kind == "bundled":
+        return _bundled_path()
+    if kind == "system":
+        return shutil.which("dot")
+    raise RenderError(f"unknown renderer {kind!r}: choose one of {', '.join(RENDERERS)}")
+
+
+def choose_renderer(fmt: str, renderer: str | None = None, source: str = "") -> tuple[str, str]:
+    """(kind, program path) that renders ``fmt``: asked-for one, else $GRADTRACE_RENDERER, else auto.
+
+    Auto uses the bundled graphviz-pure (reproducible) and the system dot for PDF, and for PNG
+    when the text needs fonts the bundled renderer lacks (CJK, symbols) and dot is installed.
+    """
+    wanted = (renderer or os.environ.get(ENV_RENDERER) or "auto").strip().lower()
+    if wanted not in RENDERERS:
+        raise RenderError(f"unknown renderer {wanted!r}: choose one of {', '.join(RENDERERS)}")
+    if fmt not in FORMATS or fmt == "dot":
+        raise RenderError(f"format {fmt!r} needs no renderer or is unknown: choose one of "
+                          f"{', '.join(FORMATS)}")
+    if fmt == "pdf" and wanted != "system":
+        path = find_renderer("system")
+        if path:
+            return "system", path
+        raise RendererNotFoundError(
+            f"PDF needs the system Graphviz, which is not installed: {_SYSTEM_FIX}, "
+            f"or write svg/png with the bundled renderer (or --format dot for the DOT)")
+    if wanted == "system":
+        path = find_renderer("system")
+        if path:
+            return "system", path
+        raise RendererNotFoundError(
+            f"the system Graphviz `dot` is not installed: {_SYSTEM_FIX}, or use --renderer "
+            f"bundled (graphviz-pure; also unset {ENV_RENDERER}); --format dot needs neither")
+    bundled = find_renderer("bundled")
+    if wanted == "auto" and fmt == "png" and needs_full_fonts(source):
+        path = find_renderer("system")
+        if path:
+            return "system", path
+        if bundled:
+            warnings.warn(RenderWarning(
+                "some text (CJK, symbols) will show as boxes in PNG from the bundled renderer: "
+                f"use svg, or {_SYSTEM_FIX}"), stacklevel=3)
+    if bundled:
+        return "bundled", bundled
+    if wanted == "auto":
+        path = find_renderer("system")
+        if path:
+            return "system", path
+    raise RendererNotFoundError(
+        f"no Graphviz renderer found: {_BUNDLED_FIX}, or {_SYSTEM_FIX} and use --renderer "
+        f"system; --format dot writes the DOT without either")
+
+
+def _source(graph) -> str:
+    if isinstance(graph, str):
+        return graph
+    source = getattr(graph, "source", None)
+    if isinstance(source, str):
+        return source
+    raise RenderError(f"cannot render {type(graph).__name__}: pass a Trace, a graphviz graph or DOT text")
+
+
+def _nodes(graph, source: str) -> int:
+    from .dot import node_count
+    if hasattr(graph, "body"):
+        return node_count(graph)
+    return len(re.findall(r"^\s*[vf]\d+ \[", source, flags=re.M))
+
+
+def layout_warning(graph, limit: int = SLOW_NODES) -> str | None:
+    """A message when the graph is big enough for a slow layout (with the ways out), else None."""
+    count = _nodes(graph, _source(graph))
+    if count <= limit:
+        return None
+    return (f"the graph has {count} nodes; laying it out may take a long time. To get a smaller "
+            f"picture hide the calls made inside backward (inner='hide', --inner hide), pick "
+            f"another pass, or write the DOT only (--format dot)")
+
+
+def _postprocess(fmt: str, data: bytes) -> bytes:
+    if fmt == "svg":
+        data = data.replace(b'font-family="Arial"', f'font-family="{FONT_FAMILY}"'.encode())
+    return data
+
+
+def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int | None = None,
+           max_nodes: int | None = None, timeout: float | None = None, **dot_options) -> bytes:
+    """Render a Trace (drawn with ``to_dot(**dot_options)``), a Digraph or DOT text to bytes.
+
+    ``format``: dot (the DOT text, no program), svg, png, json (bundled graphviz-pure by
+    default) or pdf (system Graphviz). ``renderer``: "bundled", "system" or "auto" (default,
+    also from $GRADTRACE_RENDERER). ``dpi`` sets PNG resolution. More than ``max_nodes``
+    nodes raises GraphTooLargeError; a graph above SLOW_NODES emits a RenderWarning first.
+    """
+    if dot_options or not (isinstance(graph, str) or hasattr(graph, "source")):
+        from .dot import to_dot
+        graph = to_dot(graph, **dot_options)
+    fmt = format.lower().lstrip(".")
+    if fmt == "gv":
+        fmt = "dot"
+    if fmt not in FORMATS:
+        raise RenderError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
+    source = _source(graph)
+    if fmt == "dot":
+        return source.encode("utf-8")
+    count = _nodes(graph, source)
+    if max_nodes is not None and count > max_nodes:
+        raise GraphTooLargeError(layout_warning(graph, max_nodes))
+    message = layout_warning(graph)
+    if message:
+        warnings.warn(RenderWarning(message), stacklevel=2)
+    kind, program = choose_renderer(fmt, renderer, source)
+    argv = [program, f"-T{fmt}"]
+    if fmt == "png":
+        argv.append(f"-Gdpi={int(dpi or 120)}")
+    try:
+        done = subprocess.run(argv, input=source.encode("utf-8"), capture_output=True,
+                              timeout=timeout, check=False)
+    except FileNotFoundError as exc:
+        raise RendererNotFoundError(f"cannot run {program}: {exc.strerror}; {_BUNDLED_FIX}, "
+                                    f"or {_SYSTEM_FIX}") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise RenderError(f"{kind} renderer took more than {timeout} s: hide inner calls "
+                          f"(--inner hide) or write the DOT only (--format dot)") from exc
+    if done.returncode != 0 or not done.stdout:
+        errors = [line for line in done.stderr.decode("utf-8", "replace").splitlines()
+                  if "non-ASCII" not in line][:5]
+        detail = "; ".join(errors) or f"exit status {done.returncode}"
+        raise RenderError(f"{kind} renderer ({program}) failed on -T{fmt}: {detail}")
+    return _postprocess(fmt, done.stdout)
+
+
+def write(graph, path, format: str | None = None, **options) -> Path:
+    """Render to ``path`` atomically; the format comes from the suffix unless given.
+
+    Options are those of ``render``. A ``.gv``/``.dot`` path gets the DOT text.
+    """
+    target = check_writable(path)
+    fmt = (format or target.suffix.lstrip(".") or "svg").lower()
+    return write_atomic(target, render(graph, fmt, **options))
