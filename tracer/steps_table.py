@@ -1,0 +1,146 @@
+"""The backward order of a Trace as a terminal table (``gradtrace steps``) and as JSON data."""
+
+from __future__ import annotations
+
+from .jsonio import trace_to_dict
+from .labels import format_array
+from .records import PassRecord
+from .snapshot import ArraySnapshot
+from .trace import Trace
+
+__all__ = ["HEADERS", "select_passes", "step_rows", "format_pass", "format_steps", "steps_to_dict"]
+
+_MAX_ITEMS = 4
+HEADERS = ("step", "function", "gen", "gradient in", "gradients out", "accumulated .grad")
+
+
+def select_passes(trace: Trace, which="last") -> list[PassRecord]:
+    """The passes to show: one (``"last"``, ``"first"``, a number) or every kept one (``"all"``)."""
+    if which == "all":
+        return list(trace.passes)
+    record = trace.select_pass(which)
+    return [record] if record is not None else []
+
+
+def _var_name(trace: Trace, var_id: int) -> str:
+    return trace.name_of(var_id) or f"v{var_id}"
+
+
+def _grad(snapshot: ArraySnapshot | None, precision: int) -> str:
+    if snapshot is None:
+        return "None"
+    text = format_array(snapshot, precision, max_items=_MAX_ITEMS)
+    if snapshot.size > _MAX_ITEMS:
+        text += " shape (" + ", ".join(str(n) for n in snapshot.shape) + ")"
+    return text
+
+
+def _cells(trace: Trace, var_ids, grads, precision: int) -> list[str]:
+    lines = []
+    for position, var_id in enumerate(var_ids):
+        grad = grads[position] if position < len(grads) else None
+        lines.append(f"{_var_name(trace, var_id)}: {_grad(grad, precision)}")
+    return lines or ["-"]
+
+
+def step_rows(trace: Trace, pass_record: PassRecord, precision: int = 4) -> list[tuple[list[str], ...]]:
+    """One row per step, each cell a list of lines (one line per output or input)."""
+    rows = []
+    runs: dict[int, int] = {}
+    for step in pass_record.steps:
+        call = trace.calls.get(step.call)
+        runs[step.call] = runs.get(step.call, 0) + 1
+        op = call.op if call else "?"
+        function = f"{op}#{step.call}"
+        if runs[step.call] > 1:
+            function += f" (run {runs[step.call]})"
+        generation = "-" if call is None or call.generation is None else str(call.generation)
+        inputs = call.inputs if call else ()
+        outputs = call.outputs if call else ()
+        grads_out = _cells(trace, inputs, step.grads_out, precision)
+        if step.error:
+            grads_out = [f"error: {step.error}"]
+        rows.append(([str(step.index)], [function], [generation],
+                     _cells(trace, outputs, step.grads_in, precision), grads_out,
+                     _cells(trace, inputs, step.accumulated, precision)))
+    return rows
+
+
+def _pass_title(trace: Trace, pass_record: PassRecord) -> str:
+    root = _var_name(trace, pass_record.root) if pass_record.root is not None else "?"
+    how = f"{root}.backward()" if pass_record.kind == "backward" else f"manual backward from {root}"
+    options = ", ".join(f"{k}={v}" for k, v in sorted(pass_record.options.items()) if v)
+    steps = len(pass_record.steps)
+    text = f"pass {pass_record.id} of {trace.pass_count}: {how}"
+    if options:
+        text += f" with {options}"
+    text += f", {steps} step{'s' if steps != 1 else ''}"
+    if pass_record.error is not None:
+        text += f", failed: {pass_record.error}"
+    return text
+
+
+def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> str:
+    """A title line and the table of one pass's steps (columns as in HEADERS)."""
+    rows = step_rows(trace, pass_record, precision)
+    widths = [len(h) for h in HEADERS]
+    for row in rows:
+        for column, cell in enumerate(row):
+            widths[column] = max(widths[column], *(len(line) for line in cell))
+    right = {0, 2}
+
+    def line(cells: list[str]) -> str:
+        parts = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)]
+        return "  ".join(parts).rstrip()
+
+    out = [_pass_title(trace, pass_record), line(list(HEADERS)), line(["-" * w for w in widths])]
+    for row in rows:
+        height = max(len(cell) for cell in row)
+        for k in range(height):
+            out.append(line([cell[k] if k < len(cell) else "" for cell in row]))
+    if not rows:
+        out.append("(no steps: the root has no creator)")
+    leaves = [v for v in pass_record.variables
+              if v in trace.variables and trace.variables[v].creator is None]
+    if leaves:
+        finals = ", ".join(f"{_var_name(trace, v)}: {_grad(trace.final_grad(pass_record, v), precision)}"
+                           for v in leaves)
+        out.append(f"leaf gradients after the pass: {finals}")
+    return "\n".join(out)
+
+
+def format_steps(trace: Trace, which="last", precision: int = 4) -> str:
+    """The table of the chosen pass(es), or a sentence when the run made no backward pass."""
+    passes = select_passes(trace, which)
+    if not passes:
+        return "no backward pass: the script never called backward()"
+    return "\n\n".join(format_pass(trace, p, precision) for p in passes)
+
+
+def _at(items: list, position: int):
+    return items[position] if position < len(items) else None
+
+
+def steps_to_dict(trace: Trace, which="last") -> dict:
+    """The chosen pass(es) as JSON-ready data; gradients use the trace JSON's array encoding."""
+    passes = {p["id"]: p for p in trace_to_dict(trace)["passes"]}
+    result = []
+    for record in select_passes(trace, which):
+        data = passes[record.id]
+        steps = []
+        for step, step_data in zip(record.steps, data["steps"]):
+            call = trace.calls.get(step.call)
+            steps.append({
+                "step": step.index, "call": step.call, "op": call.op if call else None,
+                "generation": call.generation if call else None,
+                "outputs": [{"id": v, "name": trace.name_of(v), "grad_in": _at(step_data["grads_in"], i)}
+                            for i, v in enumerate(call.outputs if call else ())],
+                "inputs": [{"id": v, "name": trace.name_of(v), "grad_out": _at(step_data["grads_out"], i),
+                            "accumulated": _at(step_data["accumulated"], i)}
+                           for i, v in enumerate(call.inputs if call else ())],
+                "error": step.error,
+            })
+        result.append({"pass": record.id, "kind": record.kind, "root": record.root,
+                       "root_name": trace.name_of(record.root) if record.root is not None else None,
+                       "options": record.options, "error": data["error"], "steps": steps})
+    return {"schema": "gradtrace.steps/1", "pass_count": trace.pass_count, "passes": result}
