@@ -4,8 +4,8 @@
 so that ``from engine import *`` does not shadow the builtins.
 """
 
-from .core import (Config, Function, Parameter, Variable, as_array, as_variable, backward,
-                   no_grad, test_mode, using_config)
+from .core import (Config, Constant, Function, Parameter, Variable, as_array, as_variable,
+                   backward, no_grad, test_mode, using_config)
 from .errors import BackwardError, DataTypeError, EngineError, GradientCheckError, ShapeError
 from .functions import (Add, BroadcastTo, Cos, Div, Exp, GetItem, GetItemGrad, Log, Mul, Neg,
                         Pow, ReLU, Reshape, Sigmoid, Sin, Square, Sub, Sum, SumTo, Tanh,
@@ -21,7 +21,7 @@ _install_operators()
 
 __all__ = [
     # core
-    "Variable", "Parameter", "Function", "Config", "no_grad", "test_mode", "using_config",
+    "Variable", "Parameter", "Constant", "Function", "Config", "no_grad", "test_mode", "using_config",
     "as_array", "as_variable", "backward",
     # errors
     "EngineError", "DataTypeError", "ShapeError", "BackwardError", "GradientCheckError",

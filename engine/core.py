@@ -221,6 +221,22 @@ class Parameter(Variable):
     __slots__ = ()
 
 
+class Constant(Variable):
+    """A Variable an op made from a plain number or ndarray input: it never gets a gradient.
+
+    ``square(np.array(2.0))`` or the ``2.0`` in ``x * 2.0`` become Constants in the function's
+    ``inputs``. Nothing outside the graph can reach them, so backward skips their gradients
+    (and MatMul / Linear do not even compute them: no ``gx`` for an input batch).
+    """
+
+    __slots__ = ()
+
+
+def _constant(obj):
+    """Wrap a non-Variable op input as a Constant."""
+    return Constant(as_array(obj))
+
+
 def backward(y, retain_grad=False, create_graph=False):
     """Same as ``y.backward(retain_grad, create_graph)``."""
     return y.backward(retain_grad=retain_grad, create_graph=create_graph)
@@ -272,6 +288,7 @@ def _backward_arrays(f, retain_grad):
     count = -1
     new = _new
     Var = Variable
+    Const = Constant
     ndarray = _ndarray
     asarray = _asarray
     push = _heappush
@@ -305,6 +322,8 @@ def _backward_arrays(f, retain_grad):
                 gx = gx.data if isinstance(gx, Var) else asarray(gx)
             if gx.shape != x.data.shape:
                 raise _bad_shape(f, x, gx.shape)
+            if type(x) is Const:
+                continue
             g = x.grad
             c = x.creator
             if g is None:
@@ -363,6 +382,8 @@ def _backward_graph(f, retain_grad):
                 gx = Var(as_array(gx))
             if gx.data.shape != x.data.shape:
                 raise _bad_shape(f, x, gx.data.shape)
+            if type(x) is Constant:
+                continue
             g = x.grad
             x.grad = gx if g is None else g + gx
             c = x.creator
@@ -383,7 +404,8 @@ def _backward_graph(f, retain_grad):
 class Function:
     """Base of every op: subclasses define ``forward(*xs)`` on ndarrays and ``backward(*gys)``.
 
-    Calling an instance converts the inputs to Variables, runs ``forward`` on their data and
+    Calling an instance converts the inputs to Variables (plain numbers and arrays become
+    ``Constant``s, which get no gradient), runs ``forward`` on their data and
     wraps the results. With backprop enabled it records ``inputs`` (Variables), ``outputs``
     (weak references) and ``generation``, and becomes the outputs' ``creator``.
     """
@@ -395,19 +417,19 @@ class Function:
         if n == 1:
             x = inputs[0]
             if not isinstance(x, Variable):
-                x = as_variable(x)
+                x = _constant(x)
             inputs = [x]
             ys = self.forward(x.data)
         elif n == 2:
             x0, x1 = inputs
             if not isinstance(x0, Variable):
-                x0 = as_variable(x0)
+                x0 = _constant(x0)
             if not isinstance(x1, Variable):
-                x1 = as_variable(x1)
+                x1 = _constant(x1)
             inputs = [x0, x1]
             ys = self.forward(x0.data, x1.data)
         else:
-            inputs = [x if isinstance(x, Variable) else as_variable(x) for x in inputs]
+            inputs = [x if isinstance(x, Variable) else _constant(x) for x in inputs]
             ys = self.forward(*[x.data for x in inputs])
         if type(ys) is tuple:
             return self._link_many(inputs, ys)

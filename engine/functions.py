@@ -7,7 +7,7 @@ computes plain gradients, and on Variables (building a graph) when ``create_grap
 
 import numpy as np
 
-from .core import Config, Function, Variable, as_array, as_variable
+from .core import Config, Function, Variable, _constant, as_array
 from .errors import DataTypeError
 
 __all__ = [
@@ -96,15 +96,16 @@ def _keepdims_shape(in_shape, axis):
 
 
 def _operand(v, like):
-    """Convert a binary op's other operand; Python numbers take ``like``'s float dtype."""
+    """Convert a binary op's other operand to a Constant unless it is a Variable; Python
+    numbers take ``like``'s float dtype (so float32 graphs stay float32)."""
     if isinstance(v, Variable):
         return v
     t = type(v)
     if (t is float or t is int) and isinstance(like, Variable):
         dt = like.data.dtype
         if dt.kind == "f":
-            return Variable(np.array(v, dtype=dt))
-    return as_variable(v)
+            return _constant(np.array(v, dtype=dt))
+    return _constant(v)
 
 
 # =============================================================================

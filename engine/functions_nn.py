@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from .core import Config, Function, Variable, as_variable
+from .core import Config, Constant, Function, Variable, as_variable
 from .errors import DataTypeError, ShapeError
 from .functions import _exp, _keepdims_shape, _sum_to, _xs, _y
 
@@ -44,9 +44,11 @@ class MatMul(Function):
 
     def backward(self, gy):
         x, W = _xs(self)
+        need_x = type(self.inputs[0]) is not Constant
+        need_w = type(self.inputs[1]) is not Constant
         xs, ws = self.inputs[0].data.shape, self.inputs[1].data.shape
         if len(xs) == 2 and len(ws) == 2:
-            return gy @ W.T, x.T @ gy
+            return (gy @ W.T if need_x else None), (x.T @ gy if need_w else None)
         # Promote 1-D operands to matrices as numpy does, then undo it.
         if len(xs) == 1:
             x = x.reshape((1, xs[0]))
@@ -57,8 +59,8 @@ class MatMul(Function):
         if len(ws) == 1:
             W = W.reshape((ws[0], 1))
             gy = gy.reshape(gy.shape + (1,))
-        gx = _sum_to(gy @ _swap_last(W), x.shape).reshape(xs)
-        gW = _sum_to(_swap_last(x) @ gy, W.shape).reshape(ws)
+        gx = _sum_to(gy @ _swap_last(W), x.shape).reshape(xs) if need_x else None
+        gW = _sum_to(_swap_last(x) @ gy, W.shape).reshape(ws) if need_w else None
         return gx, gW
 
 
@@ -77,14 +79,17 @@ class Linear(Function):
     def backward(self, gy):
         xs = _xs(self)
         x, W = xs[0], xs[1]
-        gx = gy @ W.T
-        if x.ndim == 2:
+        need = [type(v) is not Constant for v in self.inputs]
+        gx = gy @ W.T if need[0] else None
+        if not need[1]:
+            gW = None
+        elif x.ndim == 2:
             gW = x.T @ gy
         else:
             gW = x.reshape((-1, W.shape[0])).T @ gy.reshape((-1, W.shape[1]))
         if len(xs) == 2:
             return gx, gW
-        return gx, gW, _sum_to(gy, xs[2].shape)
+        return gx, gW, (_sum_to(gy, xs[2].shape) if need[2] else None)
 
 
 def matmul(x, W):

@@ -88,6 +88,23 @@ def test_function_converts_numbers_and_arrays_to_variables():
     assert y.data == 3.0 and type(y.data) is np.ndarray
 
 
+def test_plain_inputs_become_constants_without_gradients():
+    W = Variable(np.ones((3, 2)))
+    f = E.Linear()
+    y = f(np.ones((4, 3)), W)
+    assert type(f.inputs[0]) is E.Constant and type(f.inputs[1]) is Variable
+    E.sum(y).backward()
+    assert f.inputs[0].grad is None  # no gradient for the data batch (not even computed)
+    np.testing.assert_array_equal(W.grad.data, np.full((3, 2), 4.0))
+    x = Variable(np.array(3.0))
+    m = E.Mul()
+    y = m(x, 2.0)
+    y.backward()
+    assert type(m.inputs[1]) is E.Constant and m.inputs[1].grad is None
+    assert x.grad.data == 2.0
+    assert isinstance(E.Constant(np.ones(1)), Variable)
+
+
 def test_numpy_scalars_from_forward_become_ndarrays():
     y = E.sum(Variable(np.ones(3)))
     assert type(y.data) is np.ndarray and y.shape == ()
