@@ -45,11 +45,11 @@ class ObjectIds:
         self._next = record_id + 1
         address = id(obj)
         try:
-            ref = weakref.ref(obj, self._forget_callback(address))
+            ref = weakref.ref(obj)
         except TypeError:
             ref = _Strong(obj)
         self._by_address[address] = (ref, record_id)
-        self._refs[record_id] = ref
+        self._refs[record_id] = (ref, address)
         return record_id
 
     def assign(self, obj, record_id: int) -> None:
@@ -57,40 +57,28 @@ class ObjectIds:
         address = id(obj)
         entry = self._by_address.get(address)
         if entry is not None and entry[0]() is obj:
-            self._by_address[address] = (entry[0], record_id)
-            self._refs[record_id] = entry[0]
-            return
-        try:
-            ref = weakref.ref(obj, self._forget_callback(address))
-        except TypeError:
-            ref = _Strong(obj)
+            ref = entry[0]
+        else:
+            try:
+                ref = weakref.ref(obj)
+            except TypeError:
+                ref = _Strong(obj)
         self._by_address[address] = (ref, record_id)
-        self._refs[record_id] = ref
-
-    def _forget_callback(self, address: int):
-        by_address = self._by_address
-
-        def forget(ref) -> None:
-            entry = by_address.get(address)
-            if entry is not None and entry[0] is ref:
-                del by_address[address]
-        return forget
+        self._refs[record_id] = (ref, address)
 
     def live(self, record_id: int):
         """The object with this id if it is still alive, else None."""
-        ref = self._refs.get(record_id)
-        return ref() if ref is not None else None
+        entry = self._refs.get(record_id)
+        return entry[0]() if entry is not None else None
 
     def drop(self, record_id: int) -> None:
         """Forget the object with this id (its record was pruned)."""
-        ref = self._refs.pop(record_id, None)
-        if ref is None:
+        entry = self._refs.pop(record_id, None)
+        if entry is None:
             return
-        obj = ref()
-        if obj is not None:
-            entry = self._by_address.get(id(obj))
-            if entry is not None and entry[1] == record_id:
-                del self._by_address[id(obj)]
+        current = self._by_address.get(entry[1])
+        if current is not None and current[1] == record_id:
+            del self._by_address[entry[1]]
 
     def clear(self) -> None:
         """Forget everything (drops strong references to objects without weakref support)."""

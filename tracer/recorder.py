@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+from typing import NamedTuple
 
+import numpy as np
+
+from .diagnose_replay import function_state
 from .identity import ObjectIds
 from .naming import NameBook
 from .records import CallRecord, ErrorRecord, PassRecord, StepRecord, VariableRecord
-from .snapshot import capture, freeze
+from .snapshot import ArraySnapshot, capture, dtype_name, freeze
 from .trace import Trace
 
 __all__ = ["Recorder", "KEEP_CHOICES"]
@@ -15,21 +19,24 @@ __all__ = ["Recorder", "KEEP_CHOICES"]
 KEEP_CHOICES = ("last", "first", "all")
 
 
-class _RawVariable:
-    __slots__ = ("name", "kind", "shape", "dtype", "value", "creator")
+class _RawVariable(NamedTuple):
+    name: object
+    kind: str
+    shape: tuple | None
+    dtype: str | None
+    value: object          # what snapshot.capture returned
+    creator: int | None
 
-    def __init__(self, name, kind, shape, dtype, value, creator):
-        self.name, self.kind, self.shape, self.dtype = name, kind, shape, dtype
-        self.value, self.creator = value, creator
 
-
-class _RawCall:
-    __slots__ = ("op", "inputs", "outputs", "generation", "in_step", "input_values", "error",
-                 "linked")
-
-    def __init__(self, op, inputs, outputs, generation, in_step, input_values, linked, error=None):
-        self.op, self.inputs, self.outputs, self.generation = op, inputs, outputs, generation
-        self.in_step, self.input_values, self.linked, self.error = in_step, input_values, linked, error
+class _RawCall(NamedTuple):
+    op: str
+    inputs: tuple
+    outputs: tuple
+    generation: object
+    in_step: tuple | None
+    input_values: tuple
+    linked: bool
+    error: str | None
 
 
 class _RawStep:
@@ -47,7 +54,7 @@ class _RawStep:
 
 class _RawPass:
     __slots__ = ("id", "kind", "root", "root_object", "options", "calls", "variables", "steps",
-                 "grads", "root_grad", "error", "depth", "pending")
+                 "grads", "root_grad", "error", "depth", "pending", "initial_grads")
 
     def __init__(self, pass_id, kind, root, root_object, options, calls, variables):
         self.id, self.kind, self.root, self.root_object = pass_id, kind, root, root_object
@@ -58,6 +65,7 @@ class _RawPass:
         self.error = None
         self.depth = 0
         self.pending: _RawStep | None = None
+        self.initial_grads: dict = {}
 
 
 def _as_tuple(value) -> tuple:
@@ -66,6 +74,17 @@ def _as_tuple(value) -> tuple:
     if isinstance(value, list):
         return tuple(value)
     return (value,)
+
+
+def _quick_capture(value, max_elements: int):
+    """``snapshot.capture`` with the common cases first: a small ndarray, a numpy scalar (immutable)."""
+    kind = type(value)
+    if kind is np.ndarray:
+        if value.size <= max_elements:
+            return value.copy()
+    elif kind is np.float64 or kind is np.float32:
+        return value
+    return capture(value, max_elements)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -86,6 +105,7 @@ class Recorder:
         self.functions = ObjectIds()
         self.raw_vars: dict[int, _RawVariable] = {}
         self.raw_calls: dict[int, _RawCall] = {}
+        self.call_types: dict[int, tuple] = {}  # call id -> (Function class, state) for diagnose
         self.next_call = 1
         self.passes_seen = 0
         self.kept: list[_RawPass] = []
@@ -98,19 +118,22 @@ class Recorder:
 
     # ----- variables --------------------------------------------------------------------------
 
-    def _variable_id(self, obj, leaf_value: bool) -> int:
-        """Id of a Variable object, recording it on first sight."""
-        vid = self.variables.get(obj)
-        if vid is None:
-            vid = self.variables.add(obj)
-            data = getattr(obj, "data", None)
-            shape = getattr(data, "shape", None)
-            self.raw_vars[vid] = _RawVariable(
-                getattr(obj, "name", None), type(obj).__name__,
-                tuple(shape) if shape is not None else None,
-                str(data.dtype) if hasattr(data, "dtype") else None,
-                capture(data, self.max_elements) if leaf_value else None, None)
+    def _new_variable(self, obj, creator: int | None) -> int:
+        """Record a Variable object seen for the first time; returns its new id."""
+        vid = self.variables.add(obj)
+        data = getattr(obj, "data", None)
+        shape = getattr(data, "shape", None)
+        self.raw_vars[vid] = _RawVariable(
+            getattr(obj, "name", None), type(obj).__name__,
+            tuple(shape) if shape is not None else None,
+            dtype_name(data.dtype) if hasattr(data, "dtype") else None,
+            capture(data, self.max_elements), creator)
         return vid
+
+    def _variable_id(self, obj) -> int:
+        """Id of a Variable object, recording it (as a leaf) on first sight."""
+        vid = self.variables.get(obj)
+        return self._new_variable(obj, None) if vid is None else vid
 
     # ----- forward ----------------------------------------------------------------------------
 
@@ -123,49 +146,58 @@ class Recorder:
         return True
 
     def call_exit(self, fn, args, result, error: BaseException | None) -> None:
-        """Record one finished (or failed) ``Function.__call__``."""
+        """Record one finished (or failed) ``Function.__call__`` (the hot path: keep it lean)."""
         self.call_stack.pop()
         cls = type(fn)
         if cls not in self._classes_seen:
             self._classes_seen.add(cls)
             if self.hooks is not None:
                 self.hooks.hook_steps_of(cls)
-        if self.current is not None and self.current.kind == "manual" and not self.step_stack:
+        current = self.current
+        if current is not None and not self.step_stack and current.kind == "manual":
             self._close_pass(None)
+            current = None
         call_id = self.next_call
         self.next_call = call_id + 1
         inputs = getattr(fn, "inputs", None)
         if inputs is None:
             single = getattr(fn, "input", None)
             inputs = (single,) if single is not None else args
+        max_elements = self.max_elements
+        raw_vars = self.raw_vars
+        by_address = self.variables._by_address
         var_ids = []
         leaf_values = []
-        max_elements = self.max_elements
         for obj in inputs:
-            if isinstance(obj, (int, float, complex)) or not hasattr(obj, "data"):
+            entry = by_address.get(id(obj))
+            if entry is not None and entry[0]() is obj:
+                vid = entry[1]
+                if raw_vars[vid].creator is None:
+                    data = obj.data
+                    leaf_values.append(data.copy() if type(data) is np.ndarray and data.size <= max_elements
+                                       else capture(data, max_elements))
+                else:
+                    leaf_values.append(None)
+            elif isinstance(obj, (int, float, complex, np.ndarray)) or not hasattr(obj, "data"):
                 continue
-            vid = self._variable_id(obj, True)
+            else:
+                vid = self._new_variable(obj, None)
+                leaf_values.append(raw_vars[vid].value)
             var_ids.append(vid)
-            raw = self.raw_vars[vid]
-            leaf_values.append(capture(obj.data, max_elements) if raw.creator is None else None)
-        outputs = () if error is not None else _as_tuple(result)
         out_ids = []
         linked = True
-        for obj in outputs:
-            if obj is None or not hasattr(obj, "data"):
-                continue
-            vid = self._variable_id(obj, False)
-            raw = self.raw_vars[vid]
-            if raw.creator is None and raw.value is None:
-                raw.creator = call_id
-            if raw.value is None:
-                raw.value = capture(obj.data, max_elements)
-            creator = getattr(obj, "creator", fn)
-            if creator is not fn:
-                linked = False
-            out_ids.append(vid)
+        if error is None:
+            outputs = result if isinstance(result, (tuple, list)) else (result,)
+            for obj in outputs:
+                if obj is None or not hasattr(obj, "data"):
+                    continue
+                vid = self.variables.get(obj)
+                if vid is None:
+                    vid = self._new_variable(obj, call_id)
+                if getattr(obj, "creator", fn) is not fn:
+                    linked = False
+                out_ids.append(vid)
         in_step = None
-        current = self.current
         if current is not None:
             if self.step_stack:
                 step = self.step_stack[-1]
@@ -174,10 +206,13 @@ class Recorder:
             else:
                 in_step = (current.id, len(current.steps))
         self.raw_calls[call_id] = _RawCall(
-            type(fn).__name__, tuple(var_ids), tuple(out_ids), getattr(fn, "generation", None),
+            cls.__name__, tuple(var_ids), tuple(out_ids), getattr(fn, "generation", None),
             in_step, tuple(leaf_values), linked,
             _error_text(error) if error is not None else None)
-        self.functions.assign(fn, call_id)
+        self.call_types[call_id] = (cls, function_state(fn, max_elements))
+        if not out_ids or not linked or (getattr(fn, "outputs", None) is None
+                                         and getattr(fn, "output", None) is None):
+            self.functions.assign(fn, call_id)  # steps find their call through the output otherwise
 
     # ----- backward passes --------------------------------------------------------------------
 
@@ -192,10 +227,11 @@ class Recorder:
                 return False
         if caller_frame is not None:
             self.names.harvest_frame(caller_frame, self.variables)
-        root_id = self._variable_id(root, True)
+        root_id = self._variable_id(root)
         calls, variables = self._reachable(root_id)
         self.passes_seen += 1
         self.current = _RawPass(self.passes_seen, "backward", root_id, root, options, calls, variables)
+        self.current.initial_grads = self._grads_now(variables)
         self.current.root_grad = capture(getattr(root, "grad", None), self.max_elements)
         return True
 
@@ -216,19 +252,46 @@ class Recorder:
         current = self.current
         if current is None:
             current = self._open_manual_pass(fn)
-        self._resolve_pending(current)
-        call_id = self.functions.get(fn)
+        just_read = self._resolve_pending(current)
+        call_id = self._call_of(fn)
         max_elements = self.max_elements
-        step = _RawStep(len(current.steps) + 1, call_id, fn,
-                        tuple(capture(g, max_elements) for g in grads_in))
+        if just_read:
+            grads = []
+            for g in grads_in:
+                array = g if type(g) is np.ndarray else getattr(g, "data", g)
+                seen = just_read.get(id(array))
+                grads.append(seen[1] if seen is not None and seen[0] is array
+                             else _quick_capture(array, max_elements))
+            step = _RawStep(len(current.steps) + 1, call_id, fn, tuple(grads))
+        else:
+            step = _RawStep(len(current.steps) + 1, call_id, fn,
+                            tuple([_quick_capture(g, max_elements) for g in grads_in]))
         if current.root_grad is None and not current.steps:
             root_object = current.root_object
-            current.root_grad = (capture(getattr(root_object, "grad", None), max_elements)
-                                 if root_object is not None else None) or (
-                step.grads_in[0] if step.grads_in else None)
+            if root_object is not None:
+                current.root_grad = capture(getattr(root_object, "grad", None), max_elements)
+            if current.root_grad is None and step.grads_in:
+                current.root_grad = step.grads_in[0]
         current.steps.append(step)
         self.step_stack.append(step)
         return step
+
+    def _call_of(self, fn) -> int | None:
+        """The id of the latest recorded call of ``fn``: the creator of its first output."""
+        outputs = getattr(fn, "outputs", None)
+        if outputs:
+            first = outputs[0]
+            if not hasattr(first, "data") and callable(first):
+                first = first()  # a weak reference
+        else:
+            first = getattr(fn, "output", None)
+        if first is not None:
+            entry = self.variables._by_address.get(id(first))
+            if entry is not None and entry[0]() is first:
+                creator = self.raw_vars[entry[1]].creator
+                if creator is not None:
+                    return creator
+        return self.functions.get(fn)
 
     def step_exit(self, step: _RawStep, grads_out, error: BaseException | None) -> None:
         """Called when ``f.backward`` returns (or raises)."""
@@ -237,7 +300,7 @@ class Recorder:
             step.error = _error_text(error)
             return
         max_elements = self.max_elements
-        step.grads_out = tuple(capture(g, max_elements) for g in _as_tuple(grads_out))
+        step.grads_out = tuple([_quick_capture(g, max_elements) for g in _as_tuple(grads_out)])
         fn = step.fn
         inputs = getattr(fn, "inputs", None)
         if inputs is None:
@@ -255,21 +318,50 @@ class Recorder:
         root = outputs[0] if outputs else None
         if root is not None and not hasattr(root, "data") and callable(root):
             root = root()  # a weak reference to the output
-        root_id = self._variable_id(root, True) if root is not None else None
+        root_id = self._variable_id(root) if root is not None else None
         calls, variables = self._reachable(root_id) if root_id is not None else ((), ())
         self.passes_seen += 1
         self.current = _RawPass(self.passes_seen, "manual", root_id, root, {}, calls, variables)
+        self.current.initial_grads = self._grads_now(variables)
         return self.current
 
-    def _resolve_pending(self, current: _RawPass) -> None:
+    def _grads_now(self, variables) -> dict:
+        """The ``.grad`` of each variable that has one (for diagnose: the grads before a pass)."""
+        live, found = self.variables.live, {}
+        for vid in variables:
+            grad = getattr(live(vid), "grad", None)
+            if grad is not None:
+                found[vid] = capture(grad, self.max_elements)
+        return found
+
+    def _resolve_pending(self, current: _RawPass) -> dict | None:
+        """Read the ``.grad`` of the previous step's inputs, now that the engine has stored them.
+
+        Returns {id(array): (array, captured)} for the arrays just read, so that the next step's
+        incoming gradients, often the very same arrays at the very same moment, are not captured
+        twice. A summary equal to the step's own returned gradient is shared, not duplicated.
+        """
         step = current.pending
         if step is None:
-            return
+            return None
         current.pending = None
         max_elements = self.max_elements
-        step.accumulated = tuple(capture(getattr(obj, "grad", None), max_elements)
-                                 for obj in step.input_objects)
+        accumulated = []
+        just_read = {}
+        returned = step.grads_out
+        for position, obj in enumerate(step.input_objects):
+            grad = getattr(obj, "grad", None)
+            array = grad if grad is None or type(grad) is np.ndarray else getattr(grad, "data", grad)
+            captured = _quick_capture(array, max_elements)
+            if (isinstance(captured, ArraySnapshot) and position < len(returned)
+                    and captured == returned[position]):
+                captured = returned[position]
+            if array is not None:
+                just_read[id(array)] = (array, captured)
+            accumulated.append(captured)
+        step.accumulated = tuple(accumulated)
         step.input_objects = ()
+        return just_read
 
     def _reachable(self, root_id: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
         """Calls and variables on the forward graph behind ``root_id``, in forward order."""
@@ -340,6 +432,7 @@ class Recorder:
                 needed_vars.update(call.outputs)
                 continue
             del self.raw_calls[call_id]
+            self.call_types.pop(call_id, None)
         for vid in list(self.raw_vars):
             if vid not in needed_vars and live(vid) is None:
                 del self.raw_vars[vid]
@@ -375,6 +468,11 @@ class Recorder:
         trace.calls = calls
         trace.passes = tuple(self._freeze_pass(p, calls) for p in self.kept)
         trace.pass_count = self.passes_seen
+        trace.function_types = {c: self.call_types[c][0] for c in calls if c in self.call_types}
+        trace.function_states = {c: self.call_types[c][1] for c in calls if c in self.call_types}
+        trace.initial_grads = {p.id: {v: freeze(g) for v, g in p.initial_grads.items()}
+                               for p in self.kept}
+        self.call_types = {}
         trace.max_elements = self.max_elements
         if error is not None:
             trace.error = ErrorRecord(type(error).__name__, str(error),

@@ -1,8 +1,13 @@
-"""Plain-data records of a traced run: variables, function calls, backward passes, steps, findings."""
+"""Plain-data records of a traced run: variables, function calls, backward passes, steps, findings.
+
+The records made once per op (variables, calls, steps) are named tuples: immutable and several
+times cheaper to create than frozen dataclasses, which matters for traces of 100k ops.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .snapshot import ArraySnapshot
 
@@ -21,8 +26,7 @@ GRAD_STATES = (
 )
 
 
-@dataclass(frozen=True)
-class VariableRecord:
+class VariableRecord(NamedTuple):
     """One Variable object seen by the tracer.
 
     ``value`` is the data when the variable was first seen (an output: right after its function
@@ -41,8 +45,7 @@ class VariableRecord:
     creator: int | None
 
 
-@dataclass(frozen=True)
-class CallRecord:
+class CallRecord(NamedTuple):
     """One ``Function.__call__``.
 
     ``index`` is the position in forward order (equal to ``id``: both come from one counter).
@@ -63,8 +66,7 @@ class CallRecord:
     error: str | None = None
 
 
-@dataclass(frozen=True)
-class StepRecord:
+class StepRecord(NamedTuple):
     """One ``Function.backward`` run inside a backward pass, in execution order.
 
     ``grads_in`` are the gradients the step received, one per output of the call; ``grads_out``

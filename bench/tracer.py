@@ -1,0 +1,106 @@
+"""Benchmark: the tracer's cost — traced vs untraced runs, interleaved, and memory per op.
+
+Run: python bench/tracer.py [--repeat N]
+Prints µs per op (chain of 10k scalar ops, forward + backward, recording and building the
+Trace included), the MLP 784-100-10 step in ms, and the extra memory a trace holds per op
+for 0-d arrays and for 1000-element arrays (default snapshots: arrays of more than 100
+elements are summarised).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import engine as E  # noqa: E402
+import tracer  # noqa: E402
+
+CHAIN = 10_000
+
+
+def chain(n: int, size: int = 1) -> None:
+    """n scalar (or `size`-element) sin ops, then backward."""
+    x = E.Variable(np.full((), 0.5) if size == 1 else np.linspace(0, 1, size))
+    y = x
+    for _ in range(n):
+        y = E.sin(y)
+    if size != 1:
+        y = E.sum(y)
+    y.backward()
+
+
+def mlp_step(rng_state=0) -> None:
+    """One forward+backward of a 784-100-10 MLP on a batch of 100."""
+    rng = np.random.default_rng(rng_state)
+    x = E.Variable(rng.standard_normal((100, 784)))
+    t = rng.integers(0, 10, 100)
+    w1 = E.Parameter(rng.standard_normal((784, 100)) * 0.01)
+    b1 = E.Parameter(np.zeros(100))
+    w2 = E.Parameter(rng.standard_normal((100, 10)) * 0.01)
+    b2 = E.Parameter(np.zeros(10))
+    h = E.sigmoid(E.linear(x, w1, b1))
+    loss = E.softmax_cross_entropy(E.linear(h, w2, b2), t)
+    loss.backward()
+
+
+def _timed(function, traced: bool) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    if traced:
+        with tracer.trace():
+            function()
+    else:
+        function()
+    return time.perf_counter() - start
+
+
+def interleaved(function, repeat: int) -> tuple[float, float]:
+    """Median seconds (untraced, traced), alternating the two so machine noise hits both."""
+    plain, traced = [], []
+    for _ in range(repeat):
+        plain.append(_timed(function, False))
+        traced.append(_timed(function, True))
+    return statistics.median(plain), statistics.median(traced)
+
+
+def memory_per_op(n: int, size: int) -> float:
+    """Bytes a finished Trace holds per op (measured with tracemalloc, graph freed)."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    with tracer.trace() as recorded:
+        chain(n, size)
+    gc.collect()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    assert recorded.complete
+    return (after - before) / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+    print(f"numpy {np.__version__}, python {sys.version.split()[0]}, median of {args.repeat}")
+    plain, traced = interleaved(lambda: chain(CHAIN), args.repeat)
+    print(f"chain {CHAIN} sin, fwd+bwd: untraced {plain / CHAIN * 1e6:.2f} µs/op, "
+          f"traced {traced / CHAIN * 1e6:.2f} µs/op, ratio {traced / plain:.2f}")
+    plain, traced = interleaved(mlp_step, args.repeat)
+    print(f"MLP 784-100-10 step, batch 100: untraced {plain * 1e3:.2f} ms, "
+          f"traced {traced * 1e3:.2f} ms, ratio {traced / plain:.2f}")
+    for size in (1, 1000):
+        print(f"trace memory, {'0-d' if size == 1 else f'{size}-element'} arrays: "
+              f"{memory_per_op(2000, size):.0f} bytes/op")
+
+
+if __name__ == "__main__":
+    main()
