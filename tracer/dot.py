@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import graphviz
 
-from .dotlabels import edge_label, function_label, grad_text, legend_label, variable_label
+from .dotlabels import caption_label, edge_label, function_label, grad_text, legend_label, variable_label
 from .errors import TraceError
 from .gradview import GradView, PassIndex
 from .labels import badge_text, format_array, format_shape
 from .themes import Theme, get_theme
 
-__all__ = ["to_dot", "DotOptions", "DotOptionError", "graph_attributes", "node_count",
+__all__ = ["to_dot", "draw", "DotOptions", "DotOptionError", "graph_attributes", "node_count",
            "INNER_MODES", "RANKDIRS", "LARGE_GRAPH"]
 
 INNER_MODES = ("auto", "hide", "show")
@@ -57,7 +57,8 @@ class DotOptions:
 def graph_attributes(theme: Theme, rankdir: str, nodes: int) -> dict[str, str]:
     """Graph-level attributes: direction, spacing, font, and speed tuning for large graphs."""
     attrs = {"rankdir": rankdir.upper(), "newrank": "true", "nodesep": "0.25",
-             "ranksep": "0.3", "fontname": theme.font, "bgcolor": "white", "pad": "0.1"}
+             "ranksep": "0.3", "fontname": theme.font, "fontsize": str(theme.small_size + 1),
+             "bgcolor": "white", "pad": "0.1"}
     if nodes > LARGE_GRAPH:
         attrs.update({"nslimit": "1", "nslimit1": "1", "mclimit": "0.5", "searchsize": "10"})
     return attrs
@@ -140,14 +141,27 @@ def to_dot(trace, *, which="last", values: bool = True, grads: bool = True, shap
     """
     options = DotOptions(which, values, grads, shapes, precision, rankdir, inner, grad_edges,
                          theme, legend, step)
+    return draw(trace, options)
+
+
+def draw(trace, options: DotOptions, views: dict[int, GradView] | None = None,
+         display: dict[int, str] | None = None, caption: str | None = None) -> graphviz.Digraph:
+    """``to_dot`` with options as a DotOptions; ``views`` / ``display`` override gradient fields.
+
+    ``display`` maps variable ids to the text laid out in their gradient field (frames lay out
+    once with the widest text any step shows, then replace it); ``caption`` puts a title line
+    (cell id ``caption``) above the graph.
+    """
     options.check()
-    style = get_theme(theme)
-    pass_record = trace.select_pass(which)
+    style = get_theme(options.theme)
+    pass_record = trace.select_pass(options.which)
     index = PassIndex(trace, pass_record)
-    views = _views(index, pass_record, step) if grads and pass_record is not None else {}
-    lines, count = _body(trace, pass_record, index, views, options, style)
+    if views is None:
+        views = _views(index, pass_record, options.step) \
+            if options.grads and pass_record is not None else {}
+    lines, count = _body(trace, pass_record, index, views, options, style, display or {}, caption)
     graph = graphviz.Digraph(
-        "gradtrace", graph_attr=graph_attributes(style, rankdir, count),
+        "gradtrace", graph_attr=graph_attributes(style, options.rankdir, count),
         node_attr={"shape": "plain", "fontname": style.font, "fontsize": str(style.font_size)},
         edge_attr={"fontname": style.font, "fontsize": str(style.small_size),
                    "color": style.fwd_edge, "arrowsize": "0.7"})
@@ -170,7 +184,7 @@ def _show_inner(options: DotOptions, pass_record) -> bool:
 
 
 def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions,
-          theme: Theme) -> tuple[list[str], int]:
+          theme: Theme, display: dict[int, str], caption: str | None) -> tuple[list[str], int]:
     """The node and edge statements, in forward order (deterministic)."""
     forward = list(trace.graph_calls(pass_record))
     inner_calls = [c for c in pass_record.inner_calls if c in trace.calls] \
@@ -193,31 +207,35 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
     lines: list[str] = []
     for var_id in forward_vars + inner_vars:
         lines.append(_var_line(trace, var_id, pass_record, views, options, theme,
-                               var_id not in views and var_id in inner_vars, by_var.get(var_id, [])))
+                               var_id not in views and var_id in inner_vars, by_var.get(var_id, []),
+                               display.get(var_id)))
     for call_id in forward + inner_calls:
         lines.extend(_call_lines(trace, trace.calls[call_id], index, options, theme, total,
                                  call_id in inner_set, by_call.get(call_id, []),
                                  errors.get(call_id), call_id == current_call))
     if options.grad_edges and pass_record is not None:
         lines.extend(_grad_edges(trace, pass_record, options, theme, current))
-    if options.legend:
-        states = tuple(sorted({v.state for v in views.values()},
-                              key=["value", "zero", "cleared", "not-computed", "not-reached",
-                                   "pending"].index))
-        label = legend_label(theme, grads=bool(views), grad_edges=options.grad_edges, states=states)
-        lines.append(f"\tgraph [labelloc=b labeljust=l label={label}]\n")
+    if options.legend or caption:
+        states = {v.state for v in views.values()} | ({"pending"} if caption and views else set())
+        order = ["value", "zero", "cleared", "not-computed", "not-reached", "pending"]
+        legend = legend_label(theme, grads=bool(views), grad_edges=options.grad_edges,
+                              states=tuple(sorted(states, key=order.index))) if options.legend else None
+        if caption:
+            lines.append(f"\tgraph [labelloc=t labeljust=l label={caption_label(theme, caption, legend)}]\n")
+        else:
+            lines.append(f"\tgraph [labelloc=b labeljust=l label={legend}]\n")
     return lines, len(forward_vars) + len(inner_vars) + len(forward) + len(inner_calls)
 
 
 def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions, theme: Theme,
-              inner: bool, findings: list) -> str:
+              inner: bool, findings: list, display: str | None) -> str:
     value = trace.value(var_id, pass_record)
     view = views.get(var_id)
     vid = f"v{var_id}"
     border = theme.finding_border if findings else None
     label = variable_label(theme, vid, trace.name_of(var_id), value, view,
                            precision=options.precision, values=options.values,
-                           shapes=options.shapes, inner=inner, border=border,
+                           shapes=options.shapes, inner=inner, border=border, grad_display=display,
                            tooltip=_var_tooltip(trace, var_id, value, view, findings))
     classes = "var inner" if inner else "var"
     if view is not None:

@@ -9,7 +9,7 @@ from .snapshot import ArraySnapshot
 from .themes import Theme
 
 __all__ = ["badge_cell", "variable_label", "function_label", "grad_text", "grad_font",
-           "edge_label", "legend_label", "STATE_WORDS"]
+           "edge_label", "legend_label", "caption_label", "STATE_WORDS"]
 
 STATE_WORDS = {
     "cleared": "cleared",
@@ -185,3 +185,12 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
                         f'</TD><TD ALIGN="LEFT">{_small(theme, meaning, theme.value_color)}</TD></TR>')
     return (f'<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2" COLOR="#BBBBBB">'
             + "".join(rows) + "</TABLE>>")
+
+
+def caption_label(theme: Theme, caption: str, legend: str | None = None) -> str:
+    """A graph label: a bold title line (cell id ``caption``) and the legend under it."""
+    rows = (f'<TR><TD ID="caption" TOOLTIP="step" ALIGN="LEFT"><FONT POINT-SIZE="{theme.font_size + 2}">'
+            f'<B>{escape_html(caption)}</B></FONT></TD></TR>')
+    if legend:
+        rows += f'<TR><TD ALIGN="LEFT">{legend[1:-1]}</TD></TR>'
+    return f'<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">{rows}</TABLE>>'

@@ -1,0 +1,110 @@
+"""tracer.frames / tracer.player: one frame per step on a frozen layout, the HTML player."""
+
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+import engine as E
+import tracer
+import tracer.render as R
+from tests.tracer.builders import generation_trace, hostile_trace, problem_trace, seed_trace
+from tracer.frames import FramesError, frames, write_frames
+from tracer.player import player_html, write_player
+
+SVG = "{http://www.w3.org/2000/svg}"
+pytestmark = [pytest.mark.renderer,
+              pytest.mark.skipif(R.find_renderer("bundled") is None, reason="graphviz-pure missing")]
+CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+GEOMETRY = re.compile(r'(?<= )(?:points|d|viewBox|width|height|x|y)="[^"]*"')
+
+
+def grad_texts(svg: str) -> dict[str, str]:
+    root = ET.fromstring(svg)
+    return {g.get("id")[3:-1]: "".join(g.find(f".//{SVG}text").itertext())
+            for g in root.iter(f"{SVG}g") if re.fullmatch(r"a_v\d+g", g.get("id") or "")}
+
+
+def hidden_edges(svg: str) -> set[str]:
+    return set(re.findall(r'<g id="(g\d+_\d+)" class="edge grad s\d+" visibility="hidden"', svg))
+
+
+def test_one_frame_per_step_written_as_numbered_files(tmp_path):
+    paths = write_frames(seed_trace(), tmp_path / "frames")
+    assert [p.name for p in paths] == ["step-001.svg", "step-002.svg", "step-003.svg"]
+    for path in paths:
+        ET.parse(path)
+    assert frames(generation_trace()).count == 4
+
+
+def test_frames_show_gradients_known_so_far_and_the_current_step():
+    made = frames(generation_trace(), grad_edges=True)
+    svgs = list(made.svgs())
+    texts = [grad_texts(s) for s in svgs]
+    assert [t["1"] for t in texts] == ["not yet", "not yet", "not yet", "64"]
+    assert [t["2"] for t in texts] == ["not yet", "8", "16", "16 (cleared)"]
+    assert [len(hidden_edges(s)) for s in svgs] == [3, 2, 1, 0]
+    for k, svg in enumerate(svgs, start=1):
+        assert f"Backward step {k} of 4" in svg
+        current = re.search(rf'<g id="a_f{made.pass_record.steps[k - 1].call}t"><a [^>]*>\n<polygon fill="([^"]+)"', svg)
+        assert current.group(1) == made.theme.current_fill
+    assert made.svg(3) == svgs[2]
+    with pytest.raises(FramesError, match="1 to 4"):
+        made.svg(5)
+
+
+def test_layout_is_frozen_between_frames():
+    for trace in (generation_trace(), problem_trace(), hostile_trace()):
+        svgs = list(frames(trace, grad_edges=True, theme="debug", legend=True).svgs())
+        geometry = {tuple(GEOMETRY.findall(re.sub(r"<text [^>]*>", "<text>", s))) for s in svgs}
+        texts_at = [re.findall(r'<text [^>]*x="([^"]+)" y="([^"]+)"', s) for s in svgs]
+        assert len(geometry) == 1
+        assert all(t == texts_at[0] for t in texts_at)
+
+
+def test_frames_are_deterministic(tmp_path):
+    a = write_frames(hostile_trace(), tmp_path / "a", theme="debug")
+    b = write_frames(hostile_trace(), tmp_path / "b", theme="debug")
+    assert [p.read_bytes() for p in a] == [p.read_bytes() for p in b]
+
+
+def test_no_backward_pass_has_no_frames():
+    with tracer.trace() as t:
+        E.square(E.Variable(np.array(2.0)))
+    with pytest.raises(FramesError, match="no backward"):
+        frames(t)
+    with pytest.raises(FramesError, match="step="):
+        frames(seed_trace(), step=2)
+
+
+def test_player_is_self_contained():
+    page = player_html(problem_trace(), theme="debug", grad_edges=True, title="<My> lecture")
+    assert "<title>&lt;My&gt; lecture</title>" in page
+    assert not re.search(r"<(?:link|img|iframe)\b|\bsrc=|@import|url\(|https?://(?!www\.w3\.org/)", page)
+    data = re.search(r'<script type="application/json" id="gt-data">(.*?)</script>', page, re.S).group(1)
+    assert '"count":4' in data and "ValueError: shapes" in data and "Log produced -inf" in data
+    assert "{{" not in page
+
+
+def run_chromium(url: str, tmp_path) -> tuple[str, str]:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
+             "--dump-dom", url]
+    done = subprocess.run([CHROMIUM, *flags], capture_output=True, text=True, timeout=90, check=False)
+    return done.stdout, done.stderr
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_player_runs_in_headless_chromium_without_errors(tmp_path):
+    path = write_player(hostile_trace(), tmp_path / "player.html", theme="debug", grad_edges=True)
+    dom, log = run_chromium(path.as_uri() + "#step=3", tmp_path)
+    assert 'data-ready="1"' in dom and 'data-step="3"' in dom, log[-2000:]
+    assert "data-errors" not in re.search(r"<html[^>]*>", dom).group(0) and "Uncaught" not in log
+    assert "Add" in dom and "Gradients sent" in dom
+    hidden = set(re.findall(r'<g id="(g\d+_\d+)" class="edge grad s(\d+)" visibility="hidden"', dom))
+    assert {step for _, step in hidden} == {"4"}

@@ -1,0 +1,228 @@
+"""One picture per backward step on a frozen layout: numbered SVG frames (see player.py for HTML)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .dot import DotOptions, draw
+from .dotlabels import grad_font, grad_text
+from .errors import OutputError, TraceError
+from .gradview import GradView, PassIndex
+from .labels import text_width
+from .output import write_atomic
+from .render import FONT_FAMILY, render
+from .themes import get_theme
+
+__all__ = ["Frames", "FramesError", "Look", "frames", "write_frames"]
+
+_CELL = re.compile(r'<g id="a_v(\d+)g"><a xlink:title="([^"]*)">\n<polygon fill="([^"]*)" '
+                   r'stroke="none"[^>]*/>\n(<text [^>]*>[^<]*</text>)')
+_FN = re.compile(r'<g id="a_f(\d+)t"><a xlink:title="[^"]*">\n<polygon fill="([^"]*)"')
+_EDGE = re.compile(r'<g id="g(\d+)_\d+" class="edge grad s\d+"()')
+_CAPTION = re.compile(r'<g id="a_caption"><a xlink:title="[^"]*">\n<text [^>]*>([^<]*)</text>')
+_TEXT_POS = re.compile(r'x="([^"]+)" y="([^"]+)".*font-size="([^"]+)"')
+
+
+class FramesError(TraceError):
+    """The trace cannot be stepped through (no backward pass, or the layout lacks its marks)."""
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a gradient field looks in one frame."""
+
+    text: str
+    fill: str
+    color: str
+    italic: bool
+    bold: bool
+    tip: str
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+class Frames:
+    """The backward steps of one pass, drawn on a single layout (boxes never move or resize).
+
+    ``count`` frames, one per step: frame k shows the gradients known after step k, the step's
+    function highlighted, its gradient edges (when drawn) and the earlier ones.
+    Build with ``frames(trace, ...)``; ``svg(k)`` is frame k (1-based), ``svgs()`` all of them.
+    """
+
+    def __init__(self, trace, options: DotOptions, renderer: str | None = None) -> None:
+        self.trace = trace
+        self.options = options
+        self.theme = get_theme(options.theme)
+        self.pass_record = trace.select_pass(options.which)
+        if self.pass_record is None or not self.pass_record.steps:
+            raise FramesError("no backward step to show: the run made no backward pass "
+                              "(call y.backward() in the traced code), or draw a single picture")
+        self.count = len(self.pass_record.steps)
+        self.looks, final_views = self._looks()
+        # bold / italic text runs a little wider than measured: two spaces of slack
+        widest = {v: max((look.text for look in looks.values()), key=_width) + "  "
+                  for v, looks in self._by_var().items()}
+        self.captions = [self._caption(step) for step in self.pass_record.steps]
+        graph = draw(trace, replace(options, grads=True, step=None), views=final_views,
+                     display=widest, caption=max(self.captions, key=_width))
+        self.layout = render(graph, "svg", renderer=renderer or "bundled").decode("utf-8")
+        self._template()
+
+    # ----- what each frame shows ----------------------------------------------------------
+
+    def _look(self, view: GradView, updated: bool) -> Look:
+        fill, color, italic, bold = grad_font(self.theme, view)
+        if updated and view.state in ("value", "zero"):
+            fill = self.theme.updated_fill
+        return Look(grad_text(view, self.options.precision), fill or self.theme.var_fill, color,
+                    italic, bold,
+                    f"grad: {grad_text(view, 10)}")
+
+    def _looks(self) -> tuple[list[dict[int, Look]], dict[int, GradView]]:
+        """Per frame the fields that changed (frame 1: all), and the views after the last step."""
+        timeline = PassIndex(self.trace, self.pass_record).timeline()
+        state = dict(timeline[0])
+        looks: list[dict[int, Look]] = []
+        shown: dict[int, Look] = {}
+        highlighted: set[int] = set()
+        for k in range(1, self.count + 1):
+            delta = timeline[k]
+            state.update(delta)
+            updated = {v for v, view in delta.items() if view.state in ("value", "zero")}
+            changed = set(delta) | highlighted | updated if k > 1 else set(state)
+            frame = {}
+            for v in changed:
+                look = self._look(state[v], v in updated)
+                if shown.get(v) != look:
+                    frame[v] = shown[v] = look
+            highlighted = updated
+            looks.append(frame)
+        return looks, state
+
+    def _by_var(self) -> dict[int, dict[int, Look]]:
+        by_var: dict[int, dict[int, Look]] = {}
+        for k, frame in enumerate(self.looks):
+            for v, look in frame.items():
+                by_var.setdefault(v, {})[k] = look
+        return by_var
+
+    def _caption(self, step) -> str:
+        call = self.trace.calls.get(step.call)
+        op = call.op if call else "?"
+        text = f"Backward step {step.index} of {self.count}: {op}"
+        return text + " (failed)" if step.error else text
+
+    # ----- the SVG template ---------------------------------------------------------------
+
+    def _template(self) -> None:
+        """Cut the laid-out SVG into fixed text and the slots that change between frames."""
+        svg = self.layout
+        spans: list[tuple[int, int, tuple]] = []
+        self._text_pos: dict[int, tuple[str, str, str]] = {}
+        for m in _CELL.finditer(svg):
+            var = int(m.group(1))
+            spans.append((m.start(2), m.end(2), ("tip", var)))
+            spans.append((m.start(3), m.end(3), ("fill", var)))
+            spans.append((m.start(4), m.end(4), ("text", var)))
+            self._text_pos[var] = _TEXT_POS.search(m.group(4)).groups()
+        self._fn_fill: dict[int, str] = {}
+        for m in _FN.finditer(svg):
+            self._fn_fill[int(m.group(1))] = m.group(2)
+            spans.append((m.start(2), m.end(2), ("fn", int(m.group(1)))))
+        for m in _EDGE.finditer(svg):
+            spans.append((m.start(2), m.end(2), ("edge", int(m.group(1)))))
+        caption = _CAPTION.search(svg)
+        if caption:
+            spans.append((caption.start(1), caption.end(1), ("caption", 0)))
+        missing = set(self._by_var()) - set(self._text_pos)
+        if missing or not caption:
+            raise FramesError("the renderer dropped the marks frames need (cell tooltips): "
+                              "render frames with the bundled renderer (graphviz-pure)")
+        spans.sort()
+        parts, keys, last = [], [], 0
+        for start, end, key in spans:
+            parts.append(svg[last:start])
+            parts.append(svg[start:end])
+            keys.append(key)
+            last = end
+        parts.append(svg[last:])
+        self._parts = parts
+        self._slots = {key: 2 * i + 1 for i, key in enumerate(keys)}
+        self._edges = [(2 * i + 1, key[1]) for i, key in enumerate(keys) if key[0] == "edge"]
+
+    def _text_element(self, var: int, look: Look) -> str:
+        x, y, size = self._text_pos[var]
+        style = ' font-style="italic"' if look.italic else ""
+        weight = ' font-weight="bold"' if look.bold else ""
+        return (f'<text xml:space="preserve" text-anchor="start" x="{x}" y="{y}" '
+                f'font-family="{FONT_FAMILY}"{style}{weight} font-size="{size}" '
+                f'fill="{look.color}">{_xml(look.text)}</text>')
+
+    def svgs(self):
+        """Yield the SVG text of frames 1..count (each built from the previous one's changes)."""
+        parts = list(self._parts)
+        slots = self._slots
+        current_fn = None
+        for k in range(1, self.count + 1):
+            for var, look in self.looks[k - 1].items():
+                parts[slots[("tip", var)]] = _xml(look.tip)
+                parts[slots[("fill", var)]] = look.fill
+                parts[slots[("text", var)]] = self._text_element(var, look)
+            call = self.pass_record.steps[k - 1].call
+            if current_fn is not None and ("fn", current_fn) in slots:
+                parts[slots[("fn", current_fn)]] = self._fn_fill[current_fn]
+            if ("fn", call) in slots:
+                parts[slots[("fn", call)]] = self.theme.current_fill
+            current_fn = call
+            if k == 1:
+                for index, step in self._edges:
+                    parts[index] = "" if step <= 1 else ' visibility="hidden"'
+            else:
+                for index, step in self._edges:
+                    if step == k:
+                        parts[index] = ""
+            parts[slots[("caption", 0)]] = _xml(self.captions[k - 1])
+            yield "".join(parts)
+
+    def svg(self, k: int) -> str:
+        """Frame ``k`` (1 = after the first backward step)."""
+        if not 1 <= k <= self.count:
+            raise FramesError(f"frame {k} does not exist: this pass has frames 1 to {self.count}")
+        for index, text in enumerate(self.svgs(), start=1):
+            if index == k:
+                return text
+        raise AssertionError("unreachable")
+
+
+def _width(text: str) -> float:
+    return text_width(text)
+
+
+def frames(trace, *, renderer: str | None = None, **dot_options) -> Frames:
+    """Lay out a pass once and prepare one frame per backward step (options as ``to_dot``)."""
+    if "step" in dot_options:
+        raise FramesError("frames draw every step; leave out step= (or use to_dot(step=k))")
+    options = DotOptions(**dot_options)
+    return Frames(trace, options, renderer)
+
+
+def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[Path]:
+    """Write ``step-001.svg`` … one file per backward step into ``directory`` (created if needed).
+
+    Options are those of ``frames``; returns the paths in step order.
+    """
+    target = Path(directory)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create directory {target}: {exc.strerror or exc}") from exc
+    made = trace if isinstance(trace, Frames) else frames(trace, **options)
+    digits = max(3, len(str(made.count)))
+    paths = []
+    for k, svg in enumerate(made.svgs(), start=1):
+        paths.append(write_atomic(target / f"{prefix}{k:0{digits}d}.svg", svg))
+    return paths

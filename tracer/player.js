@@ -1,0 +1,163 @@
+/* gradtrace player: steps through the backward pass on the frozen layout (no network, no libraries). */
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  window.addEventListener("error", function (event) {
+    root.setAttribute("data-errors", (root.getAttribute("data-errors") || "") + event.message + ";");
+  });
+  var XLINK = "http://www.w3.org/1999/xlink";
+  var data = JSON.parse(document.getElementById("gt-data").textContent);
+  var count = data.count;
+  var graph = document.getElementById("gt-graph");
+  var slider = document.getElementById("gt-slider");
+  var pos = document.getElementById("gt-pos");
+  var panel = document.getElementById("gt-panel");
+  var playButton = document.getElementById("gt-play");
+  var current = 0;
+  var timer = null;
+
+  var cells = {};
+  function cell(id) {
+    if (!(id in cells)) {
+      var group = document.getElementById("a_v" + id + "g");
+      cells[id] = group && {
+        link: group.querySelector("a"),
+        box: group.querySelector("polygon"),
+        text: group.querySelector("text")
+      };
+    }
+    return cells[id];
+  }
+
+  var edges = [];
+  Array.prototype.forEach.call(document.querySelectorAll("g.edge.grad"), function (g) {
+    var m = /(?:^|\s)s(\d+)(?:\s|$)/.exec(g.getAttribute("class"));
+    if (m) { edges.push([g, Number(m[1])]); }
+  });
+  var fnBoxes = {};
+  Object.keys(data.fnFill).forEach(function (id) {
+    var group = document.getElementById("a_f" + id + "t");
+    if (group) { fnBoxes[id] = group.querySelector("polygon"); }
+  });
+  var captionGroup = document.getElementById("a_caption");
+  var caption = captionGroup && captionGroup.querySelector("text");
+
+  function applyLook(id, look) {
+    var c = cell(id);
+    if (!c) { return; }
+    c.text.textContent = look[0];
+    c.box.setAttribute("fill", look[1]);
+    c.text.setAttribute("fill", look[2]);
+    if (look[3]) { c.text.setAttribute("font-style", "italic"); } else { c.text.removeAttribute("font-style"); }
+    if (look[4]) { c.text.setAttribute("font-weight", "bold"); } else { c.text.removeAttribute("font-weight"); }
+    if (c.link) { c.link.setAttributeNS(XLINK, "title", look[5]); }
+  }
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) { node.className = className; }
+    if (text !== undefined) { node.textContent = text; }
+    return node;
+  }
+
+  function rows(title, items, third) {
+    panel.appendChild(element("h3", "", title));
+    var table = element("table");
+    items.forEach(function (item) {
+      var tr = element("tr");
+      tr.appendChild(element("td", "name", item[0]));
+      tr.appendChild(element("td", "num", item[1]));
+      if (third) { tr.appendChild(element("td", "num", item[2] ? ".grad = " + item[2] : "")); }
+      table.appendChild(tr);
+    });
+    if (!items.length) {
+      var empty = element("tr");
+      empty.appendChild(element("td", "hint", "none"));
+      table.appendChild(empty);
+    }
+    panel.appendChild(table);
+  }
+
+  function describe(step) {
+    panel.textContent = "";
+    var head = element("h2");
+    head.appendChild(element("span", "badge", String(step.n)));
+    head.appendChild(document.createTextNode(" " + step.op));
+    panel.appendChild(head);
+    panel.appendChild(element("div", "hint", "backward step " + step.badge + " of " + count +
+                              " \u00b7 forward call " + step.call));
+    rows("Gradients received (one per output)", step.received, false);
+    rows("Gradients sent (one per input)", step.sent, true);
+    if (step.error) {
+      panel.appendChild(element("h3", "", "Error"));
+      panel.appendChild(element("div", "error", step.error));
+    }
+    if (step.findings.length) {
+      panel.appendChild(element("h3", "", "Findings"));
+      step.findings.forEach(function (text) { panel.appendChild(element("div", "finding", text)); });
+    }
+  }
+
+  function show(k) {
+    k = Math.max(1, Math.min(count, k | 0));
+    var merged = {};
+    for (var i = 0; i < k; i++) {
+      var delta = data.cells[i];
+      for (var id in delta) { merged[id] = delta[id]; }
+    }
+    Object.keys(merged).forEach(function (id) { applyLook(id, merged[id]); });
+    Object.keys(fnBoxes).forEach(function (id) { fnBoxes[id].setAttribute("fill", data.fnFill[id]); });
+    var step = data.steps[k - 1];
+    if (fnBoxes[step.call]) { fnBoxes[step.call].setAttribute("fill", data.currentFill); }
+    edges.forEach(function (pair) {
+      if (pair[1] <= k) { pair[0].removeAttribute("visibility"); } else { pair[0].setAttribute("visibility", "hidden"); }
+    });
+    if (caption) { caption.textContent = step.caption; }
+    current = k;
+    slider.value = String(k);
+    pos.textContent = "Step " + k + " / " + count;
+    describe(step);
+    root.setAttribute("data-step", String(k));
+    if (history.replaceState) { history.replaceState(null, "", "#step=" + k); }
+  }
+
+  function stop() {
+    if (timer) { clearInterval(timer); timer = null; }
+    playButton.textContent = "Play";
+  }
+  function play() {
+    if (timer) { stop(); return; }
+    if (current >= count) { show(1); }
+    playButton.textContent = "Pause";
+    timer = setInterval(function () {
+      if (current >= count) { stop(); } else { show(current + 1); }
+    }, data.interval);
+  }
+
+  document.getElementById("gt-first").addEventListener("click", function () { stop(); show(1); });
+  document.getElementById("gt-prev").addEventListener("click", function () { stop(); show(current - 1); });
+  document.getElementById("gt-next").addEventListener("click", function () { stop(); show(current + 1); });
+  document.getElementById("gt-last").addEventListener("click", function () { stop(); show(count); });
+  playButton.addEventListener("click", play);
+  slider.addEventListener("input", function () { stop(); show(Number(slider.value)); });
+  document.getElementById("gt-fit").addEventListener("change", function (event) {
+    graph.classList.toggle("fit", event.target.checked);
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.target && event.target.tagName === "INPUT" && event.target.type !== "checkbox" &&
+        event.key !== "Home" && event.key !== "End") { return; }
+    var keys = { ArrowLeft: -1, ArrowUp: -1, PageUp: -1, ArrowRight: 1, ArrowDown: 1, PageDown: 1 };
+    if (event.key in keys) { stop(); show(current + keys[event.key]); }
+    else if (event.key === "Home") { stop(); show(1); }
+    else if (event.key === "End") { stop(); show(count); }
+    else if (event.key === " ") { play(); }
+    else { return; }
+    event.preventDefault();
+  });
+
+  slider.max = String(count);
+  graph.classList.add("fit");
+  var start = /step=(\d+)/.exec(location.hash || "");
+  show(start ? Number(start[1]) : data.start);
+  root.setAttribute("data-ready", "1");
+}());

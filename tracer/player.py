@@ -1,0 +1,84 @@
+"""A self-contained HTML player: step through a backward pass (no network, works from file://)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from importlib import resources
+from pathlib import Path
+
+from .frames import Frames, frames
+from .labels import badge_text, format_array
+from .output import write_atomic
+
+__all__ = ["player_html", "write_player"]
+
+
+def _template(name: str) -> str:
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def _name(trace, var_id: int) -> str:
+    return trace.name_of(var_id) or f"#{var_id}"
+
+
+def _steps(made: Frames) -> list[dict]:
+    trace, record = made.trace, made.pass_record
+    precision = made.options.precision
+    out = []
+    for step in record.steps:
+        call = trace.calls.get(step.call)
+        inputs = call.inputs if call else ()
+        outputs = call.outputs if call else ()
+        received = [[_name(trace, v), format_array(g, precision)]
+                    for v, g in zip(outputs, step.grads_in)]
+        sent = []
+        for position, v in enumerate(inputs):
+            grad = step.grads_out[position] if position < len(step.grads_out) else None
+            after = step.accumulated[position] if position < len(step.accumulated) else None
+            sent.append([_name(trace, v), format_array(grad, precision),
+                         format_array(after, precision) if after is not None else ""])
+        findings = [f"{f.severity}: {f.message}" + (f" ({f.hint})" if f.hint else "")
+                    for f in trace.findings
+                    if f.pass_id in (None, record.id) and (f.step == step.index or f.call == step.call)]
+        error = step.error
+        if record.error is not None and record.error.step == step.index:
+            error = str(record.error)
+        out.append({"n": step.index, "badge": badge_text(step.index), "op": call.op if call else "?",
+                    "call": step.call, "caption": made.captions[step.index - 1],
+                    "received": received, "sent": sent, "error": error, "findings": findings})
+    return out
+
+
+def _data(made: Frames, interval_ms: int) -> str:
+    cells = [{str(v): [look.text, look.fill, look.color, int(look.italic), int(look.bold), look.tip]
+              for v, look in sorted(frame.items())} for frame in made.looks]
+    data = {"count": made.count, "start": 1, "interval": interval_ms,
+            "currentFill": made.theme.current_fill,
+            "fnFill": {str(k): v for k, v in sorted(made._fn_fill.items())},
+            "cells": cells, "steps": _steps(made)}
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+def player_html(trace, *, title: str | None = None, interval_ms: int = 1200, **options) -> str:
+    """The HTML player as one string: the graph, prev / next / slider / keys / play, step details.
+
+    ``trace`` is a Trace (options as ``frames``: which, theme, grad_edges, ...) or a Frames.
+    """
+    made = trace if isinstance(trace, Frames) else frames(trace, **options)
+    svg = next(made.svgs())
+    svg = svg[svg.index("<svg"):]
+    heading = title or f"gradtrace: backward pass {made.pass_record.id}, {made.count} steps"
+    values = {"CSS": _template("player.css"), "JS": _template("player.js"),
+              "TITLE": html.escape(" ".join(heading.split())), "DATA": _data(made, interval_ms),
+              "SVG": svg}
+    # one pass, so text inside the values is never taken for a placeholder
+    return re.sub(r"\{\{(CSS|JS|TITLE|DATA|SVG)\}\}", lambda m: values[m.group(1)],
+                  _template("player.html"))
+
+
+def write_player(trace, path, **options) -> Path:
+    """Write the HTML player to ``path`` atomically (options as ``player_html``)."""
+    return write_atomic(Path(path), player_html(trace, **options))
