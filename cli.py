@@ -1,0 +1,526 @@
+"""gradtrace's command line (click): parse the arguments, call into ``tracer``, report."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+
+import click
+
+import tracer
+from tracer import export as _export
+from tracer import output as _output
+
+__all__ = ["main"]
+
+# Options may come before or after SCRIPT; options gradtrace does not know go to the script,
+# and everything after `--` goes to the script untouched.
+_SCRIPT_COMMAND = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
+_ARGS_NOTE = """
+Options gradtrace knows may come before or after SCRIPT; any other option goes to the
+script, in order. Put the script's own arguments after `--` when they share a name with
+a gradtrace option (everything after `--` goes to the script untouched).
+"""
+
+
+# ----- parameter types --------------------------------------------------------------------------
+
+class _PassType(click.ParamType):
+    """``last``, ``first``, a pass number >= 1, and (where allowed) ``all``."""
+
+    name = "PASS"
+
+    def __init__(self, allow_all: bool = False) -> None:
+        self.allow_all = allow_all
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) or value in ("last", "first") or (self.allow_all and value == "all"):
+            return value
+        text = str(value).strip().lower()
+        if text in ("last", "first") or (self.allow_all and text == "all"):
+            return text
+        if text.isdigit() and int(text) >= 1:
+            return int(text)
+        choices = "last, first, all" if self.allow_all else "last, first"
+        self.fail(f"{value!r} is not a pass: give {choices} or a pass number (1 = the first backward pass)",
+                  param, ctx)
+
+
+class _ScriptType(click.Path):
+    """An existing script file; a leading dash means an option was put where SCRIPT belongs."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=True, dir_okay=False)
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and value.startswith("-") and value != "-":
+            raise click.UsageError(
+                f"no such option: {value} (options for the script go after SCRIPT, e.g. "
+                f"gradtrace {ctx.info_name if ctx else 'render'} script.py {value} ...)", ctx)
+        return super().convert(value, param, ctx)
+
+
+PASS = _PassType()
+PASS_OR_ALL = _PassType(allow_all=True)
+KEEP = _PassType(allow_all=True)
+
+
+# ----- the group --------------------------------------------------------------------------------
+
+class _Group(click.Group):
+    """Turns gradtrace's own errors into one ``Error: ...`` line (exit 1), never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except tracer.TraceError as exc:
+            raise click.ClickException(_one_line(str(exc))) from None
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            raise click.ClickException(_one_line(f"cannot access{where}: {exc.strerror or exc}")) from None
+        except Exception as exc:  # a bug of ours: one line, the traceback only on request
+            if os.environ.get("GRADTRACE_DEBUG"):
+                raise
+            raise click.ClickException(_one_line(
+                f"internal error ({type(exc).__name__}: {exc}): please report it; rerun with "
+                f"GRADTRACE_DEBUG=1 to see the traceback")) from None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog="""\b
+Examples:
+  gradtrace render samples/seed_example.py -o seed.svg
+  gradtrace steps samples/own_engine_bug.py
+  gradtrace expr 'square(exp(square(x)))' --let x=0.5 -o expr.svg
+  gradtrace check my_step.py
+  gradtrace samples --out gallery/
+""")
+@click.version_option(tracer.__version__, "-V", "--version", prog_name="gradtrace")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors and warnings to stderr.")
+@click.pass_context
+def main(ctx, quiet):
+    """See backpropagation: run DeZero-style autograd code under a tracer and draw its graph
+    with values, gradients and the backward order."""
+    ctx.obj = {"quiet": quiet}
+
+
+# ----- reporting helpers --------------------------------------------------------------------------
+
+def _info(message: str) -> None:
+    ctx = click.get_current_context(silent=True)
+    if not (ctx and ctx.find_root().obj and ctx.find_root().obj.get("quiet")):
+        click.echo(message, err=True)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"Warning: {_one_line(message)}", err=True)
+
+
+def _report_run(trace, script: str, no_backward: str = "showing the forward graph only") -> None:
+    """The script's traceback and the warnings about what was (not) recorded, on stderr."""
+    if trace.error is not None:
+        if trace.error.type == "SystemExit":
+            click.echo(f"{script} exited with status {trace.error.message}", err=True)
+        else:
+            click.echo((trace.error.traceback or str(trace.error)).rstrip("\n"), err=True)
+    if not trace.calls:
+        classes = trace.engine.function_classes
+        hint = ("" if classes else ": no DeZero-style Function class was found; name yours with "
+                "--function-class NAME --variable-class NAME")
+        _warn(f"{script} made no Function calls{hint}")
+    elif not trace.passes and trace.error is None:
+        _warn(f"{script} never called backward(): {no_backward}")
+
+
+def _run(script, args, *, keep, max_elements, function_class, variable_class, quiet_stdout=False):
+    """Run the script under the tracer (its stdout to stderr when ours carries the result)."""
+    redirect = contextlib.redirect_stdout(sys.stderr) if quiet_stdout else contextlib.nullcontext()
+    with redirect:
+        return tracer.run_script(script, list(args), keep=keep, max_elements=max_elements,
+                                 function_names=function_class, variable_names=variable_class)
+
+
+def _keep_for(which, keep):
+    """The keep policy: as asked, else just what ``--pass`` shows."""
+    if keep is not None:
+        return keep
+    return "all" if which == "all" else which
+
+
+def script_options(func):
+    """The options every command that runs a script shares."""
+    decorators = [
+        click.argument("script", type=_ScriptType()),
+        click.argument("args", nargs=-1, type=click.UNPROCESSED),
+        click.option("--keep", type=KEEP, default=None, metavar="PASS",
+                     help="Backward passes to record: last, first, all or a number "
+                          "(default: the pass shown)."),
+        click.option("--max-elements", type=click.IntRange(min=0), default=100, show_default=True,
+                     help="Arrays up to this size are recorded whole; bigger ones summarised."),
+        click.option("--function-class", multiple=True, metavar="NAME",
+                     help="The engine's Function base class, when auto-detection guesses wrong "
+                          "(repeatable)."),
+        click.option("--variable-class", multiple=True, metavar="NAME",
+                     help="The engine's Variable class (repeatable)."),
+    ]
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
+# ----- render -----------------------------------------------------------------------------------
+
+@main.command(context_settings=_SCRIPT_COMMAND, epilog="""\b
+Examples:
+  gradtrace render samples/seed_example.py -o seed.svg
+  gradtrace render train.py --lr 0.1 -o graph.png       (--lr 0.1 goes to train.py)
+  gradtrace render -o graph.svg train.py -- -o model.pkl (all after -- goes to train.py)
+  gradtrace render samples/newton.py --pass first --grad-edges -o newton.pdf
+  gradtrace render samples/mlp_step.py -o - | dot -Tpng > mlp.png
+  gradtrace render samples/generations.py --frames frames/ -o player.html
+""" + _ARGS_NOTE)
+@script_options
+@click.option("-o", "--output", "out", metavar="OUT",
+              help="Output file; the format comes from its extension (.dot .gv .svg .png .pdf "
+                   ".json .html). '-' writes a text format to stdout (DOT unless --format).")
+@click.option("-f", "--format", "fmt", type=click.Choice(_export.FORMATS, case_sensitive=False),
+              help="Output format (overrides the extension). json: the whole trace; html: a "
+                   "step-by-step player.")
+@click.option("--pass", "which", type=PASS, default="last", show_default=True,
+              help="The backward pass to draw: last, first or a number (1 = the first).")
+@click.option("--step", type=click.IntRange(min=0), default=None,
+              help="Draw the state after backward step K (0 = before the first step).")
+@click.option("--values/--no-values", default=True, show_default=True, help="Show forward values.")
+@click.option("--grads/--no-grads", default=True, show_default=True, help="Show gradients.")
+@click.option("--shapes/--no-shapes", default=True, show_default=True, help="Show shape and dtype of arrays.")
+@click.option("--precision", type=click.IntRange(1, 17), default=4, show_default=True,
+              help="Significant digits of numbers.")
+@click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False),
+              default="TB", show_default=True, help="Layout direction: top-bottom or left-right.")
+@click.option("--theme", type=click.Choice(["lecture", "debug"]), default=None,
+              help="lecture (printable) or debug (NaN/Inf, findings, failing step in colour). "
+                   "Default: lecture, or debug when the script raised.")
+@click.option("--inner", type=click.Choice(["auto", "show", "hide"]), default="auto", show_default=True,
+              help="Calls made inside backward steps: auto shows them when the pass used create_graph.")
+@click.option("--grad-edges/--no-grad-edges", default=False, show_default=True,
+              help="Draw each gradient a step sent as a dashed edge.")
+@click.option("--legend/--no-legend", default=False, show_default=True, help="Add a key to the picture.")
+@click.option("--renderer", type=click.Choice(["auto", "bundled", "system"]), default=None,
+              help="bundled: graphviz-pure (svg, png); system: Graphviz dot (also pdf). "
+                   "Default: auto, or $GRADTRACE_RENDERER.")
+@click.option("--dpi", type=click.IntRange(min=10, max=1200), default=None, help="PNG resolution (default 120).")
+@click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Also write one SVG per backward step into DIR (created if missing).")
+def render(script, args, keep, max_elements, function_class, variable_class, out, fmt, which, step,
+           values, grads, shapes, precision, rankdir, theme, inner, grad_edges, legend, renderer,
+           dpi, frames_dir):
+    """Run SCRIPT [ARGS]... under the tracer and draw its computation graph to OUT."""
+    if out is None and frames_dir is None:
+        raise click.UsageError("give the output file with -o OUT (e.g. -o graph.svg), or --frames DIR")
+    fmt = _choose_format(out, fmt)
+    if out not in (None, "-"):
+        _output.check_writable(out)
+    if fmt is not None:
+        _export.check_ready(fmt, renderer)
+    if frames_dir is not None:
+        _export.check_ready("svg", renderer)
+        _prepare_frames_dir(frames_dir)
+    trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
+                 function_class=function_class, variable_class=variable_class, quiet_stdout=out == "-")
+    _report_run(trace, script)
+    options = dict(which=which, values=values, grads=grads, shapes=shapes, precision=precision,
+                   rankdir=rankdir.upper(), inner=inner, grad_edges=grad_edges, legend=legend,
+                   theme=theme or ("debug" if trace.error is not None else "lecture"), step=step)
+    if out is not None:
+        data = _rendered(trace, fmt, renderer=renderer, dpi=dpi, **options)
+        if out == "-":
+            click.echo(data.decode("utf-8"), nl=False)
+        else:
+            _output.write_atomic(out, data)
+            _info(f"wrote {out}{_partial_note(trace)}")
+    if frames_dir is not None:
+        from tracer import frames
+        options.pop("step")
+        written = frames.write_frames(trace, frames_dir, renderer=renderer, **options)
+        _info(f"wrote {len(written)} frames to {frames_dir}")
+    if trace.error is not None:
+        raise click.exceptions.Exit(1)
+
+
+def _partial_note(trace) -> str:
+    """`` (partial: ...)`` after "wrote OUT" when the traced code raised."""
+    error = trace.error
+    if error is None:
+        return ""
+    where = f" in backward step {error.step}" if error.step else ""
+    return f" (partial: the script raised {error.type}{where})"
+
+
+def _choose_format(out, fmt):
+    """The output format from --format or OUT's extension; binary formats never to stdout."""
+    if out is None:
+        return fmt.lower() if fmt else None
+    if fmt:
+        fmt = fmt.lower()
+    elif out == "-":
+        fmt = "dot"
+    else:
+        try:
+            fmt = _export.format_for_path(out)
+        except _export.FormatError as exc:
+            raise click.BadParameter(str(exc), param_hint="'-o' / '--output'") from None
+    if out == "-" and fmt not in _export.TEXT_FORMATS:
+        raise click.BadParameter(f"{fmt} is binary and cannot go to stdout: give a file name, "
+                                 f"e.g. -o graph.{fmt}", param_hint="'-o' / '--output'")
+    return fmt
+
+
+def _prepare_frames_dir(path) -> None:
+    """Create the frames directory (its parent must exist) before the script runs."""
+    if os.path.isdir(path):
+        _output.check_writable(os.path.join(path, "frame.svg"))
+        return
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise tracer.OutputError(f"directory {parent} does not exist: create it first (mkdir -p {parent})")
+    os.mkdir(path)
+
+
+def _rendered(trace, fmt, **options) -> bytes:
+    """Export, turning renderer warnings into ``Warning:`` lines."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = _export.export(trace, fmt, **options)
+    for warning in caught:
+        _warn(str(warning.message))
+    return data
+
+
+# ----- steps ------------------------------------------------------------------------------------
+
+@main.command(context_settings=_SCRIPT_COMMAND, epilog="""\b
+Examples:
+  gradtrace steps samples/generations.py
+  gradtrace steps samples/own_engine_bug.py          (Square#1 runs twice: the bug)
+  gradtrace steps samples/newton.py --iterations 2 --pass all
+  gradtrace steps --json samples/reuse.py > steps.json
+""" + _ARGS_NOTE)
+@script_options
+@click.option("--pass", "which", type=PASS_OR_ALL, default="last", show_default=True,
+              help="The backward pass to show: last, first, all or a number.")
+@click.option("--precision", type=click.IntRange(1, 17), default=4, show_default=True,
+              help="Significant digits of numbers.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (schema gradtrace.steps/1) instead of a table.")
+def steps(script, args, keep, max_elements, function_class, variable_class, which, precision, as_json):
+    """Run SCRIPT [ARGS]... and print the backward order as a table.
+
+    One row per backward step: the function (op and call number; "(run 2)" when it ran
+    again), its generation, the gradient it received for each output, the gradient it
+    returned for each input, and each input's .grad after the engine stored it.
+    """
+    from tracer import steps_table
+    trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
+                 function_class=function_class, variable_class=variable_class, quiet_stdout=as_json)
+    _report_run(trace, script, no_backward="there are no backward steps to show")
+    if as_json:
+        import json
+        click.echo(json.dumps(steps_table.steps_to_dict(trace, which), indent=1, ensure_ascii=False))
+    elif trace.passes or isinstance(which, int):
+        click.echo(steps_table.format_steps(trace, which, precision))
+    if trace.error is not None:
+        raise click.exceptions.Exit(1)
+
+
+# ----- check ------------------------------------------------------------------------------------
+
+@main.command(context_settings=_SCRIPT_COMMAND, epilog="""\b
+Examples:
+  gradtrace check samples/own_engine_bug.py       (exit 1: functions ran out of order)
+  gradtrace check my_step.py --pass all -o findings.svg
+  gradtrace check --json train.py --epochs 1 > findings.json
+  gradtrace check model.py --only wrong-backward --tolerance 1e-4
+
+Exit status: 0 when nothing was found, 1 when something was (or the script raised),
+2 for bad arguments.
+""" + _ARGS_NOTE)
+@script_options
+@click.option("--pass", "which", type=PASS_OR_ALL, default="last", show_default=True,
+              help="The backward pass(es) to check: last, first, all or a number.")
+@click.option("--only", "checks", multiple=True, metavar="KIND",
+              help="Run only this check (repeatable): nan-inf, shape-mismatch, wrong-backward, "
+                   "premature-backward, repeated-step, missing-step, overwritten-gradient, leaf-gradient.")
+@click.option("--tolerance", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              help="Relative error the numerical gradient check accepts (default 1e-3).")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (schema gradtrace.check/1).")
+@click.option("-o", "--output", "out", metavar="OUT",
+              help="Also draw the checked pass with the findings marked (debug theme); format from "
+                   "the extension.")
+def check(script, args, keep, max_elements, function_class, variable_class, which, checks, tolerance,
+          as_json, out):
+    """Run SCRIPT [ARGS]... and report the usual backprop bugs, pointing at the node responsible."""
+    from tracer import diagnose as diagnosis
+    unknown = sorted(set(checks) - set(diagnosis.CHECKS))
+    if unknown:
+        raise click.BadParameter(f"unknown check {', '.join(unknown)}: choose from {', '.join(diagnosis.CHECKS)}",
+                                 param_hint="'--only'")
+    fmt = _choose_format(out, None) if out is not None else None
+    if out not in (None, "-"):
+        _output.check_writable(out)
+        _export.check_ready(fmt, None)
+    trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
+                 function_class=function_class, variable_class=variable_class,
+                 quiet_stdout=as_json or out == "-")
+    _report_run(trace, script, no_backward="only the forward values can be checked")
+    notes: list[str] = []
+    findings = diagnosis.diagnose(
+        trace, checks=checks or None, passes=None if which == "all" or not trace.passes else [which],
+        notes=notes, **({"tolerance": tolerance} if tolerance is not None else {}))
+    if as_json:
+        import json
+        data = {"schema": "gradtrace.check/1", "findings": diagnosis.findings_to_json(findings),
+                "notes": notes, "error": str(trace.error) if trace.error else None}
+        click.echo(json.dumps(data, indent=1, ensure_ascii=False), err=out == "-")
+    else:
+        click.echo(diagnosis.format_report(findings, trace, notes), nl=False, err=out == "-")
+    if out is not None:
+        data = _rendered(trace, fmt, which="last" if which == "all" else which, theme="debug")
+        if out == "-":
+            click.echo(data.decode("utf-8"), nl=False)
+        else:
+            _output.write_atomic(out, data)
+            _info(f"wrote {out}")
+    if findings or trace.error is not None:
+        raise click.exceptions.Exit(1)
+
+
+# ----- expr -------------------------------------------------------------------------------------
+
+@main.command(epilog="""\b
+Examples:
+  gradtrace expr 'square(exp(square(x)))' --let x=0.5 -o seed.svg
+  gradtrace expr 'sum(x @ W)' --let 'x=[[1,2]]' --let 'W=[[1,2],[3,4]]' -o mm.png
+  gradtrace expr 'tanh(x)' --let x=1 --steps
+  gradtrace expr 'x ** 2 + 3 * x' --let x=2 -o - --format dot
+
+\b
+Allowed: names bound with --let, numbers, pi, + - * / ** @, indexing x[0, 1:],
+and engine functions: square exp log sin cos tanh sigmoid relu pow add sub mul div
+neg reshape transpose broadcast_to sum sum_to matmul linear clip max min
+mean_squared_error softmax log_softmax softmax_cross_entropy (keywords: axis keepdims
+axes shape). Anything else is refused before it runs. backward() is called on the
+result; a result with several elements starts from a gradient of ones (the gradients
+of the sum of its elements, without drawing a Sum node).
+""")
+@click.argument("expression")
+@click.option("--let", "lets", multiple=True, metavar="NAME=VALUE",
+              help="Bind a variable: a number or nested lists of numbers (repeatable).")
+@click.option("-o", "--output", "out", metavar="OUT",
+              help="Output file (format from the extension, as for render); '-' for stdout.")
+@click.option("-f", "--format", "fmt", type=click.Choice(_export.FORMATS, case_sensitive=False),
+              help="Output format (overrides the extension).")
+@click.option("--steps", "show_steps", is_flag=True, help="Print the backward order table.")
+@click.option("--retain-grad", is_flag=True, help="Keep the gradients of intermediate variables.")
+@click.option("--no-backward", is_flag=True, help="Only the forward graph.")
+@click.option("--precision", type=click.IntRange(1, 17), default=4, show_default=True,
+              help="Significant digits of numbers.")
+@click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False),
+              default="TB", show_default=True, help="Layout direction.")
+@click.option("--theme", type=click.Choice(["lecture", "debug"]), default=None,
+              help="Picture theme (default lecture, debug when evaluation failed).")
+@click.option("--grad-edges/--no-grad-edges", default=False, show_default=True,
+              help="Draw each gradient a step sent as a dashed edge.")
+@click.option("--renderer", type=click.Choice(["auto", "bundled", "system"]), default=None,
+              help="Renderer for svg/png/pdf (see render --help).")
+def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, precision, rankdir,
+         theme, grad_edges, renderer):
+    """Trace one EXPRESSION with gradtrace's engine, no script needed."""
+    from tracer import expr as expressions
+    try:
+        bindings = expressions.parse_bindings(lets)
+    except expressions.BindingError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--let'") from None
+    try:
+        expressions.check_expression(expression, bindings)
+    except expressions.ExprError as exc:
+        raise click.BadParameter(str(exc), param_hint="'EXPRESSION'") from None
+    if out is None and not show_steps:
+        raise click.UsageError("give the output file with -o OUT (e.g. -o expr.svg), or --steps")
+    fmt = _choose_format(out, fmt)
+    if out not in (None, "-"):
+        _output.check_writable(out)
+        _export.check_ready(fmt, renderer)
+    try:
+        trace = expressions.trace_expression(expression, bindings, backward=not no_backward,
+                                             retain_grad=retain_grad)
+    except expressions.ExprError as exc:
+        raise click.BadParameter(str(exc), param_hint="'EXPRESSION'") from None
+    if trace.error is not None:
+        click.echo(f"{trace.error}", err=True)
+    if show_steps:
+        from tracer import steps_table
+        click.echo(steps_table.format_steps(trace, "last", precision), err=out == "-")
+    if out is not None:
+        data = _rendered(trace, fmt, renderer=renderer, precision=precision, rankdir=rankdir.upper(),
+                         grad_edges=grad_edges,
+                         theme=theme or ("debug" if trace.error is not None else "lecture"))
+        if out == "-":
+            click.echo(data.decode("utf-8"), nl=False)
+        else:
+            _output.write_atomic(out, data)
+            _info(f"wrote {out}")
+    if trace.error is not None:
+        raise click.exceptions.Exit(1)
+
+
+# ----- samples ----------------------------------------------------------------------------------
+
+@main.command(epilog="""\b
+Examples:
+  gradtrace samples                          (list them)
+  gradtrace samples --out samples/gallery    (regenerate the gallery's SVGs)
+  gradtrace samples --out /tmp/png --format png
+""")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
+              help="Render every sample into DIR (created if its parent exists).")
+@click.option("-f", "--format", "fmt", type=click.Choice(["svg", "png", "pdf", "dot"]), default="svg",
+              show_default=True, help="Picture format when rendering.")
+@click.option("--dir", "samples_dir", type=click.Path(file_okay=False, exists=True), default=None,
+              help="Where the samples are (default: the samples/ of this checkout, or ./samples).")
+@click.option("--renderer", type=click.Choice(["auto", "bundled", "system"]), default=None,
+              help="Renderer for svg/png/pdf.")
+def samples(out_dir, fmt, samples_dir, renderer):
+    """List the sample scripts, or render them all with --out DIR."""
+    from tracer import gallery
+    found = gallery.find_samples(samples_dir)
+    if out_dir is None:
+        width = max(len(s.name) for s in found)
+        for sample in found:
+            click.echo(f"{sample.name.ljust(width)}  {sample.summary}")
+        return
+    _export.check_ready(fmt, renderer)
+    _prepare_frames_dir(out_dir)
+    failed = []
+    with click.progressbar(found, label="Rendering samples", file=sys.stderr,
+                           item_show_func=lambda s: s.name if s else "") as bar:
+        for sample in bar:
+            result = gallery.render_sample(sample, out_dir, fmt, renderer=renderer)
+            if result.error:
+                failed.append(f"{sample.name}: {result.error}")
+            failed.extend(f"{sample.name}: {message}" for message in result.warnings)
+    for line in failed:
+        _warn(line)
+    _info(f"wrote {len(found) - len(failed)} of {len(found)} samples to {out_dir}")
+    if failed:
+        raise click.exceptions.Exit(1)
+
+
+if __name__ == "__main__":
+    main(prog_name="gradtrace")

@@ -1,0 +1,651 @@
+"""The gradtrace command line: every command and format, errors, argument handling, atomic output."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import cli
+import tracer
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples"
+SENTINEL = "sentinel: gradtrace must not touch this\n"
+
+SEED = """\
+from pathlib import Path
+import numpy as np
+from engine import Variable, square, exp
+Path(__file__).with_name("ran.txt").write_text("yes")
+print("script says hi")
+x = Variable(np.array(0.5))
+a = square(x)
+b = exp(a)
+y = square(b)
+y.backward()
+print("grad", float(x.grad.data))
+"""
+
+FAILS = """\
+import numpy as np
+from engine import Function, Variable, square
+
+class Boom(Function):
+    def forward(self, x):
+        return x * 2
+
+    def backward(self, gy):
+        raise FloatingPointError("boom")
+
+x = Variable(np.array(0.5))
+y = square(Boom()(square(x)))
+y.backward()
+"""
+
+ARGS = """\
+import json, sys
+import numpy as np
+from engine import Variable, square
+print(json.dumps(sys.argv[1:]))
+x = Variable(np.array(2.0))
+square(x).backward()
+"""
+
+FORWARD_ONLY = """\
+import numpy as np
+from engine import Variable, exp
+x = Variable(np.array(1.0))
+y = exp(x)
+"""
+
+NOTHING = 'print("no engine here")\n'
+
+HIDDEN_ENGINE = """\
+import numpy as np
+
+class Tensor:
+    def __init__(self, data):
+        self.data, self.grad, self.creator = data, None, None
+
+    def backward(self):
+        self.grad = np.ones_like(self.data)
+        funcs = [self.creator]
+        while funcs:
+            f = funcs.pop()
+            gx = f.backward(f.outputs[0].grad)
+            f.inputs[0].grad = gx
+            if f.inputs[0].creator is not None:
+                funcs.append(f.inputs[0].creator)
+
+class Op:
+    def __call__(self, x):
+        out = Tensor(self.forward(x.data))
+        self._link(x, out)
+        return out
+
+    def _link(self, x, out):
+        out.creator, self.inputs, self.outputs = self, [x], [out]
+
+class Sq(Op):
+    def forward(self, x):
+        return x ** 2
+
+    def backward(self, gy):
+        return 2 * self.inputs[0].data * gy
+
+x = Tensor(np.array(3.0))
+y = Sq()(Sq()(x))
+y.backward()
+"""
+
+
+@pytest.fixture(autouse=True)
+def fresh_engine(monkeypatch):
+    """Each traced script imports its own copy of ``engine``, as in a fresh ``gradtrace`` process.
+
+    (tracer.run_script does not re-hook an ``engine`` imported earlier in the same process.)
+    """
+    for key in [k for k in sys.modules if k == "engine" or k.startswith("engine.")]:
+        monkeypatch.delitem(sys.modules, key)
+
+
+@pytest.fixture
+def scripts(tmp_path):
+    """The test scripts, written into a fresh directory."""
+    for name, text in [("seed.py", SEED), ("fails.py", FAILS), ("args.py", ARGS),
+                       ("forward_only.py", FORWARD_ONLY), ("nothing.py", NOTHING),
+                       ("hidden.py", HIDDEN_ENGINE)]:
+        (tmp_path / name).write_text(text)
+    return tmp_path
+
+
+def run(*args):
+    """Invoke the CLI in-process (stdout and stderr kept apart)."""
+    return CliRunner().invoke(cli.main, [str(a) for a in args], catch_exceptions=False)
+
+
+def error_line(result) -> str:
+    """The single ``Error: ...`` line on stderr."""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def sentinel(path: Path) -> Path:
+    path.write_text(SENTINEL)
+    return path
+
+
+def leftovers(directory: Path) -> list[str]:
+    """Temporary files an atomic write would leave behind on failure."""
+    return [p.name for p in directory.iterdir() if p.name.startswith(".") and p.name.endswith(".tmp")]
+
+
+# ----- help and version ----------------------------------------------------------------------------
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0 and result.stdout == f"gradtrace, version {tracer.__version__}\n"
+
+
+@pytest.mark.parametrize("command", [[], ["render"], ["steps"], ["expr"], ["samples"], ["check"]])
+def test_every_command_has_help_with_examples(command):
+    result = run(*command, "--help")
+    assert result.exit_code == 0
+    assert "Examples:" in result.stdout and "gradtrace" in result.stdout
+
+
+# ----- render: formats ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, check", [
+    ("g.dot", lambda b: b.startswith(b"digraph")),
+    ("g.gv", lambda b: b.startswith(b"digraph")),
+    ("g.svg", lambda b: b"<svg" in b and b"3.297" in b),
+    ("g.png", lambda b: b.startswith(b"\x89PNG")),
+    ("g.json", lambda b: json.loads(b)["schema"] == "gradtrace.trace/1"),
+])
+def test_render_every_format(scripts, name, check):
+    out = scripts / name
+    result = run("render", scripts / "seed.py", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert check(out.read_bytes())
+    assert result.stdout == "script says hi\ngrad 3.297442541400256\n"
+    assert result.stderr == f"wrote {out}\n"
+
+
+@pytest.mark.system_dot
+@pytest.mark.skipif(shutil.which("dot") is None, reason="PDF needs the system Graphviz dot")
+def test_render_pdf(scripts):
+    out = scripts / "g.pdf"
+    result = run("render", scripts / "seed.py", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert out.read_bytes().startswith(b"%PDF")
+
+
+def test_render_html_player(scripts):
+    out = scripts / "player.html"
+    result = run("render", scripts / "seed.py", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    text = out.read_text()
+    assert text.lstrip().lower().startswith("<!doctype html") and "<svg" in text
+
+
+def test_format_option_overrides_the_extension(scripts):
+    out = scripts / "graph.txt"
+    result = run("render", scripts / "seed.py", "-o", out, "--format", "dot")
+    assert result.exit_code == 0 and out.read_text().startswith("digraph")
+
+
+def test_stdout_output_is_dot_and_the_scripts_output_moves_to_stderr(scripts):
+    result = run("render", scripts / "seed.py", "-o", "-")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("digraph") and "script says hi" not in result.stdout
+    assert "script says hi" in result.stderr
+    svg = run("render", scripts / "seed.py", "-o", "-", "--format", "svg")
+    assert svg.exit_code == 0 and "<svg" in svg.stdout
+
+
+def test_binary_format_to_stdout_is_a_usage_error(scripts):
+    result = run("render", scripts / "seed.py", "-o", "-", "--format", "png")
+    assert result.exit_code == 2
+    assert error_line(result) == ("Error: Invalid value for '-o' / '--output': png is binary and cannot "
+                                  "go to stdout: give a file name, e.g. -o graph.png")
+    assert not (scripts / "ran.txt").exists()
+
+
+def test_picture_options_reach_the_picture(scripts):
+    out = scripts / "g.dot"
+    result = run("render", scripts / "seed.py", "-o", out, "--rankdir", "lr", "--no-values",
+                 "--theme", "debug", "--precision", "2", "--grad-edges", "--legend")
+    assert result.exit_code == 0, result.stderr
+    dot = out.read_text()
+    assert "rankdir=LR" in dot and ">3.3<" in dot and ">3.297<" not in dot  # --precision 2
+    assert ">0.25<" not in dot  # --no-values: a's value is not shown
+
+
+def test_frames_directory_gets_one_svg_per_step(scripts):
+    frames = scripts / "frames"
+    result = run("render", scripts / "seed.py", "--frames", frames)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in frames.iterdir()) == ["step-001.svg", "step-002.svg", "step-003.svg"]
+    assert result.stderr.endswith(f"wrote 3 frames to {frames}\n")
+
+
+# ----- render: errors and atomic output ---------------------------------------------------------------
+
+def test_no_output_is_a_usage_error(scripts):
+    result = run("render", scripts / "seed.py")
+    assert result.exit_code == 2
+    assert error_line(result) == "Error: give the output file with -o OUT (e.g. -o graph.svg), or --frames DIR"
+
+
+def test_unknown_extension_is_a_usage_error_before_the_script_runs(scripts):
+    out = sentinel(scripts / "graph.xyz")
+    result = run("render", scripts / "seed.py", "-o", out)
+    assert result.exit_code == 2
+    assert error_line(result) == (
+        f"Error: Invalid value for '-o' / '--output': cannot tell the format of {out} (the extension "
+        f"'.xyz'): end the name with one of .dot .gv .htm .html .json .pdf .png .svg, or give --format")
+    assert out.read_text() == SENTINEL and not (scripts / "ran.txt").exists()
+
+
+def test_unknown_format_option(scripts):
+    result = run("render", scripts / "seed.py", "-o", scripts / "g.svg", "--format", "bmp")
+    assert result.exit_code == 2
+    assert error_line(result).startswith("Error: Invalid value for '-f' / '--format': 'bmp' is not one of")
+
+
+def test_missing_output_directory_fails_before_the_script_runs(scripts):
+    out = scripts / "missing" / "graph.svg"
+    result = run("render", scripts / "seed.py", "-o", out)
+    assert result.exit_code == 1
+    assert error_line(result) == (f"Error: directory {out.parent} does not exist: create it first "
+                                  f"(mkdir -p {out.parent})")
+    assert not (scripts / "ran.txt").exists() and result.stdout == ""
+
+
+def test_output_under_a_regular_file_is_refused(scripts):
+    blocker = sentinel(scripts / "file.txt")
+    result = run("render", scripts / "seed.py", "-o", blocker / "out.svg")
+    assert result.exit_code == 1
+    assert error_line(result).startswith(f"Error: directory {blocker} ")
+    assert blocker.read_text() == SENTINEL and not (scripts / "ran.txt").exists()
+
+
+def test_output_that_is_a_directory_is_refused(scripts):
+    target = scripts / "adir.svg"
+    target.mkdir()
+    result = run("render", scripts / "seed.py", "-o", target)
+    assert result.exit_code == 1
+    assert error_line(result) == f"Error: {target} is a directory: give a file name, e.g. {target / 'graph.svg'}"
+    assert not (scripts / "ran.txt").exists()
+
+
+def test_render_failure_leaves_the_old_output_untouched(scripts, monkeypatch):
+    out = sentinel(scripts / "graph.svg")
+
+    def broken(*args, **kwargs):
+        raise tracer.render.RenderError("bundled renderer failed on -Tsvg: syntax error in line 1")
+
+    monkeypatch.setattr(tracer.render, "render", broken)
+    result = run("render", scripts / "seed.py", "-o", out)
+    assert result.exit_code == 1
+    assert error_line(result) == "Error: bundled renderer failed on -Tsvg: syntax error in line 1"
+    assert out.read_text() == SENTINEL and leftovers(scripts) == []
+
+
+def test_missing_renderer_fails_before_the_script_runs(scripts, monkeypatch):
+    monkeypatch.setattr(tracer.render, "find_renderer", lambda kind: None)
+    out = sentinel(scripts / "graph.pdf")
+    result = run("render", scripts / "seed.py", "-o", out)
+    assert result.exit_code == 1
+    assert error_line(result).startswith("Error: PDF needs the system Graphviz, which is not installed: ")
+    assert out.read_text() == SENTINEL and not (scripts / "ran.txt").exists()
+
+
+def test_missing_script_is_a_usage_error(tmp_path):
+    result = run("render", tmp_path / "nope.py", "-o", tmp_path / "g.svg")
+    assert result.exit_code == 2
+    assert error_line(result) == f"Error: Invalid value for 'SCRIPT': File '{tmp_path / 'nope.py'}' does not exist."
+
+
+def test_pass_that_was_not_kept(scripts):
+    out = sentinel(scripts / "g.svg")
+    result = run("render", scripts / "seed.py", "-o", out, "--pass", "2", "--keep", "last")
+    assert result.exit_code == 1
+    assert error_line(result) == "Error: pass 2 was not kept (kept: 1 of 1); trace with keep='all' or keep=2 to record it"
+    assert out.read_text() == SENTINEL
+
+
+def test_bad_pass_value_is_a_usage_error(scripts):
+    result = run("render", scripts / "seed.py", "-o", scripts / "g.svg", "--pass", "0")
+    assert result.exit_code == 2
+    assert error_line(result) == ("Error: Invalid value for '--pass': '0' is not a pass: give last, first "
+                                  "or a pass number (1 = the first backward pass)")
+
+
+# ----- render: the script's behaviour -------------------------------------------------------------
+
+def test_script_that_raises_gets_its_traceback_and_a_partial_picture(scripts):
+    out = sentinel(scripts / "g.dot")
+    result = run("render", scripts / "fails.py", "-o", out)
+    assert result.exit_code == 1
+    err = result.stderr
+    assert err.startswith("Traceback (most recent call last):\n")
+    assert f'File "{scripts / "fails.py"}", line 13, in <module>' in err
+    assert 'raise FloatingPointError("boom")' in err and "FloatingPointError: boom" in err
+    assert "tracer" not in err.replace(str(scripts), "") and "cli.py" not in err
+    assert err.endswith(f"wrote {out} (partial: the script raised FloatingPointError in backward step 2)\n")
+    dot = out.read_text()
+    assert dot.startswith("digraph") and "FloatingPointError: boom" in dot
+    assert tracer.themes.DEBUG.error_fill in dot  # the debug theme marks the failing step
+
+
+def test_script_that_never_calls_backward_draws_the_forward_graph(scripts):
+    out = scripts / "g.dot"
+    result = run("render", scripts / "forward_only.py", "-o", out)
+    assert result.exit_code == 0
+    assert result.stderr == (f"Warning: {scripts / 'forward_only.py'} never called backward(): "
+                             f"showing the forward graph only\nwrote {out}\n")
+    assert "Exp" in out.read_text()
+
+
+def test_script_without_an_engine_warns_how_to_name_the_classes(scripts):
+    result = run("render", scripts / "nothing.py", "-o", scripts / "g.dot")
+    assert result.exit_code == 0 and result.stdout == "no engine here\n"
+    assert result.stderr.startswith(
+        f"Warning: {scripts / 'nothing.py'} made no Function calls: no DeZero-style Function class was "
+        f"found; name yours with --function-class NAME --variable-class NAME\n")
+
+
+def test_quiet_keeps_warnings_drops_info(scripts):
+    result = run("-q", "render", scripts / "seed.py", "-o", scripts / "g.dot")
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_script_defining_its_own_engine():
+    result = run("render", SAMPLES / "own_engine_bug.py", "-o", "-")
+    assert result.exit_code == 0
+    assert "Square" in result.stdout and "Add" in result.stdout
+    assert "dy/dx = 96.0" in result.stderr
+
+
+def test_class_names_override_auto_detection(scripts):
+    missed = run("steps", scripts / "hidden.py")
+    assert "made no Function calls" in missed.stderr
+    found = run("steps", scripts / "hidden.py", "--function-class", "Op", "--variable-class", "Tensor")
+    assert found.exit_code == 0, found.stderr
+    assert "Sq#2" in found.stdout and "Sq#1" in found.stdout
+    assert found.stderr == ""
+
+
+# ----- argument handling ---------------------------------------------------------------------------
+
+def script_argv(result) -> list:
+    return json.loads(next(line for line in (result.stdout + result.stderr).splitlines() if line.startswith("[")))
+
+
+def test_unknown_options_after_the_script_go_to_the_script(scripts):
+    out = scripts / "g.svg"
+    result = run("render", scripts / "args.py", "--lr", "0.1", "-o", out, "--epochs=3", "-v", "data.csv")
+    assert result.exit_code == 0, result.stderr
+    assert script_argv(result) == ["--lr", "0.1", "--epochs=3", "-v", "data.csv"]
+    assert out.exists()
+
+
+def test_everything_after_double_dash_goes_to_the_script(scripts):
+    out = scripts / "g.svg"
+    result = run("render", "-o", out, scripts / "args.py", "--", "-o", "model.pkl", "--pass", "3", "--")
+    assert result.exit_code == 0, result.stderr
+    assert script_argv(result) == ["-o", "model.pkl", "--pass", "3", "--"]
+    assert out.exists() and not (scripts / "model.pkl").exists()
+
+
+def test_gradtrace_options_before_the_script(scripts):
+    out = scripts / "g.dot"
+    result = run("render", "-o", out, "--rankdir", "LR", scripts / "args.py", "a", "b")
+    assert result.exit_code == 0 and script_argv(result) == ["a", "b"]
+    assert "rankdir=LR" in out.read_text()
+
+
+def test_unknown_option_before_the_script_is_a_usage_error(scripts):
+    result = run("render", "--lr", "0.1", scripts / "args.py", "-o", scripts / "g.svg")
+    assert result.exit_code == 2
+    assert error_line(result) == ("Error: no such option: --lr (options for the script go after SCRIPT, "
+                                  "e.g. gradtrace render script.py --lr ...)")
+    assert not (scripts / "g.svg").exists()
+
+
+# ----- steps ---------------------------------------------------------------------------------------
+
+def test_steps_table_of_the_seed_example(scripts):
+    result = run("steps", scripts / "seed.py")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[2:] == [
+        "pass 1 of 1: y.backward(), 3 steps",
+        "step  function  gen  gradient in  gradients out  accumulated .grad",
+        "----  --------  ---  -----------  -------------  -----------------",
+        "   1  Square#3    2  y: 1         b: 2.568       b: 2.568",
+        "   2  Exp#2       1  b: 2.568     a: 3.297       a: 3.297",
+        "   3  Square#1    0  a: 3.297     x: 3.297       x: 3.297",
+        "leaf gradients after the pass: x: 3.297",
+    ]
+
+
+def test_steps_reveals_the_own_engine_bug():
+    result = run("steps", SAMPLES / "own_engine_bug.py")
+    assert result.exit_code == 0
+    assert "   5  Square#1 (run 2)    0  a: 16        x: 64          x: 96" in result.stdout
+    fixed = run("steps", SAMPLES / "own_engine_bug.py", "--fixed")
+    assert "(run 2)" not in fixed.stdout and "leaf gradients after the pass: x: 64" in fixed.stdout
+
+
+def test_steps_json_is_clean_on_stdout(scripts):
+    result = run("steps", "--json", scripts / "seed.py")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert "script says hi" in result.stderr
+    assert data["schema"] == "gradtrace.steps/1"
+    steps = data["passes"][0]["steps"]
+    assert [s["op"] for s in steps] == ["Square", "Exp", "Square"]
+    assert steps[-1]["inputs"][0]["name"] == "x"
+    assert steps[-1]["inputs"][0]["accumulated"]["value"] == pytest.approx(3.297442541400256)
+
+
+def test_steps_all_passes_with_script_arguments():
+    result = run("steps", SAMPLES / "newton.py", "--iterations", "2", "--pass", "all")
+    assert result.exit_code == 0
+    titles = [line for line in result.stdout.splitlines() if line.startswith("pass ")]
+    assert titles[0].startswith("pass 1 of 4: y.backward() with create_graph=True")
+    assert len(titles) == 4
+
+
+def test_steps_of_a_failing_script(scripts):
+    result = run("steps", scripts / "fails.py")
+    assert result.exit_code == 1
+    assert "failed: FloatingPointError: boom" in result.stdout
+    assert "error: FloatingPointError: boom" in result.stdout
+    assert "Traceback (most recent call last):" in result.stderr
+
+
+def test_steps_without_backward(scripts):
+    result = run("steps", scripts / "forward_only.py")
+    assert result.exit_code == 0 and result.stdout == ""
+    assert result.stderr == (f"Warning: {scripts / 'forward_only.py'} never called backward(): there are "
+                             f"no backward steps to show\n")
+
+
+# ----- expr ----------------------------------------------------------------------------------------
+
+def test_expr_seed_picture(tmp_path):
+    out = tmp_path / "e.svg"
+    result = run("expr", "square(exp(square(x)))", "--let", "x=0.5", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert "3.297" in out.read_text()
+
+
+def test_expr_matrix_steps_and_stdout(tmp_path):
+    result = run("expr", "sum(x @ W)", "--let", "x=[[1,2]]", "--let", "W=[[1,2],[3,4]]", "--steps")
+    assert result.exit_code == 0
+    assert "leaf gradients after the pass: x: [[3, 7]], W: [[1, 1], [2, 2]]" in result.stdout
+    dot = run("expr", "x ** 2", "--let", "x=3", "-o", "-")
+    assert dot.exit_code == 0 and dot.stdout.startswith("digraph") and "Pow" in dot.stdout
+
+
+@pytest.mark.parametrize("lets, message", [
+    (["x"], "Error: Invalid value for '--let': 'x' is not NAME=VALUE: write e.g. --let x=0.5 or --let 'W=[[1,2],[3,4]]'"),
+    (["x=[1,[2]]"], "Error: Invalid value for '--let': --let x=[1,[2]]: the value must be a number or a "
+                    "nested list of numbers of equal lengths, e.g. 0.5 or [[1,2],[3,4]]"),
+    (["x=open('f')"], "Error: Invalid value for '--let': --let x=open('f'): the value must be a number or "
+                      "a nested list of numbers of equal lengths, e.g. 0.5 or [[1,2],[3,4]]"),
+])
+def test_expr_bad_let(tmp_path, lets, message):
+    out = sentinel(tmp_path / "e.svg")
+    result = run("expr", "square(x)", *[a for let in lets for a in ("--let", let)], "-o", out)
+    assert result.exit_code == 2
+    assert error_line(result) == message
+    assert out.read_text() == SENTINEL
+
+
+@pytest.mark.parametrize("source, message", [
+    ("__import__('os').system('touch pwned')",
+     "attribute access at column 1 is not allowed: use only engine functions, numbers, names bound with "
+     "--let and + - * / ** @ ( ) [ ]"),
+    ("x.data", "attribute access at column 1 is not allowed: use only engine functions, numbers, names "
+               "bound with --let and + - * / ** @ ( ) [ ]"),
+    ("(lambda: __import__('os').system('touch pwned'))()",
+     "calling anything but an engine function by name at column 2 is not allowed: use only engine "
+     "functions, numbers, names bound with --let and + - * / ** @ ( ) [ ]"),
+    ("exec('import os')", "unknown function 'exec' at column 1: use one of square, exp, log, sin, cos, "
+                          "tanh, sigmoid, relu, pow, add, sub, mul, div, neg, reshape, transpose, "
+                          "broadcast_to, sum, sum_to, matmul, linear, clip, max, min, mean_squared_error, "
+                          "softmax, log_softmax, softmax_cross_entropy"),
+])
+def test_expr_malicious(tmp_path, monkeypatch, source, message):
+    monkeypatch.chdir(tmp_path)
+    out = sentinel(tmp_path / "e.svg")
+    result = run("expr", source, "--let", "x=1", "-o", out)
+    assert result.exit_code == 2
+    assert error_line(result) == f"Error: Invalid value for 'EXPRESSION': {message}"
+    assert out.read_text() == SENTINEL and not (tmp_path / "pwned").exists()
+
+
+def test_expr_engine_error_writes_the_partial_picture(tmp_path):
+    out = tmp_path / "e.dot"
+    result = run("expr", "sum(x @ W)", "--let", "x=[[1,2,3]]", "--let", "W=[[1,2],[3,4]]", "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("ShapeError: matmul: shapes (1, 3) and (2, 2) do not fit")
+    assert out.read_text().startswith("digraph")
+
+
+# ----- samples -------------------------------------------------------------------------------------
+
+def test_samples_lists_every_sample_with_a_sentence():
+    result = run("samples")
+    assert result.exit_code == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == sorted(p.stem for p in SAMPLES.glob("*.py") if not p.name.startswith("_"))
+    assert "seed_example" in names and "own_engine_bug" in names
+
+
+@pytest.mark.slow
+def test_samples_render_all(tmp_path):
+    out = tmp_path / "gallery"
+    result = run("samples", "--out", out, "--format", "dot")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.stem for p in out.iterdir()) == sorted(
+        p.stem for p in SAMPLES.glob("*.py") if not p.name.startswith("_"))
+    assert result.stderr.rstrip().endswith(f"wrote 10 of 10 samples to {out}")
+    assert result.stdout == ""
+
+
+def test_samples_out_with_missing_parent(tmp_path):
+    result = run("samples", "--out", tmp_path / "a" / "b")
+    assert result.exit_code == 1
+    assert error_line(result) == f"Error: directory {tmp_path / 'a'} does not exist: create it first (mkdir -p {tmp_path / 'a'})"
+
+
+# ----- the installed command, for real ------------------------------------------------------------
+
+def gradtrace_command() -> tuple[list[str], dict]:
+    """The console script next to the interpreter (CI installs it), else ``python -m cli``."""
+    script = Path(sys.executable).parent / "gradtrace"
+    env = dict(os.environ)
+    if script.exists():
+        return [str(script)], env
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return [sys.executable, "-m", "cli"], env
+
+
+def real(*args, cwd):
+    command, env = gradtrace_command()
+    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          env=env, timeout=120, check=False)
+
+
+def test_real_render_seed_sample_and_steps(tmp_path):
+    done = real("render", SAMPLES / "seed_example.py", "-o", "seed.svg", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "y = 1.648721\ndy/dx = 3.297443\n" and done.stderr == "wrote seed.svg\n"
+    assert "<svg" in (tmp_path / "seed.svg").read_text()
+    steps = real("steps", SAMPLES / "own_engine_bug.py", cwd=tmp_path)
+    assert steps.returncode == 0 and "Square#1 (run 2)" in steps.stdout
+
+
+def test_real_failures_exit_codes_and_untouched_output(tmp_path, scripts):
+    out = sentinel(tmp_path / "g.svg")
+    raised = real("render", scripts / "fails.py", "-o", "partial.svg", cwd=tmp_path)
+    assert raised.returncode == 1 and "FloatingPointError: boom" in raised.stderr
+    assert "partial: the script raised FloatingPointError" in raised.stderr
+    missing = real("render", scripts / "seed.py", "-o", "no/dir/g.svg", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert missing.stderr == "Error: directory no/dir does not exist: create it first (mkdir -p no/dir)\n"
+    evil = real("expr", "__import__('os').system('touch pwned')", "-o", out, cwd=tmp_path)
+    assert evil.returncode == 2 and evil.stderr.splitlines()[-1].startswith(
+        "Error: Invalid value for 'EXPRESSION': attribute access at column 1 is not allowed")
+    assert out.read_text() == SENTINEL and not (tmp_path / "pwned").exists()
+    assert real("--version", cwd=tmp_path).stdout.startswith("gradtrace, version ")
+
+
+# ----- check ---------------------------------------------------------------------------------------
+
+def test_check_clean_script_exits_0(scripts):
+    result = run("check", scripts / "seed.py")
+    assert result.exit_code == 0
+    assert result.stdout.endswith("gradtrace check: no problems found in 3 calls and 1 backward pass.\n")
+
+
+def test_check_finds_the_own_engine_bug_and_draws_it(tmp_path):
+    out = tmp_path / "findings.dot"
+    result = run("check", SAMPLES / "own_engine_bug.py", "-o", out)
+    assert result.exit_code == 1
+    assert "gradtrace check: 3 problems (3 errors)" in result.stdout
+    assert "repeated-step at Square (f1), pass 1, step 5" in result.stdout
+    assert tracer.themes.DEBUG.finding_border in out.read_text()
+    fixed = run("check", SAMPLES / "own_engine_bug.py", "--fixed")
+    assert fixed.exit_code == 0, fixed.stdout
+
+
+def test_check_json(tmp_path):
+    result = run("check", "--json", SAMPLES / "own_engine_bug.py")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert data["schema"] == "gradtrace.check/1"
+    assert [f["kind"] for f in data["findings"]] == ["premature-backward", "repeated-step", "leaf-gradient"]
+    assert "dy/dx = 96.0" in result.stderr
+
+
+def test_check_unknown_kind_is_a_usage_error():
+    result = run("check", SAMPLES / "reuse.py", "--only", "typo")
+    assert result.exit_code == 2
+    assert error_line(result).startswith("Error: Invalid value for '--only': unknown check typo: choose from nan-inf,")
+
+
+def test_check_script_that_raises(scripts):
+    result = run("check", scripts / "fails.py")
+    assert result.exit_code == 1 and "FloatingPointError: boom" in result.stderr

@@ -1,0 +1,77 @@
+"""Every output format of ``gradtrace render`` behind one call: pictures, trace JSON, HTML player."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from .errors import TraceError
+from .trace import Trace
+
+__all__ = ["FORMATS", "TEXT_FORMATS", "SUFFIXES", "FormatError", "format_for_path",
+           "check_ready", "export"]
+
+FORMATS = ("dot", "svg", "png", "pdf", "json", "html")
+TEXT_FORMATS = ("dot", "svg", "json", "html")
+SUFFIXES = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png", ".pdf": "pdf",
+            ".json": "json", ".html": "html", ".htm": "html"}
+_RENDERED = ("svg", "png", "pdf")
+
+
+class FormatError(TraceError, ValueError):
+    """No format was given and the output's file name does not tell one."""
+
+
+def format_for_path(path: str | os.PathLike) -> str:
+    """The format a file name asks for (``graph.svg`` → ``svg``); FormatError if it tells none."""
+    suffix = Path(path).suffix.lower()
+    if suffix in SUFFIXES:
+        return SUFFIXES[suffix]
+    known = " ".join(sorted(SUFFIXES))
+    told = f"the extension {suffix!r}" if suffix else "no extension"
+    raise FormatError(f"cannot tell the format of {os.fspath(path)} ({told}): end the name with one "
+                      f"of {known}, or give --format")
+
+
+def check_ready(fmt: str, renderer: str | None = None) -> None:
+    """Fail before any work when ``fmt`` cannot be produced here (no renderer, unknown format)."""
+    if fmt not in FORMATS:
+        raise FormatError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if fmt in _RENDERED:
+        from .render import choose_renderer
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            choose_renderer(fmt, renderer)
+    if fmt == "html":
+        from . import player  # noqa: F401 - fails here, not after the run, if it cannot load
+
+
+def export(trace: Trace, fmt: str, *, renderer: str | None = None, dpi: int | None = None,
+           **dot_options) -> bytes:
+    """``trace`` as bytes in ``fmt``: DOT text, a rendered picture, the trace JSON or the player.
+
+    ``dot_options`` are those of ``tracer.dot.to_dot`` (which, values, grads, shapes, precision,
+    rankdir, inner, grad_edges, theme, legend, step). JSON is the whole trace (schema
+    ``gradtrace.trace/1``) and ignores them. Warnings (slow layout, missing glyphs) are issued
+    as ``RenderWarning``.
+    """
+    if fmt == "json":
+        trace.select_pass(dot_options.get("which", "last"))  # same pass errors as the pictures
+        return trace.to_json().encode("utf-8")
+    if fmt == "html":
+        from .player import player_html
+        if dot_options.pop("step", None) is not None:
+            raise FormatError("the HTML player shows every step: leave out --step")
+        return _encoded(player_html(trace, renderer=renderer, **dot_options))
+    if fmt == "dot":
+        from .dot import to_dot
+        return to_dot(trace, **dot_options).source.encode("utf-8")
+    if fmt in _RENDERED:
+        from .render import render
+        return render(trace, fmt, renderer=renderer, dpi=dpi, **dot_options)
+    raise FormatError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+
+
+def _encoded(data: str | bytes) -> bytes:
+    return data.encode("utf-8") if isinstance(data, str) else data

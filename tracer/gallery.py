@@ -1,0 +1,119 @@
+"""The sample scripts: find them, say what each shows, render them all (``gradtrace samples``)."""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import TraceError
+from .output import write_atomic
+from .script import run_script
+
+__all__ = ["Sample", "SampleResult", "SamplesNotFoundError", "find_samples_dir", "find_samples",
+           "render_sample"]
+
+_HERE = Path(__file__).resolve().parent
+
+
+class SamplesNotFoundError(TraceError):
+    """No samples directory was found."""
+
+
+@dataclass(frozen=True)
+class Sample:
+    """A sample script: its name (file stem), path, and the first line of its docstring."""
+
+    name: str
+    path: Path
+    summary: str
+
+
+@dataclass
+class SampleResult:
+    """What rendering one sample gave: the file written, the script's output, any problem."""
+
+    sample: Sample
+    path: Path | None
+    output: str = ""
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+def find_samples_dir(directory: str | os.PathLike | None = None) -> Path:
+    """The samples directory: ``directory``, else this checkout's ``samples/``, else ``./samples``."""
+    if directory is not None:
+        candidates = [Path(directory)]
+    else:
+        candidates = [_HERE.parent / "samples", Path.cwd() / "samples"]
+    for candidate in candidates:
+        if candidate.is_dir() and any(candidate.glob("*.py")):
+            return candidate
+    where = " or ".join(str(c) for c in candidates)
+    raise SamplesNotFoundError(f"no sample scripts in {where}: run from a gradtrace checkout, "
+                               f"or pass --dir path/to/samples")
+
+
+def _summary(path: Path) -> str:
+    try:
+        docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+    except (SyntaxError, UnicodeDecodeError, ValueError):
+        return "(cannot read its docstring)"
+    return docstring.strip().splitlines()[0] if docstring else "(no description)"
+
+
+def find_samples(directory: str | os.PathLike | None = None) -> list[Sample]:
+    """Every ``*.py`` in the samples directory (not ``_*.py``), sorted by name."""
+    base = find_samples_dir(directory)
+    return [Sample(path.stem, path, _summary(path))
+            for path in sorted(base.glob("*.py")) if not path.name.startswith("_")]
+
+
+@contextlib.contextmanager
+def _fresh_engine():
+    """Let the sample import its own copy of ``engine`` (fresh Config, classes hooked as defined).
+
+    Samples run one after another in this process; each must start from a clean engine, and
+    the tracer hooks classes reliably when they are created while it records.
+    """
+    saved = {k: v for k, v in sys.modules.items() if k == "engine" or k.startswith("engine.")}
+    for key in saved:
+        del sys.modules[key]
+    try:
+        yield
+    finally:
+        for key in [k for k in sys.modules if k == "engine" or k.startswith("engine.")]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+
+
+def render_sample(sample: Sample, out_dir: str | os.PathLike, fmt: str = "svg", *,
+                  renderer: str | None = None, **dot_options) -> SampleResult:
+    """Run a sample without arguments (its output captured) and write ``out_dir/<name>.<fmt>``.
+
+    Problems (the sample raised, the renderer failed) are returned in ``error``, not raised.
+    """
+    from .export import export
+
+    target = Path(out_dir) / f"{sample.name}.{fmt}"
+    captured = io.StringIO()
+    result = SampleResult(sample, None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with contextlib.redirect_stdout(captured), _fresh_engine():
+                trace = run_script(sample.path)
+            if trace.error is not None:
+                result.error = f"the sample raised {trace.error}"
+            else:
+                result.path = write_atomic(target, export(trace, fmt, renderer=renderer, **dot_options))
+        except TraceError as exc:
+            result.error = str(exc)
+    result.output = captured.getvalue()
+    result.warnings = [str(w.message) for w in caught]
+    return result
