@@ -173,10 +173,12 @@ class Tanh(Function):
 
 
 class Sigmoid(Function):
-    """y = 1 / (1 + exp(-x)), computed stably as 0.5 * tanh(0.5 x) + 0.5."""
+    """y = 1 / (1 + exp(-x)) (exp overflowing to inf for very negative x gives exactly 0)."""
 
     def forward(self, x):
-        return np.tanh(x * 0.5) * 0.5 + 0.5
+        with np.errstate(over="ignore"):
+            e = np.exp(-x)
+        return 1 / (1 + e)
 
     def backward(self, gy):
         y = _y(self)

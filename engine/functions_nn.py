@@ -73,7 +73,11 @@ class Linear(Function):
         except ValueError as err:
             raise _matmul_error("linear", x, W, err) from None
         if b is not None:
-            y = y + b
+            if (type(y) is np.ndarray and b.ndim == 1 and b.dtype == y.dtype
+                    and y.ndim >= 1 and b.shape[0] == y.shape[-1]):
+                y += b  # y is a fresh matmul result: add the bias in place
+            else:
+                y = y + b
         return y
 
     def backward(self, gy):
