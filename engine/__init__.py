@@ -6,12 +6,13 @@ so that ``from engine import *`` does not shadow the builtins.
 
 from .core import (Config, Constant, Function, Parameter, Variable, as_array, as_variable,
                    backward, no_grad, test_mode, using_config)
-from .errors import BackwardError, DataTypeError, EngineError, GradientCheckError, ShapeError
-from .functions import (Add, BroadcastTo, Cos, Div, Exp, GetItem, GetItemGrad, Log, Mul, Neg,
-                        Pow, ReLU, Reshape, Sigmoid, Sin, Square, Sub, Sum, SumTo, Tanh,
-                        Transpose, add, broadcast_to, cos, div, exp, get_item, log, mul, neg,
-                        pow, rdiv, relu, reshape, rsub, sigmoid, sin, square, sub, sum, sum_to,
-                        tanh, transpose, _install_operators)
+from .errors import (BackwardError, DataTypeError, EngineError, GradientCheckError,
+                     ShapeError)
+from .functions import (Add, Cos, Div, Exp, Log, Mul, Neg, Pow, ReLU, Sigmoid, Sin, Square, Sub,
+                        Tanh, _install_operators, add, cos, div, exp, log, mul, neg, pow, rdiv,
+                        relu, rsub, sigmoid, sin, square, sub, tanh)
+from .functions_shape import (BroadcastTo, GetItem, GetItemGrad, Reshape, Sum, SumTo, Transpose,
+                              broadcast_to, get_item, reshape, sum, sum_to, transpose)
 from .functions_nn import (Clip, Dropout, Linear, LogSoftmax, MatMul, Max, MeanSquaredError, Min,
                            Softmax, SoftmaxCrossEntropy, clip, dropout, linear, log_softmax,
                            matmul, max, mean_squared_error, min, softmax, softmax_cross_entropy)
@@ -21,8 +22,8 @@ _install_operators()
 
 __all__ = [
     # core
-    "Variable", "Parameter", "Constant", "Function", "Config", "no_grad", "test_mode", "using_config",
-    "as_array", "as_variable", "backward",
+    "Variable", "Parameter", "Constant", "Function", "Config", "no_grad", "test_mode",
+    "using_config", "as_array", "as_variable", "backward",
     # errors
     "EngineError", "DataTypeError", "ShapeError", "BackwardError", "GradientCheckError",
     # op classes

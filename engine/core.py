@@ -1,7 +1,6 @@
-"""Core of the autograd engine: Variable, Function, Config and the backward pass."""
+"""Core of the autograd engine: Variable, Function, Config and Variable.backward."""
 
 import contextlib
-import heapq
 import weakref
 
 import numpy as np
@@ -11,8 +10,6 @@ from .errors import BackwardError, DataTypeError
 _ndarray = np.ndarray
 _asarray = np.asarray
 _ref = weakref.ref
-_heappush = heapq.heappush
-_heappop = heapq.heappop
 _float64 = np.float64
 _new = object.__new__
 
@@ -46,7 +43,7 @@ def no_grad():
 
 
 def test_mode():
-    """Context manager: evaluation mode (``Config.train = False``; dropout passes values through)."""
+    """Context manager: evaluation mode (``Config.train = False``: dropout passes x through)."""
     return using_config("train", False)
 
 
@@ -208,9 +205,9 @@ class Variable:
         Config.enable_backprop = bool(create_graph)
         try:
             if create_graph:
-                _backward_graph(f, retain_grad)
+                _bp.backward_graph(f, retain_grad)
             else:
-                _backward_arrays(f, retain_grad)
+                _bp.backward_arrays(f, retain_grad)
         finally:
             Config.enable_backprop = old
 
@@ -240,162 +237,6 @@ def _constant(obj):
 def backward(y, retain_grad=False, create_graph=False):
     """Same as ``y.backward(retain_grad, create_graph)``."""
     return y.backward(retain_grad=retain_grad, create_graph=create_graph)
-
-
-# =============================================================================
-# Backward loops (iterative; a heap keyed by -generation, each function once)
-# =============================================================================
-def _bad_count(f, gxs):
-    """Error for a backward that returned the wrong number of gradients."""
-    name = type(f).__name__
-    return BackwardError(
-        f"{name}.backward returned {len(gxs)} gradient(s) for {len(f.inputs)} input(s): "
-        f"return one per input, None for an input without a gradient")
-
-
-def _bad_shape(f, x, shape):
-    """Error for a backward that returned a gradient of the wrong shape."""
-    return BackwardError(
-        f"{type(f).__name__}.backward returned a gradient of shape {shape} for an input of "
-        f"shape {x.data.shape}")
-
-
-def _output_grads(f, as_var):
-    """Gradients of f's outputs (zeros for an output without one, None for a dead output)."""
-    gys = []
-    for r in f.outputs:
-        y = r()
-        if y is None:
-            gys.append(None)
-        elif y.grad is None:
-            z = np.zeros_like(y.data)
-            gys.append(Variable(z) if as_var else z)
-        else:
-            gys.append(y.grad if as_var else y.grad.data)
-    return gys
-
-
-def _backward_arrays(f, retain_grad):
-    """Backward pass on raw ndarrays: no graph is built, grads are stored as Variables.
-
-    Hot loop: Variables are created with ``__new__`` plus slot stores (no __init__ frame),
-    and when exactly one new function is found while the heap is empty (a chain) it is run
-    next without going through the heap. Keys are (-generation, -discovery count): among
-    equal generations the function found last runs first, the order of the book's sorted list.
-    """
-    heap = []
-    seen = {f}
-    count = -1
-    new = _new
-    Var = Variable
-    Const = Constant
-    ndarray = _ndarray
-    asarray = _asarray
-    push = _heappush
-    pop = _heappop
-    while True:
-        refs = f.outputs
-        y = refs[0]() if len(refs) == 1 else None
-        if y is not None and y.grad is not None:
-            gy = y.grad.data
-            gxs = f.backward(gy)
-            if not retain_grad:
-                y.grad = None
-        else:
-            gy = None
-            gxs = f.backward(*_output_grads(f, False))
-            if not retain_grad:
-                for r in refs:
-                    y = r()
-                    if y is not None:
-                        y.grad = None
-        inputs = f.inputs
-        if type(gxs) is not tuple:
-            gxs = (gxs,)
-        if len(gxs) != len(inputs):
-            raise _bad_count(f, gxs)
-        nxt = None
-        for x, gx in zip(inputs, gxs):
-            if gx is None:
-                continue
-            if type(gx) is not ndarray:
-                gx = gx.data if isinstance(gx, Var) else asarray(gx)
-            if gx.shape != x.data.shape:
-                raise _bad_shape(f, x, gx.shape)
-            if type(x) is Const:
-                continue
-            g = x.grad
-            c = x.creator
-            if g is None:
-                if c is None and (gx is gy or gx.base is not None):
-                    gx = gx.copy()  # a leaf's grad must not alias another array
-            else:
-                gx = g.data + gx
-                if type(gx) is not ndarray:
-                    gx = asarray(gx)
-            v = new(Var)
-            v.data = gx
-            v.name = None
-            v.grad = None
-            v.creator = None
-            v.generation = 0
-            x.grad = v
-            if c is not None and c not in seen:
-                seen.add(c)
-                if nxt is None and not heap:
-                    nxt = c
-                    nxt_key = count
-                else:
-                    push(heap, (-c.generation, count, c))
-                count -= 1
-        if nxt is not None:
-            if heap:
-                push(heap, (-nxt.generation, nxt_key, nxt))
-                f = pop(heap)[2]
-            else:
-                f = nxt
-        elif heap:
-            f = pop(heap)[2]
-        else:
-            return
-
-
-def _backward_graph(f, retain_grad):
-    """Backward pass with Variables under enable_backprop: the gradient graph is recorded."""
-    heap = [(-f.generation, 0, f)]
-    seen = {f}
-    count = -1
-    Var = Variable
-    while heap:
-        f = _heappop(heap)[2]
-        gys = _output_grads(f, True)
-        gxs = f.backward(*gys)
-        inputs = f.inputs
-        if type(gxs) is not tuple:
-            gxs = (gxs,)
-        if len(gxs) != len(inputs):
-            raise _bad_count(f, gxs)
-        for x, gx in zip(inputs, gxs):
-            if gx is None:
-                continue
-            if not isinstance(gx, Var):
-                gx = Var(as_array(gx))
-            if gx.data.shape != x.data.shape:
-                raise _bad_shape(f, x, gx.data.shape)
-            if type(x) is Constant:
-                continue
-            g = x.grad
-            x.grad = gx if g is None else g + gx
-            c = x.creator
-            if c is not None and c not in seen:
-                seen.add(c)
-                _heappush(heap, (-c.generation, count, c))
-                count -= 1
-        if not retain_grad:
-            for r in f.outputs:
-                y = r()
-                if y is not None:
-                    y.grad = None
 
 
 # =============================================================================
@@ -493,4 +334,5 @@ def _forward_result(f, y):
     return as_array(y)
 
 
-from . import functions as _F  # noqa: E402  (Variable methods call the ops lazily)
+from . import backprop as _bp  # noqa: E402  (the backward loops need Variable)
+from . import functions_shape as _F  # noqa: E402  (Variable methods call the ops lazily)

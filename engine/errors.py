@@ -16,8 +16,9 @@ class ShapeError(EngineError, ValueError):
 
 
 class BackwardError(EngineError, RuntimeError):
-    """Backward cannot start or continue (no data, non-scalar root without a gradient, bad gradient)."""
+    """Backward cannot start or go on (no data, a non-scalar root without a gradient, a bad
+    gradient returned by a backward)."""
 
 
 class GradientCheckError(EngineError, AssertionError):
-    """Analytic and numerical gradients disagree (raised by ``gradient_check(..., raise_on_failure=True)``)."""
+    """Analytic and numerical gradients disagree (``gradient_check(raise_on_failure=True)``)."""

@@ -4,7 +4,8 @@ import numpy as np
 
 from .core import Config, Constant, Function, Variable, as_variable
 from .errors import DataTypeError, ShapeError
-from .functions import _exp, _keepdims_shape, _sum_to, _xs, _y
+from .functions import _exp, _xs, _y
+from .functions_shape import _keepdims_shape, _sum_to
 
 __all__ = [
     "MatMul", "Linear", "Clip", "Max", "Min", "MeanSquaredError", "Softmax", "LogSoftmax",
