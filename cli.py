@@ -508,8 +508,10 @@ def samples(out_dir, fmt, samples_dir, renderer):
     _export.check_ready(fmt, renderer)
     _prepare_frames_dir(out_dir)
     failed = []
-    with click.progressbar(found, label="Rendering samples", file=sys.stderr,
-                           item_show_func=lambda s: s.name if s else "") as bar:
+    quiet = bool(click.get_current_context().find_root().obj.get("quiet"))
+    progress = contextlib.nullcontext(found) if quiet else click.progressbar(
+        found, label="Rendering samples", file=sys.stderr, item_show_func=lambda s: s.name if s else "")
+    with progress as bar:
         for sample in bar:
             result = gallery.render_sample(sample, out_dir, fmt, renderer=renderer)
             if result.error:

@@ -2,10 +2,10 @@
 
 Each iteration differentiates twice: backward(create_graph=True) builds the graph of the first
 derivative, and backward through that graph gives the second. The picture shows the last
-iteration's second backward pass.
+iteration's second backward pass: the graph of f'(x) that the first one built.
 
     python samples/newton.py --start 2.0 --iterations 10
-    gradtrace render samples/newton.py --iterations 3 -o newton.svg
+    gradtrace render samples/newton.py --iterations 1 -o newton.svg
 """
 
 import argparse
@@ -19,6 +19,10 @@ try:
 except ImportError:  # running from a checkout without installing gradtrace
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from engine import Variable
+
+
+# How `gradtrace samples --out DIR` draws this sample: the first iteration (later ones sit at x = 1).
+GALLERY = {"args": ["--iterations", "1"]}
 
 
 def f(x):

@@ -4,7 +4,7 @@ The n-th derivative is the gradient of the (n-1)-th, whose graph backward(create
 recorded; the graphs grow quickly, so the picture keeps the order small.
 
     python samples/tanh_derivatives.py --order 3
-    gradtrace render samples/tanh_derivatives.py --order 2 -o tanh.svg
+    gradtrace render samples/tanh_derivatives.py --order 2 --inner hide -o tanh.svg
 """
 
 import argparse
@@ -18,6 +18,10 @@ try:
 except ImportError:  # running from a checkout without installing gradtrace
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from engine import Variable, tanh
+
+# How `gradtrace samples --out DIR` draws this sample: the graph of the first derivative, without
+# the calls its create_graph backward made for the next one.
+GALLERY = {"options": {"inner": "hide"}}
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--order", type=int, default=2, help="highest derivative to compute (default 2)")

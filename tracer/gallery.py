@@ -27,11 +27,15 @@ class SamplesNotFoundError(TraceError):
 
 @dataclass(frozen=True)
 class Sample:
-    """A sample script: its name (file stem), path, and the first line of its docstring."""
+    """A sample script: its name (file stem), path, the first line of its docstring, and how
+    the gallery draws it (``GALLERY = {"args": [...], "options": {...}}`` in the script, read
+    without running it: the script's arguments and ``to_dot`` options)."""
 
     name: str
     path: Path
     summary: str
+    args: tuple[str, ...] = ()
+    options: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -59,19 +63,39 @@ def find_samples_dir(directory: str | os.PathLike | None = None) -> Path:
                                f"or pass --dir path/to/samples")
 
 
-def _summary(path: Path) -> str:
+def _gallery_settings(tree: ast.Module, path: Path) -> tuple[tuple[str, ...], dict]:
+    """The literal ``GALLERY`` dict of a sample, checked; ((), {}) when there is none."""
+    for node in tree.body:
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name) and node.targets[0].id == "GALLERY"):
+            try:
+                settings = ast.literal_eval(node.value)
+            except ValueError:
+                settings = None
+            args = settings.get("args", []) if isinstance(settings, dict) else None
+            options = settings.get("options", {}) if isinstance(settings, dict) else None
+            if (not isinstance(args, list) or not all(isinstance(a, str) for a in args)
+                    or not isinstance(options, dict) or set(settings) - {"args", "options"}):
+                raise SamplesNotFoundError(f"{path}: GALLERY must be a literal dict with 'args' (a list "
+                                           f"of strings) and 'options' (a dict of picture options)")
+            return tuple(args), options
+    return (), {}
+
+
+def _read(path: Path) -> Sample:
     try:
-        docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+        tree = ast.parse(path.read_text(encoding="utf-8"))
     except (SyntaxError, UnicodeDecodeError, ValueError):
-        return "(cannot read its docstring)"
-    return docstring.strip().splitlines()[0] if docstring else "(no description)"
+        return Sample(path.stem, path, "(cannot read its docstring)")
+    docstring = ast.get_docstring(tree)
+    summary = docstring.strip().splitlines()[0] if docstring else "(no description)"
+    return Sample(path.stem, path, summary, *_gallery_settings(tree, path))
 
 
 def find_samples(directory: str | os.PathLike | None = None) -> list[Sample]:
     """Every ``*.py`` in the samples directory (not ``_*.py``), sorted by name."""
     base = find_samples_dir(directory)
-    return [Sample(path.stem, path, _summary(path))
-            for path in sorted(base.glob("*.py")) if not path.name.startswith("_")]
+    return [_read(path) for path in sorted(base.glob("*.py")) if not path.name.startswith("_")]
 
 
 @contextlib.contextmanager
@@ -94,7 +118,7 @@ def _fresh_engine():
 
 def render_sample(sample: Sample, out_dir: str | os.PathLike, fmt: str = "svg", *,
                   renderer: str | None = None, **dot_options) -> SampleResult:
-    """Run a sample without arguments (its output captured) and write ``out_dir/<name>.<fmt>``.
+    """Run a sample with its gallery arguments (output captured) and write ``out_dir/<name>.<fmt>``.
 
     Problems (the sample raised, the renderer failed) are returned in ``error``, not raised.
     """
@@ -107,11 +131,12 @@ def render_sample(sample: Sample, out_dir: str | os.PathLike, fmt: str = "svg", 
         warnings.simplefilter("always")
         try:
             with contextlib.redirect_stdout(captured), _fresh_engine():
-                trace = run_script(sample.path)
+                trace = run_script(sample.path, sample.args)
             if trace.error is not None:
                 result.error = f"the sample raised {trace.error}"
             else:
-                result.path = write_atomic(target, export(trace, fmt, renderer=renderer, **dot_options))
+                options = {**sample.options, **dot_options}
+                result.path = write_atomic(target, export(trace, fmt, renderer=renderer, **options))
         except TraceError as exc:
             result.error = str(exc)
     result.output = captured.getvalue()
