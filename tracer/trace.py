@@ -31,6 +31,12 @@ class Trace:
         self.findings: tuple[Finding, ...] = ()
         self.max_elements: int = 0
         self.complete: bool = False
+        # Not serialised; filled by the recorder for tracer.diagnose: each call's Function class
+        # and its state without graph links (to re-run its forward), and each kept pass's
+        # non-None .grad values when it started (pass id -> variable id -> snapshot).
+        self.function_types: dict[int, type] = {}
+        self.function_states: dict[int, dict] = {}
+        self.initial_grads: dict[int, dict[int, ArraySnapshot]] = {}
 
     def __repr__(self) -> str:
         return (f"<Trace {len(self.variables)} variables, {len(self.calls)} calls, "

@@ -1,0 +1,1 @@
+"""Deliberately broken engines and ops: each triggers one tracer.diagnose finding."""

@@ -1,0 +1,88 @@
+"""DeZero step 16-19 style engines with one classic bug each (a flag per bug).
+
+``make_engine()`` with no flags is a correct engine; ``overwrite`` stores ``x.grad = gx`` (step 13
+before the fix), ``first_input_only`` queues only the first input's creator, ``no_seen`` queues a
+function once per use (no ``seen`` set). None checks gradient shapes, like the book's engine.
+"""
+
+from types import SimpleNamespace
+
+import numpy as np
+
+
+def make_engine(*, overwrite=False, first_input_only=False, no_seen=False) -> SimpleNamespace:
+    """A fresh engine (new classes each call) with the chosen bugs."""
+
+    class Variable:
+        def __init__(self, data, name=None):
+            self.data, self.name, self.grad, self.creator, self.generation = data, name, None, None, 0
+
+        def set_creator(self, func):
+            self.creator = func
+            self.generation = func.generation + 1
+
+        def cleargrad(self):
+            self.grad = None
+
+        def backward(self, retain_grad=False):
+            if self.grad is None:
+                self.grad = np.ones_like(self.data)
+            funcs, seen = [], set()
+
+            def add_func(f):
+                if no_seen or f not in seen:
+                    funcs.append(f)
+                    seen.add(f)
+                    funcs.sort(key=lambda func: func.generation)
+
+            add_func(self.creator)
+            while funcs:
+                f = funcs.pop()
+                gxs = f.backward(*[output.grad for output in f.outputs])
+                if not isinstance(gxs, tuple):
+                    gxs = (gxs,)
+                for x, gx in zip(f.inputs, gxs):
+                    x.grad = gx if overwrite or x.grad is None else x.grad + gx
+                queued = f.inputs[:1] if first_input_only else f.inputs
+                for x in queued:
+                    if x.creator is not None:
+                        add_func(x.creator)
+                if not retain_grad:
+                    for y in f.outputs:
+                        y.grad = None
+
+    class Function:
+        def __call__(self, *inputs):
+            ys = self.forward(*[x.data for x in inputs])
+            ys = ys if isinstance(ys, tuple) else (ys,)
+            outputs = [Variable(np.asarray(y)) for y in ys]
+            self.generation = max(x.generation for x in inputs)
+            for output in outputs:
+                output.set_creator(self)
+            self.inputs, self.outputs = inputs, outputs
+            return outputs if len(outputs) > 1 else outputs[0]
+
+    class Square(Function):
+        def forward(self, x):
+            return x ** 2
+
+        def backward(self, gy):
+            return 2 * self.inputs[0].data * gy
+
+    class Exp(Function):
+        def forward(self, x):
+            return np.exp(x)
+
+        def backward(self, gy):
+            return np.exp(self.inputs[0].data) * gy
+
+    class Add(Function):
+        def forward(self, x0, x1):
+            return x0 + x1
+
+        def backward(self, gy):
+            return gy, gy  # no sum back to the input shapes: wrong under broadcasting
+
+    return SimpleNamespace(
+        Variable=Variable, Function=Function, Square=Square, Exp=Exp, Add=Add,
+        square=lambda x: Square()(x), exp=lambda x: Exp()(x), add=lambda a, b: Add()(a, b))

@@ -1,0 +1,478 @@
+"""tracer.diagnose: each finding triggered by a broken engine or op, and none on correct ones."""
+
+import json
+
+import numpy as np
+import pytest
+
+import engine as E
+import tracer
+from tests.tracer.broken import ops as bad_ops
+from tests.tracer.broken.engines import make_engine
+from tests.tracer.engines import fullcore, generations, listpop, recursive
+from tracer import jsonio
+from tracer.diagnose import (CHECKS, DiagnoseError, attach, diagnose, findings_from_json,
+                             findings_to_json, format_report)
+
+
+def kinds(findings):
+    return sorted({f.kind for f in findings})
+
+
+def run(fn, *, dtype=np.float64, **trace_options):
+    """Trace ``fn(dtype)`` (it returns the loss, or runs backward itself and returns None)."""
+    with np.errstate(all="ignore"), tracer.trace(**trace_options) as t:
+        loss = fn(dtype)
+        if loss is not None:
+            loss.backward()
+    return t
+
+
+def op_call(t, op):
+    return next(c.id for c in t.calls.values() if c.op == op)
+
+
+# ----- no false positives on every op of the engine ------------------------------------------
+
+def _weighted(y, rng, dtype):
+    return E.sum(y * E.Variable(rng.standard_normal(y.shape).astype(dtype)))
+
+
+def _op_cases():
+    """name -> f(dtype) returning a scalar loss that exercises the op (kinks and ties included)."""
+    def case(build):
+        def fn(dtype):
+            rng = np.random.default_rng(7)
+
+            def v(*shape, low=-2.0, high=2.0):
+                return E.Variable(rng.uniform(low, high, shape).astype(dtype))
+
+            def w(y):
+                return _weighted(y, rng, dtype)
+
+            return build(v, w, lambda values: E.Variable(np.array(values, dtype=dtype)))
+        return fn
+
+    pos = {"low": 0.5, "high": 3.0}
+    return {
+        "square": case(lambda v, w, c: w(E.square(v(3)))),
+        "exp": case(lambda v, w, c: w(E.exp(v(3)))),
+        "log": case(lambda v, w, c: w(E.log(v(3, **pos)))),
+        "sin-cos": case(lambda v, w, c: w(E.sin(v(2, 2))) + w(E.cos(v(3)))),
+        "tanh-sigmoid": case(lambda v, w, c: w(E.tanh(v(3))) + w(E.sigmoid(v(3)))),
+        "relu-at-0": case(lambda v, w, c: w(E.relu(c([-1.0, 0.0, 2.0])))),
+        "pow": case(lambda v, w, c: w(E.pow(v(3, **pos), 3)) + w(v(2, **pos) ** 0.5) + w(2.0 ** v(2))),
+        "arithmetic-broadcast": case(lambda v, w, c: w(v(2, 3) + v(3)) + w(v(2, 3) - v(2, 1))
+                                     + w(v(2, 3) * v(1, 3)) + w(v(2, 3) / v(3, **pos)) + w(-v(2))),
+        "reflected-scalars": case(lambda v, w, c: w(2.0 - v(3)) + w(1.0 / v(3, **pos)) + w(v(3) * 3.0)),
+        "reshape-transpose": case(lambda v, w, c: w(E.reshape(v(2, 3), (3, 2))) + w(v(2, 3).T)
+                                  + w(v(2, 3, 4).transpose(2, 0, 1))),
+        "broadcast_to-sum_to": case(lambda v, w, c: w(E.broadcast_to(v(1, 3), (2, 3)))
+                                    + w(E.sum_to(v(2, 3), (1, 3)))),
+        "sum-axis-keepdims": case(lambda v, w, c: w(E.sum(v(2, 3), axis=0))
+                                  + w(E.sum(v(2, 3), axis=1, keepdims=True))
+                                  + w(E.sum(v(2, 3, 2), axis=(0, 2)))),
+        "matmul": case(lambda v, w, c: w(E.matmul(v(2, 3), v(3, 4))) + w(E.matmul(v(3), v(3, 2)))),
+        "linear": case(lambda v, w, c: w(E.linear(v(2, 3), v(3, 4), v(4))) + w(E.linear(v(2, 3), v(3, 2)))),
+        "get_item": case(lambda v, w, c: w(v(3, 4)[1]) + w(v(3, 4)[:, 1:3])
+                         + w(E.get_item(v(4), np.array([0, 0, 2])))),
+        "clip-at-bounds": case(lambda v, w, c: w(E.clip(c([-2.0, -1.0, 0.0, 1.0, 3.0]), -1.0, 1.0))),
+        "max-min-ties": case(lambda v, w, c: w(E.max(v(2, 3), axis=1)) + E.max(c([1.0, 3.0, 3.0]))
+                             + w(E.min(v(2, 3), axis=0, keepdims=True)) + E.min(c([2.0, 2.0]))),
+        "mean_squared_error": case(lambda v, w, c: E.mean_squared_error(v(2, 3), v(2, 3))),
+        "softmax-family": case(lambda v, w, c: w(E.softmax(v(2, 3))) + E.sum(E.softmax(v(2, 3), axis=0))
+                               + w(E.log_softmax(v(2, 3)))),
+        "softmax_cross_entropy": case(lambda v, w, c: E.softmax_cross_entropy(v(3, 4), np.array([0, 3, 1]))),
+        "dropout-test-mode": case(lambda v, w, c: _in_test_mode(lambda: w(E.dropout(v(3))))),
+        "mlp": case(lambda v, w, c: E.softmax_cross_entropy(
+            E.linear(E.sigmoid(E.linear(v(4, 3), v(3, 5), v(5))), v(5, 2), v(2)), np.array([0, 1, 1, 0]))),
+    }
+
+
+def _in_test_mode(build):
+    with E.test_mode():
+        return build()
+
+
+OP_CASES = _op_cases()
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
+@pytest.mark.parametrize("name", sorted(OP_CASES))
+def test_no_findings_on_every_engine_op(name, dtype):
+    t = run(OP_CASES[name], dtype=dtype)
+    notes = []
+    findings = diagnose(t, notes=notes)
+    assert findings == (), format_report(findings, t, notes)
+    assert notes == []  # every call was re-run and checked
+    assert t.findings == ()
+
+
+@pytest.mark.parametrize("name", ["square", "relu-at-0", "arithmetic-broadcast", "get_item",
+                                  "max-min-ties", "softmax-family", "mlp"])
+def test_every_checked_op_is_caught_when_its_backward_is_scaled(name, monkeypatch):
+    """The check really runs: scaling each op's backward by 1.3 flags every op of the graph."""
+    for cls in (E.Square, E.Add, E.Sub, E.Mul, E.Div, E.Neg, E.Sum, E.ReLU, E.GetItem, E.Max,
+                E.Min, E.Softmax, E.LogSoftmax, E.Linear, E.Sigmoid, E.SoftmaxCrossEntropy):
+        monkeypatch.setattr(cls, "backward", _scaled(cls.backward), raising=True)
+    t = run(OP_CASES[name])
+    findings = diagnose(t)
+    flagged = {t.calls[f.call].op for f in findings if f.kind == "wrong-backward"}
+    assert flagged == {t.calls[c].op for c in t.select_pass().calls}
+    assert "leaf-gradient" in kinds(findings)
+
+
+def _scaled(backward):
+    def scaled(self, *gys):
+        result = backward(self, *gys)
+        if isinstance(result, tuple):
+            return tuple(None if g is None else g * 1.3 for g in result)
+        return result * 1.3
+    return scaled
+
+
+def test_no_findings_on_the_fixture_engines():
+    def seed(module):
+        x = module.Variable(np.array(0.5))
+        y = module.Square()(module.Exp()(module.Square()(x)))
+        y.grad = np.array(1.0)
+        y.backward()
+
+    with tracer.trace(recursive.Function, recursive.Variable) as t:
+        seed(recursive)
+    assert diagnose(t) == ()
+    with tracer.trace(generations.Function, generations.Variable) as t:
+        _branching(generations)
+    assert diagnose(t) == (), format_report(t.findings, t)
+    with tracer.trace(listpop.Function, listpop.Variable) as t:  # a chain: list-pop is fine there
+        x = listpop.Variable(np.array(1.5))
+        listpop.square(listpop.square(x)).backward()
+    assert diagnose(t) == ()
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        x = fullcore.Variable(np.array(2.0))
+        y = fullcore.add(fullcore.mul(x, x), fullcore.sin(x))
+        y.backward()
+    assert diagnose(t) == (), format_report(t.findings, t)
+    eng = make_engine()  # the broken engines' correct configuration
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x = eng.Variable(np.array(2.0))
+        a = eng.square(x)
+        eng.add(eng.square(a), eng.exp(a)).backward()
+    assert diagnose(t) == ()
+
+
+def test_manual_backprop_and_higher_order_passes_are_clean():
+    with tracer.trace(recursive.Function, recursive.Variable) as t:
+        A, B, C = recursive.Square(), recursive.Exp(), recursive.Square()
+        x = recursive.Variable(np.array(0.5))
+        y = C(B(A(x)))
+        y.grad = np.array(1.0)
+        b_grad = C.backward(y.grad)
+        a_grad = B.backward(b_grad)
+        x.grad = A.backward(a_grad)
+    assert t.select_pass().kind == "manual" and diagnose(t) == ()
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(1.0))
+        y = E.sin(x) * x
+        y.backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.backward()
+    assert len(t.passes) == 2
+    assert diagnose(t) == (), format_report(t.findings, t)
+
+
+def test_gradients_kept_across_passes_without_cleargrad_are_not_flagged():
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array([1.0, 2.0]))
+        for _ in range(3):
+            E.sum(x * x).backward()  # no cleargrad: x.grad accumulates on purpose
+    assert x.grad.data.tolist() == [6.0, 12.0]
+    assert diagnose(t) == ()
+
+
+# ----- wrong-backward -------------------------------------------------------------------------
+
+def test_wrong_backward_names_the_function_input_and_step():
+    def build(dtype):
+        x = E.Variable(np.array([0.5, 1.5], dtype=dtype), name="x")
+        return E.sum(E.exp(bad_ops.HalfSquare()(x)))
+
+    for dtype in (np.float64, np.float32):
+        t = run(build, dtype=dtype)
+        findings = diagnose(t)
+        assert kinds(findings) == ["leaf-gradient", "wrong-backward"]
+        wrong = next(f for f in findings if f.kind == "wrong-backward")
+        assert wrong.call == op_call(t, "HalfSquare") and wrong.variable == 1
+        assert wrong.step == 3 and wrong.pass_id == 1 and wrong.severity == "error"
+        assert wrong.numbers["relative_error"] == pytest.approx(0.5, rel=1e-3)
+        assert wrong.numbers["input"] == 1
+        assert "HalfSquare.backward" in wrong.message and "x (v1)" in wrong.message
+        leaf = next(f for f in findings if f.kind == "leaf-gradient")
+        assert leaf.variable == 1 and "wrong-backward at HalfSquare (f1)" in leaf.hint
+
+
+def test_wrong_backward_of_one_input_of_two_and_a_sign_error():
+    def build(dtype):
+        a = E.Variable(np.array([2.0, -1.0]), name="a")
+        b = E.Variable(np.array([2.0, 3.0]), name="b")
+        return E.sum(bad_ops.SwappedMul()(a, b) + bad_ops.SinWithSin()(a))
+
+    t = run(build)
+    wrong = [(t.calls[f.call].op, f.numbers["input"]) for f in diagnose(t) if f.kind == "wrong-backward"]
+    assert sorted(wrong) == [("SinWithSin", 1), ("SwappedMul", 1), ("SwappedMul", 2)]
+
+
+def test_constructor_state_is_replayed():
+    t = run(lambda dtype: E.sum(bad_ops.ScaledSquare(3.0)(E.Variable(np.array([1.0, -2.0])))))
+    notes = []
+    assert diagnose(t, notes=notes) == () and notes == []
+    assert t.function_states[1] == {"c": 3.0, "generation": 0}
+
+
+def test_wrong_backward_on_a_user_engine_with_variable_gradients():
+    class BadCos(fullcore.Function):
+        def forward(self, x):
+            return np.cos(x)
+
+        def backward(self, gy):
+            return gy * fullcore.sin(self.inputs[0])  # the sign is missing
+
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        x = fullcore.Variable(np.array(0.7))
+        fullcore.mul(BadCos()(x), x).backward()
+    findings = diagnose(t)
+    assert [f.kind for f in findings] == ["wrong-backward", "leaf-gradient"]
+    assert t.calls[findings[0].call].op == "BadCos"
+    assert findings[0].numbers["relative_error"] == pytest.approx(2.0, rel=1e-3)
+
+
+def test_calls_that_cannot_be_replayed_are_skipped_with_a_note():
+    def build(dtype):
+        return E.sum(E.dropout(E.Variable(np.arange(6.0)), 0.5) * 2.0)
+
+    np.random.seed(0)
+    t = run(build)
+    notes = []
+    assert diagnose(t, notes=notes) == ()
+    assert any("Dropout" in n and "random" in n for n in notes)
+    assert any(n.startswith("leaf-gradient: pass 1 not checked") for n in notes)
+    state = np.random.get_state()
+    diagnose(t)
+    assert np.array_equal(np.random.get_state()[1], state[1])  # the user's random state is untouched
+
+
+def test_arrays_too_large_to_record_are_skipped_with_a_note():
+    t = run(lambda dtype: E.sum(bad_ops.HalfSquare()(E.Variable(np.ones(50)))), max_elements=10)
+    notes = []
+    assert diagnose(t, notes=notes) == ()
+    assert any("too large" in n for n in notes)
+
+
+def test_budget_limits_the_work():
+    t = run(lambda dtype: E.sum(bad_ops.HalfSquare()(E.Variable(np.ones(20)))))
+    notes = []
+    assert diagnose(t, budget=10, notes=notes) == ()
+    assert any("budget" in n for n in notes)
+    assert kinds(diagnose(t)) == ["leaf-gradient", "wrong-backward"]
+
+
+# ----- premature, repeated, missing steps -----------------------------------------------------
+
+def _branching(module, **backward_options):
+    x = module.Variable(np.array(2.0))
+    a = module.square(x)
+    y = module.add(module.square(a), module.square(a))
+    y.backward(**backward_options)
+    return x
+
+
+def test_list_pop_engine_premature_and_repeated_steps():
+    with tracer.trace(listpop.Function, listpop.Variable) as t:
+        _branching(listpop)
+    findings = diagnose(t)
+    assert [f.kind for f in findings] == ["premature-backward", "repeated-step", "leaf-gradient"]
+    premature, repeated, leaf = findings
+    assert (premature.call, premature.variable, premature.step) == (1, 2, 3)
+    assert premature.numbers == {"late_steps": [4]}
+    assert (repeated.call, repeated.step, repeated.numbers) == (1, 5, {"steps": [3, 5]})
+    assert leaf.variable == 1 and leaf.numbers["numerical"] == pytest.approx(64.0)
+    assert leaf.numbers["analytic"] == pytest.approx(96.0)
+
+
+def test_engine_without_seen_set_repeats_a_step():
+    eng = make_engine(no_seen=True)
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        _branching(eng, retain_grad=True)
+    findings = diagnose(t)
+    assert [f.kind for f in findings] == ["repeated-step", "leaf-gradient"]
+    assert findings[0].call == 1 and findings[0].numbers["steps"] == [4, 5]
+
+
+def test_engine_queueing_only_the_first_input_misses_a_step():
+    eng = make_engine(first_input_only=True)
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x = eng.Variable(np.array(0.5))
+        eng.add(eng.square(x), eng.exp(x)).backward()
+    findings = diagnose(t)
+    assert [f.kind for f in findings] == ["missing-step", "leaf-gradient"]
+    assert t.calls[findings[0].call].op == "Exp" and findings[0].step is None
+
+
+def test_manual_pass_that_stops_early_is_a_warning():
+    with tracer.trace(recursive.Function, recursive.Variable) as t:
+        A, B = recursive.Square(), recursive.Exp()
+        y = B(A(recursive.Variable(np.array(0.5))))
+        y.grad = np.array(1.0)
+        B.backward(y.grad)
+    missing = [f for f in diagnose(t, checks=["missing-step"])]
+    assert [(f.call, f.severity) for f in missing] == [(1, "warning")]
+
+
+# ----- overwritten gradient and shape mismatch ------------------------------------------------
+
+def test_overwriting_engine_x_plus_x_gives_one():
+    eng = make_engine(overwrite=True)
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x = eng.Variable(np.array(3.0), name="x")
+        eng.add(x, x).backward()
+    assert x.grad == 1.0
+    findings = diagnose(t)
+    assert [f.kind for f in findings] == ["overwritten-gradient", "leaf-gradient"]
+    over = findings[0]
+    assert (over.variable, over.step, over.call) == (1, 1, 1)
+    assert over.numbers == {"grad": 1.0, "expected": 2.0}
+
+
+def test_overwriting_engine_on_a_branching_graph_names_the_overwriting_step():
+    eng = make_engine(overwrite=True)
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        _branching(eng)
+    over = [f for f in diagnose(t) if f.kind == "overwritten-gradient"]
+    assert [(f.variable, f.step) for f in over] == [(2, 3)]
+    assert t.calls[over[0].call].op == "Square"
+
+
+def test_broadcast_not_summed_back_on_an_engine_without_shape_checks():
+    eng = make_engine()
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        b = eng.Variable(np.array(2.0), name="b")
+        eng.add(eng.Variable(np.ones(3)), b).backward(retain_grad=True)
+    shape = [f for f in diagnose(t) if f.kind == "shape-mismatch"]
+    assert [(f.variable, f.step, f.severity) for f in shape] == [(2, 1, "error")]
+    assert shape[0].numbers == {"grad_shape": [3], "shape": []}
+
+
+def test_broadcast_not_summed_back_on_our_engine_which_raises():
+    with pytest.raises(E.BackwardError):
+        with tracer.trace() as t:
+            y = bad_ops.UnsummedAdd()(E.Variable(np.ones((2, 3))), E.Variable(np.ones(3)))
+            E.sum(y).backward()
+    findings = diagnose(t)
+    assert [f.kind for f in findings] == ["shape-mismatch"]
+    assert findings[0].call == op_call(t, "UnsummedAdd") and findings[0].variable == 2
+
+
+# ----- NaN / Inf ------------------------------------------------------------------------------
+
+def test_nan_inf_from_the_forward_names_the_op_and_where_it_flowed():
+    def build(dtype):
+        x = E.Variable(np.array([1.0, 0.0], dtype=dtype), name="x")
+        return E.sum(E.log(x) * 2.0)
+
+    t = run(build)
+    findings = diagnose(t)
+    assert [f.kind for f in findings] == ["nan-inf"]
+    (nan,) = findings
+    assert nan.call == op_call(t, "Log") and nan.pass_id is None and nan.step is None
+    assert nan.numbers["inf"] == 1 and nan.numbers["index"] == [1]
+    root = t.select_pass().root
+    assert nan.numbers["flowed_into"] == [root]
+    assert "Log (f1) turned finite inputs into 1 Inf" in nan.message
+
+
+def test_nan_inf_first_appearing_in_a_gradient():
+    t = run(lambda dtype: E.sum(E.pow(E.Variable(np.array([0.0, 4.0]), name="x"), 0.5)))
+    (nan,) = diagnose(t)
+    assert nan.kind == "nan-inf" and nan.step == 2 and nan.pass_id == 1
+    assert nan.call == op_call(t, "Pow") and nan.numbers["flowed_into"] == [1]
+
+
+def test_nan_in_the_input_data():
+    t = run(lambda dtype: E.sum(E.square(E.Variable(np.array([np.nan, 1.0]), name="data"))))
+    (nan,) = diagnose(t)
+    assert nan.kind == "nan-inf" and nan.variable == 1 and nan.call is None
+    assert nan.numbers["nan"] == 1 and nan.numbers["index"] == [0]
+
+
+# ----- API, report, JSON ----------------------------------------------------------------------
+
+def _listpop_trace():
+    with tracer.trace(listpop.Function, listpop.Variable) as t:
+        _branching(listpop)
+    return t
+
+
+def test_api_checks_passes_attach_and_errors():
+    t = _listpop_trace()
+    assert kinds(diagnose(t, checks=["repeated-step"])) == ["repeated-step"]
+    assert kinds(diagnose(t, checks="premature-backward", attach=False)) == ["premature-backward"]
+    assert kinds(t.findings) == ["repeated-step"]
+    attach(t, ())
+    assert t.findings == ()
+    assert diagnose(t, passes=[1]) == diagnose(t)
+    with pytest.raises(tracer.PassSelectionError):
+        diagnose(t, passes=[7])
+    with pytest.raises(ValueError, match="unknown check 'typo'"):
+        diagnose(t, checks=["typo"])
+    with pytest.raises(ValueError, match="tolerance"):
+        diagnose(t, tolerance=0)
+    with pytest.raises(DiagnoseError, match="not finished"):
+        with tracer.trace() as unfinished:
+            diagnose(unfinished)
+    assert set(CHECKS) == {"wrong-backward", "leaf-gradient", "premature-backward",
+                           "overwritten-gradient", "shape-mismatch", "missing-step",
+                           "repeated-step", "nan-inf"}
+
+
+def test_findings_are_deterministic_and_round_trip_through_json():
+    first, second = diagnose(_listpop_trace()), diagnose(_listpop_trace())
+    assert first == second
+    data = findings_to_json(first)
+    assert json.loads(json.dumps(data, allow_nan=False)) == data
+    assert findings_from_json(data) == first
+    inf = findings_to_json(diagnose(run(lambda d: E.sum(E.log(E.Variable(np.array([0.0])))))))
+    assert findings_from_json(inf)[0].numbers["inf"] == 1
+
+
+def test_trace_json_round_trip_keeps_findings_and_order_checks_still_work():
+    t = _listpop_trace()
+    findings = diagnose(t)
+    loaded = jsonio.loads(jsonio.dumps(t))
+    assert loaded.findings == findings
+    notes = []
+    again = diagnose(loaded, notes=notes)
+    assert kinds(again) == ["premature-backward", "repeated-step"]  # no replay from JSON
+    assert any("not recorded" in n for n in notes)
+
+
+def test_format_report():
+    t = _listpop_trace()
+    text = format_report(diagnose(t), t)
+    assert text.startswith("gradtrace check: 3 problems (3 errors) in 4 calls and 1 backward pass.")
+    assert "1. [error] premature-backward at Square (f1), pass 1, step 3" in text
+    assert "hint: " in text and text.endswith("\n")
+    assert max(len(line) for line in text.splitlines()) <= 100
+    clean = run(OP_CASES["square"])
+    assert format_report(diagnose(clean), clean).startswith("gradtrace check: no problems found")
+    noted = format_report((), None, ["wrong-backward: Dropout not checked: random"])
+    assert "Not checked:\n  - wrong-backward: Dropout" in noted
+
+
+def test_recorder_keeps_replay_state_without_graph_links():
+    t = run(OP_CASES["sum-axis-keepdims"])
+    sums = [c for c in t.calls.values() if c.op == "Sum" and t.function_states[c.id].get("axis") is not None]
+    assert {t.function_states[c.id]["axis"] for c in sums} == {0, 1, (0, 2)}
+    for state in t.function_states.values():
+        assert not {"inputs", "outputs"} & set(state)
+    assert all(t.function_types[c].__name__ == t.calls[c].op for c in t.calls)

@@ -1,0 +1,103 @@
+"""tracer.diagnose: find the usual backprop bugs in a Trace and point at the node responsible."""
+
+from __future__ import annotations
+
+import numbers
+
+from .diagnose_common import KINDS, Settings
+from .diagnose_grad import check_leaf_gradient, check_wrong_backward
+from .diagnose_nan import check_nan_backward, check_nan_forward
+from .diagnose_order import check_order, check_overwritten, check_shapes
+from .diagnose_replay import ReplayCache
+from .diagnose_report import findings_from_json, findings_to_json, format_report
+from .errors import TraceError
+from .records import Finding
+
+__all__ = ["diagnose", "attach", "format_report", "findings_to_json", "findings_from_json",
+           "CHECKS", "DEFAULT_TOLERANCE", "DEFAULT_BUDGET", "DiagnoseError"]
+
+CHECKS = KINDS
+DEFAULT_TOLERANCE = 1e-3
+DEFAULT_BUDGET = 100_000
+
+
+class DiagnoseError(TraceError):
+    """The trace cannot be diagnosed (e.g. it is still recording)."""
+
+
+def _kinds(checks) -> frozenset:
+    if checks is None:
+        return frozenset(KINDS)
+    if isinstance(checks, str):
+        checks = [checks]
+    chosen = frozenset(checks)
+    unknown = sorted(chosen - set(KINDS))
+    if unknown:
+        raise ValueError(f"unknown check {', '.join(map(repr, unknown))}: choose from {', '.join(KINDS)}")
+    return chosen
+
+
+def _sort_key(finding: Finding):
+    return (finding.pass_id or 0, KINDS.index(finding.kind),
+            finding.step if finding.step is not None else 1 << 62,
+            finding.call or 0, finding.variable or 0, finding.message)
+
+
+def _passes(trace, passes):
+    if passes is None:
+        return list(trace.passes)
+    if isinstance(passes, (int, str)):
+        passes = [passes]
+    return [trace.select_pass(which) for which in passes]
+
+
+def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes=None,
+             budget: int = DEFAULT_BUDGET, notes: list | None = None,
+             attach: bool = True) -> tuple[Finding, ...]:
+    """Check a finished Trace; return its findings (sorted) and, with ``attach``, set ``trace.findings``.
+
+    ``checks`` limits the kinds (see ``CHECKS``; default all); ``passes`` the backward passes
+    (pass numbers, default every kept pass). ``tolerance`` is the relative error the numerical
+    gradient checks accept (float32 data is given at least what its precision needs);
+    ``budget`` caps the forward re-runs one numerical check may make. Pass a list as ``notes``
+    to receive one line per thing that could not be checked, and why.
+    """
+    if not getattr(trace, "complete", False):
+        raise DiagnoseError("the trace is not finished: diagnose it after the `with tracer.trace()` "
+                            "block (or run_script) has ended")
+    if (isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real)
+            or not 0 < tolerance < 1):
+        raise ValueError(f"tolerance must be a number between 0 and 1, got {tolerance!r}")
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+        raise ValueError(f"budget must be a whole number >= 0, got {budget!r}")
+    kinds = _kinds(checks)
+    settings = Settings(float(tolerance), budget)
+    cache = ReplayCache(trace)
+    found: list[Finding] = []
+    if "nan-inf" in kinds:
+        found += check_nan_forward(trace)
+    for pass_record in _passes(trace, passes):
+        of_pass: list[Finding] = []
+        if "nan-inf" in kinds:
+            of_pass += check_nan_backward(trace, pass_record)
+        if "shape-mismatch" in kinds:
+            of_pass += check_shapes(trace, pass_record)
+        if "wrong-backward" in kinds:
+            of_pass += check_wrong_backward(trace, pass_record, settings, cache)
+        of_pass += check_order(trace, pass_record, kinds)
+        if "overwritten-gradient" in kinds:
+            of_pass += check_overwritten(trace, pass_record, settings)
+        if "leaf-gradient" in kinds:
+            of_pass += check_leaf_gradient(trace, pass_record, settings, cache, list(of_pass))
+        found += of_pass
+    result = tuple(sorted(found, key=_sort_key))
+    if notes is not None:
+        notes.extend(settings.notes)
+    if attach:
+        trace.findings = result
+    return result
+
+
+def attach(trace, findings) -> None:
+    """Set ``trace.findings`` (what pictures and JSON export show) to ``findings``."""
+    trace.findings = tuple(sorted(findings, key=_sort_key))

@@ -1,0 +1,134 @@
+"""Shared pieces of tracer.diagnose: settings, node labels, rounding, gradient arithmetic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .records import Finding
+
+__all__ = ["KINDS", "Settings", "call_label", "var_label", "op_of", "rounded", "make_finding",
+           "Amount", "amount", "zero_amount", "prior_grads", "float_eps"]
+
+# Every finding kind, causes before symptoms (the order reports list them in).
+KINDS = ("nan-inf", "shape-mismatch", "wrong-backward", "premature-backward", "repeated-step",
+         "missing-step", "overwritten-gradient", "leaf-gradient")
+
+
+@dataclass
+class Settings:
+    """How strict the numerical checks are, how much work they may do, and notes on what was skipped."""
+
+    tolerance: float = 1e-3
+    budget: int = 100_000
+    notes: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        """Remember that something could not be checked (each text once)."""
+        if text not in self.notes:
+            self.notes.append(text)
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def op_of(trace, call_id: int | None) -> str:
+    """The op name of a call ("?" when unknown)."""
+    call = trace.calls.get(call_id) if call_id is not None else None
+    return _printable(call.op) if call is not None else "?"
+
+
+def call_label(trace, call_id: int) -> str:
+    """A call as reports name it: ``Square (f3)`` (f3 is its node id in the pictures)."""
+    return f"{op_of(trace, call_id)} (f{call_id})"
+
+
+def var_label(trace, var_id: int) -> str:
+    """A variable as reports name it: ``x (v1)``, or ``v1`` when it has no name."""
+    name = trace.name_of(var_id)
+    return f"{_printable(name)} (v{var_id})" if name else f"v{var_id}"
+
+
+def rounded(value):
+    """Numbers for ``Finding.numbers``: floats to 6 significant digits, lists element-wise."""
+    if isinstance(value, (list, tuple)):
+        return [rounded(v) for v in value]
+    if isinstance(value, (bool, int, str)) or value is None:
+        return value
+    value = float(value)
+    return float(f"{value:.6g}") if np.isfinite(value) else value
+
+
+def make_finding(kind: str, message: str, *, pass_id=None, call=None, variable=None, step=None,
+                 severity: str = "error", hint: str = "", numbers=None) -> Finding:
+    """A Finding with its numbers rounded (so reports and JSON are stable)."""
+    return Finding(kind, message, pass_id, call, variable, step, severity, hint,
+                   {k: rounded(v) for k, v in (numbers or {}).items()})
+
+
+def float_eps(dtype_name: str) -> float:
+    """Machine epsilon of a float dtype name (float64's for anything else)."""
+    try:
+        dtype = np.dtype(dtype_name)
+    except TypeError:
+        return float(np.finfo(np.float64).eps)
+    return float(np.finfo(dtype).eps) if dtype.kind == "f" else float(np.finfo(np.float64).eps)
+
+
+class Amount:
+    """A gradient for sums and comparisons: the whole array when known, else only its mean."""
+
+    __slots__ = ("array", "mean", "scale", "eps", "shape")
+
+    def __init__(self, array, mean, scale, eps, shape):
+        self.array, self.mean, self.scale, self.eps, self.shape = array, mean, scale, eps, shape
+
+    def __add__(self, other: Amount) -> Amount:
+        if self.shape != other.shape:
+            raise ValueError("shapes differ")
+        array = (self.array + other.array
+                 if self.array is not None and other.array is not None else None)
+        mean = self.mean + other.mean if self.mean is not None and other.mean is not None else None
+        return Amount(array, mean, self.scale + other.scale, max(self.eps, other.eps), self.shape)
+
+    def matches(self, other: Amount, rtol: float) -> bool | None:
+        """True/False when the two agree within rtol of their scale; None when unknown."""
+        if self.shape != other.shape:
+            return None
+        tol = max(rtol, 1e3 * max(self.eps, other.eps)) * max(self.scale, other.scale, 1e-300)
+        if self.array is not None and other.array is not None:
+            diff = np.abs(self.array - other.array)
+            if not np.isfinite(diff).all():
+                return None
+            return bool(diff.max(initial=0.0) <= tol)
+        if self.mean is None or other.mean is None:
+            return None
+        return abs(self.mean - other.mean) <= tol
+
+
+def amount(snap) -> Amount | None:
+    """An Amount from an ArraySnapshot (None for None, non-numeric, or NaN/Inf data)."""
+    if snap is None or snap.has_nonfinite or snap.dtype.startswith(("<U", "str", "object", "bool")):
+        return None
+    eps = float_eps(snap.dtype)
+    if snap.values is not None:
+        array = snap.to_array().astype(np.float64)
+        scale = float(np.abs(array).max(initial=0.0))
+        return Amount(array, float(array.mean()) if array.size else 0.0, scale, eps, tuple(snap.shape))
+    if snap.mean is None:
+        return None
+    scale = max(abs(snap.min), abs(snap.max))
+    return Amount(None, snap.mean, scale, eps, tuple(snap.shape))
+
+
+def zero_amount(shape: tuple) -> Amount:
+    """The Amount of a gradient that was None (zeros)."""
+    return Amount(np.zeros(shape), 0.0, 0.0, 0.0, tuple(shape))
+
+
+def prior_grads(trace, pass_record) -> dict | None:
+    """``.grad`` of the pass's variables when it started ({} for all None); None when unknown."""
+    known = getattr(trace, "initial_grads", None) or {}
+    return known.get(pass_record.id)

@@ -1,0 +1,259 @@
+"""Gradient checks: each function's backward against its re-run forward, each leaf against the whole pass."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .diagnose_common import Settings, call_label, float_eps, make_finding, op_of, prior_grads, var_label
+from .diagnose_replay import ReplayCache, numeric_mismatch, output_eps
+
+__all__ = ["check_wrong_backward", "check_leaf_gradient"]
+
+_HINT_WRONG = ("the local derivative in {op}.backward is wrong for this input: re-derive it; the "
+               "usual slips are a missing factor (2x for x**2), a sign (cos' = -sin), the output "
+               "used where the input belongs, or forgetting to multiply by gy")
+_HINT_LEAF = ("the gradient that reached this leaf is off although the local checks may pass: "
+              "look at the other findings of this pass (order, overwrites, wrong backwards)")
+_HINT_LEAF_ALONE = ("no single step explains it: an op that could not be re-run, gradients "
+                    "accumulated across passes without cleargrad(), or a changed leaf value")
+
+
+def _as_float64(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    return [a.astype(np.float64) if a.dtype.kind == "f" else a.copy() for a in arrays]
+
+
+def _weighted(outputs, weights) -> tuple[float, float]:
+    """(sum of w * y over all outputs, sum of |w * y|) in float64."""
+    total = magnitude = 0.0
+    for y, w in zip(outputs, weights):
+        if w is None:
+            continue
+        if tuple(y.shape) != w.shape:
+            raise ValueError("output shape changed")
+        product = np.asarray(y, dtype=np.float64) * w
+        total += float(product.sum())
+        magnitude += float(np.abs(product).sum())
+    return total, magnitude
+
+
+def _tolerances(settings: Settings, analytic_dtype: str, weight_scale: float):
+    eps = float_eps(analytic_dtype)
+    rtol = max(settings.tolerance, 100 * eps)
+    return rtol, weight_scale * (1e-2 * rtol + 1e3 * eps)
+
+
+def _step_weights(trace, call, step):
+    """The recorded output gradients as float64 weights; None when they cannot be used."""
+    weights = []
+    for position, out in enumerate(call.outputs):
+        grad = step.grads_in[position] if position < len(step.grads_in) else None
+        if grad is None:
+            weights.append(None)
+            continue
+        if grad.values is None or grad.has_nonfinite:
+            return None
+        record = trace.variables.get(out)
+        try:
+            array = grad.to_array().astype(np.float64)
+        except (TypeError, ValueError):
+            return None
+        if record is None or record.shape is None or tuple(record.shape) != array.shape:
+            return None
+        weights.append(array)
+    return weights if any(w is not None for w in weights) else None
+
+
+def check_wrong_backward(trace, pass_record, settings: Settings, cache: ReplayCache) -> list:
+    """wrong-backward: every step's returned gradients against a numerical vector-Jacobian product."""
+    findings = []
+    flagged = set()
+    for step in pass_record.steps:
+        call = trace.calls.get(step.call)
+        if call is None or step.error or not step.grads_out:
+            continue
+        replay = cache.get(call.id)
+        if replay is None:
+            settings.note(f"wrong-backward: {op_of(trace, call.id)} not checked: "
+                          f"{cache.reasons.get(call.id, 'cannot be re-run')}")
+            continue
+        weights = _step_weights(trace, call, step)
+        if weights is None:
+            continue
+        arrays = _as_float64(replay.inputs)
+        checked = [i for i, a in enumerate(arrays)
+                   if a.dtype.kind == "f" and i < len(step.grads_out) and step.grads_out[i] is not None
+                   and step.grads_out[i].values is not None and tuple(step.grads_out[i].shape) == a.shape
+                   and (call.id, call.inputs[i]) not in flagged]
+        if 2 * sum(arrays[i].size for i in checked) > settings.budget:
+            settings.note(f"wrong-backward: {op_of(trace, call.id)} not checked: too many elements "
+                          f"for the budget")
+            continue
+        try:
+            base = replay.run(arrays)
+            _, magnitude = _weighted(base, weights)
+        except Exception:  # noqa: BLE001 - user code: skip what cannot be re-run in float64
+            continue
+        eps = output_eps(base)
+        weight_scale = max(float(np.abs(w).max(initial=0.0)) for w in weights if w is not None)
+
+        def phi(xs, _replay=replay, _weights=weights):
+            return _weighted(_replay.run(xs), _weights)[0]
+
+        for i in checked:
+            grad = step.grads_out[i]
+            rtol, atol = _tolerances(settings, grad.dtype, weight_scale)
+            try:
+                mismatch = numeric_mismatch(phi, arrays, i, grad.to_array(), eps, magnitude, rtol, atol)
+            except Exception:  # noqa: BLE001 - user code
+                break
+            if mismatch is None:
+                continue
+            vid = call.inputs[i]
+            flagged.add((call.id, vid))
+            findings.append(_wrong_finding(trace, pass_record, call, step, i, vid, mismatch))
+    return findings
+
+
+def _wrong_finding(trace, pass_record, call, step, position, vid, numbers):
+    op = op_of(trace, call.id)
+    at = f" at index {tuple(numbers['index'])}" if numbers["index"] else ""
+    return make_finding(
+        "wrong-backward",
+        f"{op}.backward gives a wrong gradient for input {position + 1}, {var_label(trace, vid)}: "
+        f"{numbers['analytic']:.6g}{at} where a numerical derivative of {op}.forward gives "
+        f"{numbers['numerical']:.6g} (relative error {numbers['relative_error']:.3g})",
+        pass_id=pass_record.id, call=call.id, variable=vid, step=step.index,
+        hint=_HINT_WRONG.format(op=op), numbers={"input": position + 1, **numbers})
+
+
+# ----- leaf gradients ------------------------------------------------------------------------
+
+def _pass_plan(trace, pass_record, settings: Settings, cache: ReplayCache):
+    """(forward-ordered calls, leaf ids, leaf arrays) when the pass can be re-run, else None."""
+    calls = sorted(pass_record.calls)
+    for call_id in calls:
+        if cache.get(call_id) is None:
+            settings.note(f"leaf-gradient: pass {pass_record.id} not checked: "
+                          f"{call_label(trace, call_id)} cannot be re-run "
+                          f"({cache.reasons.get(call_id, 'unknown reason')})")
+            return None
+    produced = {v for c in calls for v in trace.calls[c].outputs}
+    leaves = sorted({v for c in calls for v in trace.calls[c].inputs} - produced)
+    values = {}
+    for vid in leaves:
+        snap = trace.value(vid, pass_record)
+        if snap is None or snap.values is None:
+            settings.note(f"leaf-gradient: pass {pass_record.id} not checked: the value of "
+                          f"{var_label(trace, vid)} was too large to record whole")
+            return None
+        array = snap.to_array()
+        values[vid] = array.astype(np.float64) if array.dtype.kind == "f" else array
+    return calls, leaves, values
+
+
+def _downstream(trace, calls, leaf) -> list[int]:
+    tainted, found = {leaf}, []
+    for call_id in calls:
+        call = trace.calls[call_id]
+        if tainted.intersection(call.inputs):
+            found.append(call_id)
+            tainted.update(call.outputs)
+    return found
+
+
+def _forward(trace, cache, calls, values) -> None:
+    for call_id in calls:
+        call = trace.calls[call_id]
+        outputs = cache.get(call_id).run([values[v] for v in call.inputs])
+        if len(outputs) != len(call.outputs):
+            raise ValueError("output count changed")
+        values.update(zip(call.outputs, outputs))
+
+
+def check_leaf_gradient(trace, pass_record, settings: Settings, cache: ReplayCache,
+                        related: list) -> list:
+    """leaf-gradient: each leaf's final gradient against central differences of the whole pass."""
+    root = pass_record.root
+    if pass_record.error is not None or not pass_record.calls or root is None:
+        return []
+    plan = _pass_plan(trace, pass_record, settings, cache)
+    if plan is None:
+        return []
+    calls, leaves, leaf_values = plan
+    if root not in {v for c in calls for v in trace.calls[c].outputs}:
+        return []
+    seed_snap = pass_record.root_grad
+    base = dict(leaf_values)
+    try:
+        _forward(trace, cache, calls, base)
+        seed = (np.ones(base[root].shape) if seed_snap is None
+                else seed_snap.to_array().astype(np.float64) if seed_snap.values is not None else None)
+        if seed is None or seed.shape != base[root].shape or not np.isfinite(seed).all():
+            return []
+    except Exception:  # noqa: BLE001 - user code
+        return []
+    float_leaves = [v for v in leaves if base[v].dtype.kind == "f"]
+    cost = sum(2 * base[v].size * len(_downstream(trace, calls, v)) for v in float_leaves)
+    if cost > settings.budget:
+        settings.note(f"leaf-gradient: pass {pass_record.id} not checked: {cost} forward "
+                      f"re-runs exceed the budget of {settings.budget}")
+        return []
+    eps = output_eps([base[root]])
+    priors = prior_grads(trace, pass_record) or {}
+    findings = []
+    for vid in float_leaves:
+        finding = _check_leaf(trace, pass_record, cache, settings, calls, base, root, seed, eps,
+                              priors, vid)
+        if finding is not None:
+            findings.append(finding)
+    if findings and related:
+        causes = ", ".join(sorted({f"{f.kind} at {call_label(trace, f.call)}" for f in related
+                                   if f.call is not None}))
+        hint = f"probably caused by: {causes}" if causes else _HINT_LEAF
+        findings = [make_finding(f.kind, f.message, pass_id=f.pass_id, variable=f.variable,
+                                 severity=f.severity, hint=hint, numbers=f.numbers)
+                    for f in findings]
+    return findings
+
+
+def _check_leaf(trace, pass_record, cache, settings, calls, base, root, seed, eps, priors, vid):
+    final = pass_record.grads.get(vid)
+    prior = priors.get(vid)
+    shape = base[vid].shape
+    if final is None:
+        if trace.contributions(pass_record, vid) and trace.grad_state(pass_record, vid) == "cleared":
+            return None
+        analytic = np.zeros(shape)
+    elif final.values is None or tuple(final.shape) != shape or final.has_nonfinite:
+        return None
+    else:
+        analytic = final.to_array().astype(np.float64)
+    if prior is not None:
+        if prior.values is None or tuple(prior.shape) != shape:
+            return None
+        analytic = analytic - prior.to_array().astype(np.float64)
+    chain = _downstream(trace, calls, vid)
+
+    def phi(xs):
+        values = dict(base)
+        values[vid] = xs[0]
+        _forward(trace, cache, chain, values)
+        return float((np.asarray(values[root], dtype=np.float64) * seed).sum())
+
+    eps_a = float_eps(final.dtype if final is not None else "float64")
+    rtol = max(settings.tolerance, 1e4 * eps_a)
+    atol = float(np.abs(seed).max(initial=0.0)) * (1e-2 * rtol + 1e3 * eps_a)
+    magnitude = float(np.abs(np.asarray(base[root], dtype=np.float64) * seed).sum())
+    try:
+        mismatch = numeric_mismatch(phi, [base[vid].copy()], 0, analytic, eps, magnitude, rtol, atol)
+    except Exception:  # noqa: BLE001 - user code
+        return None
+    if mismatch is None:
+        return None
+    at = f" at index {tuple(mismatch['index'])}" if mismatch["index"] else ""
+    got = "no gradient" if final is None else f"{mismatch['analytic']:.6g}{at}"
+    return make_finding(
+        "leaf-gradient",
+        f"{var_label(trace, vid)}.grad is {got} but a numerical derivative of the whole pass "
+        f"gives {mismatch['numerical']:.6g} (relative error {mismatch['relative_error']:.3g})",
+        pass_id=pass_record.id, variable=vid, hint=_HINT_LEAF_ALONE, numbers=mismatch)

@@ -1,0 +1,144 @@
+"""NaN / Inf: where the first non-finite forward value or gradient appeared, and where it flowed."""
+
+from __future__ import annotations
+
+import math
+
+from .diagnose_common import call_label, make_finding, op_of, var_label
+
+__all__ = ["check_nan_forward", "check_nan_backward"]
+
+_HINT_FORWARD = ("a value left the function's domain or overflowed: log/div of 0, sqrt or log of "
+                 "a negative, exp of a large number; clip the input or use a stable formula")
+_HINT_BACKWARD = ("the forward value is finite but its derivative is not (sqrt or x**c with c < 1 "
+                  "at 0, log at 0, 1/x at 0): keep inputs away from the singular point")
+_HINT_DATA = "the input data already held NaN/Inf: check how it was loaded or computed"
+
+
+def _bad(snap) -> bool:
+    return snap is not None and snap.has_nonfinite
+
+
+def _counts(snaps) -> dict:
+    return {"nan": sum(s.nan_count for s in snaps if s is not None),
+            "inf": sum(s.inf_count for s in snaps if s is not None)}
+
+
+def _first_index(snap) -> list[int] | None:
+    if snap is None or snap.values is None:
+        return None
+    for flat, value in enumerate(snap.values):
+        if isinstance(value, float) and not math.isfinite(value):
+            index, rest = [], flat
+            for n in reversed(snap.shape):
+                index.append(rest % n)
+                rest //= n
+            return index[::-1]
+    return None
+
+
+def _what(counts: dict) -> str:
+    parts = [f"{counts[key]} {label}" for key, label in (("nan", "NaN"), ("inf", "Inf")) if counts[key]]
+    return " and ".join(parts)
+
+
+def _input_snaps(trace, call) -> list:
+    snaps = []
+    for position, vid in enumerate(call.inputs):
+        snap = call.input_values[position] if position < len(call.input_values) else None
+        if snap is None and vid in trace.variables:
+            snap = trace.variables[vid].value
+        snaps.append(snap)
+    return snaps
+
+
+def _flowed_into(trace, forward: list, start: set[int]) -> list[int]:
+    """Variables holding NaN/Inf downstream of ``start`` that no later call consumed."""
+    tainted, consumed = set(start), set()
+    for call in forward:
+        if tainted.intersection(call.inputs):
+            consumed.update(v for v in call.inputs if v in tainted)
+            tainted.update(v for v in call.outputs
+                           if v in trace.variables and _bad(trace.variables[v].value))
+    return sorted(tainted - consumed)
+
+
+def _flow_text(trace, sinks: list[int], start: set[int]) -> str:
+    later = [v for v in sinks if v not in start]
+    if not later:
+        return ""
+    shown = ", ".join(var_label(trace, v) for v in later[:3])
+    return f"; it flowed into {shown}" + (f" and {len(later) - 3} more" if len(later) > 3 else "")
+
+
+def check_nan_forward(trace) -> list:
+    """nan-inf findings of the forward: calls that made NaN/Inf from finite inputs, and bad leaves."""
+    forward = [c for _, c in sorted(trace.calls.items()) if c.in_step is None]
+    findings, reported_leaves = [], set()
+    for call in forward:
+        inputs = _input_snaps(trace, call)
+        for vid, snap in zip(call.inputs, inputs):
+            record = trace.variables.get(vid)
+            if _bad(snap) and record is not None and record.creator is None and vid not in reported_leaves:
+                reported_leaves.add(vid)
+                sinks = _flowed_into(trace, forward, {vid})
+                findings.append(make_finding(
+                    "nan-inf", f"{var_label(trace, vid)} already holds {_what(_counts([snap]))} "
+                    f"when {call_label(trace, call.id)} uses it" + _flow_text(trace, sinks, {vid}),
+                    variable=vid, hint=_HINT_DATA,
+                    numbers={**_counts([snap]), "index": _first_index(snap), "flowed_into": sinks}))
+        if any(_bad(s) for s in inputs):
+            continue
+        outputs = [trace.variables[v].value if v in trace.variables else None for v in call.outputs]
+        bad = [(v, s) for v, s in zip(call.outputs, outputs) if _bad(s)]
+        if not bad:
+            continue
+        start = {v for v, _ in bad}
+        sinks = _flowed_into(trace, forward, start)
+        first_var, first_snap = bad[0]
+        findings.append(make_finding(
+            "nan-inf", f"{call_label(trace, call.id)} turned finite inputs into "
+            f"{_what(_counts([s for _, s in bad]))} (in {var_label(trace, first_var)})"
+            + _flow_text(trace, sinks, start),
+            call=call.id, variable=first_var, hint=_HINT_FORWARD,
+            numbers={**_counts([s for _, s in bad]), "index": _first_index(first_snap),
+                     "flowed_into": sinks}))
+    return findings
+
+
+def check_nan_backward(trace, pass_record) -> list:
+    """nan-inf findings of one pass: the seed, and steps making NaN/Inf gradients from finite ones."""
+    findings = []
+    if _bad(pass_record.root_grad) and pass_record.root is not None:
+        findings.append(make_finding(
+            "nan-inf", f"the starting gradient of {var_label(trace, pass_record.root)} holds "
+            f"{_what(_counts([pass_record.root_grad]))}", pass_id=pass_record.id,
+            variable=pass_record.root, hint=_HINT_DATA, numbers=_counts([pass_record.root_grad])))
+        return findings
+    produced = {v for c in pass_record.calls for v in trace.calls[c].outputs if c in trace.calls}
+    for step in pass_record.steps:
+        call = trace.calls.get(step.call)
+        if call is None or step.error or any(_bad(g) for g in step.grads_in):
+            continue
+        values = _input_snaps(trace, call) + [trace.variables[v].value for v in call.outputs
+                                              if v in trace.variables]
+        if any(_bad(s) for s in values):
+            continue  # the forward finding explains it
+        bad = [(call.inputs[i], g) for i, g in enumerate(step.grads_out)
+               if _bad(g) and i < len(call.inputs)]
+        if not bad:
+            continue
+        leaves = sorted(v for v in pass_record.variables
+                        if v not in produced and _bad(pass_record.grads.get(v)))
+        first_var, first_grad = bad[0]
+        reached = ", ".join(var_label(trace, v) for v in leaves[:3])
+        findings.append(make_finding(
+            "nan-inf", f"{op_of(trace, call.id)}.backward turned finite gradients into "
+            f"{_what(_counts([g for _, g in bad]))} (for {var_label(trace, first_var)})"
+            + (f"; the final gradient of {reached} is not finite" if reached else ""),
+            pass_id=pass_record.id, call=call.id, variable=first_var, step=step.index,
+            hint=_HINT_BACKWARD,
+            numbers={**_counts([g for _, g in bad]), "index": _first_index(first_grad),
+                     "flowed_into": leaves}))
+        break
+    return findings

@@ -1,0 +1,274 @@
+"""Backprop-order lint: premature, repeated and missing steps, overwritten gradients, shape mismatches."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+
+from .diagnose_common import (Settings, amount, call_label, make_finding, op_of, prior_grads,
+                              var_label, zero_amount)
+
+__all__ = ["check_order", "check_overwritten", "check_shapes"]
+
+_HINT_PREMATURE = (
+    "the backward loop visited this function before every function using its output had run: "
+    "order the queue by generation (pop the largest) and queue each function once")
+_HINT_REPEATED = ("the backward loop queued this function more than once: keep a set of "
+                  "functions already queued (DeZero's `seen_set`)")
+_HINT_MISSING = ("the backward loop never reached this function: check that every input's "
+                 "creator is queued (all inputs, not only the first)")
+_HINT_OVERWRITTEN = ("the engine replaced the gradient instead of adding to it: write "
+                     "`x.grad = gx if x.grad is None else x.grad + gx`")
+_HINT_SHAPE = ("a broadcast in forward must be undone in backward: sum the gradient back to the "
+               "input's shape (sum_to)")
+
+
+def _steps_by_call(pass_record) -> dict[int, list[int]]:
+    found: dict[int, list[int]] = {}
+    for step in pass_record.steps:
+        if step.call is not None:
+            found.setdefault(step.call, []).append(step.index)
+    return found
+
+
+def _contribution_steps(trace, pass_record) -> dict[int, list[int]]:
+    """Variable id -> indexes of the steps that returned a gradient for it (in order)."""
+    found: dict[int, list[int]] = {}
+    for step in pass_record.steps:
+        call = trace.calls.get(step.call)
+        if call is None or step.error:
+            continue
+        for position, vid in enumerate(call.inputs):
+            if position < len(step.grads_out) and step.grads_out[position] is not None:
+                indexes = found.setdefault(vid, [])
+                if not indexes or indexes[-1] != step.index:
+                    indexes.append(step.index)
+    return found
+
+
+def _premature(trace, pass_record, runs, arrivals) -> list:
+    findings = []
+    for call_id, indexes in sorted(runs.items()):
+        call = trace.calls.get(call_id)
+        if call is None:
+            continue
+        for index in indexes:
+            late = sorted({s for out in call.outputs for s in arrivals.get(out, ()) if s > index})
+            if not late:
+                continue
+            out = next(o for o in call.outputs if any(s > index for s in arrivals.get(o, ())))
+            findings.append(make_finding(
+                "premature-backward",
+                f"{call_label(trace, call_id)} ran its backward at step {index}, but its output "
+                f"{var_label(trace, out)} received more gradient afterwards (step "
+                f"{', '.join(map(str, late))}): it used an incomplete gradient",
+                pass_id=pass_record.id, call=call_id, variable=out, step=index,
+                hint=_HINT_PREMATURE, numbers={"late_steps": late}))
+            break
+    return findings
+
+
+def _repeated(trace, pass_record, runs) -> list:
+    return [make_finding(
+        "repeated-step",
+        f"{call_label(trace, call_id)} ran its backward {len(indexes)} times in this pass "
+        f"(steps {', '.join(map(str, indexes))}): its inputs received its gradient more than once",
+        pass_id=pass_record.id, call=call_id, step=indexes[1], hint=_HINT_REPEATED,
+        numbers={"steps": indexes})
+        for call_id, indexes in sorted(runs.items()) if len(indexes) > 1]
+
+
+def _backward_is_hookable(trace, call_id: int) -> bool:
+    """False when the call's class has a backward the tracer cannot see (not a plain method)."""
+    cls = getattr(trace, "function_types", {}).get(call_id)
+    if cls is None:
+        return True
+    for klass in cls.__mro__:
+        if "backward" in klass.__dict__:
+            return inspect.isfunction(klass.__dict__["backward"])
+    return False
+
+
+def _missing(trace, pass_record, runs) -> list:
+    if pass_record.error is not None or not pass_record.steps:
+        return []
+    manual = pass_record.kind == "manual"
+    findings = []
+    for call_id in pass_record.calls:
+        if call_id in runs or not _backward_is_hookable(trace, call_id):
+            continue
+        call = trace.calls.get(call_id)
+        outputs = ", ".join(var_label(trace, v) for v in call.outputs) if call else "?"
+        findings.append(make_finding(
+            "missing-step",
+            f"{call_label(trace, call_id)} is on the graph of this pass (it made {outputs}) but "
+            f"its backward never ran: its inputs got no gradient from it",
+            pass_id=pass_record.id, call=call_id, severity="warning" if manual else "error",
+            hint=("a manual pass: call this function's backward too" if manual else _HINT_MISSING)))
+    return findings
+
+
+def check_order(trace, pass_record, kinds) -> list:
+    """premature-backward, repeated-step and missing-step findings of one pass."""
+    runs = _steps_by_call(pass_record)
+    findings = []
+    if "premature-backward" in kinds:
+        findings += _premature(trace, pass_record, runs, _contribution_steps(trace, pass_record))
+    if "repeated-step" in kinds:
+        findings += _repeated(trace, pass_record, runs)
+    if "missing-step" in kinds:
+        findings += _missing(trace, pass_record, runs)
+    return findings
+
+
+def _arrivals(trace, pass_record) -> tuple[dict, dict]:
+    """Per variable: [(step index, gradient Amounts, accumulated snapshot)]; per variable: creator steps."""
+    per_var: dict[int, list] = {}
+    creator_runs: dict[int, list[int]] = {}
+    for step in pass_record.steps:
+        call = trace.calls.get(step.call)
+        if call is None or step.error:
+            continue
+        for out in call.outputs:
+            creator_runs.setdefault(out, []).append(step.index)
+        here: dict[int, list] = {}
+        for position, vid in enumerate(call.inputs):
+            grad = step.grads_out[position] if position < len(step.grads_out) else None
+            acc = step.accumulated[position] if position < len(step.accumulated) else None
+            entry = here.setdefault(vid, [[], acc, False])
+            if grad is not None:
+                part = amount(grad)
+                entry[0].append(part)
+                entry[2] = entry[2] or part is None
+            if entry[1] is None:
+                entry[1] = acc
+        for vid, (parts, acc, unknown) in here.items():
+            if parts:
+                per_var.setdefault(vid, []).append((step.index, None if unknown else parts, acc))
+    return per_var, creator_runs
+
+
+def _total(parts):
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
+
+
+def check_overwritten(trace, pass_record, settings: Settings) -> list:
+    """overwritten-gradient: a ``.grad`` that is not the sum of the gradients it received."""
+    priors = prior_grads(trace, pass_record)
+    per_var, creator_runs = _arrivals(trace, pass_record)
+    findings = []
+    for vid, arrivals in sorted(per_var.items()):
+        record = trace.variables.get(vid)
+        if vid == pass_record.root or record is None or record.shape is None:
+            continue
+        shape = tuple(record.shape)
+        base = None if priors is None else (amount(priors[vid]) if vid in priors else zero_amount(shape))
+        previous = 0
+        finding = None
+        for index, parts, acc in arrivals:
+            now = amount(acc)
+            try:
+                received = _total(parts) if parts else None
+            except ValueError:
+                received = None
+            if now is None or received is None or base is None:
+                base, previous = now, index
+                continue
+            restarted = any(previous < s < index for s in creator_runs.get(vid, ()))
+            try:
+                expected = base + received
+            except ValueError:
+                base, previous = now, index
+                continue
+            ok = expected.matches(now, settings.tolerance)
+            if ok is False and restarted and received.matches(now, settings.tolerance):
+                ok = True
+            if ok is False:
+                finding = (index, now, expected)
+                break
+            base, previous = now, index
+        if finding is None:
+            final = amount(pass_record.grads.get(vid))
+            if final is not None and base is not None and base.matches(final, settings.tolerance) is False:
+                finding = (None, final, base)
+        if finding is not None:
+            findings.append(_overwritten_finding(trace, pass_record, vid, *finding))
+    return findings
+
+
+def _overwritten_finding(trace, pass_record, vid, step, actual, expected):
+    where = f"after step {step}" if step is not None else "at the end of the pass"
+    numbers = {"grad_mean": actual.mean, "expected_mean": expected.mean}
+    if actual.array is not None and expected.array is not None and actual.array.size:
+        worst = int(abs(actual.array - expected.array).reshape(-1).argmax())
+        numbers = {"grad": actual.array.reshape(-1)[worst],
+                   "expected": expected.array.reshape(-1)[worst]}
+        if actual.array.ndim:
+            numbers["index"] = [int(i) for i in _multi_index(worst, actual.array.shape)]
+    call = None
+    if step is not None:
+        call = next((s.call for s in pass_record.steps if s.index == step), None)
+    return make_finding(
+        "overwritten-gradient",
+        f"{var_label(trace, vid)}.grad {where} is not the sum of the gradients it received"
+        + (f" (set by {call_label(trace, call)})" if call is not None else ""),
+        pass_id=pass_record.id, call=call, variable=vid, step=step, hint=_HINT_OVERWRITTEN,
+        numbers=numbers)
+
+
+def check_shapes(trace, pass_record) -> list:
+    """shape-mismatch: a gradient whose shape differs from its variable's data."""
+    findings = []
+    flagged = set()
+    for step in pass_record.steps:
+        call = trace.calls.get(step.call)
+        if call is None:
+            continue
+        for position, vid in enumerate(call.inputs):
+            grad = step.grads_out[position] if position < len(step.grads_out) else None
+            record = trace.variables.get(vid)
+            if grad is None or record is None or record.shape is None or vid in flagged:
+                continue
+            if tuple(grad.shape) != tuple(record.shape):
+                flagged.add(vid)
+                findings.append(_shape_finding(
+                    trace, pass_record, vid, grad.shape, record.shape,
+                    f"{op_of(trace, call.id)}.backward returned a gradient of shape "
+                    f"{tuple(grad.shape)} for input {position + 1}, {var_label(trace, vid)}, of "
+                    f"shape {tuple(record.shape)}", call.id, step.index))
+    for vid, grad in sorted(pass_record.grads.items()):
+        record = trace.variables.get(vid)
+        if grad is None or record is None or record.shape is None or vid in flagged:
+            continue
+        if tuple(grad.shape) != tuple(record.shape):
+            findings.append(_shape_finding(
+                trace, pass_record, vid, grad.shape, record.shape,
+                f"{var_label(trace, vid)}.grad has shape {tuple(grad.shape)} but its data has "
+                f"shape {tuple(record.shape)}", None, None))
+    return findings
+
+
+def _shape_finding(trace, pass_record, vid, grad_shape, shape, message, call, step):
+    same_size = _size(grad_shape) == _size(shape)
+    return make_finding(
+        "shape-mismatch", message, pass_id=pass_record.id, call=call, variable=vid, step=step,
+        severity="warning" if same_size else "error",
+        hint=("same number of elements: reshape the gradient to the input's shape" if same_size
+              else _HINT_SHAPE),
+        numbers={"grad_shape": list(grad_shape), "shape": list(shape)})
+
+
+def _multi_index(flat: int, shape) -> tuple:
+    """The multi-index of a flat C-order position."""
+    return tuple(int(i) for i in np.unravel_index(flat, shape))
+
+
+def _size(shape) -> int:
+    size = 1
+    for n in shape:
+        size *= n
+    return size

@@ -1,0 +1,274 @@
+"""Re-running recorded forwards for tracer.diagnose: kept Function state, replays, derivatives."""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+__all__ = ["function_state", "DROPPED", "Replay", "ReplayCache", "call_inputs", "interval_gradient",
+           "interval_mismatch", "numeric_mismatch", "output_eps"]
+
+# A state attribute left out because it held a large array (the call then cannot be replayed).
+DROPPED = "<dropped: large array>"
+
+_PLAIN = frozenset({int, float, bool, complex, str, bytes, type(None), slice, np.ndarray})
+_SKIP_SLOTS = frozenset({"__dict__", "__weakref__"})
+_LINK_NAMES = frozenset({"inputs", "outputs", "input", "output"})
+
+
+def _is_link(value) -> bool:
+    """True for a graph link: a Variable-like object (it has ``creator``) or a weak reference."""
+    if type(value) in _PLAIN:
+        return False
+    return isinstance(value, weakref.ref) or hasattr(value, "creator")
+
+
+def _slot_attributes(fn) -> dict:
+    found = {}
+    for klass in type(fn).__mro__:
+        slots = klass.__dict__.get("__slots__", ())
+        for name in (slots,) if isinstance(slots, str) else slots:
+            if name not in _SKIP_SLOTS and name not in found and hasattr(fn, name):
+                found[name] = getattr(fn, name)
+    return found
+
+
+def function_state(fn, max_elements: int) -> dict:
+    """A Function object's attributes without its links to the graph, to re-run its forward later.
+
+    Called by the recorder after every forward, so it is kept cheap: values are kept by
+    reference (no copies); ``inputs``/``outputs``/``input``/``output``, Variables, weak
+    references and lists of them are left out, and arrays with more than ``max_elements``
+    elements are replaced by ``DROPPED`` so memory stays bounded.
+    """
+    attributes = getattr(fn, "__dict__", None)
+    if attributes is None:
+        attributes = _slot_attributes(fn)
+    state = {}
+    for name, value in attributes.items():
+        if name in _LINK_NAMES:
+            continue
+        kind = type(value)
+        if kind in _PLAIN:
+            if kind is np.ndarray and value.size > max_elements:
+                value = DROPPED
+        elif kind is list or kind is tuple:
+            if any(map(_is_link, value)):
+                continue
+        elif _is_link(value):
+            continue
+        state[name] = value
+    return state
+
+
+def _plain_array(value) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    data = getattr(value, "data", value)
+    return np.asarray(data)
+
+
+class Replay:
+    """One recorded call ready to re-run: ``run(arrays)`` calls ``forward`` on a fresh copy."""
+
+    __slots__ = ("cls", "state", "inputs")
+
+    def __init__(self, cls: type, state: dict, inputs: list[np.ndarray]) -> None:
+        self.cls, self.state, self.inputs = cls, state, inputs
+
+    def run(self, arrays) -> list[np.ndarray]:
+        """The forward's outputs for ``arrays`` (copied first: a forward may change its inputs)."""
+        fn = self.cls.__new__(self.cls)
+        for name, value in self.state.items():
+            setattr(fn, name, value)
+        with np.errstate(all="ignore"):
+            result = fn.forward(*[a.copy() for a in arrays])
+        outputs = result if isinstance(result, tuple) else (result,)
+        return [_plain_array(y) for y in outputs]
+
+
+def call_inputs(trace, call) -> list[np.ndarray] | None:
+    """The arrays a call's forward received, or None when one was only summarised."""
+    arrays = []
+    for position, vid in enumerate(call.inputs):
+        snap = call.input_values[position] if position < len(call.input_values) else None
+        if snap is None:
+            record = trace.variables.get(vid)
+            snap = record.value if record is not None else None
+        if snap is None or snap.values is None or snap.dtype.startswith(("<U", "str", "object")):
+            return None
+        arrays.append(snap.to_array())
+    return arrays
+
+
+def _close(actual: np.ndarray, snap) -> bool:
+    """True when a re-computed output matches its recorded snapshot."""
+    if tuple(actual.shape) != tuple(snap.shape):
+        return False
+    kind = actual.dtype.kind
+    if snap.values is None:
+        if kind not in "biuf":
+            return True
+        nan_count = int(np.count_nonzero(np.isnan(actual))) if kind == "f" else 0
+        if nan_count != snap.nan_count:
+            return False
+        finite = actual[np.isfinite(actual)] if kind == "f" else actual
+        if snap.mean is None or finite.size == 0:
+            return snap.mean is None and finite.size == 0
+        scale = max(abs(snap.min), abs(snap.max), 1e-300)
+        return abs(float(finite.astype(np.float64).mean()) - snap.mean) <= 1e-4 * scale
+    expected = snap.to_array()
+    if kind not in "fc" or expected.dtype.kind not in "fc":
+        return bool(np.array_equal(actual, expected))
+    a, e = actual.astype(np.float64), expected.astype(np.float64)
+    if not np.array_equal(np.isnan(a), np.isnan(e)):
+        return False
+    infinite = np.isinf(e)
+    if not np.array_equal(np.isinf(a), infinite) or not np.array_equal(a[infinite], e[infinite]):
+        return False
+    finite = np.isfinite(e)
+    if not finite.any():
+        return True
+    rtol = max(1e-9, 1e3 * float(np.finfo(expected.dtype).eps))
+    scale = float(np.abs(e[finite]).max())
+    return float(np.abs(a[finite] - e[finite]).max()) <= rtol * max(scale, 1e-300)
+
+
+def _random_state_changed(before, after) -> bool:
+    return before[2] != after[2] or not np.array_equal(before[1], after[1])
+
+
+class ReplayCache:
+    """Replays of a trace's calls, built and checked once each; ``reasons`` says why not."""
+
+    def __init__(self, trace) -> None:
+        self.trace = trace
+        self._replays: dict[int, Replay | None] = {}
+        self.reasons: dict[int, str] = {}
+
+    def get(self, call_id: int) -> Replay | None:
+        """The call's replay, or None (see ``reasons[call_id]``)."""
+        if call_id not in self._replays:
+            replay, reason = self._build(call_id)
+            self._replays[call_id] = replay
+            if reason:
+                self.reasons[call_id] = reason
+        return self._replays[call_id]
+
+    def _build(self, call_id: int) -> tuple[Replay | None, str | None]:
+        trace = self.trace
+        call = trace.calls.get(call_id)
+        cls = getattr(trace, "function_types", {}).get(call_id)
+        state = getattr(trace, "function_states", {}).get(call_id)
+        if call is None or cls is None or state is None:
+            return None, "its Function class was not recorded (e.g. a trace read from JSON)"
+        if call.error:
+            return None, "its forward raised"
+        if any(value is DROPPED for value in state.values()):
+            return None, "it keeps an array too large to record (raise max_elements)"
+        inputs = call_inputs(trace, call)
+        if inputs is None:
+            return None, "an input was too large to record whole (raise max_elements)"
+        recorded = [trace.variables[v].value if v in trace.variables else None for v in call.outputs]
+        if any(snap is None for snap in recorded):
+            return None, "an output value was not recorded"
+        replay = Replay(cls, state, inputs)
+        before = np.random.get_state()
+        try:
+            outputs = replay.run(inputs)
+        except Exception as exc:  # noqa: BLE001 - user code: any failure means "not replayable"
+            return None, f"re-running its forward raised {type(exc).__name__}"
+        finally:
+            after = np.random.get_state()
+            np.random.set_state(before)
+        if _random_state_changed(before, after):
+            return None, "its forward draws random numbers (e.g. dropout while training)"
+        if len(outputs) != len(recorded) or not all(_close(y, s) for y, s in zip(outputs, recorded)):
+            return None, "re-running its forward did not reproduce the recorded output"
+        return replay, None
+
+
+def output_eps(outputs) -> float:
+    """Machine epsilon of the least precise floating output (float64's when there is none)."""
+    eps = float(np.finfo(np.float64).eps)
+    for y in outputs:
+        if y.dtype.kind == "f":
+            eps = max(eps, float(np.finfo(y.dtype).eps))
+    return eps
+
+
+def interval_gradient(phi, arrays: list[np.ndarray], index: int, step: float):
+    """One-sided and central differences of the scalar ``phi(arrays)`` w.r.t. ``arrays[index]``.
+
+    Returns (lower, upper, central) arrays shaped like the input: at a smooth point the true
+    derivative lies between the one-sided estimates (up to rounding), at a kink (relu at 0, ties
+    of max) every subgradient does. Elements whose perturbed value is not finite are NaN.
+    """
+    x = arrays[index]
+    flat = x.reshape(-1)
+    lower = np.full(x.size, np.nan)
+    upper = np.full(x.size, np.nan)
+    central = np.full(x.size, np.nan)
+    phi0 = phi(arrays)
+    if not np.isfinite(phi0):
+        return lower.reshape(x.shape), upper.reshape(x.shape), central.reshape(x.shape)
+    for j in range(x.size):
+        old = float(flat[j])
+        h = step * max(1.0, abs(old))
+        up_x, down_x = old + h, old - h
+        flat[j] = up_x
+        up = phi(arrays)
+        flat[j] = down_x
+        down = phi(arrays)
+        flat[j] = old
+        h_up, h_down = up_x - old, old - down_x
+        left, right = (phi0 - down) / h_down, (up - phi0) / h_up
+        if np.isfinite(left) and np.isfinite(right):
+            lower[j], upper[j] = min(left, right), max(left, right)
+            central[j] = (up - down) / (h_up + h_down)
+    return lower.reshape(x.shape), upper.reshape(x.shape), central.reshape(x.shape)
+
+
+def interval_mismatch(analytic: np.ndarray, lower, upper, central, rtol: float, atol: float):
+    """Numbers describing how far ``analytic`` falls outside the numerical interval, or None.
+
+    Elements where either side is not finite are not judged. The allowed distance is
+    ``rtol * scale + atol`` with scale the largest analytic or numerical magnitude.
+    """
+    a = analytic.astype(np.float64)
+    valid = np.isfinite(a) & np.isfinite(lower) & np.isfinite(upper)
+    if not valid.any():
+        return None
+    distance = np.where(valid, np.maximum(np.maximum(lower - a, a - upper), 0.0), 0.0)
+    scale = max(float(np.abs(a[valid]).max()), float(np.abs(central[valid]).max()))
+    worst = int(np.argmax(distance))
+    if float(distance.reshape(-1)[worst]) <= rtol * scale + atol:
+        return None
+    error = np.where(valid, np.abs(a - central), 0.0)
+    where = np.unravel_index(worst, a.shape) if a.ndim else ()
+    return {"relative_error": float(error.max()) / max(scale, 1e-300),
+            "max_abs_error": float(error.max()),
+            "analytic": float(a[where]), "numerical": float(central[where]),
+            "index": [int(i) for i in where]}
+
+
+def numeric_mismatch(phi, arrays, index: int, analytic: np.ndarray, eps: float, magnitude: float,
+                     rtol: float, atol: float):
+    """How ``analytic`` disagrees with numerical derivatives of ``phi``, or None when it agrees.
+
+    A disagreement counts only when it holds at two step sizes (cube root of the outputs'
+    ``eps``, and 16 times that), each allowed the rounding noise of ``phi``: ``magnitude``
+    (the sum of absolute terms of phi) times ``eps`` over the step. This keeps cancellation
+    and absorption in the forward from posing as a wrong gradient.
+    """
+    step = eps ** (1 / 3)
+    first = None
+    for factor in (1.0, 16.0):
+        lower, upper, central = interval_gradient(phi, arrays, index, step * factor)
+        noise = 8 * eps * magnitude / (step * factor)
+        found = interval_mismatch(analytic, lower, upper, central, rtol, atol + noise)
+        if found is None:
+            return None
+        first = first or found
+    return first

@@ -1,0 +1,115 @@
+"""Findings for people and machines: a short text report, and plain JSON-ready dicts."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+from .diagnose_common import KINDS, call_label, var_label
+from .records import Finding
+
+__all__ = ["format_report", "findings_to_json", "findings_from_json"]
+
+_WIDTH = 100
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _where(finding: Finding, trace) -> str:
+    if trace is not None and finding.call is not None:
+        node = call_label(trace, finding.call)
+    elif trace is not None and finding.variable is not None:
+        node = var_label(trace, finding.variable)
+    elif finding.call is not None:
+        node = f"f{finding.call}"
+    elif finding.variable is not None:
+        node = f"v{finding.variable}"
+    else:
+        node = "the run"
+    parts = [node]
+    if finding.pass_id is not None:
+        parts.append(f"pass {finding.pass_id}")
+    else:
+        parts.append("forward")
+    if finding.step is not None:
+        parts.append(f"step {finding.step}")
+    return ", ".join(parts)
+
+
+def _wrap(text: str, indent: str) -> str:
+    return textwrap.fill(text, _WIDTH, initial_indent=indent, subsequent_indent=indent + "  ",
+                         break_on_hyphens=False, break_long_words=False)
+
+
+def _headline(findings, trace) -> str:
+    errors = sum(1 for f in findings if f.severity == "error")
+    warnings = len(findings) - errors
+    counts = ", ".join(p for p in (f"{errors} error{'s' * (errors != 1)}" if errors else "",
+                                   f"{warnings} warning{'s' * (warnings != 1)}" if warnings else "")
+                       if p)
+    scope = ""
+    if trace is not None:
+        passes = len(trace.passes)
+        scope = f" in {len(trace.calls)} call{'s' * (len(trace.calls) != 1)} and {passes} " \
+                f"backward pass{'es' * (passes != 1)}"
+    if not findings:
+        return f"gradtrace check: no problems found{scope}."
+    noun = "problem" if len(findings) == 1 else "problems"
+    return f"gradtrace check: {len(findings)} {noun} ({counts}){scope}."
+
+
+def format_report(findings, trace=None, notes=()) -> str:
+    """A short human report: per finding its kind, node, pass/step, message and a hint.
+
+    ``trace`` (optional) names nodes as ``Square (f3)`` / ``x (v1)`` (the ids of the pictures);
+    ``notes`` are lines on what could not be checked (from ``diagnose(..., notes=[])``).
+    """
+    lines = [_headline(findings, trace)]
+    for number, finding in enumerate(findings, start=1):
+        lines.append("")
+        lines.append(f"{number}. [{finding.severity}] {finding.kind} at {_where(finding, trace)}")
+        lines.append(_wrap(finding.message, "   "))
+        if finding.hint:
+            lines.append(_wrap(f"hint: {finding.hint}", "   "))
+    if notes:
+        lines.append("")
+        lines.append("Not checked:")
+        lines.extend(_wrap(f"- {note}", "  ") for note in notes)
+    return "\n".join(lines) + "\n"
+
+
+def _json_number(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (list, tuple)):
+        return [_json_number(v) for v in value]
+    return value
+
+
+def _from_json_number(value):
+    if isinstance(value, str) and value in _NONFINITE:
+        return _NONFINITE[value]
+    if isinstance(value, list):
+        return [_from_json_number(v) for v in value]
+    return value
+
+
+def findings_to_json(findings) -> list[dict]:
+    """Findings as JSON-ready dicts (keys as in the trace JSON; NaN/Inf as "NaN"/"Infinity")."""
+    return [{"kind": f.kind, "severity": f.severity, "message": f.message, "pass": f.pass_id,
+             "call": f.call, "variable": f.variable, "step": f.step, "hint": f.hint,
+             "numbers": {k: _json_number(v) for k, v in f.numbers.items()}}
+            for f in findings]
+
+
+def findings_from_json(data) -> tuple[Finding, ...]:
+    """The inverse of ``findings_to_json``."""
+    found = []
+    for item in data:
+        kind = item["kind"]
+        if kind not in KINDS:
+            raise ValueError(f"unknown finding kind {kind!r} (known: {', '.join(KINDS)})")
+        found.append(Finding(kind, item["message"], item.get("pass"), item.get("call"),
+                             item.get("variable"), item.get("step"), item.get("severity", "error"),
+                             item.get("hint", ""),
+                             {k: _from_json_number(v) for k, v in item.get("numbers", {}).items()}))
+    return tuple(found)
