@@ -77,6 +77,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:  # e.g. `gradtrace samples | head -2`: the reader left, say nothing
+            _silence_stdout()
+            raise click.exceptions.Exit(1) from None
         except tracer.TraceError as exc:
             raise click.ClickException(_one_line(str(exc))) from None
         except OSError as exc:
@@ -88,6 +91,15 @@ class _Group(click.Group):
             raise click.ClickException(_one_line(
                 f"internal error ({type(exc).__name__}: {exc}): please report it; rerun with "
                 f"GRADTRACE_DEBUG=1 to see the traceback")) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. under CliRunner)
+        pass
 
 
 def _one_line(text: str) -> str:
@@ -155,9 +167,15 @@ def _keep_for(which, keep):
     return "all" if which == "all" else which
 
 
+def _apply(func, decorators):
+    for decorator in reversed(decorators):
+        func = decorator(func)
+    return func
+
+
 def script_options(func):
-    """The options every command that runs a script shares."""
-    decorators = [
+    """The arguments and options every command that runs a script shares."""
+    return _apply(func, [
         click.argument("script", type=_ScriptType()),
         click.argument("args", nargs=-1, type=click.UNPROCESSED),
         click.option("--keep", type=KEEP, default=None, metavar="PASS",
@@ -170,10 +188,73 @@ def script_options(func):
                           "(repeatable)."),
         click.option("--variable-class", multiple=True, metavar="NAME",
                      help="The engine's Variable class (repeatable)."),
-    ]
-    for decorator in reversed(decorators):
-        func = decorator(func)
-    return func
+    ])
+
+
+def output_options(func):
+    """-o OUT and --format."""
+    return _apply(func, [
+        click.option("-o", "--output", "out", metavar="OUT",
+                     help="Output file; the format comes from its extension (.dot .gv .svg .png .pdf "
+                          ".json .html). '-' writes a text format to stdout (DOT unless --format)."),
+        click.option("-f", "--format", "fmt", type=click.Choice(_export.FORMATS, case_sensitive=False),
+                     help="Output format (overrides the extension). json: the whole trace; html: a "
+                          "step-by-step player."),
+    ])
+
+
+def picture_options(func):
+    """How the graph is drawn (the options of tracer.dot.to_dot and tracer.render)."""
+    return _apply(func, [
+        click.option("--values/--no-values", default=True, show_default=True, help="Show forward values."),
+        click.option("--grads/--no-grads", default=True, show_default=True, help="Show gradients."),
+        click.option("--shapes/--no-shapes", default=True, show_default=True,
+                     help="Show shape and dtype of arrays."),
+        click.option("--precision", type=click.IntRange(1, 17), default=4, show_default=True,
+                     help="Significant digits of numbers."),
+        click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False),
+                     default="TB", show_default=True, help="Layout direction: top-bottom or left-right."),
+        click.option("--theme", type=click.Choice(["lecture", "debug"]), default=None,
+                     help="lecture (printable) or debug (NaN/Inf, findings, failing step in colour). "
+                          "Default: lecture, or debug when the run raised."),
+        click.option("--inner", type=click.Choice(["auto", "show", "hide"]), default="auto",
+                     show_default=True,
+                     help="Calls made inside backward steps: auto shows them when the pass used "
+                          "create_graph."),
+        click.option("--grad-edges/--no-grad-edges", default=False, show_default=True,
+                     help="Draw each gradient a step sent as a dashed edge."),
+        click.option("--legend/--no-legend", default=False, show_default=True, help="Add a key to the picture."),
+        click.option("--renderer", type=click.Choice(["auto", "bundled", "system"]), default=None,
+                     help="bundled: graphviz-pure (svg, png); system: Graphviz dot (also pdf). "
+                          "Default: auto, or $GRADTRACE_RENDERER."),
+        click.option("--dpi", type=click.IntRange(min=10, max=1200), default=None,
+                     help="PNG resolution (default 120)."),
+    ])
+
+
+def _picture(trace, *, theme=None, rankdir="TB", **options) -> dict:
+    """The export options: the debug theme by default when the run raised."""
+    return dict(options, rankdir=rankdir.upper(),
+                theme=theme or ("debug" if trace.error is not None else "lecture"))
+
+
+def _prepare_output(out, fmt, renderer=None):
+    """Format from --format / OUT; OUT and the renderer checked before anything runs."""
+    fmt = _choose_format(out, fmt)
+    if out not in (None, "-"):
+        _output.check_writable(out)
+        _export.check_ready(fmt, renderer)
+    return fmt
+
+
+def _deliver(trace, out, fmt, what: str = "script", **options) -> None:
+    """Export the trace and write it atomically to OUT (or to stdout for ``-``)."""
+    data = _rendered(trace, fmt, **options)
+    if out == "-":
+        click.echo(data.decode("utf-8"), nl=False)
+    else:
+        _output.write_atomic(out, data)
+        _info(f"wrote {out}{_partial_note(trace, what)}")
 
 
 # ----- render -----------------------------------------------------------------------------------
@@ -188,80 +269,44 @@ Examples:
   gradtrace render samples/generations.py --frames frames/ -o player.html
 """ + _ARGS_NOTE)
 @script_options
-@click.option("-o", "--output", "out", metavar="OUT",
-              help="Output file; the format comes from its extension (.dot .gv .svg .png .pdf "
-                   ".json .html). '-' writes a text format to stdout (DOT unless --format).")
-@click.option("-f", "--format", "fmt", type=click.Choice(_export.FORMATS, case_sensitive=False),
-              help="Output format (overrides the extension). json: the whole trace; html: a "
-                   "step-by-step player.")
+@output_options
 @click.option("--pass", "which", type=PASS, default="last", show_default=True,
               help="The backward pass to draw: last, first or a number (1 = the first).")
 @click.option("--step", type=click.IntRange(min=0), default=None,
               help="Draw the state after backward step K (0 = before the first step).")
-@click.option("--values/--no-values", default=True, show_default=True, help="Show forward values.")
-@click.option("--grads/--no-grads", default=True, show_default=True, help="Show gradients.")
-@click.option("--shapes/--no-shapes", default=True, show_default=True, help="Show shape and dtype of arrays.")
-@click.option("--precision", type=click.IntRange(1, 17), default=4, show_default=True,
-              help="Significant digits of numbers.")
-@click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False),
-              default="TB", show_default=True, help="Layout direction: top-bottom or left-right.")
-@click.option("--theme", type=click.Choice(["lecture", "debug"]), default=None,
-              help="lecture (printable) or debug (NaN/Inf, findings, failing step in colour). "
-                   "Default: lecture, or debug when the script raised.")
-@click.option("--inner", type=click.Choice(["auto", "show", "hide"]), default="auto", show_default=True,
-              help="Calls made inside backward steps: auto shows them when the pass used create_graph.")
-@click.option("--grad-edges/--no-grad-edges", default=False, show_default=True,
-              help="Draw each gradient a step sent as a dashed edge.")
-@click.option("--legend/--no-legend", default=False, show_default=True, help="Add a key to the picture.")
-@click.option("--renderer", type=click.Choice(["auto", "bundled", "system"]), default=None,
-              help="bundled: graphviz-pure (svg, png); system: Graphviz dot (also pdf). "
-                   "Default: auto, or $GRADTRACE_RENDERER.")
-@click.option("--dpi", type=click.IntRange(min=10, max=1200), default=None, help="PNG resolution (default 120).")
+@picture_options
 @click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Also write one SVG per backward step into DIR (created if missing).")
 def render(script, args, keep, max_elements, function_class, variable_class, out, fmt, which, step,
-           values, grads, shapes, precision, rankdir, theme, inner, grad_edges, legend, renderer,
-           dpi, frames_dir):
+           frames_dir, renderer, dpi, **picture):
     """Run SCRIPT [ARGS]... under the tracer and draw its computation graph to OUT."""
     if out is None and frames_dir is None:
         raise click.UsageError("give the output file with -o OUT (e.g. -o graph.svg), or --frames DIR")
-    fmt = _choose_format(out, fmt)
-    if out not in (None, "-"):
-        _output.check_writable(out)
-    if fmt is not None:
-        _export.check_ready(fmt, renderer)
+    fmt = _prepare_output(out, fmt, renderer)
     if frames_dir is not None:
         _export.check_ready("svg", renderer)
         _prepare_frames_dir(frames_dir)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class, quiet_stdout=out == "-")
     _report_run(trace, script)
-    options = dict(which=which, values=values, grads=grads, shapes=shapes, precision=precision,
-                   rankdir=rankdir.upper(), inner=inner, grad_edges=grad_edges, legend=legend,
-                   theme=theme or ("debug" if trace.error is not None else "lecture"), step=step)
+    options = _picture(trace, which=which, **picture)
     if out is not None:
-        data = _rendered(trace, fmt, renderer=renderer, dpi=dpi, **options)
-        if out == "-":
-            click.echo(data.decode("utf-8"), nl=False)
-        else:
-            _output.write_atomic(out, data)
-            _info(f"wrote {out}{_partial_note(trace)}")
+        _deliver(trace, out, fmt, renderer=renderer, dpi=dpi, step=step, **options)
     if frames_dir is not None:
         from tracer import frames
-        options.pop("step")
         written = frames.write_frames(trace, frames_dir, renderer=renderer, **options)
         _info(f"wrote {len(written)} frames to {frames_dir}")
     if trace.error is not None:
         raise click.exceptions.Exit(1)
 
 
-def _partial_note(trace) -> str:
+def _partial_note(trace, what: str = "script") -> str:
     """`` (partial: ...)`` after "wrote OUT" when the traced code raised."""
     error = trace.error
     if error is None:
         return ""
     where = f" in backward step {error.step}" if error.step else ""
-    return f" (partial: the script raised {error.type}{where})"
+    return f" (partial: the {what} raised {error.type}{where})"
 
 
 def _choose_format(out, fmt):
@@ -371,10 +416,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
     if unknown:
         raise click.BadParameter(f"unknown check {', '.join(unknown)}: choose from {', '.join(diagnosis.CHECKS)}",
                                  param_hint="'--only'")
-    fmt = _choose_format(out, None) if out is not None else None
-    if out not in (None, "-"):
-        _output.check_writable(out)
-        _export.check_ready(fmt, None)
+    fmt = _prepare_output(out, None)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class,
                  quiet_stdout=as_json or out == "-")
@@ -391,12 +433,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
     else:
         click.echo(diagnosis.format_report(findings, trace, notes), nl=False, err=out == "-")
     if out is not None:
-        data = _rendered(trace, fmt, which="last" if which == "all" else which, theme="debug")
-        if out == "-":
-            click.echo(data.decode("utf-8"), nl=False)
-        else:
-            _output.write_atomic(out, data)
-            _info(f"wrote {out}")
+        _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug")
     if findings or trace.error is not None:
         raise click.exceptions.Exit(1)
 
@@ -422,25 +459,12 @@ of the sum of its elements, without drawing a Sum node).
 @click.argument("expression")
 @click.option("--let", "lets", multiple=True, metavar="NAME=VALUE",
               help="Bind a variable: a number or nested lists of numbers (repeatable).")
-@click.option("-o", "--output", "out", metavar="OUT",
-              help="Output file (format from the extension, as for render); '-' for stdout.")
-@click.option("-f", "--format", "fmt", type=click.Choice(_export.FORMATS, case_sensitive=False),
-              help="Output format (overrides the extension).")
+@output_options
 @click.option("--steps", "show_steps", is_flag=True, help="Print the backward order table.")
 @click.option("--retain-grad", is_flag=True, help="Keep the gradients of intermediate variables.")
-@click.option("--no-backward", is_flag=True, help="Only the forward graph.")
-@click.option("--precision", type=click.IntRange(1, 17), default=4, show_default=True,
-              help="Significant digits of numbers.")
-@click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False),
-              default="TB", show_default=True, help="Layout direction.")
-@click.option("--theme", type=click.Choice(["lecture", "debug"]), default=None,
-              help="Picture theme (default lecture, debug when evaluation failed).")
-@click.option("--grad-edges/--no-grad-edges", default=False, show_default=True,
-              help="Draw each gradient a step sent as a dashed edge.")
-@click.option("--renderer", type=click.Choice(["auto", "bundled", "system"]), default=None,
-              help="Renderer for svg/png/pdf (see render --help).")
-def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, precision, rankdir,
-         theme, grad_edges, renderer):
+@click.option("--no-backward", is_flag=True, help="Draw the forward graph only.")
+@picture_options
+def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, renderer, dpi, **picture):
     """Trace one EXPRESSION with gradtrace's engine, no script needed."""
     from tracer import expr as expressions
     try:
@@ -453,29 +477,19 @@ def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, preci
         raise click.BadParameter(str(exc), param_hint="'EXPRESSION'") from None
     if out is None and not show_steps:
         raise click.UsageError("give the output file with -o OUT (e.g. -o expr.svg), or --steps")
-    fmt = _choose_format(out, fmt)
-    if out not in (None, "-"):
-        _output.check_writable(out)
-        _export.check_ready(fmt, renderer)
+    fmt = _prepare_output(out, fmt, renderer)
     try:
         trace = expressions.trace_expression(expression, bindings, backward=not no_backward,
                                              retain_grad=retain_grad)
     except expressions.ExprError as exc:
         raise click.BadParameter(str(exc), param_hint="'EXPRESSION'") from None
     if trace.error is not None:
-        click.echo(f"{trace.error}", err=True)
-    if show_steps:
+        click.echo(str(trace.error), err=True)
+    if show_steps and trace.passes:
         from tracer import steps_table
-        click.echo(steps_table.format_steps(trace, "last", precision), err=out == "-")
+        click.echo(steps_table.format_steps(trace, "last", picture["precision"]), err=out == "-")
     if out is not None:
-        data = _rendered(trace, fmt, renderer=renderer, precision=precision, rankdir=rankdir.upper(),
-                         grad_edges=grad_edges,
-                         theme=theme or ("debug" if trace.error is not None else "lecture"))
-        if out == "-":
-            click.echo(data.decode("utf-8"), nl=False)
-        else:
-            _output.write_atomic(out, data)
-            _info(f"wrote {out}")
+        _deliver(trace, out, fmt, what="expression", renderer=renderer, dpi=dpi, **_picture(trace, **picture))
     if trace.error is not None:
         raise click.exceptions.Exit(1)
 
@@ -507,7 +521,7 @@ def samples(out_dir, fmt, samples_dir, renderer):
         return
     _export.check_ready(fmt, renderer)
     _prepare_frames_dir(out_dir)
-    failed = []
+    failed, warned = [], []
     quiet = bool(click.get_current_context().find_root().obj.get("quiet"))
     progress = contextlib.nullcontext(found) if quiet else click.progressbar(
         found, label="Rendering samples", file=sys.stderr, item_show_func=lambda s: s.name if s else "")
@@ -516,8 +530,8 @@ def samples(out_dir, fmt, samples_dir, renderer):
             result = gallery.render_sample(sample, out_dir, fmt, renderer=renderer)
             if result.error:
                 failed.append(f"{sample.name}: {result.error}")
-            failed.extend(f"{sample.name}: {message}" for message in result.warnings)
-    for line in failed:
+            warned.extend(f"{sample.name}: {message}" for message in result.warnings)
+    for line in warned + failed:
         _warn(line)
     _info(f"wrote {len(found) - len(failed)} of {len(found)} samples to {out_dir}")
     if failed:

@@ -7,7 +7,6 @@ import inspect
 import math
 import operator
 import re
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,12 +58,6 @@ class ExprError(TraceError, ValueError):
 
 class BindingError(ExprError):
     """A ``--let NAME=VALUE`` that is not a name and a number or nested list of numbers."""
-
-
-@dataclass(frozen=True)
-class _Checked:
-    tree: ast.Expression
-    names: tuple[str, ...]
 
 
 # ----- bindings -------------------------------------------------------------------------------
@@ -331,11 +324,10 @@ def trace_expression(source: str, bindings: dict[str, np.ndarray], *, backward: 
     """
     import engine
 
-    tree_names = dict(bindings)
-    check_expression(source, tree_names)
+    check_expression(source, bindings)
     recording = trace(max_elements=max_elements)
     try:
-        with recording as recorded:
+        with recording:
             result, variables = evaluate(source, bindings)
             if not isinstance(result, engine.Variable):
                 raise ExprError(f"{source.strip()!r} does not use any --let variable: "
