@@ -148,7 +148,7 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
         hint = ("" if classes else ": no DeZero-style Function class was found; name yours with "
                 "--function-class NAME --variable-class NAME")
         _warn(f"{script} made no Function calls{hint}")
-    elif not trace.passes and trace.error is None:
+    elif trace.pass_count == 0 and trace.error is None:
         _warn(f"{script} never called backward(): {no_backward}")
 
 
@@ -156,8 +156,15 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
     """Run the script under the tracer (its stdout to stderr when ours carries the result)."""
     redirect = contextlib.redirect_stdout(sys.stderr) if quiet_stdout else contextlib.nullcontext()
     with redirect:
-        return tracer.run_script(script, list(args), keep=keep, max_elements=max_elements,
-                                 function_names=function_class, variable_names=variable_class)
+        trace = tracer.run_script(script, list(args), keep=keep, max_elements=max_elements,
+                                  function_names=function_class, variable_names=variable_class)
+    if isinstance(keep, int) and 0 < trace.pass_count < keep:
+        _report_run(trace, script)
+        count = trace.pass_count
+        raise tracer.PassSelectionError(
+            f"pass {keep} does not exist: {script} made {count} backward pass{'es' if count > 1 else ''} "
+            f"(choose 1{'..' + str(count) if count > 1 else ''}, first or last)")
+    return trace
 
 
 def _keep_for(which, keep):

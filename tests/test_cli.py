@@ -322,6 +322,19 @@ def test_pass_that_was_not_kept(scripts):
     assert out.read_text() == SENTINEL
 
 
+def test_pass_beyond_the_last_one():
+    result = run("steps", SAMPLES / "newton.py", "--iterations", "1", "--pass", "3")
+    assert result.exit_code == 1
+    assert error_line(result) == (f"Error: pass 3 does not exist: {SAMPLES / 'newton.py'} made 2 backward "
+                                  f"passes (choose 1..2, first or last)")
+
+
+def test_first_pass_is_recorded_and_drawn():
+    result = run("steps", SAMPLES / "newton.py", "--iterations", "2", "--pass", "first")
+    assert result.exit_code == 0
+    assert "pass 1 of 4: y.backward() with create_graph=True" in result.stdout
+
+
 def test_bad_pass_value_is_a_usage_error(scripts):
     result = run("render", scripts / "seed.py", "-o", scripts / "g.svg", "--pass", "0")
     assert result.exit_code == 2
