@@ -312,6 +312,8 @@ def _partial_note(trace, what: str = "script") -> str:
     error = trace.error
     if error is None:
         return ""
+    if error.type == "SystemExit":
+        return f" (partial: the {what} exited with status {error.message})"
     where = f" in backward step {error.step}" if error.step else ""
     return f" (partial: the {what} raised {error.type}{where})"
 

@@ -359,6 +359,16 @@ def test_script_that_raises_gets_its_traceback_and_a_partial_picture(scripts):
     assert tracer.themes.DEBUG.error_fill in dot  # the debug theme marks the failing step
 
 
+def test_script_that_exits_with_a_status(scripts):
+    (scripts / "exits.py").write_text(FORWARD_ONLY + "import sys\nsys.exit(3)\n")
+    out = scripts / "g.dot"
+    result = run("render", scripts / "exits.py", "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr == (f"{scripts / 'exits.py'} exited with status 3\n"
+                             f"wrote {out} (partial: the script exited with status 3)\n")
+    assert "Exp" in out.read_text()
+
+
 def test_script_that_never_calls_backward_draws_the_forward_graph(scripts):
     out = scripts / "g.dot"
     result = run("render", scripts / "forward_only.py", "-o", out)
