@@ -275,7 +275,6 @@ Examples:
   gradtrace render samples/mlp_step.py -o - | dot -Tpng > mlp.png
   gradtrace render samples/generations.py --frames frames/ -o player.html
 """ + _ARGS_NOTE)
-@script_options
 @output_options
 @click.option("--pass", "which", type=PASS, default="last", show_default=True,
               help="The backward pass to draw: last, first or a number (1 = the first).")
@@ -284,6 +283,7 @@ Examples:
 @picture_options
 @click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Also write one SVG per backward step into DIR (created if missing).")
+@script_options
 def render(script, args, keep, max_elements, function_class, variable_class, out, fmt, which, step,
            frames_dir, renderer, dpi, **picture):
     """Run SCRIPT [ARGS]... under the tracer and draw its computation graph to OUT."""
@@ -367,12 +367,12 @@ Examples:
   gradtrace steps samples/newton.py --iterations 2 --pass all
   gradtrace steps --json samples/reuse.py > steps.json
 """ + _ARGS_NOTE)
-@script_options
 @click.option("--pass", "which", type=PASS_OR_ALL, default="last", show_default=True,
               help="The backward pass to show: last, first, all or a number.")
 @click.option("--precision", type=click.IntRange(1, 17), default=4, show_default=True,
               help="Significant digits of numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema gradtrace.steps/1) instead of a table.")
+@script_options
 def steps(script, args, keep, max_elements, function_class, variable_class, which, precision, as_json):
     """Run SCRIPT [ARGS]... and print the backward order as a table.
 
@@ -405,7 +405,6 @@ Examples:
 Exit status: 0 when nothing was found, 1 when something was (or the script raised),
 2 for bad arguments.
 """ + _ARGS_NOTE)
-@script_options
 @click.option("--pass", "which", type=PASS_OR_ALL, default="last", show_default=True,
               help="The backward pass(es) to check: last, first, all or a number.")
 @click.option("--only", "checks", multiple=True, metavar="KIND",
@@ -417,6 +416,7 @@ Exit status: 0 when nothing was found, 1 when something was (or the script raise
 @click.option("-o", "--output", "out", metavar="OUT",
               help="Also draw the checked pass with the findings marked (debug theme); format from "
                    "the extension.")
+@script_options
 def check(script, args, keep, max_elements, function_class, variable_class, which, checks, tolerance,
           as_json, out):
     """Run SCRIPT [ARGS]... and report the usual backprop bugs, pointing at the node responsible."""
