@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numbers
 
+import numpy as np
+
 from .diagnose_common import KINDS, Settings
 from .diagnose_grad import check_leaf_gradient, check_wrong_backward
 from .diagnose_nan import check_nan_backward, check_nan_forward
@@ -72,11 +74,22 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
         raise ValueError(f"budget must be a whole number >= 0, got {budget!r}")
     kinds = _kinds(checks)
     settings = Settings(float(tolerance), budget)
+    with np.errstate(all="ignore"):  # re-run forwards may divide by zero, overflow...
+        found = _run_checks(trace, kinds, settings, _passes(trace, passes))
+    result = tuple(sorted(found, key=_sort_key))
+    if notes is not None:
+        notes.extend(settings.notes)
+    if attach:
+        trace.findings = result
+    return result
+
+
+def _run_checks(trace, kinds, settings: Settings, pass_records) -> list[Finding]:
     cache = ReplayCache(trace)
     found: list[Finding] = []
     if "nan-inf" in kinds:
         found += check_nan_forward(trace)
-    for pass_record in _passes(trace, passes):
+    for pass_record in pass_records:
         of_pass: list[Finding] = []
         if "nan-inf" in kinds:
             of_pass += check_nan_backward(trace, pass_record)
@@ -90,12 +103,7 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
         if "leaf-gradient" in kinds:
             of_pass += check_leaf_gradient(trace, pass_record, settings, cache, list(of_pass))
         found += of_pass
-    result = tuple(sorted(found, key=_sort_key))
-    if notes is not None:
-        notes.extend(settings.notes)
-    if attach:
-        trace.findings = result
-    return result
+    return found
 
 
 def attach(trace, findings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,6 +69,7 @@ def make_finding(kind: str, message: str, *, pass_id=None, call=None, variable=N
                    {k: rounded(v) for k, v in (numbers or {}).items()})
 
 
+@functools.lru_cache(maxsize=64)
 def float_eps(dtype_name: str) -> float:
     """Machine epsilon of a float dtype name (float64's for anything else)."""
     try:
@@ -110,14 +112,17 @@ class Amount:
 
 def amount(snap) -> Amount | None:
     """An Amount from an ArraySnapshot (None for None, non-numeric, or NaN/Inf data)."""
-    if snap is None or snap.has_nonfinite or snap.dtype.startswith(("<U", "str", "object", "bool")):
+    if snap is None or snap.dtype.startswith(("<U", "str", "object", "bool")):
         return None
     eps = float_eps(snap.dtype)
     if snap.values is not None:
-        array = snap.to_array().astype(np.float64)
-        scale = float(np.abs(array).max(initial=0.0))
+        array = np.array(snap.values, dtype=np.float64).reshape(snap.shape)
+        magnitude = np.abs(array)
+        scale = float(magnitude.max(initial=0.0))
+        if not np.isfinite(scale):
+            return None
         return Amount(array, float(array.mean()) if array.size else 0.0, scale, eps, tuple(snap.shape))
-    if snap.mean is None:
+    if snap.has_nonfinite or snap.mean is None:
         return None
     scale = max(abs(snap.min), abs(snap.max))
     return Amount(None, snap.mean, scale, eps, tuple(snap.shape))

@@ -7,7 +7,9 @@ import numpy as np
 from .diagnose_common import Settings, call_label, float_eps, make_finding, op_of, prior_grads, var_label
 from .diagnose_replay import ReplayCache, numeric_mismatch, output_eps
 
-__all__ = ["check_wrong_backward", "check_leaf_gradient"]
+__all__ = ["check_wrong_backward", "check_leaf_gradient", "PER_SIGNATURE"]
+
+PER_SIGNATURE = 50
 
 _HINT_WRONG = ("the local derivative in {op}.backward is wrong for this input: re-derive it; the "
                "usual slips are a missing factor (2x for x**2), a sign (cos' = -sin), the output "
@@ -64,54 +66,73 @@ def _step_weights(trace, call, step):
 
 
 def check_wrong_backward(trace, pass_record, settings: Settings, cache: ReplayCache) -> list:
-    """wrong-backward: every step's returned gradients against a numerical vector-Jacobian product."""
-    findings = []
-    flagged = set()
+    """wrong-backward: each step's returned gradients against a numerical vector-Jacobian product.
+
+    Steps of one op with the same input shapes and dtypes are checked ``PER_SIGNATURE`` times
+    per pass at most (a long training graph repeats the same few signatures thousands of times).
+    """
+    findings, flagged, seen, skipped = [], set(), {}, 0
     for step in pass_record.steps:
         call = trace.calls.get(step.call)
         if call is None or step.error or not step.grads_out:
+            continue
+        signature = (call.op, tuple((trace.variables[v].shape, trace.variables[v].dtype)
+                                    if v in trace.variables else None for v in call.inputs))
+        if seen.get(signature, 0) >= PER_SIGNATURE:
+            skipped += 1
             continue
         replay = cache.get(call.id)
         if replay is None:
             settings.note(f"wrong-backward: {op_of(trace, call.id)} not checked: "
                           f"{cache.reasons.get(call.id, 'cannot be re-run')}")
             continue
-        weights = _step_weights(trace, call, step)
-        if weights is None:
-            continue
-        arrays = _as_float64(replay.inputs)
-        checked = [i for i, a in enumerate(arrays)
-                   if a.dtype.kind == "f" and i < len(step.grads_out) and step.grads_out[i] is not None
-                   and step.grads_out[i].values is not None and tuple(step.grads_out[i].shape) == a.shape
-                   and (call.id, call.inputs[i]) not in flagged]
-        if 2 * sum(arrays[i].size for i in checked) > settings.budget:
-            settings.note(f"wrong-backward: {op_of(trace, call.id)} not checked: too many elements "
-                          f"for the budget")
-            continue
-        try:
-            base = replay.run(arrays)
-            _, magnitude = _weighted(base, weights)
-        except Exception:  # noqa: BLE001 - user code: skip what cannot be re-run in float64
-            continue
-        eps = output_eps(base)
-        weight_scale = max(float(np.abs(w).max(initial=0.0)) for w in weights if w is not None)
-
-        def phi(xs, _replay=replay, _weights=weights):
-            return _weighted(_replay.run(xs), _weights)[0]
-
-        for i in checked:
-            grad = step.grads_out[i]
-            rtol, atol = _tolerances(settings, grad.dtype, weight_scale)
-            try:
-                mismatch = numeric_mismatch(phi, arrays, i, grad.to_array(), eps, magnitude, rtol, atol)
-            except Exception:  # noqa: BLE001 - user code
-                break
-            if mismatch is None:
-                continue
-            vid = call.inputs[i]
+        seen[signature] = seen.get(signature, 0) + 1
+        for position, numbers in _check_step(trace, call, step, replay, settings, flagged):
+            vid = call.inputs[position]
             flagged.add((call.id, vid))
-            findings.append(_wrong_finding(trace, pass_record, call, step, i, vid, mismatch))
+            findings.append(_wrong_finding(trace, pass_record, call, step, position, vid, numbers))
+    if skipped:
+        settings.note(f"wrong-backward: pass {pass_record.id}: {skipped} steps not checked "
+                      f"(at most {PER_SIGNATURE} per op and input shapes)")
     return findings
+
+
+def _check_step(trace, call, step, replay, settings: Settings, flagged) -> list:
+    """[(input position, mismatch numbers)] for the inputs whose gradient disagrees."""
+    weights = _step_weights(trace, call, step)
+    if weights is None:
+        return []
+    arrays = _as_float64(replay.inputs)
+    grads = step.grads_out
+    checked = [i for i, a in enumerate(arrays)
+               if a.dtype.kind == "f" and i < len(grads) and grads[i] is not None
+               and grads[i].values is not None and tuple(grads[i].shape) == a.shape
+               and (call.id, call.inputs[i]) not in flagged]
+    if 2 * sum(arrays[i].size for i in checked) > settings.budget:
+        settings.note(f"wrong-backward: {op_of(trace, call.id)} not checked: its inputs need more "
+                      f"forward re-runs than the budget of {settings.budget}")
+        return []
+    try:
+        base = replay.run(arrays)
+        _, magnitude = _weighted(base, weights)
+    except Exception:  # noqa: BLE001 - user code: skip what cannot be re-run in float64
+        return []
+    eps = output_eps(base)
+    weight_scale = max(float(np.abs(w).max(initial=0.0)) for w in weights if w is not None)
+
+    def phi(xs):
+        return _weighted(replay.run(xs), weights)[0]
+
+    found = []
+    for i in checked:
+        rtol, atol = _tolerances(settings, grads[i].dtype, weight_scale)
+        try:
+            mismatch = numeric_mismatch(phi, arrays, i, grads[i].to_array(), eps, magnitude, rtol, atol)
+        except Exception:  # noqa: BLE001 - user code
+            return found
+        if mismatch is not None:
+            found.append((i, mismatch))
+    return found
 
 
 def _wrong_finding(trace, pass_record, call, step, position, vid, numbers):
@@ -151,14 +172,23 @@ def _pass_plan(trace, pass_record, settings: Settings, cache: ReplayCache):
     return calls, leaves, values
 
 
-def _downstream(trace, calls, leaf) -> list[int]:
-    tainted, found = {leaf}, []
+def _consumers(trace, calls) -> dict[int, list[int]]:
+    found: dict[int, list[int]] = {}
     for call_id in calls:
-        call = trace.calls[call_id]
-        if tainted.intersection(call.inputs):
-            found.append(call_id)
-            tainted.update(call.outputs)
+        for vid in set(trace.calls[call_id].inputs):
+            found.setdefault(vid, []).append(call_id)
     return found
+
+
+def _downstream(trace, consumers, leaf) -> list[int]:
+    """The calls that depend on ``leaf``, in forward order."""
+    found, todo = set(), [leaf]
+    while todo:
+        for call_id in consumers.get(todo.pop(), ()):
+            if call_id not in found:
+                found.add(call_id)
+                todo.extend(trace.calls[call_id].outputs)
+    return sorted(found)
 
 
 def _forward(trace, cache, calls, values) -> None:
@@ -193,17 +223,20 @@ def check_leaf_gradient(trace, pass_record, settings: Settings, cache: ReplayCac
     except Exception:  # noqa: BLE001 - user code
         return []
     float_leaves = [v for v in leaves if base[v].dtype.kind == "f"]
-    cost = sum(2 * base[v].size * len(_downstream(trace, calls, v)) for v in float_leaves)
-    if cost > settings.budget:
-        settings.note(f"leaf-gradient: pass {pass_record.id} not checked: {cost} forward "
-                      f"re-runs exceed the budget of {settings.budget}")
-        return []
+    consumers, chains, cost = _consumers(trace, calls), {}, 0
+    for vid in float_leaves:
+        chains[vid] = _downstream(trace, consumers, vid)
+        cost += 2 * base[vid].size * len(chains[vid])
+        if cost > settings.budget:
+            settings.note(f"leaf-gradient: pass {pass_record.id} not checked: it needs more "
+                          f"forward re-runs than the budget of {settings.budget}")
+            return []
     eps = output_eps([base[root]])
     priors = prior_grads(trace, pass_record) or {}
     findings = []
     for vid in float_leaves:
-        finding = _check_leaf(trace, pass_record, cache, settings, calls, base, root, seed, eps,
-                              priors, vid)
+        finding = _check_leaf(trace, pass_record, cache, settings, chains[vid], base, root, seed,
+                              eps, priors, vid)
         if finding is not None:
             findings.append(finding)
     if findings and related:
@@ -216,7 +249,7 @@ def check_leaf_gradient(trace, pass_record, settings: Settings, cache: ReplayCac
     return findings
 
 
-def _check_leaf(trace, pass_record, cache, settings, calls, base, root, seed, eps, priors, vid):
+def _check_leaf(trace, pass_record, cache, settings, chain, base, root, seed, eps, priors, vid):
     final = pass_record.grads.get(vid)
     prior = priors.get(vid)
     shape = base[vid].shape
@@ -232,7 +265,6 @@ def _check_leaf(trace, pass_record, cache, settings, calls, base, root, seed, ep
         if prior.values is None or tuple(prior.shape) != shape:
             return None
         analytic = analytic - prior.to_array().astype(np.float64)
-    chain = _downstream(trace, calls, vid)
 
     def phi(xs):
         values = dict(base)
