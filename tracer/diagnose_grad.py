@@ -286,6 +286,6 @@ def _check_leaf(trace, pass_record, cache, settings, chain, base, root, seed, ep
     got = "no gradient" if final is None else f"{mismatch['analytic']:.6g}{at}"
     return make_finding(
         "leaf-gradient",
-        f"{var_label(trace, vid)}.grad is {got} but a numerical derivative of the whole pass "
+        f"the gradient of {var_label(trace, vid)} is {got} but a numerical derivative of the whole pass "
         f"gives {mismatch['numerical']:.6g} (relative error {mismatch['relative_error']:.3g})",
         pass_id=pass_record.id, variable=vid, hint=_HINT_LEAF_ALONE, numbers=mismatch)

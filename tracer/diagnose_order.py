@@ -214,7 +214,7 @@ def _overwritten_finding(trace, pass_record, vid, step, actual, expected):
         call = next((s.call for s in pass_record.steps if s.index == step), None)
     return make_finding(
         "overwritten-gradient",
-        f"{var_label(trace, vid)}.grad {where} is not the sum of the gradients it received"
+        f"the .grad of {var_label(trace, vid)} {where} is not the sum of the gradients it received"
         + (f" (set by {call_label(trace, call)})" if call is not None else ""),
         pass_id=pass_record.id, call=call, variable=vid, step=step, hint=_HINT_OVERWRITTEN,
         numbers=numbers)
@@ -247,7 +247,7 @@ def check_shapes(trace, pass_record) -> list:
         if tuple(grad.shape) != tuple(record.shape):
             findings.append(_shape_finding(
                 trace, pass_record, vid, grad.shape, record.shape,
-                f"{var_label(trace, vid)}.grad has shape {tuple(grad.shape)} but its data has "
+                f"the .grad of {var_label(trace, vid)} has shape {tuple(grad.shape)} but its data has "
                 f"shape {tuple(record.shape)}", None, None))
     return findings
 

@@ -18,10 +18,12 @@ _LINK_NAMES = frozenset({"inputs", "outputs", "input", "output"})
 
 
 def _is_link(value) -> bool:
-    """True for a graph link: a Variable-like object (it has ``creator``) or a weak reference."""
+    """True for a graph link: a Variable-like object (it has ``creator``), a Function-like one
+    (``forward`` and ``backward``: it would keep its inputs alive) or a weak reference."""
     if type(value) in _PLAIN:
         return False
-    return isinstance(value, weakref.ref) or hasattr(value, "creator")
+    return (isinstance(value, weakref.ref) or hasattr(value, "creator")
+            or (hasattr(value, "forward") and hasattr(value, "backward")))
 
 
 def _slot_attributes(fn) -> dict:

@@ -4,6 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import engine as E
 import tracer
@@ -129,6 +131,29 @@ def _scaled(backward):
             return tuple(None if g is None else g * 1.3 for g in result)
         return result * 1.3
     return scaled
+
+
+RANDOM_OPS = {
+    "square": E.square, "exp": E.exp, "sin": E.sin, "tanh": E.tanh, "sigmoid": E.sigmoid,
+    "relu": E.relu, "clip": lambda x: E.clip(x, -1.0, 1.0), "max": E.max, "min": E.min,
+    "softmax": lambda x: E.softmax(x, axis=0), "log_softmax": lambda x: E.log_softmax(x, axis=0),
+    "mixed": lambda x: x * x + E.sin(x) / (1.0 + x * x) - E.sum(x) * E.relu(x),
+}
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(values=st.lists(st.floats(-4, 4, allow_nan=False, width=32), min_size=1, max_size=5),
+       dtype=st.sampled_from([np.float32, np.float64]), op=st.sampled_from(sorted(RANDOM_OPS)),
+       weights=st.lists(st.floats(-2, 2, allow_nan=False, width=32), min_size=5, max_size=5))
+def test_no_false_alarms_on_arbitrary_data(values, dtype, op, weights):
+    def build(dtype):
+        y = RANDOM_OPS[op](E.Variable(np.array(values, dtype=dtype)))
+        w = np.resize(np.array(weights, dtype=dtype), y.shape)
+        return E.sum(y * E.Variable(w))
+
+    t = run(build, dtype=dtype)
+    findings = diagnose(t)
+    assert findings == (), format_report(findings, t)
 
 
 def test_no_findings_on_the_fixture_engines():
