@@ -50,7 +50,8 @@ def _passes(trace, passes):
         return list(trace.passes)
     if isinstance(passes, (int, str)):
         passes = [passes]
-    return [trace.select_pass(which) for which in passes]
+    selected = [trace.select_pass(which) for which in passes]
+    return [p for p in selected if p is not None]
 
 
 def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes=None,
@@ -61,7 +62,8 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
     ``checks`` limits the kinds (see ``CHECKS``; default all); ``passes`` the backward passes
     (pass numbers, default every kept pass). ``tolerance`` is the relative error the numerical
     gradient checks accept (float32 data is given at least what its precision needs);
-    ``budget`` caps the forward re-runs one numerical check may make. Pass a list as ``notes``
+    ``budget`` caps the forward re-runs of the numerical checks: for one step's wrong-backward
+    check, and for the leaf-gradient checks of all passes together. Pass a list as ``notes``
     to receive one line per thing that could not be checked, and why.
     """
     if not getattr(trace, "complete", False):

@@ -24,6 +24,7 @@ class Settings:
     tolerance: float = 1e-3
     budget: int = 100_000
     notes: list[str] = field(default_factory=list)
+    spent: int = 0  # forward re-runs the leaf-gradient checks have used so far
 
     def note(self, text: str) -> None:
         """Remember that something could not be checked (each text once)."""

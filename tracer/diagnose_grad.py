@@ -227,10 +227,11 @@ def check_leaf_gradient(trace, pass_record, settings: Settings, cache: ReplayCac
     for vid in float_leaves:
         chains[vid] = _downstream(trace, consumers, vid)
         cost += 2 * base[vid].size * len(chains[vid])
-        if cost > settings.budget:
+        if settings.spent + cost > settings.budget:
             settings.note(f"leaf-gradient: pass {pass_record.id} not checked: it needs more "
-                          f"forward re-runs than the budget of {settings.budget}")
+                          f"forward re-runs than are left of the budget of {settings.budget}")
             return []
+    settings.spent += cost
     eps = output_eps([base[root]])
     priors = prior_grads(trace, pass_record) or {}
     findings = []
