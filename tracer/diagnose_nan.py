@@ -115,7 +115,7 @@ def check_nan_backward(trace, pass_record) -> list:
             f"{_what(_counts([pass_record.root_grad]))}", pass_id=pass_record.id,
             variable=pass_record.root, hint=_HINT_DATA, numbers=_counts([pass_record.root_grad])))
         return findings
-    produced = {v for c in pass_record.calls for v in trace.calls[c].outputs if c in trace.calls}
+    produced = {v for c in pass_record.calls if c in trace.calls for v in trace.calls[c].outputs}
     for step in pass_record.steps:
         call = trace.calls.get(step.call)
         if call is None or step.error or any(_bad(g) for g in step.grads_in):
