@@ -13,13 +13,19 @@ from .labels import badge_text, format_array, format_shape
 from .themes import Theme, get_theme
 
 __all__ = ["to_dot", "draw", "DotOptions", "DotOptionError", "graph_attributes", "node_count",
-           "INNER_MODES", "RANKDIRS", "LARGE_GRAPH"]
+           "INNER_MODES", "RANKDIRS", "LARGE_GRAPH", "LONG_EDGES", "STRAIGHT_EDGES",
+           "skipped_ranks"]
 
 INNER_MODES = ("auto", "hide", "show")
 RANKDIRS = ("TB", "LR", "BT", "RL")
-# Above this many nodes the layout is tuned for speed (network simplex limits), measured in
-# bench/render.py: quality stays close while big graphs lay out several times faster.
+# Layout cost is driven by nodes and by "virtual nodes" (one per rank an edge skips): crossing
+# minimisation, network simplex and spline routing all grow with them. Measured on real traces
+# (bench/render.py): above LARGE_GRAPH nodes or LONG_EDGES virtual nodes, limiting mincross and
+# network simplex keeps the picture close and cuts layout time 4x; above STRAIGHT_EDGES spline
+# routing alone takes over 5 s (20 s on the tanh 7th-derivative graph), so edges become straight.
 LARGE_GRAPH = 600
+LONG_EDGES = 2000
+STRAIGHT_EDGES = 6000
 
 
 class DotOptionError(TraceError, ValueError):
@@ -54,13 +60,18 @@ class DotOptions:
             raise DotOptionError(f"step={self.step!r}: give a step number (0 = before the first step)")
 
 
-def graph_attributes(theme: Theme, rankdir: str, nodes: int) -> dict[str, str]:
-    """Graph-level attributes: direction, spacing, font, and speed tuning for large graphs."""
+def graph_attributes(theme: Theme, rankdir: str, nodes: int, virtual: int = 0) -> dict[str, str]:
+    """Graph-level attributes: direction, spacing, font, and speed tuning for large graphs.
+
+    ``virtual`` estimates the ranks skipped by edges (see LONG_EDGES / STRAIGHT_EDGES).
+    """
     attrs = {"rankdir": rankdir.upper(), "newrank": "true", "nodesep": "0.25",
              "ranksep": "0.3", "fontname": theme.font, "fontsize": str(theme.small_size + 1),
              "bgcolor": "white", "pad": "0.1"}
-    if nodes > LARGE_GRAPH:
-        attrs.update({"nslimit": "1", "nslimit1": "1", "mclimit": "0.5", "searchsize": "10"})
+    if nodes > LARGE_GRAPH or virtual > LONG_EDGES:
+        attrs.update({"mclimit": "0.1", "nslimit": "0.2"})
+    if virtual > STRAIGHT_EDGES:
+        attrs.update({"splines": "line", "mclimit": "0.05"})
     return attrs
 
 
@@ -159,9 +170,9 @@ def draw(trace, options: DotOptions, views: dict[int, GradView] | None = None,
     if views is None:
         views = _views(index, pass_record, options.step) \
             if options.grads and pass_record is not None else {}
-    lines, count = _body(trace, pass_record, index, views, options, style, display or {}, caption)
+    lines, count, virtual = _body(trace, pass_record, index, views, options, style, display, caption)
     graph = graphviz.Digraph(
-        "gradtrace", graph_attr=graph_attributes(style, options.rankdir, count),
+        "gradtrace", graph_attr=graph_attributes(style, options.rankdir, count, virtual),
         node_attr={"shape": "plain", "fontname": style.font, "fontsize": str(style.font_size)},
         edge_attr={"fontname": style.font, "fontsize": str(style.small_size),
                    "color": style.fwd_edge, "arrowsize": "0.7"})
@@ -184,7 +195,8 @@ def _show_inner(options: DotOptions, pass_record) -> bool:
 
 
 def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions,
-          theme: Theme, display: dict[int, str], caption: str | None) -> tuple[list[str], int]:
+          theme: Theme, display: dict[int, str] | None,
+          caption: str | None) -> tuple[list[str], int, int]:
     """The node and edge statements, in forward order (deterministic)."""
     forward = list(trace.graph_calls(pass_record))
     inner_calls = [c for c in pass_record.inner_calls if c in trace.calls] \
@@ -208,7 +220,7 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
     for var_id in forward_vars + inner_vars:
         lines.append(_var_line(trace, var_id, pass_record, views, options, theme,
                                var_id not in views and var_id in inner_vars, by_var.get(var_id, []),
-                               display.get(var_id)))
+                               display))
     for call_id in forward + inner_calls:
         lines.extend(_call_lines(trace, trace.calls[call_id], index, options, theme, total,
                                  call_id in inner_set, by_call.get(call_id, []),
@@ -224,19 +236,39 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
             lines.append(f"\tgraph [labelloc=t labeljust=l label={caption_label(theme, caption, legend)}]\n")
         else:
             lines.append(f"\tgraph [labelloc=b labeljust=l label={legend}]\n")
-    return lines, len(forward_vars) + len(inner_vars) + len(forward) + len(inner_calls)
+    count = len(forward_vars) + len(inner_vars) + len(forward) + len(inner_calls)
+    return lines, count, skipped_ranks(trace, forward + inner_calls, 2 if options.grad_edges else 1)
+
+
+def skipped_ranks(trace, calls, weight: int = 1) -> int:
+    """Estimate the virtual nodes of a layout: ranks skipped by input edges (longest-path ranks).
+
+    ``calls`` must be in execution order (a topological order); ``weight`` counts parallel edges.
+    """
+    depth: dict[int, int] = {}
+    total = 0
+    for call_id in calls:
+        call = trace.calls[call_id]
+        ranks = [depth.get(v, 0) for v in call.inputs]
+        level = max(ranks, default=0) + 1
+        total += sum(level - r - 1 for r in ranks)
+        for v in call.outputs:
+            depth[v] = level + 1
+    return total * weight
 
 
 def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions, theme: Theme,
-              inner: bool, findings: list, display: str | None) -> str:
+              inner: bool, findings: list, display: dict[int, str] | None) -> str:
     value = trace.value(var_id, pass_record)
     view = views.get(var_id)
     vid = f"v{var_id}"
     border = theme.finding_border if findings else None
+    tooltip = _var_tooltip(trace, var_id, value, view, findings) if theme.colored else ""
     label = variable_label(theme, vid, trace.name_of(var_id), value, view,
                            precision=options.precision, values=options.values,
-                           shapes=options.shapes, inner=inner, border=border, grad_display=display,
-                           tooltip=_var_tooltip(trace, var_id, value, view, findings))
+                           shapes=options.shapes, inner=inner, border=border, tooltip=tooltip,
+                           grad_display=display.get(var_id) if display is not None else None,
+                           always_fill=display is not None)
     classes = "var inner" if inner else "var"
     if view is not None:
         classes += f" {view.state}"
@@ -249,7 +281,8 @@ def _call_lines(trace, call, index: PassIndex, options: DotOptions, theme: Theme
     step = index.step_of_call.get(call.id)
     border = theme.finding_border if findings else (theme.current_border if current else None)
     label = function_label(theme, fid, call.op, step, inner=inner, error=error, border=border,
-                           tooltip=_fn_tooltip(call, step, total, findings, error))
+                           tooltip=_fn_tooltip(call, step, total, findings, error)
+                           if theme.colored else "")
     if current:
         label = label.replace(f'BGCOLOR="{theme.fn_fill}"', f'BGCOLOR="{theme.current_fill}"', 1)
     classes = "fn inner" if inner else "fn"

@@ -24,6 +24,9 @@ def _small(theme: Theme, text: str, color: str | None = None) -> str:
             f'{text}</FONT>')
 
 
+_BADGES: dict[tuple, tuple[str, str]] = {}
+
+
 def badge_cell(theme: Theme, step: int, size: int | None = None, nested: bool = False) -> str:
     """A dark rounded cell with the backward step number in white (renders in every font).
 
@@ -31,21 +34,26 @@ def badge_cell(theme: Theme, step: int, size: int | None = None, nested: bool = 
     """
     digits = str(step)
     size = size or theme.small_size + 1
-    width = 8 + size * 0.62 * len(digits)
-    cell = (f'<TD FIXEDSIZE="TRUE" WIDTH="{max(width, size + 7):.0f}" HEIGHT="{size + 7}" '
-            f'STYLE="rounded" BGCOLOR="{theme.badge_fill}" CELLPADDING="0">'
-            f'<FONT COLOR="{theme.badge_text}" POINT-SIZE="{size}"><B>{digits}</B></FONT></TD>')
-    if nested:
-        return (f'<TD CELLPADDING="0"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>{cell}'
-                f'</TR></TABLE></TD>')
-    return cell
+    key = (theme.badge_fill, theme.badge_text, size, len(digits), nested)
+    parts = _BADGES.get(key)
+    if parts is None:
+        width = max(8 + size * 0.62 * len(digits), size + 7)
+        head = (f'<TD FIXEDSIZE="TRUE" WIDTH="{width:.0f}" HEIGHT="{size + 7}" STYLE="rounded" '
+                f'BGCOLOR="{theme.badge_fill}" CELLPADDING="0"><FONT COLOR="{theme.badge_text}" '
+                f'POINT-SIZE="{size}"><B>')
+        tail = "</B></FONT></TD>"
+        if nested:
+            head = f'<TD CELLPADDING="0"><TABLE BORDER="0" CELLSPACING="0" CELLPADDING="0"><TR>{head}'
+            tail += "</TR></TABLE></TD>"
+        parts = _BADGES[key] = (head, tail)
+    return parts[0] + digits + parts[1]
 
 
 def grad_text(view: GradView, precision: int) -> str:
     """The words of a gradient field (plain text, not escaped)."""
     if view.state in ("value", "zero"):
         text = format_array(view.grad, precision)
-        if view.grad is not None and view.grad.has_nonfinite and not view.grad.complete:
+        if view.grad is not None and not view.grad.complete and view.grad.has_nonfinite:
             text += f" ({view.grad.nan_count} nan, {view.grad.inf_count} inf)"
         return text
     if view.state == "cleared":
@@ -75,59 +83,65 @@ def _styled(text: str, color: str, italic: bool, bold: bool) -> str:
     return f'<FONT COLOR="{color}">{body}</FONT>'
 
 
-def _value_rows(theme: Theme, value: ArraySnapshot | None, precision: int, shapes: bool) -> list[str]:
-    rows = []
+def _value_rows(theme: Theme, value: ArraySnapshot | None, precision: int, shapes: bool) -> str:
+    rows = ""
     if shapes and value is not None and value.shape:
-        rows.append(f'<TR><TD COLSPAN="3">{_small(theme, escape_html(format_shape(value)))}</TD></TR>')
+        rows = f'<TR><TD>{_small(theme, escape_html(format_shape(value)))}</TD></TR>'
     text = escape_html(format_array(value, precision))
-    color = theme.value_color
     if theme.colored and value is not None and value.has_nonfinite:
-        color = theme.nonfinite_color
-    rows.append(f'<TR><TD ALIGN="RIGHT">{_small(theme, "data")}</TD>'
-                f'<TD ALIGN="LEFT" COLSPAN="2"><FONT COLOR="{color}">{text}</FONT></TD></TR>')
-    summary = format_summary(value)
-    if summary:
-        rows.append(f'<TR><TD></TD><TD ALIGN="LEFT" COLSPAN="2">{_small(theme, escape_html(summary))}</TD></TR>')
+        text = f'<FONT COLOR="{theme.nonfinite_color}">{text}</FONT>'
+    rows += f'<TR><TD ALIGN="LEFT">{_key(theme, "data")}{text}</TD></TR>'
+    if value is not None and value.size > 1:
+        summary = format_summary(value)
+        if summary:
+            rows += f'<TR><TD ALIGN="LEFT">{_small(theme, escape_html(summary))}</TD></TR>'
     return rows
+
+
+def _key(theme: Theme, word: str) -> str:
+    return f'<FONT POINT-SIZE="{theme.small_size}" COLOR="{theme.key_color}">{word} </FONT>'
 
 
 def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapshot | None,
                    view: GradView | None, *, precision: int, values: bool, shapes: bool,
                    inner: bool = False, tooltip: str = "", grad_display: str | None = None,
-                   border: str | None = None) -> str:
+                   border: str | None = None, grad_tip: str | None = None,
+                   always_fill: bool = False) -> str:
     """A variable as a rounded table: name, shape/dtype, data, grad (``view`` None: no grad row).
 
-    ``grad_display`` replaces the gradient text (frames lay out with the widest text of all steps).
+    ``grad_display`` replaces the gradient text (frames lay out with the widest text of all
+    steps); ``always_fill`` gives the gradient cell a background even when it has no colour of
+    its own (frames recolour it). ``tooltip`` (for the whole node) is left out when empty.
     """
     fill = theme.inner_var_fill if inner else theme.var_fill
     color = border or (theme.inner_border if inner else theme.var_border)
-    rows = []
-    if name:
-        rows.append(f'<TR><TD COLSPAN="3"><B>{escape_html(pad_wide(name))}</B></TD></TR>')
+    rows = f'<TR><TD><B>{escape_html(pad_wide(name))}</B></TD></TR>' if name else ""
     if values:
-        rows.extend(_value_rows(theme, value, precision, shapes))
+        rows += _value_rows(theme, value, precision, shapes)
     elif shapes and value is not None and value.shape:
-        rows.append(f'<TR><TD COLSPAN="3">{_small(theme, escape_html(format_shape(value)))}</TD></TR>')
+        rows += f'<TR><TD>{_small(theme, escape_html(format_shape(value)))}</TD></TR>'
     if view is not None:
         text = grad_display if grad_display is not None else grad_text(view, precision)
         cell_fill, text_color, italic, bold = grad_font(theme, view)
-        tip = escape_attr(f"grad: {grad_text(view, 17)}")
-        rows.append(f'<TR><TD ALIGN="RIGHT">{_small(theme, "grad")}</TD>'
-                    f'<TD ID="{vid}g" TOOLTIP="{tip}" ALIGN="LEFT" BGCOLOR="{cell_fill or fill}">'
-                    f'{_styled(text, text_color, italic, bold)}</TD><TD WIDTH="3" CELLPADDING="0"></TD></TR>')
+        tip = escape_attr(grad_tip if grad_tip is not None else f"grad: {grad_text(view, 10)}")
+        background = f' BGCOLOR="{cell_fill or fill}"' if cell_fill or always_fill else ""
+        rows += (f'<TR><TD ID="{vid}g" TOOLTIP="{tip}" ALIGN="LEFT"{background}>{_key(theme, "grad")}'
+                 f'{_styled(text, text_color, italic, bold)}</TD></TR>')
     if not rows:
-        rows.append('<TR><TD COLSPAN="3"> </TD></TR>')
-    rows.append('<TR><TD COLSPAN="3" HEIGHT="1" CELLPADDING="0"></TD></TR>')
+        rows = '<TR><TD> </TD></TR>'
     style = ' STYLE="rounded,dashed"' if inner else ' STYLE="rounded"'
     width = ' BORDER="2"' if border else ' BORDER="1"'
+    tip = f' ID="{vid}t" TOOLTIP="{escape_attr(tooltip)}"' if tooltip else ""
     return (f'<<TABLE{width} CELLBORDER="0" CELLSPACING="1" CELLPADDING="2"{style} '
-            f'BGCOLOR="{fill}" COLOR="{color}" ID="{vid}t" TOOLTIP="{escape_attr(tooltip)}">'
-            + "".join(rows) + "</TABLE>>")
+            f'BGCOLOR="{fill}" COLOR="{color}"{tip}>{rows}</TABLE>>')
 
 
 def function_label(theme: Theme, fid: str, op: str, step: int | None, *, inner: bool = False,
                    error: str | None = None, tooltip: str = "", border: str | None = None) -> str:
-    """A function as a square box: op name and, when its backward ran, the step badge."""
+    """A function as a square box: op name and, when its backward ran, the step badge.
+
+    ``tooltip`` (left out when empty) describes the call on hover.
+    """
     fill = theme.inner_fn_fill if inner else theme.fn_fill
     color = border or (theme.inner_border if inner else theme.fn_border)
     if error and theme.colored:
@@ -142,8 +156,9 @@ def function_label(theme: Theme, fid: str, op: str, step: int | None, *, inner: 
                  f'{_small(theme, escape_html(short), theme.nonfinite_color)}</TD></TR>')
     style = ' STYLE="dashed"' if inner else ""
     width = ' BORDER="2"' if border or (error and theme.colored) else ' BORDER="1"'
+    tip = f' ID="{fid}t" TOOLTIP="{escape_attr(tooltip)}"' if tooltip else ""
     return (f'<<TABLE{width} CELLBORDER="0" CELLSPACING="1" CELLPADDING="3"{style} '
-            f'BGCOLOR="{fill}" COLOR="{color}" ID="{fid}t" TOOLTIP="{escape_attr(tooltip)}">'
+            f'BGCOLOR="{fill}" COLOR="{color}"{tip}>'
             f"{rows}</TABLE>>")
 
 

@@ -12,14 +12,15 @@ from .errors import OutputError, TraceError
 from .gradview import GradView, PassIndex
 from .labels import text_width
 from .output import write_atomic
-from .render import FONT_FAMILY, render
+from .render import render
 from .themes import get_theme
 
 __all__ = ["Frames", "FramesError", "Look", "frames", "write_frames"]
 
 _CELL = re.compile(r'<g id="a_v(\d+)g"><a xlink:title="([^"]*)">\n<polygon fill="([^"]*)" '
-                   r'stroke="none"[^>]*/>\n(<text [^>]*>[^<]*</text>)')
-_FN = re.compile(r'<g id="a_f(\d+)t"><a xlink:title="[^"]*">\n<polygon fill="([^"]*)"')
+                   r'stroke="none"[^>]*/>\n<text [^>]*>grad </text>\n(<text [^>]*>[^<]*</text>)')
+_FN = re.compile(r'<g id="f(\d+)" class="node fn[^"]*">\n(?:<title>[^<]*</title>\n)?'
+                 r'(?:<g id="a_f\d+t"><a xlink:title="[^"]*">\n)?<polygon fill="([^"]*)"')
 _EDGE = re.compile(r'<g id="g(\d+)_\d+" class="edge grad s\d+"()')
 _CAPTION = re.compile(r'<g id="a_caption"><a xlink:title="[^"]*">\n<text [^>]*>([^<]*)</text>')
 _TEXT_POS = re.compile(r'x="([^"]+)" y="([^"]+)".*font-size="([^"]+)"')
@@ -158,35 +159,38 @@ class Frames:
         x, y, size = self._text_pos[var]
         style = ' font-style="italic"' if look.italic else ""
         weight = ' font-weight="bold"' if look.bold else ""
-        return (f'<text xml:space="preserve" text-anchor="start" x="{x}" y="{y}" '
-                f'font-family="{FONT_FAMILY}"{style}{weight} font-size="{size}" '
+        return (f'<text x="{x}" y="{y}"{style}{weight} font-size="{size}" '
                 f'fill="{look.color}">{_xml(look.text)}</text>')
 
-    def svgs(self):
-        """Yield the SVG text of frames 1..count (each built from the previous one's changes)."""
-        parts = list(self._parts)
+    def frames_bytes(self):
+        """Yield frames 1..count as UTF-8 SVG bytes (each built from the previous one's changes)."""
+        parts = [p.encode("utf-8") for p in self._parts]
         slots = self._slots
+        edges_by_step: dict[int, list[int]] = {}
+        for index, step in self._edges:
+            edges_by_step.setdefault(step, []).append(index)
+            parts[index] = b' visibility="hidden"'
         current_fn = None
         for k in range(1, self.count + 1):
             for var, look in self.looks[k - 1].items():
-                parts[slots[("tip", var)]] = _xml(look.tip)
-                parts[slots[("fill", var)]] = look.fill
-                parts[slots[("text", var)]] = self._text_element(var, look)
+                parts[slots[("tip", var)]] = _xml(look.tip).encode("utf-8")
+                parts[slots[("fill", var)]] = look.fill.encode("ascii")
+                parts[slots[("text", var)]] = self._text_element(var, look).encode("utf-8")
             call = self.pass_record.steps[k - 1].call
             if current_fn is not None and ("fn", current_fn) in slots:
-                parts[slots[("fn", current_fn)]] = self._fn_fill[current_fn]
+                parts[slots[("fn", current_fn)]] = self._fn_fill[current_fn].encode("ascii")
             if ("fn", call) in slots:
-                parts[slots[("fn", call)]] = self.theme.current_fill
+                parts[slots[("fn", call)]] = self.theme.current_fill.encode("ascii")
             current_fn = call
-            if k == 1:
-                for index, step in self._edges:
-                    parts[index] = "" if step <= 1 else ' visibility="hidden"'
-            else:
-                for index, step in self._edges:
-                    if step == k:
-                        parts[index] = ""
-            parts[slots[("caption", 0)]] = _xml(self.captions[k - 1])
-            yield "".join(parts)
+            for index in edges_by_step.get(k, ()):
+                parts[index] = b""
+            parts[slots[("caption", 0)]] = _xml(self.captions[k - 1]).encode("utf-8")
+            yield b"".join(parts)
+
+    def svgs(self):
+        """Yield the SVG text of frames 1..count."""
+        for data in self.frames_bytes():
+            yield data.decode("utf-8")
 
     def svg(self, k: int) -> str:
         """Frame ``k`` (1 = after the first backward step)."""
@@ -223,6 +227,6 @@ def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[
     made = trace if isinstance(trace, Frames) else frames(trace, **options)
     digits = max(3, len(str(made.count)))
     paths = []
-    for k, svg in enumerate(made.svgs(), start=1):
+    for k, svg in enumerate(made.frames_bytes(), start=1):
         paths.append(write_atomic(target / f"{prefix}{k:0{digits}d}.svg", svg))
     return paths

@@ -31,8 +31,9 @@ NOT_REACHED = GradView("not-reached")
 
 def is_zero(grad: ArraySnapshot) -> bool:
     """True when every element of the gradient is 0 (the "zero" state)."""
-    if grad.values is not None:
-        return all(v == 0 for v in grad.values)
+    values = grad.values
+    if values is not None:
+        return values[0] == 0 if len(values) == 1 else all(v == 0 for v in values)
     return grad.min == 0 and grad.max == 0 and not grad.has_nonfinite
 
 
@@ -100,11 +101,11 @@ class PassIndex:
 
     def _passed(self, var: int) -> ArraySnapshot | None:
         """The gradient a cleared variable held before it was cleared."""
-        record = self.pass_record
-        items = self.received.get(var, [])
-        grads = ([record.root_grad] if var == record.root and record.root_grad is not None else [])
+        items = self.received.get(var, ())
         if items and items[-1][2] is not None:
             return items[-1][2]
+        record = self.pass_record
+        grads = [record.root_grad] if var == record.root and record.root_grad is not None else []
         grads += [grad for _, grad, _ in items]
         return _sum(grads) if grads else None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 import unicodedata
 
 from .snapshot import ArraySnapshot
@@ -11,6 +12,7 @@ from .snapshot import ArraySnapshot
 __all__ = ["format_number", "format_array", "format_summary", "format_shape", "badge_text",
            "escape_html", "escape_attr", "pad_wide", "needs_full_fonts", "text_width"]
 
+_SAFE = re.compile(r"[\w .,:;()\[\]+\-=·]*").fullmatch
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
 
 # Arial advance widths (em/1000) for printable ASCII; the renderers measure with the same table.
@@ -26,20 +28,21 @@ _ARIAL = (
 
 def format_number(x, precision: int = 4) -> str:
     """A number in at most ``precision`` significant digits: 3.297, 1e+10, nan, -inf, 7."""
-    if isinstance(x, bool):
+    kind = type(x)
+    if kind is float:
+        if x != x:
+            return "nan"
+        if x == 0:
+            return "0"
+        if x in (math.inf, -math.inf):
+            return "inf" if x > 0 else "-inf"
+        return "%.*g" % (precision, x)
+    if kind is bool or not isinstance(x, (int, float)):
         return str(x)
     if isinstance(x, int):
         text = str(x)
-        return text if len(text) <= max(precision, 6) else f"{x:.{precision}g}"
-    if isinstance(x, float):
-        if math.isnan(x):
-            return "nan"
-        if math.isinf(x):
-            return "inf" if x > 0 else "-inf"
-        if x == 0:
-            return "0"
-        return f"{x:.{max(precision, 1)}g}"
-    return str(x)
+        return text if len(text) <= max(precision, 6) else "%.*g" % (precision, x)
+    return format_number(float(x), precision)
 
 
 def format_shape(snapshot: ArraySnapshot | None) -> str:
@@ -65,6 +68,9 @@ def format_array(snapshot: ArraySnapshot | None, precision: int = 4, max_items: 
     """
     if snapshot is None:
         return "None"
+    if not snapshot.shape:
+        values = snapshot.values or snapshot.head
+        return format_number(values[0], precision) if values else "?"
     if snapshot.size == 0:
         return "[]"
     if snapshot.size == 1 and snapshot.head:
@@ -109,6 +115,8 @@ def escape_html(text: str) -> str:
 
     Renderers expand ``\\N``, ``\\G``, ... even inside HTML-like labels, so backslashes are doubled.
     """
+    if _SAFE(text):
+        return text
     escaped = html.escape(text, quote=True).replace("\\", "\\\\")
     escaped = escaped.replace("{", "&#123;").replace("}", "&#125;")
     lines = escaped.replace("\r\n", "\n").replace("\r", "\n").split("\n")
@@ -117,6 +125,8 @@ def escape_html(text: str) -> str:
 
 def escape_attr(text: str) -> str:
     """Escape text for an attribute inside an HTML-like label (tooltips): newlines kept as &#10;."""
+    if _SAFE(text):
+        return text
     escaped = html.escape(text, quote=True).replace("\\", "\\\\")
     return escaped.replace("\r\n", "\n").replace("\n", "&#10;")
 
@@ -145,6 +155,8 @@ def pad_wide(text: str) -> str:
     Renderers without font files count each UTF-8 byte of a non-ASCII character as a space
     (0.278 em), three bytes for a wide character (0.83 em) where it really takes 1 em.
     """
+    if text.isascii():
+        return text
     wide = sum(1 for ch in text if ord(ch) > 0x2E7F and _is_wide(ch))
     return text + " " * ((wide * 3 + 4) // 5) if wide else text
 

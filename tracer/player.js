@@ -20,10 +20,11 @@
   function cell(id) {
     if (!(id in cells)) {
       var group = document.getElementById("a_v" + id + "g");
+      var texts = group ? group.querySelectorAll("text") : [];
       cells[id] = group && {
         link: group.querySelector("a"),
         box: group.querySelector("polygon"),
-        text: group.querySelector("text")
+        text: texts[texts.length - 1]
       };
     }
     return cells[id];
@@ -36,7 +37,7 @@
   });
   var fnBoxes = {};
   Object.keys(data.fnFill).forEach(function (id) {
-    var group = document.getElementById("a_f" + id + "t");
+    var group = document.getElementById("f" + id);
     if (group) { fnBoxes[id] = group.querySelector("polygon"); }
   });
   var captionGroup = document.getElementById("a_caption");

@@ -15,7 +15,7 @@ from .errors import TraceError
 from .labels import needs_full_fonts
 from .output import check_writable, write_atomic
 
-__all__ = ["render", "write", "find_renderer", "choose_renderer", "layout_warning",
+__all__ = ["render", "write", "compact_svg", "find_renderer", "choose_renderer", "layout_warning",
            "RenderError", "RendererNotFoundError", "GraphTooLargeError", "RenderWarning",
            "FORMATS", "RENDERERS", "SLOW_NODES", "ENV_RENDERER", "FONT_FAMILY"]
 
@@ -138,10 +138,46 @@ def layout_warning(graph, limit: int = SLOW_NODES) -> str | None:
             f"another pass, or write the DOT only (--format dot)")
 
 
+_COMMENT = re.compile(rb"<!-- [^>]*-->\n")
+_TITLE = re.compile(rb"(?<=\n)<title>[^<]*</title>\n")
+_PAIR = re.compile(rb'<(path|polygon) fill="([^"]+)" stroke="none" (d|points)="([^"]+)"/>\n'
+                   rb'<\1 fill="none" stroke="([^"]+)"((?: [a-z-]+="[^"]*")*) \3="\4"/>')
+
+
+_ROUNDED = re.compile(rb'<path fill="(?!none")([^"]+)" stroke="([^"]+)"((?: [a-z-]+="[^"]*")*) '
+                      rb'd="M([-\d.]+),([-\d.]+)C([-\d., ]+)"/>')
+
+
+def _rounded_rect(m: re.Match) -> bytes:
+    """A rounded table drawn as a 25-point path → the same shape as one <rect rx>."""
+    points = [m.group(4) + b"," + m.group(5)] + m.group(6).split()
+    if len(points) != 25 or points[0] != points[-1]:
+        return m.group(0)
+    xs = [float(p.split(b",")[0]) for p in points]
+    ys = [float(p.split(b",")[1]) for p in points]
+    x0, y0 = min(xs), min(ys)
+    radius = xs[0] - x0
+    return (b'<rect fill="%s" stroke="%s"%s x="%.2f" y="%.2f" width="%.2f" height="%.2f" rx="%.2f"/>'
+            % (m.group(1), m.group(2), m.group(3), x0, y0, max(xs) - x0, max(ys) - y0, radius))
+
+
+def compact_svg(data: bytes) -> bytes:
+    """Smaller, equivalent SVG: one CSS font rule for all (Arial) text, no per-node titles or comments,
+    background and border of a shape merged, rounded boxes as <rect rx> (a third the size)."""
+    head, sep, body = data.partition(b'<g id="graph0"')
+    if not sep:
+        return data
+    style = f'<style>text{{font-family:{FONT_FAMILY}}}</style>\n'.encode()
+    head = head.replace(b"<svg ", b'<svg xml:space="preserve" ', 1)
+    body = _COMMENT.sub(b"", body).replace(b' xml:space="preserve"', b"")
+    body = body.replace(b' text-anchor="start"', b"").replace(b' font-family="Arial"', b"")
+    body = _PAIR.sub(rb'<\1 fill="\2" stroke="\5"\6 \3="\4"/>', _TITLE.sub(b"", body))
+    body = _ROUNDED.sub(_rounded_rect, body)
+    return head + style + sep + body
+
+
 def _postprocess(fmt: str, data: bytes) -> bytes:
-    if fmt == "svg":
-        data = data.replace(b'font-family="Arial"', f'font-family="{FONT_FAMILY}"'.encode())
-    return data
+    return compact_svg(data) if fmt == "svg" else data
 
 
 def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int | None = None,

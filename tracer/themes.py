@@ -83,6 +83,7 @@ DEBUG = Theme(
     fn_fill="#E3F2FD",
     fn_border="#1565C0",
     grad_color="#1B5E20",
+    updated_fill="#B3E5FC",
     states={
         "value": StateStyle("#E8F5E9", "#1B5E20"),
         "zero": StateStyle("#FFF59D", "#5D4037", bold=True),

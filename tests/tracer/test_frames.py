@@ -24,7 +24,7 @@ GEOMETRY = re.compile(r'(?<= )(?:points|d|viewBox|width|height|x|y)="[^"]*"')
 
 def grad_texts(svg: str) -> dict[str, str]:
     root = ET.fromstring(svg)
-    return {g.get("id")[3:-1]: "".join(g.find(f".//{SVG}text").itertext())
+    return {g.get("id")[3:-1]: "".join(list(g.iter(f"{SVG}text"))[-1].itertext())
             for g in root.iter(f"{SVG}g") if re.fullmatch(r"a_v\d+g", g.get("id") or "")}
 
 
@@ -49,7 +49,8 @@ def test_frames_show_gradients_known_so_far_and_the_current_step():
     assert [len(hidden_edges(s)) for s in svgs] == [3, 2, 1, 0]
     for k, svg in enumerate(svgs, start=1):
         assert f"Backward step {k} of 4" in svg
-        current = re.search(rf'<g id="a_f{made.pass_record.steps[k - 1].call}t"><a [^>]*>\n<polygon fill="([^"]+)"', svg)
+        current = re.search(rf'<g id="f{made.pass_record.steps[k - 1].call}" class="node fn">\n'
+                            rf'<polygon fill="([^"]+)"', svg)
         assert current.group(1) == made.theme.current_fill
     assert made.svg(3) == svgs[2]
     with pytest.raises(FramesError, match="1 to 4"):
@@ -108,3 +109,5 @@ def test_player_runs_in_headless_chromium_without_errors(tmp_path):
     assert "Add" in dom and "Gradients sent" in dom
     hidden = set(re.findall(r'<g id="(g\d+_\d+)" class="edge grad s(\d+)" visibility="hidden"', dom))
     assert {step for _, step in hidden} == {"4"}
+    cell = re.search(r'<g id="a_v3g">.*?</g>', dom, re.S).group(0)
+    assert re.findall(r"<text[^>]*>([^<]*)</text>", cell) == ["grad ", "1"]
