@@ -463,7 +463,7 @@ class Recorder:
         for call_id, raw in sorted(self.raw_calls.items()):
             calls[call_id] = CallRecord(call_id, raw.op, raw.inputs, raw.outputs, call_id,
                                         raw.generation, raw.in_step,
-                                        tuple(freeze(v) for v in raw.input_values), raw.error)
+                                        tuple([freeze(v) for v in raw.input_values]), raw.error)
         trace.variables = variables
         trace.calls = calls
         trace.passes = tuple(self._freeze_pass(p, calls) for p in self.kept)
@@ -483,10 +483,10 @@ class Recorder:
         return trace
 
     def _freeze_pass(self, raw: _RawPass, calls: dict[int, CallRecord]) -> PassRecord:
-        steps = tuple(StepRecord(s.index, s.call, tuple(freeze(g) for g in s.grads_in),
-                                 tuple(freeze(g) for g in s.grads_out),
-                                 tuple(freeze(g) for g in s.accumulated),
-                                 tuple(s.inner_calls), s.error) for s in raw.steps)
+        steps = tuple([StepRecord(s.index, s.call, tuple([freeze(g) for g in s.grads_in]),
+                                  tuple([freeze(g) for g in s.grads_out]),
+                                  tuple([freeze(g) for g in s.accumulated]),
+                                  tuple(s.inner_calls), s.error) for s in raw.steps])
         values = {}
         for call_id in raw.calls:
             call = calls.get(call_id)

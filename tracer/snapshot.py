@@ -43,13 +43,14 @@ class ArraySnapshot:
     elements (None when there are none); for complete snapshots they are computed on first use.
     """
 
-    __slots__ = ("shape", "dtype", "values", "_extra")
+    __slots__ = ("shape", "_dtype", "_values", "_array", "_extra")
 
     def __init__(self, shape, dtype, values, head, min=None, max=None, mean=None, norm=None,
                  nan_count=0, inf_count=0) -> None:
         self.shape = tuple(shape)
-        self.dtype = dtype
-        self.values = values
+        self._dtype = dtype
+        self._values = values
+        self._array = None
         self._extra = (_UNSET if values is not None else
                        _pack_summary((min, max, mean, norm, int(nan_count), int(inf_count)), tuple(head)))
 
@@ -58,10 +59,47 @@ class ArraySnapshot:
         """Fast constructor for a snapshot that keeps every element (statistics computed lazily)."""
         snap = object.__new__(cls)
         snap.shape = shape
-        snap.dtype = dtype
-        snap.values = values
+        snap._dtype = dtype
+        snap._values = values
+        snap._array = None
         snap._extra = _UNSET
         return snap
+
+    @classmethod
+    def _of_copy(cls, array) -> "ArraySnapshot":
+        """A snapshot of a private copy (ndarray or numpy scalar): converted to Python numbers on first use.
+
+        Building a trace of 100k ops makes several snapshots per op; deferring the conversion
+        keeps that cheap, and most snapshots of a big trace are never looked at.
+        """
+        snap = object.__new__(cls)
+        snap.shape = array.shape
+        snap._dtype = None
+        snap._values = _UNSET
+        snap._array = array
+        snap._extra = _UNSET
+        return snap
+
+    def _convert(self) -> None:
+        array = self._array
+        self._dtype = dtype_name(array.dtype)
+        flat = array.ravel()
+        self._values = tuple(flat.tolist()) if array.dtype.kind in "biuf" else tuple(_python_elements(flat))
+        self._array = None
+
+    @property
+    def values(self) -> tuple | None:
+        """Every element (flattened, C order) when the array was small, else None."""
+        if self._values is _UNSET:
+            self._convert()
+        return self._values
+
+    @property
+    def dtype(self) -> str:
+        """The numpy dtype's name, e.g. "float64"."""
+        if self._dtype is None:
+            self._convert()
+        return self._dtype
 
     def _statistics(self) -> tuple:
         extra = self._extra
@@ -244,12 +282,4 @@ def freeze(captured) -> ArraySnapshot | None:
     """Turn what ``capture`` returned into an ArraySnapshot (None stays None)."""
     if captured is None or isinstance(captured, ArraySnapshot):
         return captured
-    arr = captured
-    if isinstance(arr, np.generic) or arr.ndim == 0:
-        value = arr.item()
-        if isinstance(value, (int, float)):
-            return ArraySnapshot._whole((), dtype_name(arr.dtype), (value,))
-        arr = np.asarray(arr)
-    kind = arr.dtype.kind
-    values = tuple(arr.ravel().tolist()) if kind in "biuf" else tuple(_python_elements(arr))
-    return ArraySnapshot._whole(arr.shape, dtype_name(arr.dtype), values)
+    return ArraySnapshot._of_copy(captured)
