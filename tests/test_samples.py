@@ -32,11 +32,6 @@ EXPECTED_OUTPUT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def fresh_engine(monkeypatch):
-    """Each traced sample imports its own ``engine``, as in a fresh process."""
-    for key in [k for k in sys.modules if k == "engine" or k.startswith("engine.")]:
-        monkeypatch.delitem(sys.modules, key)
 
 
 def test_every_sample_is_described():

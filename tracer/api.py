@@ -70,6 +70,8 @@ def _class_qualname(cls: type) -> str:
 class trace:  # noqa: N801 - used like a function: ``with trace() as t``
     """Record every Function call and backward step inside a ``with`` block.
 
+    ``t.engine`` names the hooked classes that the run actually used.
+
     ``with trace() as t:`` traces gradtrace's own engine. Pass ``function_cls`` / ``variable_cls``
     (a class or a list of classes) to trace your own DeZero-style engine, or ``auto=True`` to
     hook every such class that is defined (or was imported from ``search_dirs``) while tracing.
@@ -122,14 +124,15 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             self._watcher.install()
 
     def _modules_already_imported(self) -> list:
+        """Our engine's modules (if imported) and modules imported from ``search_dirs``."""
         modules = []
-        own = _own_engine_module()
-        if own is not None:
-            modules.append(own)
+        if _own_engine_module() is not None:
+            modules += [m for name, m in sorted(sys.modules.items())
+                        if name == "engine" or name.startswith("engine.")]
         if self._search_dirs:
             for module in list(sys.modules.values()):
                 location = getattr(module, "__file__", None)
-                if not location or module is own:
+                if not location or module in modules:
                     continue
                 path = Path(location).resolve()
                 if any(d == path.parent or d in path.parents for d in self._search_dirs):
@@ -165,8 +168,10 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             namespaces.append(self._frame.f_locals)
             self._frame = None
         self._recorder.finish(self.trace, exc, namespaces)
-        self.trace.engine = EngineInfo(
-            tuple(_class_qualname(c) for c in self._hooks.function_classes),
-            tuple(_class_qualname(c) for c in self._hooks.variable_classes))
-        self.hook_problems = list(self._watcher.problems) if self._watcher else []
+        recorder = self._recorder
+        used_functions = recorder.classes_used(self._hooks.function_classes, recorder.function_types_seen)
+        used_variables = recorder.classes_used(self._hooks.variable_classes, recorder.variable_types_seen)
+        self.trace.engine = EngineInfo(tuple(_class_qualname(c) for c in used_functions),
+                                       tuple(_class_qualname(c) for c in used_variables))
+        self.trace.warnings = tuple(self._watcher.problems) if self._watcher else ()
         return False

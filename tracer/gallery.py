@@ -98,24 +98,6 @@ def find_samples(directory: str | os.PathLike | None = None) -> list[Sample]:
     return [_read(path) for path in sorted(base.glob("*.py")) if not path.name.startswith("_")]
 
 
-@contextlib.contextmanager
-def _fresh_engine():
-    """Let the sample import its own copy of ``engine`` (fresh Config, classes hooked as defined).
-
-    Samples run one after another in this process; each must start from a clean engine, and
-    the tracer hooks classes reliably when they are created while it records.
-    """
-    saved = {k: v for k, v in sys.modules.items() if k == "engine" or k.startswith("engine.")}
-    for key in saved:
-        del sys.modules[key]
-    try:
-        yield
-    finally:
-        for key in [k for k in sys.modules if k == "engine" or k.startswith("engine.")]:
-            del sys.modules[key]
-        sys.modules.update(saved)
-
-
 def render_sample(sample: Sample, out_dir: str | os.PathLike, fmt: str = "svg", *,
                   renderer: str | None = None, **dot_options) -> SampleResult:
     """Run a sample with its gallery arguments (output captured) and write ``out_dir/<name>.<fmt>``.
@@ -130,7 +112,7 @@ def render_sample(sample: Sample, out_dir: str | os.PathLike, fmt: str = "svg", 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with contextlib.redirect_stdout(captured), _fresh_engine():
+            with contextlib.redirect_stdout(captured):
                 trace = run_script(sample.path, sample.args)
             if trace.error is not None:
                 result.error = f"the sample raised {trace.error}"

@@ -15,7 +15,7 @@ from .records import (CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord, 
 from .snapshot import ArraySnapshot, freeze
 from .trace import Trace
 
-__all__ = ["SCHEMA", "SchemaError", "trace_to_dict", "trace_from_dict", "dumps", "loads", "load"]
+__all__ = ["SCHEMA", "SchemaError", "snapshot_to_json", "trace_to_dict", "trace_from_dict", "dumps", "loads", "load"]
 
 SCHEMA = "gradtrace.trace/1"
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -35,7 +35,8 @@ def _numbers(values):
     return [_number(v) for v in values]
 
 
-def _snapshot_to_json(snap: ArraySnapshot | None):
+def snapshot_to_json(snap: ArraySnapshot | None):
+    """An ArraySnapshot as JSON-ready data (``{"shape", "dtype", "value"}`` or ``"summary"``)."""
     if snap is None:
         return None
     out = {"shape": list(snap.shape), "dtype": snap.dtype}
@@ -74,25 +75,25 @@ def trace_to_dict(trace: Trace) -> dict:
         "error": _error_to_json(trace.error),
         "variables": [{"id": v.id, "name": v.name, "name_source": v.name_source, "kind": v.kind,
                        "shape": list(v.shape) if v.shape is not None else None, "dtype": v.dtype,
-                       "value": _snapshot_to_json(v.value), "creator": v.creator}
+                       "value": snapshot_to_json(v.value), "creator": v.creator}
                       for v in trace.variables.values()],
         "calls": [{"id": c.id, "op": c.op, "inputs": list(c.inputs), "outputs": list(c.outputs),
                    "index": c.index, "generation": c.generation,
                    "in_step": list(c.in_step) if c.in_step else None,
-                   "input_values": [_snapshot_to_json(s) for s in c.input_values],
+                   "input_values": [snapshot_to_json(s) for s in c.input_values],
                    "error": c.error}
                   for c in trace.calls.values()],
         "passes": [{"id": p.id, "kind": p.kind, "root": p.root, "options": p.options,
                     "calls": list(p.calls), "variables": list(p.variables),
-                    "root_grad": _snapshot_to_json(p.root_grad),
+                    "root_grad": snapshot_to_json(p.root_grad),
                     "steps": [{"index": s.index, "call": s.call,
-                               "grads_in": [_snapshot_to_json(g) for g in s.grads_in],
-                               "grads_out": [_snapshot_to_json(g) for g in s.grads_out],
-                               "accumulated": [_snapshot_to_json(g) for g in s.accumulated],
+                               "grads_in": [snapshot_to_json(g) for g in s.grads_in],
+                               "grads_out": [snapshot_to_json(g) for g in s.grads_out],
+                               "accumulated": [snapshot_to_json(g) for g in s.accumulated],
                                "inner_calls": list(s.inner_calls), "error": s.error}
                               for s in p.steps],
-                    "grads": {str(k): _snapshot_to_json(g) for k, g in p.grads.items()},
-                    "values": {str(k): _snapshot_to_json(g) for k, g in p.values.items()},
+                    "grads": {str(k): snapshot_to_json(g) for k, g in p.grads.items()},
+                    "values": {str(k): snapshot_to_json(g) for k, g in p.values.items()},
                     "error": _error_to_json(p.error)}
                    for p in trace.passes],
         "findings": [{"kind": f.kind, "message": f.message, "pass": f.pass_id, "call": f.call,

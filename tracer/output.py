@@ -18,6 +18,10 @@ def check_writable(path: str | os.PathLike) -> Path:
     if target.is_dir():
         raise OutputError(f"{target} is a directory: give a file name, e.g. {target / 'graph.svg'}")
     if not directory.is_dir():
+        blocker = next((p for p in [directory, *directory.parents] if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            raise OutputError(f"cannot write {target}: {blocker} is a file, not a directory; "
+                              f"choose another output path")
         raise OutputError(f"directory {directory} does not exist: create it first (mkdir -p {directory})")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write to directory {directory}: choose another output path")

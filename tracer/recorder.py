@@ -114,13 +114,15 @@ class Recorder:
         self.call_stack: list = []
         self.names = NameBook()
         self.hooks = None
-        self._classes_seen: set[type] = set()
+        self.function_types_seen: set[type] = set()
+        self.variable_types_seen: set[type] = set()
 
     # ----- variables --------------------------------------------------------------------------
 
     def _new_variable(self, obj, creator: int | None) -> int:
         """Record a Variable object seen for the first time; returns its new id."""
         vid = self.variables.add(obj)
+        self.variable_types_seen.add(type(obj))
         data = getattr(obj, "data", None)
         shape = getattr(data, "shape", None)
         self.raw_vars[vid] = _RawVariable(
@@ -149,8 +151,8 @@ class Recorder:
         """Record one finished (or failed) ``Function.__call__`` (the hot path: keep it lean)."""
         self.call_stack.pop()
         cls = type(fn)
-        if cls not in self._classes_seen:
-            self._classes_seen.add(cls)
+        if cls not in self.function_types_seen:
+            self.function_types_seen.add(cls)
             if self.hooks is not None:
                 self.hooks.hook_steps_of(cls)
         current = self.current
@@ -275,6 +277,10 @@ class Recorder:
         current.steps.append(step)
         self.step_stack.append(step)
         return step
+
+    def classes_used(self, classes, seen) -> list[type]:
+        """The classes of ``classes`` that something recorded is an instance of."""
+        return [c for c in classes if any(issubclass(s, c) for s in seen)]
 
     def _call_of(self, fn) -> int | None:
         """The id of the latest recorded call of ``fn``: the creator of its first output."""

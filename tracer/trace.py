@@ -31,6 +31,7 @@ class Trace:
         self.findings: tuple[Finding, ...] = ()
         self.max_elements: int = 0
         self.complete: bool = False
+        self.warnings: tuple[str, ...] = ()  # classes that looked like an engine but could not be hooked
         # Not serialised; filled by the recorder for tracer.diagnose: each call's Function class
         # and its state without graph links (to re-run its forward), and each kept pass's
         # non-None .grad values when it started (pass id -> variable id -> snapshot).
@@ -51,7 +52,7 @@ class Trace:
         Returns None when the run made no backward pass; raises PassSelectionError for a number
         that was not kept.
         """
-        if not self.passes:
+        if not self.passes and self.pass_count == 0:
             if which in ("last", "first", None):
                 return None
             raise PassSelectionError(f"pass {which} was not recorded: the run made no backward pass")
@@ -64,7 +65,10 @@ class Trace:
         for record in self.passes:
             if record.id == which:
                 return record
-        kept = ", ".join(str(p.id) for p in self.passes)
+        if isinstance(which, int) and not 1 <= which <= self.pass_count:
+            raise PassSelectionError(f"pass {which} does not exist: the run made {self.pass_count} "
+                                     f"backward pass{'es' if self.pass_count != 1 else ''}")
+        kept = ", ".join(str(p.id) for p in self.passes) or "none"
         raise PassSelectionError(
             f"pass {which} was not kept (kept: {kept} of {self.pass_count}); "
             f"trace with keep='all' or keep={which} to record it")
