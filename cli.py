@@ -158,6 +158,8 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
     with redirect:
         trace = tracer.run_script(script, list(args), keep=keep, max_elements=max_elements,
                                   function_names=function_class, variable_names=variable_class)
+    for problem in trace.warnings:
+        _warn(problem)
     if isinstance(keep, int) and 0 < trace.pass_count < keep:
         _report_run(trace, script)
         count = trace.pass_count

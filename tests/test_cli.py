@@ -664,3 +664,14 @@ def test_check_unknown_kind_is_a_usage_error():
 def test_check_script_that_raises(scripts):
     result = run("check", scripts / "fails.py")
     assert result.exit_code == 1 and "FloatingPointError: boom" in result.stderr
+
+
+def test_a_class_that_cannot_be_hooked_is_a_warning(tmp_path):
+    script = tmp_path / "odd.py"
+    script.write_text(
+        "class Function:\n"
+        "    __call__ = staticmethod(lambda *a: None)\n"
+        "    def forward(self, x): return x\n"
+        "    def backward(self, gy): return gy\n")
+    result = run("render", script, "-o", tmp_path / "g.dot")
+    assert "Warning: Function.__call__ is a staticmethod, not a plain method" in result.stderr
