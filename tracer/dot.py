@@ -6,28 +6,19 @@ from dataclasses import dataclass
 
 import graphviz
 
+from .compact import COMPACT_NODES, compact_function, compact_variable
 from .dotlabels import caption_label, edge_label, function_label, grad_text, legend_label, variable_label
 from .errors import TraceError
 from .gradview import GradView, PassIndex
-from .labels import badge_text, format_array, format_shape
+from .labels import badge_text, escape_html, format_array, format_shape
+from .layout import graph_attributes, plan
 from .themes import Theme, get_theme
 
-__all__ = ["to_dot", "draw", "DotOptions", "DotOptionError", "graph_attributes", "node_count",
-           "INNER_MODES", "RANKDIRS", "LARGE_GRAPH", "LONG_EDGES", "STRAIGHT_EDGES",
-           "skipped_ranks"]
+__all__ = ["to_dot", "draw", "DotOptions", "DotOptionError", "node_count", "INNER_MODES",
+           "RANKDIRS"]
 
 INNER_MODES = ("auto", "hide", "show")
 RANKDIRS = ("TB", "LR", "BT", "RL")
-# Layout cost is driven by nodes and by "virtual nodes" (one per rank an edge skips): crossing
-# minimisation, network simplex and spline routing all grow with them. Measured on real traces
-# (bench/render.py): above LARGE_GRAPH nodes or LONG_EDGES virtual nodes, limiting mincross and
-# network simplex keeps the picture close and cuts layout time 4x; above STRAIGHT_EDGES spline
-# routing alone takes over 5 s (20 s on the tanh 7th-derivative graph), so edges become straight.
-LARGE_GRAPH = 600
-LONG_EDGES = 2000
-STRAIGHT_EDGES = 6000
-
-
 class DotOptionError(TraceError, ValueError):
     """An option of ``to_dot`` has a value it does not accept."""
 
@@ -58,21 +49,6 @@ class DotOptions:
             raise DotOptionError(f"precision={self.precision!r}: give a whole number from 1 to 17")
         if self.step is not None and (not isinstance(self.step, int) or self.step < 0):
             raise DotOptionError(f"step={self.step!r}: give a step number (0 = before the first step)")
-
-
-def graph_attributes(theme: Theme, rankdir: str, nodes: int, virtual: int = 0) -> dict[str, str]:
-    """Graph-level attributes: direction, spacing, font, and speed tuning for large graphs.
-
-    ``virtual`` estimates the ranks skipped by edges (see LONG_EDGES / STRAIGHT_EDGES).
-    """
-    attrs = {"rankdir": rankdir.upper(), "newrank": "true", "nodesep": "0.25",
-             "ranksep": "0.3", "fontname": theme.font, "fontsize": str(theme.small_size + 1),
-             "bgcolor": "white", "pad": "0.1"}
-    if nodes > LARGE_GRAPH or virtual > LONG_EDGES:
-        attrs.update({"mclimit": "0.1", "nslimit": "0.2"})
-    if virtual > STRAIGHT_EDGES:
-        attrs.update({"splines": "line", "mclimit": "0.05"})
-    return attrs
 
 
 def node_count(dot: graphviz.Digraph) -> int:
@@ -216,17 +192,21 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
     current = options.step if options.step is not None and 0 < options.step <= total else None
     current_call = pass_record.steps[current - 1].call if current else None
     inner_set = set(inner_calls)
+    layout = plan(trace, forward + inner_calls, 2 if options.grad_edges else 1)
+    count = len(forward_vars) + len(inner_vars) + len(forward) + len(inner_calls) + len(layout.proxied)
+    compact = display is None and count > COMPACT_NODES
     lines: list[str] = []
     for var_id in forward_vars + inner_vars:
         lines.append(_var_line(trace, var_id, pass_record, views, options, theme,
                                var_id not in views and var_id in inner_vars, by_var.get(var_id, []),
-                               display))
+                               display, compact))
     for call_id in forward + inner_calls:
         lines.extend(_call_lines(trace, trace.calls[call_id], index, options, theme, total,
                                  call_id in inner_set, by_call.get(call_id, []),
-                                 errors.get(call_id), call_id == current_call))
+                                 errors.get(call_id), call_id == current_call, layout.proxied,
+                                 compact))
     if options.grad_edges and pass_record is not None:
-        lines.extend(_grad_edges(trace, pass_record, options, theme, current))
+        lines.extend(_grad_edges(trace, pass_record, options, theme, current, layout.proxied))
     if options.legend or caption:
         states = {v.state for v in views.values()} | ({"pending"} if caption and views else set())
         order = ["value", "zero", "cleared", "not-computed", "not-reached", "pending"]
@@ -236,67 +216,78 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
             lines.append(f"\tgraph [labelloc=t labeljust=l label={caption_label(theme, caption, legend)}]\n")
         else:
             lines.append(f"\tgraph [labelloc=b labeljust=l label={legend}]\n")
-    count = len(forward_vars) + len(inner_vars) + len(forward) + len(inner_calls)
-    return lines, count, skipped_ranks(trace, forward + inner_calls, 2 if options.grad_edges else 1)
-
-
-def skipped_ranks(trace, calls, weight: int = 1) -> int:
-    """Estimate the virtual nodes of a layout: ranks skipped by input edges (longest-path ranks).
-
-    ``calls`` must be in execution order (a topological order); ``weight`` counts parallel edges.
-    """
-    depth: dict[int, int] = {}
-    total = 0
-    for call_id in calls:
-        call = trace.calls[call_id]
-        ranks = [depth.get(v, 0) for v in call.inputs]
-        level = max(ranks, default=0) + 1
-        total += sum(level - r - 1 for r in ranks)
-        for v in call.outputs:
-            depth[v] = level + 1
-    return total * weight
+    return lines, count, layout.virtual
 
 
 def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions, theme: Theme,
-              inner: bool, findings: list, display: dict[int, str] | None) -> str:
+              inner: bool, findings: list, display: dict[int, str] | None, compact: bool) -> str:
     value = trace.value(var_id, pass_record)
     view = views.get(var_id)
     vid = f"v{var_id}"
     border = theme.finding_border if findings else None
+    classes = "var inner" if inner else "var"
+    if view is not None:
+        classes += f" {view.state}"
+    if compact:
+        attrs = compact_variable(theme, trace.name_of(var_id), value, view, precision=options.precision,
+                                 values=options.values, inner=inner, border=border)
+        return f'\t{vid} [id={vid} class="{classes}" {attrs}]\n'
     tooltip = _var_tooltip(trace, var_id, value, view, findings) if theme.colored else ""
     label = variable_label(theme, vid, trace.name_of(var_id), value, view,
                            precision=options.precision, values=options.values,
                            shapes=options.shapes, inner=inner, border=border, tooltip=tooltip,
                            grad_display=display.get(var_id) if display is not None else None,
                            always_fill=display is not None)
-    classes = "var inner" if inner else "var"
-    if view is not None:
-        classes += f" {view.state}"
     return f'\t{vid} [id={vid} class="{classes}" label={label}]\n'
 
 
 def _call_lines(trace, call, index: PassIndex, options: DotOptions, theme: Theme, total: int,
-                inner: bool, findings: list, error: str | None, current: bool) -> list[str]:
+                inner: bool, findings: list, error: str | None, current: bool,
+                proxied: frozenset, compact: bool) -> list[str]:
     fid = f"f{call.id}"
     step = index.step_of_call.get(call.id)
     border = theme.finding_border if findings else (theme.current_border if current else None)
+    classes = "fn inner" if inner else "fn"
+    if compact:
+        attrs = compact_function(theme, call.op, step, inner=inner, error=error, border=border,
+                                 current=current)
+        lines = [f'\t{fid} [id={fid} class="{classes}" {attrs}]\n']
+        return lines + _edge_lines(trace, call, fid, theme, inner, proxied)
     label = function_label(theme, fid, call.op, step, inner=inner, error=error, border=border,
                            tooltip=_fn_tooltip(call, step, total, findings, error)
                            if theme.colored else "")
     if current:
         label = label.replace(f'BGCOLOR="{theme.fn_fill}"', f'BGCOLOR="{theme.current_fill}"', 1)
-    classes = "fn inner" if inner else "fn"
     lines = [f'\t{fid} [id={fid} class="{classes}" label={label}]\n']
+    return lines + _edge_lines(trace, call, fid, theme, inner, proxied)
+
+
+def _edge_lines(trace, call, fid: str, theme: Theme, inner: bool, proxied: frozenset) -> list[str]:
+    lines = []
     edge_style = f' style=dashed color="{theme.inner_border}"' if inner else ""
     for position, var_id in enumerate(call.inputs):
-        lines.append(f"\tv{var_id} -> {fid} [id=e{call.id}i{position}{edge_style}]\n")
+        source = f"v{var_id}"
+        if (call.id, position) in proxied:
+            source = f"p{var_id}_{call.id}_{position}"
+            lines.append(_proxy_line(trace, source, var_id, theme))
+        lines.append(f"\t{source} -> {fid} [id=e{call.id}i{position}{edge_style}]\n")
     for position, var_id in enumerate(call.outputs):
         lines.append(f"\t{fid} -> v{var_id} [id=e{call.id}o{position}{edge_style}]\n")
     return lines
 
 
+def _proxy_line(trace, node: str, var_id: int, theme: Theme) -> str:
+    """A small dashed copy of a variable, drawn beside a use far below the variable itself."""
+    value = trace.variables[var_id].value if var_id in trace.variables else None
+    text = escape_html(trace.name_of(var_id) or format_array(value, 3))
+    return (f'\t{node} [id={node} class="var proxy" label=<<TABLE BORDER="1" CELLBORDER="0" '
+            f'CELLPADDING="1" STYLE="rounded,dashed" BGCOLOR="{theme.var_fill}" '
+            f'COLOR="{theme.var_border}"><TR><TD><FONT POINT-SIZE="{theme.small_size + 1}">{text}'
+            f'</FONT></TD></TR></TABLE>>]\n')
+
+
 def _grad_edges(trace, pass_record, options: DotOptions, theme: Theme,
-                current: int | None) -> list[str]:
+                current: int | None, proxied: frozenset) -> list[str]:
     """One dashed edge per gradient a step returned (drawn from the function back to its input)."""
     lines = []
     port = "e" if options.rankdir.upper() in ("TB", "BT") else "s"
@@ -312,7 +303,8 @@ def _grad_edges(trace, pass_record, options: DotOptions, theme: Theme,
                 continue
             label = edge_label(theme, step.index, step.grads_out[position], options.precision)
             width = "2" if step.index == current else "1.2"
-            lines.append(f'\tv{var_id}:{port} -> f{call.id}:{port} [id=g{step.index}_{position} '
+            source = f"p{var_id}_{call.id}_{position}" if (call.id, position) in proxied else f"v{var_id}"
+            lines.append(f'\t{source}:{port} -> f{call.id}:{port} [id=g{step.index}_{position} '
                          f'class="grad s{step.index}" dir=back style=dashed '
                          f'color="{theme.grad_edge}" penwidth={width} label={label}]\n')
     return lines

@@ -141,8 +141,8 @@ class Frames:
             spans.append((caption.start(1), caption.end(1), ("caption", 0)))
         missing = set(self._by_var()) - set(self._text_pos)
         if missing or not caption:
-            raise FramesError("the renderer dropped the marks frames need (cell tooltips): "
-                              "render frames with the bundled renderer (graphviz-pure)")
+            raise FramesError("frames need the bundled renderer (graphviz-pure; this renderer drops "
+                              "the cell marks frames use): leave out --renderer system")
         spans.sort()
         parts, keys, last = [], [], 0
         for start, end, key in spans:

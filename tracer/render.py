@@ -156,7 +156,7 @@ def _rounded_rect(m: re.Match) -> bytes:
     xs = [float(p.split(b",")[0]) for p in points]
     ys = [float(p.split(b",")[1]) for p in points]
     x0, y0 = min(xs), min(ys)
-    radius = xs[0] - x0
+    radius = min(xs[0] - x0, max(xs) - xs[0])
     return (b'<rect fill="%s" stroke="%s"%s x="%.2f" y="%.2f" width="%.2f" height="%.2f" rx="%.2f"/>'
             % (m.group(1), m.group(2), m.group(3), x0, y0, max(xs) - x0, max(ys) - y0, radius))
 

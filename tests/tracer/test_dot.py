@@ -186,3 +186,28 @@ def test_formatting_helpers():
 
 def test_trace_to_dot_method():
     assert seed_trace().to_dot(rankdir="LR").source == to_dot(seed_trace(), rankdir="LR").source
+
+
+def test_far_uses_of_a_variable_get_proxy_copies():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(1.001), name="x")
+        y = E.Variable(np.array(1.0), name="y0")
+        for _ in range(40):
+            y = y * x + y
+        y.backward()
+    source = to_dot(t, grad_edges=True).source
+    x_id = next(v.id for v in t.variables.values() if v.name == "x")
+    proxies = re.findall(rf'\t(p{x_id}_\d+_\d+) \[id=\1 class="var proxy"', source)
+    assert len(proxies) > 30
+    assert all(f"\t{p} -> f" in source and f"\t{p}:e -> f" in source for p in proxies)
+    assert node_count(to_dot(t)) == len(t.variables) + len(t.calls) + len(proxies)
+    assert "proxy" not in to_dot(generation_trace()).source
+
+
+def test_very_big_graphs_get_plain_text_labels(monkeypatch):
+    import tracer.dot as D
+    monkeypatch.setattr(D, "COMPACT_NODES", 0)
+    source = to_dot(hostile_trace(), theme="debug").source
+    assert "<TABLE" not in source
+    assert 'label="<b>&amp;amp;\\"q\\"</b>\\ndata 0\\ngrad 1"' in source
+    assert 'label="-> \\\\N \\\\G\\ndata 5' in source

@@ -133,3 +133,12 @@ def test_jupyter_display_without_renderer(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert seed_trace()._repr_svg_() is None
+
+
+@needs_bundled
+def test_plain_text_labels_of_big_graphs_render_names_literally(monkeypatch):
+    import tracer.dot as D
+    monkeypatch.setattr(D, "COMPACT_NODES", 0)
+    texts = svg_texts(render(hostile_trace(), "svg", renderer="bundled", theme="debug"))
+    for name in ('<b>&amp;"q"</b>', "back\\slash {braces}", "이름 한국어", "-> \\N \\G", 'Op<"&> ④'):
+        assert name in texts, name
