@@ -87,12 +87,16 @@ def backward_arrays(f, retain_grad):
                     if y is not None:
                         y.grad = None
         inputs = f.inputs
-        if type(gxs) is not tuple:
-            gxs = (gxs,)
-        if len(gxs) != len(inputs):
-            raise _bad_count(f, gxs)
+        if type(gxs) is tuple:
+            if len(gxs) != len(inputs):
+                raise _bad_count(f, gxs)
+            pairs = zip(inputs, gxs)
+        elif len(inputs) == 1:
+            pairs = ((inputs[0], gxs),)
+        else:
+            raise _bad_count(f, (gxs,))
         nxt = None
-        for x, gx in zip(inputs, gxs):
+        for x, gx in pairs:
             if gx is None:
                 continue
             if type(gx) is not ndarray:
