@@ -198,34 +198,35 @@ def _mlp_floor(_n):
 # =============================================================================
 # Timing
 # =============================================================================
-def _measure(case, n, repeat, gc_off):
-    """Median forward and backward seconds over ``repeat`` runs (graph freed between runs)."""
-    fwd, bwd = [], []
-    for _ in range(repeat):
-        gc.collect()
-        if gc_off:
-            gc.disable()
-        try:
-            f, b, keep = case(n)
-        finally:
-            gc.enable()
-        del keep
-        fwd.append(f)
-        bwd.append(b)
-    return statistics.median(fwd), statistics.median(bwd)
+def _once(case, n, gc_off):
+    """One run of ``case`` from a collected heap; the graph is freed outside the timing."""
+    gc.collect()
+    if gc_off:
+        gc.disable()
+    try:
+        f, b, keep = case(n)
+    finally:
+        gc.enable()
+    del keep
+    return f, b
 
 
 def _row(label, ops, case, floor, n, repeat, unit):
-    """Measure one case in both GC modes plus its floor; return the table cells."""
+    """Measure a case with the GC on, off, and its numpy floor, in interleaved rounds (so a
+    burst of load from other processes hits all three alike); print the Markdown row."""
+    runs = {"on": [], "off": [], "floor": []}
+    for _ in range(repeat):
+        runs["on"].append(_once(case, n, False))
+        runs["off"].append(_once(case, n, True))
+        runs["floor"].append(_once(floor, n, False))
     scale = 1e6 / ops if unit == "us" else 1e3
-    on = _measure(case, n, repeat, False)
-    off = _measure(case, n, repeat, True)
-    fl = _measure(floor, n, repeat, False)
-    both, both_off, both_fl = sum(on) * scale, sum(off) * scale, sum(fl) * scale
-    cells = [label, f"{ops:,}", f"{on[0] * scale:.2f}", f"{on[1] * scale:.2f}", f"{both:.2f}",
-             f"{both_off:.2f}", f"{both_fl:.2f}", f"{both / both_fl:.1f}x"]
+    med = {k: [statistics.median(t) * scale for t in zip(*[(f, b, f + b) for f, b in v])]
+           for k, v in runs.items()}
+    on, off, fl = med["on"], med["off"], med["floor"]
+    cells = [label, f"{ops:,}", f"{on[0]:.2f}", f"{on[1]:.2f}", f"{on[2]:.2f}", f"{off[2]:.2f}",
+             f"{fl[2]:.2f}", f"{on[2] / fl[2]:.1f}x"]
     print("| " + " | ".join(cells) + " |", flush=True)
-    return both, both_off
+    return on[2], off[2]
 
 
 def main(argv=None):
@@ -240,8 +241,9 @@ def main(argv=None):
     r = 3 if args.quick else 1
     op = args.chain_op
 
-    print(f"numpy {np.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs; "
-          f"medians; chain op: {op} on a 0-d float64 array")
+    print(f"numpy {np.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+          f"load average at start {os.getloadavg()[0]:.2f}; medians; chain op: {op} on a 0-d "
+          f"float64 array")
     print()
     print("| case | ops | fwd | bwd | fwd+bwd | fwd+bwd, GC off | numpy floor | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -261,6 +263,7 @@ def main(argv=None):
             f"MLP 784-100-10 step, batch 100, {dtype.__name__}, **ms**", 1, _mlp, _mlp_floor, 1,
             max(5, 41 // r), "ms")
     print()
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
     for mode, i in (("GC on", 0), ("GC off", 1)):
         growth = results["tree 50000"][i] / results["tree 1000"][i]
         print(f"add tree per-op cost, 50k vs 1k ({mode}): {growth:.2f}x")
