@@ -61,6 +61,27 @@ def _tanh(backwards: int):
     return t
 
 
+def _tree(leaves: int):
+    """A balanced tree of additions over ``leaves`` leaves (2 × leaves nodes)."""
+    with tracer.trace() as t:
+        level = [E.Variable(np.array(float(i))) for i in range(leaves)]
+        while len(level) > 1:
+            pairs = [E.add(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+            level = pairs + ([level[-1]] if len(level) % 2 else [])
+        level[0].backward()
+    return t
+
+
+def _nodes(trace, graph) -> str:
+    """Nodes drawn, with the proxy copies added by the layout planning."""
+    record = trace.select_pass()
+    own = len(trace.graph_variables(record)) + len(trace.graph_calls(record))
+    drawn = node_count(graph)
+    if "inner" in graph.source and drawn > own and " class=\"fn inner\"" in graph.source:
+        return f"{drawn:,}"
+    return f"{own:,}" + (f" + {drawn - own:,} copies" if drawn > own else "")
+
+
 def _timed(fn, repeat: int) -> tuple[float, float, object]:
     """(median wall s, min process s, last result)."""
     walls, cpus, result = [], [], None
@@ -93,17 +114,20 @@ def main(argv=None) -> None:
     if find_renderer("bundled") is None:
         print("graphviz-pure not installed: rendering rows skipped", file=sys.stderr)
     else:
-        for label, trace in (("chain", _chain(2500)), ("y = y*x + y", _branching(1666))):
+        for label, trace, reps in (("chain", _chain(2500), repeat),
+                                   ("binary Add tree", _tree(1667), repeat),
+                                   ("y = y*x + y", _branching(2500), 1)):
             graph = to_dot(trace)
-            wall, _, _ = _timed(lambda: render(trace, "svg"), repeat)
-            rows.append((f"{label} trace → SVG", node_count(graph), f"{wall:.2f} s", "≤ 2 s"))
+            wall, _, _ = _timed(lambda: render(graph, "svg"), reps)
+            rows.append((f"{label} trace → SVG", _nodes(trace, graph), f"{wall:.2f} s", "≤ 2 s"))
         tanh = _tanh(8)
         graph = to_dot(tanh, inner="hide")
         wall, _, _ = _timed(lambda: render(graph, "svg"), repeat)
-        rows.append(("tanh 7th-derivative graph → SVG", node_count(graph), f"{wall:.2f} s", "≤ 10 s"))
+        rows.append(("tanh 7th-derivative graph → SVG", _nodes(tanh, graph), f"{wall:.2f} s",
+                     "≤ 10 s"))
         shown = to_dot(tanh, inner="show")
         wall, _, _ = _timed(lambda: render(shown, "svg"), 1)
-        rows.append(("… with the 8th backward's calls (inner=show)", node_count(shown),
+        rows.append(("… with the 8th backward's calls (inner=show)", _nodes(tanh, shown),
                      f"{wall:.2f} s", ""))
         long_pass = _chain(500)
         one, _, _ = _timed(lambda: render(long_pass, "svg"), repeat)
@@ -123,7 +147,7 @@ def main(argv=None) -> None:
     print("| what | nodes | measured | target |")
     print("|---|---:|---|---|")
     for what, nodes, measured, target in rows:
-        print(f"| {what} | {nodes:,} | {measured} | {target} |")
+        print(f"| {what} | {nodes if isinstance(nodes, str) else f'{nodes:,}'} | {measured} | {target} |")
 
 
 if __name__ == "__main__":

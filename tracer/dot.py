@@ -11,7 +11,7 @@ from .dotlabels import caption_label, edge_label, function_label, grad_text, leg
 from .errors import TraceError
 from .gradview import GradView, PassIndex
 from .labels import badge_text, escape_html, format_array, format_shape
-from .layout import graph_attributes, plan
+from .layout import LayoutPlan, graph_attributes, plan
 from .themes import Theme, get_theme
 
 __all__ = ["to_dot", "draw", "DotOptions", "DotOptionError", "node_count", "INNER_MODES",
@@ -146,14 +146,15 @@ def draw(trace, options: DotOptions, views: dict[int, GradView] | None = None,
     if views is None:
         views = _views(index, pass_record, options.step) \
             if options.grads and pass_record is not None else {}
-    lines, count, virtual = _body(trace, pass_record, index, views, options, style, display, caption)
+    lines, count, layout = _body(trace, pass_record, index, views, options, style, display, caption)
     graph = graphviz.Digraph(
-        "gradtrace", graph_attr=graph_attributes(style, options.rankdir, count, virtual),
+        "gradtrace", graph_attr=graph_attributes(style, options.rankdir, count, layout.virtual),
         node_attr={"shape": "plain", "fontname": style.font, "fontsize": str(style.font_size)},
         edge_attr={"fontname": style.font, "fontsize": str(style.small_size),
                    "color": style.fwd_edge, "arrowsize": "0.7"})
     graph.body.extend(lines)
     graph._gradtrace_nodes = count
+    graph._gradtrace_copies = len(layout.proxied)
     return graph
 
 
@@ -172,7 +173,7 @@ def _show_inner(options: DotOptions, pass_record) -> bool:
 
 def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions,
           theme: Theme, display: dict[int, str] | None,
-          caption: str | None) -> tuple[list[str], int, int]:
+          caption: str | None) -> tuple[list[str], int, LayoutPlan]:
     """The node and edge statements, in forward order (deterministic)."""
     forward = list(trace.graph_calls(pass_record))
     inner_calls = [c for c in pass_record.inner_calls if c in trace.calls] \
@@ -216,7 +217,7 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
             lines.append(f"\tgraph [labelloc=t labeljust=l label={caption_label(theme, caption, legend)}]\n")
         else:
             lines.append(f"\tgraph [labelloc=b labeljust=l label={legend}]\n")
-    return lines, count, layout.virtual
+    return lines, count, layout
 
 
 def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions, theme: Theme,

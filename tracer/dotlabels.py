@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .gradview import GradView
-from .labels import (badge_text, escape_attr, escape_html, format_array, format_shape,
+from .labels import (escape_attr, escape_html, format_array, format_shape,
                      format_summary, pad_wide)
 from .snapshot import ArraySnapshot
 from .themes import Theme
@@ -86,7 +86,7 @@ def _styled(text: str, color: str, italic: bool, bold: bool) -> str:
 def _value_rows(theme: Theme, value: ArraySnapshot | None, precision: int, shapes: bool) -> str:
     rows = ""
     if shapes and value is not None and value.shape:
-        rows = f'<TR><TD>{_small(theme, escape_html(format_shape(value)))}</TD></TR>'
+        rows = f'<TR><TD ALIGN="LEFT">{_small(theme, escape_html(format_shape(value)))}</TD></TR>'
     text = escape_html(format_array(value, precision))
     if theme.colored and value is not None and value.has_nonfinite:
         text = f'<FONT COLOR="{theme.nonfinite_color}">{text}</FONT>'
@@ -173,7 +173,7 @@ def edge_label(theme: Theme, step: int, grad: ArraySnapshot | None, precision: i
 
 def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[str, ...]) -> str:
     """A small key: what the shapes, the badge, the edges and the gradient fields mean."""
-    rows = [f'<TR><TD COLSPAN="2" ALIGN="LEFT"><B>Legend</B></TD></TR>',
+    rows = ['<TR><TD COLSPAN="2" ALIGN="LEFT"><B>Legend</B></TD></TR>',
             f'<TR><TD BGCOLOR="{theme.var_fill}" STYLE="rounded" BORDER="1" COLOR="{theme.var_border}">'
             f' x </TD><TD ALIGN="LEFT">variable: name, data, grad</TD></TR>',
             f'<TR><TD BGCOLOR="{theme.fn_fill}" BORDER="1" COLOR="{theme.fn_border}">f</TD>'
@@ -198,7 +198,7 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
                        "pending": "not computed yet at this step"}.get(state, state)
             rows.append(f'<TR><TD BGCOLOR="{fill or theme.var_fill}">{_styled(words, color, italic, bold)}'
                         f'</TD><TD ALIGN="LEFT">{_small(theme, meaning, theme.value_color)}</TD></TR>')
-    return (f'<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2" COLOR="#BBBBBB">'
+    return ('<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2" COLOR="#BBBBBB">'
             + "".join(rows) + "</TABLE>>")
 
 

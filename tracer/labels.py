@@ -64,7 +64,8 @@ def _nested_text(value, precision: int) -> str:
 def format_array(snapshot: ArraySnapshot | None, precision: int = 4, max_items: int = 4) -> str:
     """A value on one line: the number for a scalar, all elements of a tiny array, else a head.
 
-    ``[1, 2, 3, 4, ...]`` when there are more than ``max_items`` elements; never more.
+    ``[1, 2, 3, ...]`` (``max_items`` - 1 elements, at most 3 digits) when there are more than
+    ``max_items`` elements; never more.
     """
     if snapshot is None:
         return "None"
@@ -78,7 +79,8 @@ def format_array(snapshot: ArraySnapshot | None, precision: int = 4, max_items: 
         return text if not snapshot.shape else "[" * len(snapshot.shape) + text + "]" * len(snapshot.shape)
     if snapshot.complete and snapshot.size <= max_items:
         return _nested_text(snapshot.nested(), precision)
-    head = ", ".join(format_number(v, precision) for v in snapshot.head[:max_items])
+    short = min(precision, 3)  # a head is a hint, not the data: keep the box narrow
+    head = ", ".join(format_number(v, short) for v in snapshot.head[:max_items - 1])
     return f"[{head}, ...]"
 
 

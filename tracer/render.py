@@ -17,7 +17,7 @@ from .output import check_writable, write_atomic
 
 __all__ = ["render", "write", "compact_svg", "find_renderer", "choose_renderer", "layout_warning",
            "RenderError", "RendererNotFoundError", "GraphTooLargeError", "RenderWarning",
-           "FORMATS", "RENDERERS", "SLOW_NODES", "ENV_RENDERER", "FONT_FAMILY"]
+           "FORMATS", "RENDERERS", "SLOW_NODES", "SLOW_COPIES", "ENV_RENDERER", "FONT_FAMILY"]
 
 FORMATS = ("dot", "svg", "png", "pdf", "json")
 RENDERERS = ("auto", "bundled", "system")
@@ -25,6 +25,7 @@ ENV_RENDERER = "GRADTRACE_RENDERER"
 # Layout time grows faster than linearly; above this many nodes it takes many seconds (see the
 # README's Pictures benchmark), so callers are told how to get a smaller picture.
 SLOW_NODES = 6000
+SLOW_COPIES = 500
 # Browsers pick the first installed family: Arial (Windows, macOS), else the metric-compatible
 # Arimo / Liberation Sans (Linux), so text keeps the width the layout measured.
 FONT_FAMILY = "Arial,Arimo,'Liberation Sans',Helvetica,sans-serif"
@@ -129,9 +130,13 @@ def _nodes(graph, source: str) -> int:
 
 
 def layout_warning(graph, limit: int = SLOW_NODES) -> str | None:
-    """A message when the graph is big enough for a slow layout (with the ways out), else None."""
+    """A message when the graph is big enough for a slow layout (with the ways out), else None.
+
+    Graphs with many proxy copies (a variable reused all along a long graph) are slow earlier.
+    """
     count = _nodes(graph, _source(graph))
-    if count <= limit:
+    copies = getattr(graph, "_gradtrace_copies", 0)
+    if count <= limit and copies <= SLOW_COPIES:
         return None
     return (f"the graph has {count} nodes; laying it out may take a long time. To get a smaller "
             f"picture hide the calls made inside backward (inner='hide', --inner hide), pick "
