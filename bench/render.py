@@ -7,6 +7,7 @@ process time, which a busy machine disturbs less). Never run as a test.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -99,6 +100,7 @@ def main(argv=None) -> None:
     parser.add_argument("--quick", action="store_true", help="one repetition, smaller traces")
     args = parser.parse_args(argv)
     repeat = 1 if args.quick else 3
+    start_load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     rows = []
 
     t = _chain(5000)
@@ -144,6 +146,8 @@ def main(argv=None) -> None:
         rows.append(("all 500 frames (layout once + 500 SVG files)", nodes,
                      f"{wall:.2f} s = {wall / one:.1f}× one render ({size:.0f} MB)", "≤ 3×"))
         rows.append(("HTML player from those frames", nodes, f"{player:.3f} s", ""))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"load average before/after: {start_load} / {load} ({os.cpu_count()} CPUs)\n")
     print("| what | nodes | measured | target |")
     print("|---|---:|---|---|")
     for what, nodes, measured, target in rows:
