@@ -1,4 +1,8 @@
-"""gradtrace's tracer: record a DeZero-style engine's run and export it as pictures and JSON."""
+"""gradtrace's tracer: record a DeZero-style engine's run and export it as pictures and JSON.
+
+Submodules with more: ``tracer.render`` (``render(trace, "svg")`` → bytes), ``tracer.frames``,
+``tracer.diagnose`` (``diagnose(trace)`` → findings), ``tracer.jsonio``.
+"""
 
 from ._version import __version__
 from .api import trace
@@ -7,12 +11,19 @@ from .errors import (EngineNotFoundError, HookError, OutputError, ScriptNotFound
 from .records import (GRAD_STATES, CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord,
                       StepRecord, VariableRecord)
 from .jsonio import SCHEMA, SchemaError, load, loads
+from .dot import to_dot
+from .frames import write_frames
+from .player import player_html, write_player
+from .render import RenderError, RendererNotFoundError
+from .render import write as write_picture
 from .script import run_script
 from .snapshot import ArraySnapshot
 from .trace import PassSelectionError, Trace
 
 __all__ = [
     "__version__", "trace", "run_script", "Trace", "ArraySnapshot",
+    "to_dot", "write_picture", "write_frames", "player_html", "write_player",
+    "RenderError", "RendererNotFoundError",
     "VariableRecord", "CallRecord", "StepRecord", "PassRecord", "ErrorRecord", "EngineInfo",
     "Finding", "GRAD_STATES",
     "TraceError", "HookError", "EngineNotFoundError", "TraceActiveError", "OutputError",

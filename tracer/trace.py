@@ -31,6 +31,7 @@ class Trace:
         self.findings: tuple[Finding, ...] = ()
         self.max_elements: int = 0
         self.complete: bool = False
+        self._contribution_index: dict[int, tuple] = {}  # pass id -> (pass, {var: contributions})
         self.warnings: tuple[str, ...] = ()  # classes that looked like an engine but could not be hooked
         # Not serialised; filled by the recorder for tracer.diagnose: each call's Function class
         # and its state without graph links (to re-run its forward), and each kept pass's
@@ -100,16 +101,22 @@ class Trace:
         return record.value if record else None
 
     def contributions(self, pass_record: PassRecord, var_id: int) -> list[tuple[int, ArraySnapshot | None]]:
-        """Each gradient a step returned for ``var_id`` in this pass: (step index, gradient)."""
-        found = []
-        for step in pass_record.steps:
-            call = self.calls.get(step.call)
-            if call is None:
-                continue
-            for position, input_id in enumerate(call.inputs):
-                if input_id == var_id and position < len(step.grads_out):
-                    found.append((step.index, step.grads_out[position]))
-        return found
+        """Each gradient a step returned for ``var_id`` in this pass: (step index, gradient).
+
+        A None in the list means the step returned None for that input (no gradient).
+        """
+        index = self._contribution_index.get(pass_record.id)
+        if index is None or index[0] is not pass_record:
+            by_variable: dict[int, list] = {}
+            for step in pass_record.steps:
+                call = self.calls.get(step.call)
+                if call is None:
+                    continue
+                for position, input_id in enumerate(call.inputs):
+                    if position < len(step.grads_out):
+                        by_variable.setdefault(input_id, []).append((step.index, step.grads_out[position]))
+            index = self._contribution_index[pass_record.id] = (pass_record, by_variable)
+        return list(index[1].get(var_id, ()))
 
     def grad_state(self, pass_record: PassRecord | None, var_id: int) -> str:
         """One of GRAD_STATES for the variable at the end of the pass."""
@@ -122,7 +129,8 @@ class Trace:
             if grad.values is None and grad.min == 0 and grad.max == 0 and not grad.has_nonfinite:
                 return "zero"
             return "value"
-        received = var_id == pass_record.root or bool(self.contributions(pass_record, var_id))
+        received = var_id == pass_record.root or any(
+            grad is not None for _, grad in self.contributions(pass_record, var_id))
         return "cleared" if received else "not-computed"
 
     def final_grad(self, pass_record: PassRecord | None, var_id: int) -> ArraySnapshot | None:

@@ -295,3 +295,28 @@ def test_not_a_class_is_a_clear_error():
         tracer.trace(function_cls="Function")
     with pytest.raises(ValueError, match="keep must be"):
         tracer.trace(keep="sometimes")
+
+
+def test_a_none_gradient_is_not_counted_as_received():
+    class FirstOnly(E.Function):
+        def forward(self, a, b):
+            return a * 2 + b
+
+        def backward(self, gy):
+            return gy * 2, None
+
+    with tracer.trace() as t:
+        a, b = E.Variable(np.array(1.0)), E.Variable(np.array(2.0))
+        y = FirstOnly()(a, b)
+        y.backward()
+    p = t.select_pass()
+    assert t.grad_state(p, named(t, "a")) == "value"
+    assert [g for _, g in t.contributions(p, named(t, "b"))] == [None]
+    assert t.grad_state(p, named(t, "b")) == "not-computed"
+
+
+def test_public_picture_api_is_exported():
+    with tracer.trace() as t:
+        E.square(E.Variable(np.array(2.0))).backward()
+    assert "Square" in tracer.to_dot(t).source
+    assert "<html" in tracer.player_html(t).lower()
