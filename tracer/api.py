@@ -167,11 +167,19 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         if self._frame is not None:
             namespaces.append(self._frame.f_locals)
             self._frame = None
-        self._recorder.finish(self.trace, exc, namespaces)
         recorder = self._recorder
+        try:
+            recorder.finish(self.trace, exc, namespaces)
+        except Exception as ours:  # noqa: BLE001 - a bug of ours must not replace the user's outcome
+            recorder.internal_error = recorder.internal_error or f"{type(ours).__name__}: {ours}"
+            self.trace.complete = True
         used_functions = recorder.classes_used(self._hooks.function_classes, recorder.function_types_seen)
         used_variables = recorder.classes_used(self._hooks.variable_classes, recorder.variable_types_seen)
         self.trace.engine = EngineInfo(tuple(_class_qualname(c) for c in used_functions),
                                        tuple(_class_qualname(c) for c in used_variables))
-        self.trace.warnings = tuple(self._watcher.problems) if self._watcher else ()
+        warnings = list(self._watcher.problems) if self._watcher else []
+        if recorder.internal_error:
+            warnings.append(f"gradtrace stopped recording after an internal error ({recorder.internal_error}); "
+                            f"the trace holds what was recorded before it — please report this")
+        self.trace.warnings = tuple(warnings)
         return False

@@ -86,6 +86,14 @@ def _plain_function(owner: type, attribute: str):
     return original
 
 
+def _stop_recording(recorder, exc: Exception) -> None:
+    """A bug of ours must never break the traced program: stop recording, keep what we have."""
+    global _active
+    if _active is recorder:
+        _active = None
+    recorder.internal_error = f"{type(exc).__name__}: {exc}"
+
+
 def _make_call_hook(original):
     @functools.wraps(original)
     def __call__(self, *args, **kwargs):
@@ -95,9 +103,15 @@ def _make_call_hook(original):
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
-            recorder.call_exit(self, args, None, exc)
+            try:
+                recorder.call_exit(self, args, None, exc)
+            except Exception as ours:  # noqa: BLE001 - see _stop_recording
+                _stop_recording(recorder, ours)
             raise
-        recorder.call_exit(self, args, result, None)
+        try:
+            recorder.call_exit(self, args, result, None)
+        except Exception as ours:  # noqa: BLE001 - see _stop_recording
+            _stop_recording(recorder, ours)
         return result
     return __call__
 
@@ -108,15 +122,25 @@ def _make_step_hook(original):
         recorder = _active
         if recorder is None or threading.get_ident() != recorder.thread_id:
             return original(self, *grads, **kwargs)
-        step = recorder.step_enter(self, grads)
+        try:
+            step = recorder.step_enter(self, grads)
+        except Exception as ours:  # noqa: BLE001 - see _stop_recording
+            _stop_recording(recorder, ours)
+            step = None
         if step is None:
             return original(self, *grads, **kwargs)
         try:
             result = original(self, *grads, **kwargs)
         except BaseException as exc:
-            recorder.step_exit(step, None, exc)
+            try:
+                recorder.step_exit(step, None, exc)
+            except Exception as ours:  # noqa: BLE001 - see _stop_recording
+                _stop_recording(recorder, ours)
             raise
-        recorder.step_exit(step, result, None)
+        try:
+            recorder.step_exit(step, result, None)
+        except Exception as ours:  # noqa: BLE001 - see _stop_recording
+            _stop_recording(recorder, ours)
         return result
     return backward
 
@@ -137,13 +161,23 @@ def _make_pass_hook(original):
                 options = {k: v for k, v in options.items() if isinstance(v, (bool, int, float, str))}
             except TypeError:
                 options = {}
-        recorder.pass_enter(self, options, sys._getframe(1))
+        try:
+            recorder.pass_enter(self, options, sys._getframe(1))
+        except Exception as ours:  # noqa: BLE001 - see _stop_recording
+            _stop_recording(recorder, ours)
+            return original(self, *args, **kwargs)
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
-            recorder.pass_exit(exc)
+            try:
+                recorder.pass_exit(exc)
+            except Exception as ours:  # noqa: BLE001 - see _stop_recording
+                _stop_recording(recorder, ours)
             raise
-        recorder.pass_exit(None)
+        try:
+            recorder.pass_exit(None)
+        except Exception as ours:  # noqa: BLE001 - see _stop_recording
+            _stop_recording(recorder, ours)
         return result
     return backward
 

@@ -116,6 +116,7 @@ class Recorder:
         self.hooks = None
         self.function_types_seen: set[type] = set()
         self.variable_types_seen: set[type] = set()
+        self.internal_error: str | None = None  # set when a bug of ours stopped the recording
 
     # ----- variables --------------------------------------------------------------------------
 

@@ -320,3 +320,25 @@ def test_public_picture_api_is_exported():
         E.square(E.Variable(np.array(2.0))).backward()
     assert "Square" in tracer.to_dot(t).source
     assert "<html" in tracer.player_html(t).lower()
+
+
+def test_a_bug_in_the_recorder_never_breaks_the_traced_program(monkeypatch):
+    from tracer.recorder import Recorder
+    original = Recorder.call_exit
+    calls = []
+
+    def flaky(self, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("recorder bug")
+        return original(self, *args)
+
+    monkeypatch.setattr(Recorder, "call_exit", flaky)
+    with tracer.trace() as t:
+        x = E.Variable(np.array(0.5))
+        y = E.square(E.exp(E.square(x)))
+        y.backward()
+    assert x.grad.data == pytest.approx(SEED_GRAD)  # the program ran to the end, unchanged
+    assert [c.op for c in t.calls.values()] == ["Square"]
+    assert any("internal error (RuntimeError: recorder bug)" in w for w in t.warnings)
+    assert t.complete
