@@ -1,95 +1,22 @@
-"""The recorder: cheap hot-path callbacks from the hooks, raw storage, pruning, and the final Trace."""
+"""The recorder: cheap hot-path callbacks from the hooks, backward passes, the keep policy and pruning."""
 
 from __future__ import annotations
 
 import threading
-from typing import NamedTuple
-
 import numpy as np
 
 from .diagnose_replay import function_state
 from .identity import ObjectIds
 from .naming import NameBook
-from .records import CallRecord, ErrorRecord, PassRecord, StepRecord, VariableRecord
-from .snapshot import ArraySnapshot, capture, dtype_name, freeze
+from .building import build_trace
+from .raw import RawCall, RawPass, RawStep, RawVariable, as_tuple, error_text, quick_capture
+from .records import ErrorRecord
+from .snapshot import ArraySnapshot, capture, dtype_name
 from .trace import Trace
 
 __all__ = ["Recorder", "KEEP_CHOICES"]
 
 KEEP_CHOICES = ("last", "first", "all")
-
-
-class _RawVariable(NamedTuple):
-    name: object
-    kind: str
-    shape: tuple | None
-    dtype: str | None
-    value: object          # what snapshot.capture returned
-    creator: int | None
-
-
-class _RawCall(NamedTuple):
-    op: str
-    inputs: tuple
-    outputs: tuple
-    generation: object
-    in_step: tuple | None
-    input_values: tuple
-    linked: bool
-    error: str | None
-
-
-class _RawStep:
-    __slots__ = ("index", "call", "fn", "grads_in", "grads_out", "accumulated", "inner_calls",
-                 "error", "input_objects")
-
-    def __init__(self, index, call, fn, grads_in):
-        self.index, self.call, self.fn, self.grads_in = index, call, fn, grads_in
-        self.grads_out = ()
-        self.accumulated = ()
-        self.inner_calls: list[int] = []
-        self.error = None
-        self.input_objects = ()
-
-
-class _RawPass:
-    __slots__ = ("id", "kind", "root", "root_object", "options", "calls", "variables", "steps",
-                 "grads", "root_grad", "error", "depth", "pending", "initial_grads")
-
-    def __init__(self, pass_id, kind, root, root_object, options, calls, variables):
-        self.id, self.kind, self.root, self.root_object = pass_id, kind, root, root_object
-        self.options, self.calls, self.variables = options, calls, variables
-        self.steps: list[_RawStep] = []
-        self.grads: dict = {}
-        self.root_grad = None
-        self.error = None
-        self.depth = 0
-        self.pending: _RawStep | None = None
-        self.initial_grads: dict = {}
-
-
-def _as_tuple(value) -> tuple:
-    if isinstance(value, tuple):
-        return value
-    if isinstance(value, list):
-        return tuple(value)
-    return (value,)
-
-
-def _quick_capture(value, max_elements: int):
-    """``snapshot.capture`` with the common cases first: a small ndarray, a numpy scalar (immutable)."""
-    kind = type(value)
-    if kind is np.ndarray:
-        if value.size <= max_elements:
-            return value.copy()
-    elif kind is np.float64 or kind is np.float32:
-        return value
-    return capture(value, max_elements)
-
-
-def _error_text(exc: BaseException) -> str:
-    message = str(exc)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 class Recorder:
@@ -103,14 +30,14 @@ class Recorder:
         self.thread_id = threading.get_ident()
         self.variables = ObjectIds()
         self.functions = ObjectIds()
-        self.raw_vars: dict[int, _RawVariable] = {}
-        self.raw_calls: dict[int, _RawCall] = {}
+        self.raw_vars: dict[int, RawVariable] = {}
+        self.raw_calls: dict[int, RawCall] = {}
         self.call_types: dict[int, tuple] = {}  # call id -> (Function class, state) for diagnose
         self.next_call = 1
         self.passes_seen = 0
-        self.kept: list[_RawPass] = []
-        self.current: _RawPass | None = None
-        self.step_stack: list[_RawStep] = []
+        self.kept: list[RawPass] = []
+        self.current: RawPass | None = None
+        self.step_stack: list[RawStep] = []
         self.call_stack: list = []
         self.names = NameBook()
         self.hooks = None
@@ -126,7 +53,7 @@ class Recorder:
         self.variable_types_seen.add(type(obj))
         data = getattr(obj, "data", None)
         shape = getattr(data, "shape", None)
-        self.raw_vars[vid] = _RawVariable(
+        self.raw_vars[vid] = RawVariable(
             getattr(obj, "name", None), type(obj).__name__,
             tuple(shape) if shape is not None else None,
             dtype_name(data.dtype) if hasattr(data, "dtype") else None,
@@ -208,10 +135,10 @@ class Recorder:
                 in_step = (current.id, step.index)
             else:
                 in_step = (current.id, len(current.steps))
-        self.raw_calls[call_id] = _RawCall(
+        self.raw_calls[call_id] = RawCall(
             cls.__name__, tuple(var_ids), tuple(out_ids), getattr(fn, "generation", None),
             in_step, tuple(leaf_values), linked,
-            _error_text(error) if error is not None else None)
+            error_text(error) if error is not None else None)
         self.call_types[call_id] = (cls, function_state(fn, max_elements))
         if not out_ids or not linked or (getattr(fn, "outputs", None) is None
                                          and getattr(fn, "output", None) is None):
@@ -233,7 +160,7 @@ class Recorder:
         root_id = self._variable_id(root)
         calls, variables = self._reachable(root_id)
         self.passes_seen += 1
-        self.current = _RawPass(self.passes_seen, "backward", root_id, root, options, calls, variables)
+        self.current = RawPass(self.passes_seen, "backward", root_id, root, options, calls, variables)
         self.current.initial_grads = self._grads_now(variables)
         self.current.root_grad = capture(getattr(root, "grad", None), self.max_elements)
         return True
@@ -248,7 +175,7 @@ class Recorder:
             return
         self._close_pass(error)
 
-    def step_enter(self, fn, grads_in) -> _RawStep | None:
+    def step_enter(self, fn, grads_in) -> RawStep | None:
         """Called before ``f.backward(*gys)``; returns a step token, or None when not a new step."""
         if self.step_stack:
             return None
@@ -264,11 +191,11 @@ class Recorder:
                 array = g if type(g) is np.ndarray else getattr(g, "data", g)
                 seen = just_read.get(id(array))
                 grads.append(seen[1] if seen is not None and seen[0] is array
-                             else _quick_capture(array, max_elements))
-            step = _RawStep(len(current.steps) + 1, call_id, fn, tuple(grads))
+                             else quick_capture(array, max_elements))
+            step = RawStep(len(current.steps) + 1, call_id, fn, tuple(grads))
         else:
-            step = _RawStep(len(current.steps) + 1, call_id, fn,
-                            tuple([_quick_capture(g, max_elements) for g in grads_in]))
+            step = RawStep(len(current.steps) + 1, call_id, fn,
+                            tuple([quick_capture(g, max_elements) for g in grads_in]))
         if current.root_grad is None and not current.steps:
             root_object = current.root_object
             if root_object is not None:
@@ -300,14 +227,14 @@ class Recorder:
                     return creator
         return self.functions.get(fn)
 
-    def step_exit(self, step: _RawStep, grads_out, error: BaseException | None) -> None:
+    def step_exit(self, step: RawStep, grads_out, error: BaseException | None) -> None:
         """Called when ``f.backward`` returns (or raises)."""
         self.step_stack.pop()
         if error is not None:
-            step.error = _error_text(error)
+            step.error = error_text(error)
             return
         max_elements = self.max_elements
-        step.grads_out = tuple([_quick_capture(g, max_elements) for g in _as_tuple(grads_out)])
+        step.grads_out = tuple([quick_capture(g, max_elements) for g in as_tuple(grads_out)])
         fn = step.fn
         inputs = getattr(fn, "inputs", None)
         if inputs is None:
@@ -317,7 +244,7 @@ class Recorder:
         step.fn = None
         self.current.pending = step
 
-    def _open_manual_pass(self, fn) -> _RawPass:
+    def _open_manual_pass(self, fn) -> RawPass:
         outputs = getattr(fn, "outputs", None)
         if outputs is None:
             single = getattr(fn, "output", None)
@@ -328,7 +255,7 @@ class Recorder:
         root_id = self._variable_id(root) if root is not None else None
         calls, variables = self._reachable(root_id) if root_id is not None else ((), ())
         self.passes_seen += 1
-        self.current = _RawPass(self.passes_seen, "manual", root_id, root, {}, calls, variables)
+        self.current = RawPass(self.passes_seen, "manual", root_id, root, {}, calls, variables)
         self.current.initial_grads = self._grads_now(variables)
         return self.current
 
@@ -341,7 +268,7 @@ class Recorder:
                 found[vid] = capture(grad, self.max_elements)
         return found
 
-    def _resolve_pending(self, current: _RawPass) -> dict | None:
+    def _resolve_pending(self, current: RawPass) -> dict | None:
         """Read the ``.grad`` of the previous step's inputs, now that the engine has stored them.
 
         Returns {id(array): (array, captured)} for the arrays just read, so that the next step's
@@ -359,7 +286,7 @@ class Recorder:
         for position, obj in enumerate(step.input_objects):
             grad = getattr(obj, "grad", None)
             array = grad if grad is None or type(grad) is np.ndarray else getattr(grad, "data", grad)
-            captured = _quick_capture(array, max_elements)
+            captured = quick_capture(array, max_elements)
             if (isinstance(captured, ArraySnapshot) and position < len(returned)
                     and captured == returned[position]):
                 captured = returned[position]
@@ -410,7 +337,7 @@ class Recorder:
         current.root_object = None
         self._keep(current)
 
-    def _keep(self, finished: _RawPass) -> None:
+    def _keep(self, finished: RawPass) -> None:
         keep = self.keep
         if keep == "all":
             self.kept.append(finished)
@@ -452,56 +379,4 @@ class Recorder:
         if self.current is not None:
             self.current.depth = 0
             self._close_pass(error if self.current.kind == "backward" else None)
-        for namespace in namespaces:
-            self.names.harvest_namespace(namespace, self.variables)
-        live = self.variables.live
-        variables = {}
-        for vid, raw in sorted(self.raw_vars.items()):
-            obj = live(vid)
-            attribute_name = getattr(obj, "name", None) if obj is not None else raw.name
-            if not isinstance(attribute_name, str) or not attribute_name:
-                attribute_name = raw.name if isinstance(raw.name, str) and raw.name else None
-            script_name = self.names.get(vid)
-            name, source = ((attribute_name, "attribute") if attribute_name
-                            else (script_name, "script") if script_name else (None, None))
-            variables[vid] = VariableRecord(vid, name, source, raw.kind, raw.shape, raw.dtype,
-                                            freeze(raw.value), raw.creator)
-        calls = {}
-        for call_id, raw in sorted(self.raw_calls.items()):
-            calls[call_id] = CallRecord(call_id, raw.op, raw.inputs, raw.outputs, call_id,
-                                        raw.generation, raw.in_step,
-                                        tuple([freeze(v) for v in raw.input_values]), raw.error)
-        trace.variables = variables
-        trace.calls = calls
-        trace.passes = tuple(self._freeze_pass(p, calls) for p in self.kept)
-        trace.pass_count = self.passes_seen
-        trace.function_types = {c: self.call_types[c][0] for c in calls if c in self.call_types}
-        trace.function_states = {c: self.call_types[c][1] for c in calls if c in self.call_types}
-        trace.initial_grads = {p.id: {v: freeze(g) for v, g in p.initial_grads.items()}
-                               for p in self.kept}
-        self.call_types = {}
-        trace.max_elements = self.max_elements
-        if error is not None:
-            trace.error = ErrorRecord(type(error).__name__, str(error),
-                                      trace.passes[-1].error.step if trace.passes and trace.passes[-1].error else None)
-        self.variables.clear()
-        self.functions.clear()
-        trace.complete = True
-        return trace
-
-    def _freeze_pass(self, raw: _RawPass, calls: dict[int, CallRecord]) -> PassRecord:
-        steps = tuple([StepRecord(s.index, s.call, tuple([freeze(g) for g in s.grads_in]),
-                                  tuple([freeze(g) for g in s.grads_out]),
-                                  tuple([freeze(g) for g in s.accumulated]),
-                                  tuple(s.inner_calls), s.error) for s in raw.steps])
-        values = {}
-        for call_id in raw.calls:
-            call = calls.get(call_id)
-            if call is None:
-                continue
-            for vid, value in zip(call.inputs, call.input_values):
-                if value is not None:
-                    values[vid] = value
-        return PassRecord(raw.id, raw.kind, raw.root, dict(raw.options), raw.calls, raw.variables,
-                          steps, {v: freeze(g) for v, g in raw.grads.items()}, values,
-                          freeze(raw.root_grad), raw.error)
+        return build_trace(self, trace, error, namespaces)

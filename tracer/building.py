@@ -1,0 +1,68 @@
+"""Turn a recorder's raw records into the Trace's frozen records when a trace ends."""
+
+from __future__ import annotations
+
+from .raw import RawPass
+from .records import CallRecord, ErrorRecord, PassRecord, StepRecord, VariableRecord
+from .snapshot import freeze
+from .trace import Trace
+
+__all__ = ["build_trace"]
+
+
+def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=()) -> Trace:
+    """Read names and fill ``trace`` with frozen records (the recorder's passes are all closed)."""
+    for namespace in namespaces:
+        recorder.names.harvest_namespace(namespace, recorder.variables)
+    live = recorder.variables.live
+    variables = {}
+    for vid, raw in sorted(recorder.raw_vars.items()):
+        obj = live(vid)
+        attribute_name = getattr(obj, "name", None) if obj is not None else raw.name
+        if not isinstance(attribute_name, str) or not attribute_name:
+            attribute_name = raw.name if isinstance(raw.name, str) and raw.name else None
+        script_name = recorder.names.get(vid)
+        name, source = ((attribute_name, "attribute") if attribute_name
+                        else (script_name, "script") if script_name else (None, None))
+        variables[vid] = VariableRecord(vid, name, source, raw.kind, raw.shape, raw.dtype,
+                                        freeze(raw.value), raw.creator)
+    calls = {}
+    for call_id, raw in sorted(recorder.raw_calls.items()):
+        calls[call_id] = CallRecord(call_id, raw.op, raw.inputs, raw.outputs, call_id,
+                                    raw.generation, raw.in_step,
+                                    tuple([freeze(v) for v in raw.input_values]), raw.error)
+    trace.variables = variables
+    trace.calls = calls
+    trace.passes = tuple(_freeze_pass(p, calls) for p in recorder.kept)
+    trace.pass_count = recorder.passes_seen
+    trace.function_types = {c: recorder.call_types[c][0] for c in calls if c in recorder.call_types}
+    trace.function_states = {c: recorder.call_types[c][1] for c in calls if c in recorder.call_types}
+    trace.initial_grads = {p.id: {v: freeze(g) for v, g in p.initial_grads.items()}
+                           for p in recorder.kept}
+    recorder.call_types = {}
+    trace.max_elements = recorder.max_elements
+    if error is not None:
+        trace.error = ErrorRecord(type(error).__name__, str(error),
+                                  trace.passes[-1].error.step if trace.passes and trace.passes[-1].error else None)
+    recorder.variables.clear()
+    recorder.functions.clear()
+    trace.complete = True
+    return trace
+
+
+def _freeze_pass(raw: RawPass, calls: dict[int, CallRecord]) -> PassRecord:
+    steps = tuple([StepRecord(s.index, s.call, tuple([freeze(g) for g in s.grads_in]),
+                              tuple([freeze(g) for g in s.grads_out]),
+                              tuple([freeze(g) for g in s.accumulated]),
+                              tuple(s.inner_calls), s.error) for s in raw.steps])
+    values = {}
+    for call_id in raw.calls:
+        call = calls.get(call_id)
+        if call is None:
+            continue
+        for vid, value in zip(call.inputs, call.input_values):
+            if value is not None:
+                values[vid] = value
+    return PassRecord(raw.id, raw.kind, raw.root, dict(raw.options), raw.calls, raw.variables,
+                      steps, {v: freeze(g) for v, g in raw.grads.items()}, values,
+                      freeze(raw.root_grad), raw.error)

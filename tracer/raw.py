@@ -1,0 +1,84 @@
+"""The recorder's raw, cheap-to-make records, turned into the public records when a trace ends."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from .snapshot import capture
+
+__all__ = ["RawVariable", "RawCall", "RawStep", "RawPass", "as_tuple", "quick_capture", "error_text"]
+
+
+class RawVariable(NamedTuple):
+    name: object
+    kind: str
+    shape: tuple | None
+    dtype: str | None
+    value: object          # what snapshot.capture returned
+    creator: int | None
+
+
+class RawCall(NamedTuple):
+    op: str
+    inputs: tuple
+    outputs: tuple
+    generation: object
+    in_step: tuple | None
+    input_values: tuple
+    linked: bool
+    error: str | None
+
+
+class RawStep:
+    __slots__ = ("index", "call", "fn", "grads_in", "grads_out", "accumulated", "inner_calls",
+                 "error", "input_objects")
+
+    def __init__(self, index, call, fn, grads_in):
+        self.index, self.call, self.fn, self.grads_in = index, call, fn, grads_in
+        self.grads_out = ()
+        self.accumulated = ()
+        self.inner_calls: list[int] = []
+        self.error = None
+        self.input_objects = ()
+
+
+class RawPass:
+    __slots__ = ("id", "kind", "root", "root_object", "options", "calls", "variables", "steps",
+                 "grads", "root_grad", "error", "depth", "pending", "initial_grads")
+
+    def __init__(self, pass_id, kind, root, root_object, options, calls, variables):
+        self.id, self.kind, self.root, self.root_object = pass_id, kind, root, root_object
+        self.options, self.calls, self.variables = options, calls, variables
+        self.steps: list[RawStep] = []
+        self.grads: dict = {}
+        self.root_grad = None
+        self.error = None
+        self.depth = 0
+        self.pending: RawStep | None = None
+        self.initial_grads: dict = {}
+
+
+def as_tuple(value) -> tuple:
+    if isinstance(value, tuple):
+        return value
+    if isinstance(value, list):
+        return tuple(value)
+    return (value,)
+
+
+def quick_capture(value, max_elements: int):
+    """``snapshot.capture`` with the common cases first: a small ndarray, a numpy scalar (immutable)."""
+    kind = type(value)
+    if kind is np.ndarray:
+        if value.size <= max_elements:
+            return value.copy()
+    elif kind is np.float64 or kind is np.float32:
+        return value
+    return capture(value, max_elements)
+
+
+def error_text(exc: BaseException) -> str:
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
