@@ -296,12 +296,16 @@ class Neg(Function):
 
 def add(x0, x1):
     """x0 + x1 (either may be a number or an ndarray)."""
-    return Add()(x0, _operand(x1, x0))
+    if not isinstance(x1, Variable):
+        x1 = _operand(x1, x0)
+    return Add()(x0, x1)
 
 
 def sub(x0, x1):
     """x0 - x1."""
-    return Sub()(x0, _operand(x1, x0))
+    if not isinstance(x1, Variable):
+        x1 = _operand(x1, x0)
+    return Sub()(x0, x1)
 
 
 def rsub(x0, x1):
@@ -311,12 +315,16 @@ def rsub(x0, x1):
 
 def mul(x0, x1):
     """x0 * x1."""
-    return Mul()(x0, _operand(x1, x0))
+    if not isinstance(x1, Variable):
+        x1 = _operand(x1, x0)
+    return Mul()(x0, x1)
 
 
 def div(x0, x1):
     """x0 / x1."""
-    return Div()(x0, _operand(x1, x0))
+    if not isinstance(x1, Variable):
+        x1 = _operand(x1, x0)
+    return Div()(x0, x1)
 
 
 def rdiv(x0, x1):

@@ -290,6 +290,12 @@ def test_root_gradient_defaults_to_ones_and_a_preset_one_is_used():
     np.testing.assert_array_equal(x.grad.data, [2.0, 4.0])
 
 
+def test_module_level_backward_is_the_method():
+    x = Variable(np.array(2.0))
+    E.backward(E.square(x), retain_grad=True)
+    assert x.grad.data == 4.0
+
+
 def test_backward_on_a_leaf_sets_its_grad():
     x = Variable(np.array(5.0))
     x.backward()
