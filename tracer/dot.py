@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import graphviz
 
 from .compact import COMPACT_NODES, compact_function, compact_variable
-from .dotlabels import caption_label, edge_label, function_label, grad_text, legend_label, variable_label
+from .dotlabels import (caption_label, constant_label, edge_label, function_label, grad_text,
+                        legend_label, variable_label)
+from .dotnodes import Constants, constant_ids, constants, input_label, op_params, role_names
 from .errors import TraceError
 from .gradview import GradView, PassIndex
 from .labels import badge_text, escape_html, format_array, format_shape
@@ -100,10 +102,13 @@ def _var_tooltip(trace, var_id: int, value, view: GradView | None, findings: lis
     return "\n".join(lines)
 
 
-def _fn_tooltip(call, step: int | None, steps_total: int, findings: list, error: str | None) -> str:
+def _fn_tooltip(call, steps: list, steps_total: int, findings: list, error: str | None) -> str:
     lines = [f"{call.op}: forward call {call.index}"]
-    if step is not None:
-        lines.append(f"backward step {badge_text(step)} ({step} of {steps_total})")
+    if len(steps) == 1:
+        lines.append(f"backward step {badge_text(steps[0])} ({steps[0]} of {steps_total})")
+    elif steps:
+        lines.append(f"backward ran {len(steps)} times: steps {', '.join(map(str, steps))} "
+                     f"of {steps_total} (again after step {steps[0]})")
     if call.in_step is not None:
         lines.append(f"made inside backward step {call.in_step[1]}")
     if error:
@@ -193,26 +198,41 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
     current = options.step if options.step is not None and 0 < options.step <= total else None
     current_call = pass_record.steps[current - 1].call if current else None
     inner_set = set(inner_calls)
-    layout = plan(trace, forward + inner_calls, 2 if options.grad_edges else 1)
-    count = len(forward_vars) + len(inner_vars) + len(forward) + len(inner_calls) + len(layout.proxied)
+    plain = constant_ids(trace, forward_vars + inner_vars, pass_record, full=theme.colored)
+    consts = constants(trace, forward + inner_calls, plain)
+    roles = role_names(trace, pass_record, forward_vars + inner_vars)
+    layout = plan(trace, forward + inner_calls, 2 if options.grad_edges else 1, skip=plain)
+    count = len(forward_vars) + len(inner_vars) + len(forward) + len(inner_calls) \
+        + len(layout.proxied) - len(consts.folded)
     compact = display is None and count > COMPACT_NODES
     lines: list[str] = []
     for var_id in forward_vars + inner_vars:
+        if var_id in consts.folded:
+            continue
+        if var_id in consts.small:
+            vid = f"v{var_id}"
+            lines.append(f'\t{vid} [id={vid} class="var const" label='
+                         f'{constant_label(theme, vid, trace.value(var_id, pass_record), options.precision)}]\n')
+            continue
         lines.append(_var_line(trace, var_id, pass_record, views, options, theme,
                                var_id not in views and var_id in inner_vars, by_var.get(var_id, []),
-                               display, compact))
+                               display, compact, roles.get(var_id)))
     for call_id in forward + inner_calls:
         lines.extend(_call_lines(trace, trace.calls[call_id], index, options, theme, total,
                                  call_id in inner_set, by_call.get(call_id, []),
                                  errors.get(call_id), call_id == current_call, layout.proxied,
-                                 compact))
+                                 compact, consts))
     if options.grad_edges and pass_record is not None:
-        lines.extend(_grad_edges(trace, pass_record, options, theme, current, layout.proxied))
+        lines.extend(_grad_edges(trace, pass_record, options, theme, current, layout.proxied,
+                                 consts.plain))
     if options.legend or caption:
-        states = {v.state for v in views.values()} | ({"pending"} if caption and views else set())
+        states = {v.state for k, v in views.items() if k not in consts.plain} \
+            | ({"pending"} if caption and views else set())
         order = ["value", "zero", "cleared", "not-computed", "not-reached", "pending"]
+        repeated = any(len(s) > 1 for s in index.steps_of_call.values())
         legend = legend_label(theme, grads=bool(views), grad_edges=options.grad_edges,
-                              states=tuple(sorted(states, key=order.index))) if options.legend else None
+                              states=tuple(sorted(states, key=order.index)), repeated=repeated,
+                              constants=bool(consts.small)) if options.legend else None
         if caption:
             lines.append(f"\tgraph [labelloc=t labeljust=l label={caption_label(theme, caption, legend)}]\n")
         else:
@@ -221,7 +241,8 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
 
 
 def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions, theme: Theme,
-              inner: bool, findings: list, display: dict[int, str] | None, compact: bool) -> str:
+              inner: bool, findings: list, display: dict[int, str] | None, compact: bool,
+              role: str | None = None) -> str:
     value = trace.value(var_id, pass_record)
     view = views.get(var_id)
     vid = f"v{var_id}"
@@ -230,7 +251,7 @@ def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions,
     if view is not None:
         classes += f" {view.state}"
     if compact:
-        attrs = compact_variable(theme, trace.name_of(var_id), value, view, precision=options.precision,
+        attrs = compact_variable(theme, trace.name_of(var_id) or role, value, view, precision=options.precision,
                                  values=options.values, inner=inner, border=border)
         return f'\t{vid} [id={vid} class="{classes}" {attrs}]\n'
     tooltip = _var_tooltip(trace, var_id, value, view, findings) if theme.colored else ""
@@ -238,40 +259,47 @@ def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions,
                            precision=options.precision, values=options.values,
                            shapes=options.shapes, inner=inner, border=border, tooltip=tooltip,
                            grad_display=display.get(var_id) if display is not None else None,
-                           always_fill=display is not None)
+                           always_fill=display is not None, role=role)
     return f'\t{vid} [id={vid} class="{classes}" label={label}]\n'
 
 
 def _call_lines(trace, call, index: PassIndex, options: DotOptions, theme: Theme, total: int,
                 inner: bool, findings: list, error: str | None, current: bool,
-                proxied: frozenset, compact: bool) -> list[str]:
+                proxied: frozenset, compact: bool, consts: Constants) -> list[str]:
     fid = f"f{call.id}"
-    step = index.step_of_call.get(call.id)
+    steps = index.steps_of_call.get(call.id, [])
+    step = steps[0] if steps else None
     border = theme.finding_border if findings else (theme.current_border if current else None)
     classes = "fn inner" if inner else "fn"
     if compact:
         attrs = compact_function(theme, call.op, step, inner=inner, error=error, border=border,
                                  current=current)
         lines = [f'\t{fid} [id={fid} class="{classes}" {attrs}]\n']
-        return lines + _edge_lines(trace, call, fid, theme, inner, proxied)
-    label = function_label(theme, fid, call.op, step, inner=inner, error=error, border=border,
-                           tooltip=_fn_tooltip(call, step, total, findings, error)
-                           if theme.colored else "")
+        return lines + _edge_lines(trace, call, fid, theme, inner, proxied, consts)
+    detail = " ".join(t for t in (consts.fold_text.get(call.id), op_params(trace, call)) if t)
+    label = function_label(theme, fid, call.op, steps, inner=inner, error=error, border=border,
+                           tooltip=_fn_tooltip(call, steps, total, findings, error)
+                           if theme.colored else "", detail=detail)
     if current:
         label = label.replace(f'BGCOLOR="{theme.fn_fill}"', f'BGCOLOR="{theme.current_fill}"', 1)
     lines = [f'\t{fid} [id={fid} class="{classes}" label={label}]\n']
-    return lines + _edge_lines(trace, call, fid, theme, inner, proxied)
+    return lines + _edge_lines(trace, call, fid, theme, inner, proxied, consts)
 
 
-def _edge_lines(trace, call, fid: str, theme: Theme, inner: bool, proxied: frozenset) -> list[str]:
+def _edge_lines(trace, call, fid: str, theme: Theme, inner: bool, proxied: frozenset,
+                consts: Constants) -> list[str]:
     lines = []
     edge_style = f' style=dashed color="{theme.inner_border}"' if inner else ""
-    for position, var_id in enumerate(call.inputs):
+    drawn = [(p, v) for p, v in enumerate(call.inputs) if v not in consts.folded]
+    numbered = input_label(call.op, len(drawn))
+    for position, var_id in drawn:
         source = f"v{var_id}"
         if (call.id, position) in proxied:
             source = f"p{var_id}_{call.id}_{position}"
             lines.append(_proxy_line(trace, source, var_id, theme))
-        lines.append(f"\t{source} -> {fid} [id=e{call.id}i{position}{edge_style}]\n")
+        where = (f' headlabel="{position}" labeldistance=1.3 labelangle=-35 '
+                 f'labelfontcolor="{theme.position_color}"') if numbered else ""
+        lines.append(f"\t{source} -> {fid} [id=e{call.id}i{position}{edge_style}{where}]\n")
     for position, var_id in enumerate(call.outputs):
         lines.append(f"\t{fid} -> v{var_id} [id=e{call.id}o{position}{edge_style}]\n")
     return lines
@@ -288,21 +316,25 @@ def _proxy_line(trace, node: str, var_id: int, theme: Theme) -> str:
 
 
 def _grad_edges(trace, pass_record, options: DotOptions, theme: Theme,
-                current: int | None, proxied: frozenset) -> list[str]:
+                current: int | None, proxied: frozenset, plain: frozenset = frozenset()) -> list[str]:
     """One dashed edge per gradient a step returned (drawn from the function back to its input)."""
     lines = []
     port = "e" if options.rankdir.upper() in ("TB", "BT") else "s"
     limit = options.step if options.step is not None else len(pass_record.steps)
+    ran: set[int] = set()
     for step in pass_record.steps:
         if step.index > limit:
             break
+        repeated = step.call in ran
+        ran.add(step.call)
         call = trace.calls.get(step.call)
         if call is None:
             continue
         for position, var_id in enumerate(call.inputs):
-            if position >= len(step.grads_out) or step.grads_out[position] is None:
+            if position >= len(step.grads_out) or step.grads_out[position] is None or var_id in plain:
                 continue
-            label = edge_label(theme, step.index, step.grads_out[position], options.precision)
+            label = edge_label(theme, step.index, step.grads_out[position], options.precision,
+                               repeated)
             width = "2" if step.index == current else "1.2"
             source = f"p{var_id}_{call.id}_{position}" if (call.id, position) in proxied else f"v{var_id}"
             lines.append(f'\t{source}:{port} -> f{call.id}:{port} [id=g{step.index}_{position} '

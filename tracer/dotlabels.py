@@ -8,8 +8,8 @@ from .labels import (escape_attr, escape_html, format_array, format_shape,
 from .snapshot import ArraySnapshot
 from .themes import Theme
 
-__all__ = ["badge_cell", "variable_label", "function_label", "grad_text", "grad_font",
-           "edge_label", "legend_label", "caption_label", "STATE_WORDS"]
+__all__ = ["badge_cell", "variable_label", "function_label", "constant_label", "grad_text",
+           "grad_font", "edge_label", "legend_label", "caption_label", "STATE_WORDS"]
 
 STATE_WORDS = {
     "cleared": "cleared",
@@ -27,19 +27,22 @@ def _small(theme: Theme, text: str, color: str | None = None) -> str:
 _BADGES: dict[tuple, tuple[str, str]] = {}
 
 
-def badge_cell(theme: Theme, step: int, size: int | None = None, nested: bool = False) -> str:
+def badge_cell(theme: Theme, step: int, size: int | None = None, nested: bool = False,
+               repeated: bool = False) -> str:
     """A dark rounded cell with the backward step number in white (renders in every font).
 
-    ``nested`` wraps it in its own table so a wider column cannot stretch it.
+    ``nested`` wraps it in its own table so a wider column cannot stretch it; ``repeated`` marks
+    a step that ran the function's backward again (``theme.repeat_fill``).
     """
     digits = str(step)
     size = size or theme.small_size + 1
-    key = (theme.badge_fill, theme.badge_text, size, len(digits), nested)
+    fill = theme.repeat_fill if repeated else theme.badge_fill
+    key = (fill, theme.badge_text, size, len(digits), nested)
     parts = _BADGES.get(key)
     if parts is None:
         width = max(8 + size * 0.62 * len(digits), size + 7)
         head = (f'<TD FIXEDSIZE="TRUE" WIDTH="{width:.0f}" HEIGHT="{size + 7}" STYLE="rounded" '
-                f'BGCOLOR="{theme.badge_fill}" CELLPADDING="0"><FONT COLOR="{theme.badge_text}" '
+                f'BGCOLOR="{fill}" CELLPADDING="0"><FONT COLOR="{theme.badge_text}" '
                 f'POINT-SIZE="{size}"><B>')
         tail = "</B></FONT></TD>"
         if nested:
@@ -106,8 +109,10 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
                    view: GradView | None, *, precision: int, values: bool, shapes: bool,
                    inner: bool = False, tooltip: str = "", grad_display: str | None = None,
                    border: str | None = None, grad_tip: str | None = None,
-                   always_fill: bool = False) -> str:
+                   always_fill: bool = False, role: str | None = None) -> str:
     """A variable as a rounded table: name, shape/dtype, data, grad (``view`` None: no grad row).
+
+    ``role`` names an unnamed variable by what it is ("seed of pass 1"), in italics.
 
     ``grad_display`` replaces the gradient text (frames lay out with the widest text of all
     steps); ``always_fill`` gives the gradient cell a background even when it has no colour of
@@ -116,6 +121,8 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
     fill = theme.inner_var_fill if inner else theme.var_fill
     color = border or (theme.inner_border if inner else theme.var_border)
     rows = f'<TR><TD><B>{escape_html(pad_wide(name))}</B></TD></TR>' if name else ""
+    if not name and role:
+        rows = f'<TR><TD><I>{escape_html(pad_wide(role))}</I></TD></TR>'
     if values:
         rows += _value_rows(theme, value, precision, shapes)
     elif shapes and value is not None and value.shape:
@@ -136,23 +143,33 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
             f'BGCOLOR="{fill}" COLOR="{color}"{tip}>{rows}</TABLE>>')
 
 
-def function_label(theme: Theme, fid: str, op: str, step: int | None, *, inner: bool = False,
-                   error: str | None = None, tooltip: str = "", border: str | None = None) -> str:
-    """A function as a square box: op name and, when its backward ran, the step badge.
+def function_label(theme: Theme, fid: str, op: str, steps, *, inner: bool = False,
+                   error: str | None = None, tooltip: str = "", border: str | None = None,
+                   detail: str = "") -> str:
+    """A function as a square box: op name, ``detail`` (a folded constant, parameters) and a
+    badge for every backward step that ran it (``steps``: a step number, a sequence or None).
 
-    ``tooltip`` (left out when empty) describes the call on hover.
+    A second run of the same backward (an engine without generations) gets a badge in
+    ``theme.repeat_fill``. ``tooltip`` (left out when empty) describes the call on hover.
     """
+    if steps is None:
+        steps = ()
+    elif isinstance(steps, int):
+        steps = (steps,)
     fill = theme.inner_fn_fill if inner else theme.fn_fill
     color = border or (theme.inner_border if inner else theme.fn_border)
     if error and theme.colored:
         fill = theme.error_fill
     cells = f'<TD><B>{escape_html(pad_wide(op))}</B></TD>'
-    if step is not None:
-        cells += badge_cell(theme, step, nested=bool(error and theme.colored))
+    if detail:
+        cells += f'<TD>{escape_html(detail)}</TD>'
+    nested = bool(error and theme.colored)
+    for n, step in enumerate(steps):
+        cells += badge_cell(theme, step, nested=nested, repeated=n > 0)
     rows = f"<TR>{cells}</TR>"
     if error and theme.colored:
         short = error if len(error) <= 40 else error[:39] + "..."
-        rows += (f'<TR><TD COLSPAN="{2 if step is not None else 1}">'
+        rows += (f'<TR><TD COLSPAN="{1 + len(steps) + bool(detail)}">'
                  f'{_small(theme, escape_html(short), theme.nonfinite_color)}</TD></TR>')
     style = ' STYLE="dashed"' if inner else ""
     width = ' BORDER="2"' if border or (error and theme.colored) else ' BORDER="1"'
@@ -162,17 +179,36 @@ def function_label(theme: Theme, fid: str, op: str, step: int | None, *, inner: 
             f"{rows}</TABLE>>")
 
 
-def edge_label(theme: Theme, step: int, grad: ArraySnapshot | None, precision: int) -> str:
-    """A gradient edge's label: the step badge and the gradient that step sent along the edge."""
+def constant_label(theme: Theme, vid: str, value: ArraySnapshot | None, precision: int,
+                   sample: str | None = None) -> str:
+    """A constant (a plain number the engine wrapped): a small grey box with just its value.
+
+    ``sample`` replaces the value's text (the legend); an empty ``vid`` leaves out id and tooltip.
+    """
+    text = escape_html(sample if sample is not None else format_array(value, precision))
+    tip = (f' ID="{vid}t" TOOLTIP="constant {escape_attr(format_array(value, 10))}"'
+           if vid else "")
+    return (f'<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1" STYLE="rounded" '
+            f'BGCOLOR="{theme.const_fill}" COLOR="{theme.const_border}"{tip}><TR><TD>'
+            f'<FONT POINT-SIZE="{theme.small_size + 1}" COLOR="{theme.const_color}">{text}</FONT>'
+            f'</TD></TR></TABLE>>')
+
+
+def edge_label(theme: Theme, step: int, grad: ArraySnapshot | None, precision: int,
+               repeated: bool = False) -> str:
+    """A gradient edge's label: the step badge (``repeated``: a re-run of the function's
+    backward) and the gradient that step sent along the edge."""
     text = escape_html(format_array(grad, precision))
     return (f'<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="0"><TR>'
-            f'{badge_cell(theme, step, theme.small_size)}'
+            f'{badge_cell(theme, step, theme.small_size, repeated=repeated)}'
             f'<TD><FONT COLOR="{theme.grad_edge}" POINT-SIZE="{theme.small_size + 1}">{text}</FONT></TD>'
             f'</TR></TABLE>>')
 
 
-def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[str, ...]) -> str:
-    """A small key: what the shapes, the badge, the edges and the gradient fields mean."""
+def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[str, ...],
+                 repeated: bool = False, constants: bool = False) -> str:
+    """A small key: what the shapes, the badge, the edges and the gradient fields mean
+    (``repeated`` / ``constants``: rows for re-run steps and constant nodes, when drawn)."""
     rows = ['<TR><TD COLSPAN="2" ALIGN="LEFT"><B>Legend</B></TD></TR>',
             f'<TR><TD BGCOLOR="{theme.var_fill}" STYLE="rounded" BORDER="1" COLOR="{theme.var_border}">'
             f' x </TD><TD ALIGN="LEFT">variable: name, data, grad</TD></TR>',
@@ -180,6 +216,10 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
             f'<TD ALIGN="LEFT">function (op)</TD></TR>',
             f'<TR>{badge_cell(theme, 1, nested=True)}'
             f'<TD ALIGN="LEFT">backward step order (1 ran first)</TD></TR>',
+            *([f'<TR>{badge_cell(theme, 2, nested=True, repeated=True)}'
+               f'<TD ALIGN="LEFT">the same backward ran again</TD></TR>'] if repeated else []),
+            *([f'<TR><TD>{constant_label(theme, "", None, 1, "2")[1:-1]}</TD>'
+               f'<TD ALIGN="LEFT">constant (a plain number)</TD></TR>'] if constants else []),
             f'<TR><TD><FONT COLOR="{theme.fwd_edge}">&#8594;</FONT></TD>'
             f'<TD ALIGN="LEFT">forward: input to function to output</TD></TR>']
     if grad_edges:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .dot import DotOptions, draw
 from .dotlabels import grad_font, grad_text
+from .dotnodes import constant_ids
 from .errors import OutputError, TraceError
 from .gradview import GradView, PassIndex
 from .labels import text_width
@@ -63,6 +64,10 @@ class Frames:
             raise FramesError("no backward step to show: the run made no backward pass "
                               "(call y.backward() in the traced code), or draw a single picture")
         self.count = len(self.pass_record.steps)
+        # constants are drawn without a gradient field: nothing to change in them
+        self._plain = constant_ids(trace, self.pass_record.variables, self.pass_record,
+                                   full=self.theme.colored)
+        self.runs = PassIndex(trace, self.pass_record).steps_of_call
         self.looks, final_views = self._looks()
         # bold / italic text runs a little wider than measured: two spaces of slack
         widest = {v: max((look.text for look in looks.values()), key=_width) + "  "
@@ -96,7 +101,7 @@ class Frames:
             updated = {v for v, view in delta.items() if view.state in ("value", "zero")}
             changed = set(delta) | highlighted | updated if k > 1 else set(state)
             frame = {}
-            for v in changed:
+            for v in changed - self._plain:
                 look = self._look(state[v], v in updated)
                 if shown.get(v) != look:
                     frame[v] = shown[v] = look
@@ -115,6 +120,12 @@ class Frames:
         call = self.trace.calls.get(step.call)
         op = call.op if call else "?"
         text = f"Backward step {step.index} of {self.count}: {op}"
+        runs = self.runs.get(step.call, [])
+        before = [str(n) for n in runs if n < step.index]
+        if before:
+            text += f" again (it ran at step{'s' if len(before) > 1 else ''} {', '.join(before)})"
+        elif len(runs) > 1:
+            text += f" (runs again at step {runs[1]})"
         return text + " (failed)" if step.error else text
 
     # ----- the SVG template ---------------------------------------------------------------

@@ -70,12 +70,14 @@ class PassIndex:
         # var -> [(step index, gradient returned, .grad after accumulation)]
         self.received: dict[int, list[tuple[int, ArraySnapshot | None, ArraySnapshot | None]]] = {}
         self.step_of_call: dict[int, int] = {}
+        self.steps_of_call: dict[int, list[int]] = {}  # every step that ran the call, in order
         self.creator = {v.id: v.creator for v in trace.variables.values()}
         if pass_record is None:
             return
         calls = trace.calls
         for step in pass_record.steps:
             self.step_of_call.setdefault(step.call, step.index)
+            self.steps_of_call.setdefault(step.call, []).append(step.index)
             call = calls.get(step.call)
             if call is None:
                 continue

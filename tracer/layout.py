@@ -34,11 +34,12 @@ class LayoutPlan:
     proxied: frozenset
 
 
-def plan(trace, calls, weight: int = 1) -> LayoutPlan:
+def plan(trace, calls, weight: int = 1, skip=frozenset()) -> LayoutPlan:
     """Estimate the layout's skipped ranks (longest-path ranks) and choose the proxied inputs.
 
     ``calls`` must be in execution order (a topological order); ``weight`` counts parallel
-    edges (2 with gradient edges).
+    edges (2 with gradient edges). Inputs in ``skip`` (constants: used once, placed right above
+    their use) never count as long edges.
     """
     depth: dict[int, int] = {}
     spans: list[tuple[int, int, int]] = []
@@ -47,7 +48,7 @@ def plan(trace, calls, weight: int = 1) -> LayoutPlan:
         ranks = [depth.get(v, 0) for v in call.inputs]
         level = max(ranks, default=0) + 1
         for position, rank in enumerate(ranks):
-            if level - rank > 1:
+            if level - rank > 1 and call.inputs[position] not in skip:
                 spans.append((call_id, position, level - rank - 1))
         for v in call.outputs:
             depth[v] = level + 1

@@ -87,6 +87,9 @@
     panel.appendChild(head);
     panel.appendChild(element("div", "hint", "backward step " + step.badge + " of " + count +
                               " \u00b7 forward call " + step.call));
+    (step.again || []).forEach(function (text) {
+      panel.appendChild(element("div", "again", "This function's backward " + text));
+    });
     rows("Gradients received (one per output)", step.received, false);
     rows("Gradients sent (one per input)", step.sent, true);
     if (step.error) {

@@ -45,8 +45,11 @@ def _steps(made: Frames) -> list[dict]:
         error = step.error
         if record.error is not None and record.error.step == step.index:
             error = str(record.error)
+        runs = made.runs.get(step.call, [])
+        again = [f"already ran at step {n}" for n in runs if n < step.index] + \
+            [f"ran again at step {n}" for n in runs if n > step.index]
         out.append({"n": step.index, "badge": badge_text(step.index), "op": call.op if call else "?",
-                    "call": step.call, "caption": made.captions[step.index - 1],
+                    "call": step.call, "caption": made.captions[step.index - 1], "again": again,
                     "received": received, "sent": sent, "error": error, "findings": findings})
     return out
 

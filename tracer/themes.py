@@ -44,6 +44,11 @@ class Theme:
     inner_border: str = "#8797A8"
     badge_fill: str = "#1F2D3D"
     badge_text: str = "#FFFFFF"
+    repeat_fill: str = "#B0413E"    # the badge of a step that ran a function's backward again
+    const_color: str = "#4A4A4A"    # constants: small plain value nodes, greyscale
+    const_border: str = "#B5B5B5"
+    const_fill: str = "#FFFFFF"
+    position_color: str = "#7A7A7A"  # input-position labels on edges into non-commutative ops
     key_color: str = "#6B6B6B"
     value_color: str = "#111111"
     grad_color: str = "#9E1B12"
@@ -84,6 +89,7 @@ DEBUG = Theme(
     fn_border="#1565C0",
     grad_color="#1B5E20",
     updated_fill="#B3E5FC",
+    repeat_fill="#D32F2F",
     states={
         "value": StateStyle("#E8F5E9", "#1B5E20"),
         "zero": StateStyle("#FFF59D", "#5D4037", bold=True),

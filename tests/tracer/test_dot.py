@@ -9,8 +9,11 @@ import pytest
 
 import engine as E
 import tracer
-from tests.tracer.builders import (chain_trace, generation_trace, hostile_trace, problem_trace,
-                                   seed_trace)
+from tests.tracer.builders import (TraceBuilder, chain_trace, generation_trace, hostile_trace,
+                                   problem_trace, seed_trace)
+from tracer.dotnodes import op_params
+from tracer.records import Finding
+from tracer.themes import DEBUG, LECTURE
 from tracer.dot import DotOptionError, node_count, to_dot
 from tracer.gradview import PassIndex
 from tracer.labels import badge_text, escape_html, format_array, format_number
@@ -211,3 +214,126 @@ def test_very_big_graphs_get_plain_text_labels(monkeypatch):
     assert "<TABLE" not in source
     assert 'label="<b>&amp;amp;\\"q\\"</b>\\ndata 0\\ngrad 1"' in source
     assert 'label="-> \\\\N \\\\G\\ndata 5' in source
+
+
+# ----- repeated steps, constants, parameters, input positions, seeds and roots ---------------
+
+def repeated_trace():
+    """The list-pop engine's order on a = x²; y = a² + a²: Square#1 runs at steps 3 and 5."""
+    t = TraceBuilder()
+    x = t.var(2.0, "x")
+    a = t.call("Square", [x], 4.0, "a")
+    b = t.call("Square", [a], 16.0, "b")
+    c = t.call("Square", [a], 16.0, "c")
+    y = t.call("Add", [b, c], 32.0, "y")
+    t.backward(y, [(4, [1.0], [1.0, 1.0]), (3, [1.0], [8.0], [8.0]), (1, [8.0], [32.0], [32.0]),
+                   (2, [1.0], [8.0], [16.0]), (1, [16.0], [64.0], [96.0])],
+               {x: 96.0, a: 16.0, b: 1.0, c: 1.0, y: 1.0})
+    return t.done()
+
+
+def test_a_backward_that_ran_twice_shows_both_badges_the_repeat_marked():
+    source = to_dot(repeated_trace(), grad_edges=True, legend=True).source
+    square = re.search(r"\tf1 \[.*\n", source).group(0)
+    badges = re.findall(r'BGCOLOR="(#[0-9A-F]+)" CELLPADDING="0"><FONT [^>]*><B>(\d+)</B>', square)
+    assert badges == [(LECTURE.badge_fill, "3"), (LECTURE.repeat_fill, "5")]
+    assert re.search(rf'id=g5_0 .*BGCOLOR="{LECTURE.repeat_fill}"', source)  # its gradient edge too
+    assert "the same backward ran again" in source
+    debug = to_dot(repeated_trace(), theme="debug").source
+    assert "backward ran 2 times: steps 3, 5 of 5" in debug
+    assert DEBUG.repeat_fill in re.search(r"\tf1 \[.*\n", debug).group(0)
+    assert "ran again" not in to_dot(seed_trace(), legend=True).source
+
+
+def constant_trace():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(2.0), name="x")
+        y = (19 - 14 * x) ** 3 + E.square(np.array(3.0)) * x
+        y.backward()
+    return t
+
+
+def test_constants_fold_into_their_function_or_become_small_value_nodes():
+    t = constant_trace()
+    consts = [v.id for v in t.variables.values() if v.kind == "Constant"]
+    assert len(consts) == 3
+    source = to_dot(t, grad_edges=True).source
+    assert "(19 \u2212 \u00b7)" in source and "(\u00b7 \u00d7 14)" in source  # operands in order
+    assert "^3" in source                                                  # Pow's exponent
+    lines = {m.group(1): m.group(0) for m in re.finditer(r"\t(v\d+) \[.*\n", source)}
+    folded = [v for v in consts if f"v{v}" not in lines]
+    assert len(folded) == 2
+    small = lines[f"v{(set(consts) - set(folded)).pop()}"]
+    assert 'class="var const"' in small and ">3<" in small and "grad" not in small
+    for v in consts:  # no edge from a folded constant, no gradient edge to any constant
+        assert not re.search(rf"\tv{v}(:\w)? -> f\d+(:\w)? \[id=g", source)
+        assert (f"\tv{v} -> " in source) == (v not in folded)
+    assert ">-2.5e+06<" not in source  # grads of constants are not drawn (the debug theme may)
+    reloaded = tracer.loads(t.to_json())  # no Function state in JSON: no parameters, same folding
+    again = to_dot(reloaded).source
+    assert "^3" not in again and "(19 \u2212 \u00b7)" in again
+
+
+def test_a_constant_a_finding_concerns_keeps_its_gradient_in_the_debug_theme():
+    t = constant_trace()
+    const = next(v.id for v in t.variables.values() if v.kind == "Constant")
+    t.findings = (Finding("leaf-gradient", "a constant got a gradient", None, variable=const),)
+    assert f'\tv{const} [id=v{const} class="var ' in to_dot(t, theme="debug").source
+    assert f"v{const}g" in to_dot(t, theme="debug").source
+    assert f"v{const}g" not in to_dot(t).source
+
+
+def test_op_parameters_are_shown_when_the_recorder_kept_them():
+    with tracer.trace() as t:
+        x = E.Variable(np.arange(6.0).reshape(2, 3), name="x")
+        y = E.sum(x[:, 1:] ** 2, axis=0)
+        E.sum(y).backward()
+    shown = {c.op + str(c.id): op_params(t, c) for c in t.calls.values()}
+    assert shown == {"GetItem1": "[:, 1:]", "Pow2": "^2", "Sum3": "axis=0", "Sum4": ""}
+    source = to_dot(t).source
+    assert "<TD>[:, 1:]</TD>" in source and "<TD>^2</TD>" in source and "<TD>axis=0</TD>" in source
+    t.function_states[1] = {"key": np.arange(50)}  # not a small scalar or tuple: nothing shown
+    t.function_states[3] = {"axis": "<b>" * 20}
+    assert op_params(t, t.calls[1]) == "" and op_params(t, t.calls[3]) == ""
+
+
+def test_inputs_of_order_sensitive_ops_are_numbered():
+    with tracer.trace() as t:
+        a = E.Variable(np.array(3.0), name="a")
+        b = E.Variable(np.array(2.0), name="b")
+        y = (a - b) / (a + b)
+        y.backward()
+    source = to_dot(t).source
+    numbered = re.findall(r"\t(v\d+|f\d+) -> (f\d+) \[id=e\d+i(\d) [^\]]*headlabel=\"(\d)\"", source)
+    ops = {f"f{c.id}": c.op for c in t.calls.values()}
+    assert sorted((ops[f], p, h) for _, f, p, h in numbered) == [
+        ("Div", "0", "0"), ("Div", "1", "1"), ("Sub", "0", "0"), ("Sub", "1", "1")]
+
+
+def test_seed_and_unnamed_roots_of_create_graph_passes_are_named():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(2.0), name="x")
+        (x ** 3).backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.backward()
+    names = re.findall(r"<I>([^<]*pass[^<]*)</I>", to_dot(t).source)
+    assert names == ["seed of pass 1"]  # the root has the script's name: gx
+    with tracer.trace(keep="all") as t2:
+        x = E.Variable(np.array(2.0), name="x")
+        y = x ** 3
+        y.name = "y"
+        y.backward(create_graph=True)
+        x.grad.name = None
+        _second(x)
+    names = re.findall(r"<I>(y[^<]*|root[^<]*|\u2202[^<]*)</I>", to_dot(t2).source)
+    assert sorted(names) == ["y.grad (seed)", "\u2202y/\u2202x"]
+    t2.passes = t2.passes[1:]  # the first pass not kept: its seed and the root say what they are
+    names = re.findall(r"<I>([^<]*pass[^<]*)</I>", to_dot(t2).source)
+    assert sorted(names) == ["root of pass 2", "seed of pass 1"]
+
+
+def _second(x):
+    kept = [x.grad]  # a list item gets no script name
+    x.cleargrad()
+    kept[0].backward()

@@ -111,3 +111,24 @@ def test_player_runs_in_headless_chromium_without_errors(tmp_path):
     assert {step for _, step in hidden} == {"4"}
     cell = re.search(r'<g id="a_v3g">.*?</g>', dom, re.S).group(0)
     assert re.findall(r"<text[^>]*>([^<]*)</text>", cell) == ["grad ", "1"]
+
+
+def test_a_backward_that_ran_twice_is_named_in_captions_and_the_player():
+    from tests.tracer.test_dot import repeated_trace
+    made = frames(repeated_trace(), grad_edges=True)
+    assert made.captions[2] == "Backward step 3 of 5: Square (runs again at step 5)"
+    assert made.captions[4] == "Backward step 5 of 5: Square again (it ran at step 3)"
+    page = player_html(made)
+    assert '"again":["ran again at step 5"]' in page
+    assert '"again":["already ran at step 3"]' in page
+    assert page.count('"again":[]') == 3
+
+
+def test_constants_have_no_gradient_field_to_step_through():
+    from tests.tracer.test_dot import constant_trace
+    t = constant_trace()
+    made = frames(t, grad_edges=True)
+    consts = {str(v.id) for v in t.variables.values() if v.kind == "Constant"}
+    for svg in made.svgs():
+        assert not consts & set(grad_texts(svg))
+    assert made.count == len(t.select_pass().steps)

@@ -1,0 +1,184 @@
+"""What special nodes show: folded constants, op parameters, input positions, seed and root names."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .labels import format_array, format_number
+from .snapshot import ArraySnapshot
+
+__all__ = ["Constants", "constants", "constant_ids", "op_params", "input_label", "role_names",
+           "FOLDABLE", "COMMUTATIVE"]
+
+# Binary ops whose scalar constant operand is written into the function's box: (x - 1) instead of
+# a node "1" with its own edge. The symbol joins the operands in their real order.
+FOLDABLE = {"Add": "+", "Sub": "\u2212", "Mul": "\u00d7", "Div": "/"}
+# Multi-input ops whose input order does not matter: their edges get no position label.
+COMMUTATIVE = frozenset({"Add", "Mul", "Maximum", "Minimum"})
+# Function attributes shown next to the op name when the recorder kept them (trace.function_states).
+_PARAMS = ("c", "axis", "axes", "keepdims", "shape", "slices", "key", "x_min", "x_max", "ratio")
+_MAX_PARAMS = 24
+_MAX_CONSTANT = 10
+
+
+@dataclass(frozen=True)
+class Constants:
+    """How the picture draws Constant variables: ``folded`` (variable → call whose box shows it),
+    ``fold_text`` (call → the text written after its op name), ``small`` (drawn as a small plain
+    value node, no name or gradient)."""
+
+    folded: dict
+    fold_text: dict
+    small: frozenset
+
+    @property
+    def plain(self) -> frozenset:
+        """Every constant drawn without a gradient field (folded or small)."""
+        return self.small | frozenset(self.folded)
+
+
+def _is_constant(trace, var_id: int) -> bool:
+    record = trace.variables.get(var_id)
+    return record is not None and record.kind == "Constant" and record.creator is None
+
+
+def constant_ids(trace, var_ids, pass_record=None, full: bool = False) -> frozenset:
+    """The Constant variables among ``var_ids`` drawn without a gradient field.
+
+    With ``full`` (the debug theme) a constant some finding of the pass concerns keeps its full
+    node, gradient included.
+    """
+    found = {v for v in var_ids if _is_constant(trace, v)}
+    if full and found:
+        pass_id = pass_record.id if pass_record is not None else None
+        found -= {f.variable for f in trace.findings if f.pass_id in (None, pass_id)}
+    return frozenset(found)
+
+
+def _short(value: ArraySnapshot | None) -> str | None:
+    if value is None or value.size != 1:
+        return None
+    text = format_array(value, 4)
+    return text if len(text) <= _MAX_CONSTANT else None
+
+
+def constants(trace, calls, plain: frozenset) -> Constants:
+    """Decide, per constant in ``plain``, whether its call's box shows it or a small node does."""
+    folded: dict[int, int] = {}
+    fold_text: dict[int, str] = {}
+    uses: dict[int, int] = {}
+    for call_id in calls:
+        for v in trace.calls[call_id].inputs:
+            if v in plain:
+                uses[v] = uses.get(v, 0) + 1
+    for call_id in calls:
+        call = trace.calls[call_id]
+        symbol = FOLDABLE.get(call.op)
+        if symbol is None or len(call.inputs) != 2 or call.inputs[0] == call.inputs[1]:
+            continue
+        positions = [p for p, v in enumerate(call.inputs) if v in plain]
+        if len(positions) != 1:
+            continue
+        position = positions[0]
+        var_id = call.inputs[position]
+        text = _short(trace.variables[var_id].value)
+        if text is None or uses[var_id] != 1:
+            continue
+        operands = ["\u00b7", "\u00b7"]
+        operands[position] = text
+        folded[var_id] = call_id
+        fold_text[call_id] = f"({operands[0]} {symbol} {operands[1]})"
+    return Constants(folded, fold_text, frozenset(plain - set(folded)))
+
+
+def _param_text(value) -> str | None:
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, (int, float)):
+        return format_number(value, 4)
+    if isinstance(value, slice):
+        parts = [("" if p is None else _param_text(p)) for p in (value.start, value.stop, value.step)]
+        if any(p is None for p in parts):
+            return None
+        return ":".join(parts[:2]) + (f":{parts[2]}" if parts[2] else "")
+    if isinstance(value, (tuple, list)) and len(value) <= 4:
+        items = [_param_text(v) for v in value]
+        if any(i is None for i in items):
+            return None
+        return "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    return None
+
+
+def op_params(trace, call) -> str:
+    """Short text for the simple parameters of a call's Function (``^3``, ``axis=0``), else ""."""
+    state = getattr(trace, "function_states", {}).get(call.id)
+    if not state:
+        return ""
+    parts = []
+    for name in _PARAMS:
+        if name not in state:
+            continue
+        value = state[name]
+        if value is None or (name == "keepdims" and value is False):
+            continue
+        text = _param_text(value)
+        if text is None:
+            continue
+        if name == "c" and call.op == "Pow":
+            parts.append(f"^{text}")
+        elif name in ("slices", "key"):
+            parts.append(f"[{text.strip('()').rstrip(',')}]" if text.startswith("(") else f"[{text}]")
+        else:
+            parts.append(f"{name}={text}")
+    text = " ".join(parts)
+    return text if len(text) <= _MAX_PARAMS else ""
+
+
+def input_label(op: str, drawn_inputs: int) -> bool:
+    """True when the forward edges into a call of ``op`` are labelled with their input position."""
+    return drawn_inputs >= 2 and op not in COMMUTATIVE
+
+
+def _same(a: ArraySnapshot | None, b: ArraySnapshot | None) -> bool:
+    return a is not None and b is not None and a.shape == b.shape and a.values is not None \
+        and a.values == b.values
+
+
+def role_names(trace, pass_record, var_ids) -> dict[int, str]:
+    """Names for unnamed variables whose role is known: the seed gradient a pass started from,
+    and the root of a pass (the gradient another pass computed, when it can be told)."""
+    names: dict[int, str] = {}
+    if pass_record is None:
+        return names
+    wanted = {v for v in var_ids if not trace.name_of(v)}
+    if not wanted:
+        return names
+    kept = {p.id: p for p in trace.passes}
+    for call_id in pass_record.inner_calls + pass_record.calls:
+        call = trace.calls.get(call_id)
+        if call is None or call.in_step is None:
+            continue
+        for v in call.inputs:
+            record = trace.variables.get(v)
+            if (v in wanted and v not in names and call.in_step[1] == 1 and record.creator is None
+                    and record.kind != "Constant"):
+                made_by = kept.get(call.in_step[0])
+                root = trace.name_of(made_by.root) if made_by is not None and made_by.root else None
+                names[v] = f"{root}.grad (seed)" if root else f"seed of pass {call.in_step[0]}"
+    root = pass_record.root
+    if root in wanted and root not in names:
+        names[root] = _root_name(trace, pass_record, kept)
+    return names
+
+
+def _root_name(trace, pass_record, kept: dict) -> str:
+    record = trace.variables.get(pass_record.root)
+    creator = trace.calls.get(record.creator) if record and record.creator else None
+    earlier = kept.get(creator.in_step[0]) if creator is not None and creator.in_step else None
+    if earlier is not None and record.value is not None:
+        for var_id, grad in earlier.grads.items():
+            if var_id != pass_record.root and trace.name_of(var_id) and _same(grad, record.value):
+                y = trace.name_of(earlier.root) if earlier.root else None
+                x = trace.name_of(var_id)
+                return f"\u2202{y}/\u2202{x}" if y else f"{x}.grad of pass {earlier.id}"
+    return f"root of pass {pass_record.id}"
