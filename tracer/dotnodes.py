@@ -154,17 +154,18 @@ def role_names(trace, pass_record, var_ids) -> dict[int, str]:
     if not wanted:
         return names
     kept = {p.id: p for p in trace.passes}
-    for call_id in pass_record.inner_calls + pass_record.calls:
+    first_use: dict[int, object] = {}  # a seed is first used by the first step of its pass
+    for call_id in sorted(set(pass_record.inner_calls + pass_record.calls)):
         call = trace.calls.get(call_id)
-        if call is None or call.in_step is None:
-            continue
-        for v in call.inputs:
-            record = trace.variables.get(v)
-            if (v in wanted and v not in names and call.in_step[1] == 1 and record.creator is None
-                    and record.kind != "Constant"):
-                made_by = kept.get(call.in_step[0])
-                root = trace.name_of(made_by.root) if made_by is not None and made_by.root else None
-                names[v] = f"{root}.grad (seed)" if root else f"seed of pass {call.in_step[0]}"
+        for v in call.inputs if call is not None else ():
+            first_use.setdefault(v, call)
+    for v, call in first_use.items():
+        record = trace.variables.get(v)
+        if (v in wanted and call.in_step is not None and call.in_step[1] == 1
+                and record.creator is None and record.kind != "Constant"):
+            made_by = kept.get(call.in_step[0])
+            root = trace.name_of(made_by.root) if made_by is not None and made_by.root else None
+            names[v] = f"{root}.grad (seed)" if root else f"seed of pass {call.in_step[0]}"
     root = pass_record.root
     if root in wanted and root not in names:
         names[root] = _root_name(trace, pass_record, kept)

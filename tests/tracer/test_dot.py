@@ -337,3 +337,15 @@ def _second(x):
     kept = [x.grad]  # a list item gets no script name
     x.cleargrad()
     kept[0].backward()
+
+
+def test_a_seed_reused_by_the_next_pass_keeps_its_own_pass():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(1.0), name="x")
+        E.tanh(x).backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.backward(create_graph=True)
+    shown = re.findall(r"<I>([^<]*seed[^<]*)</I>", to_dot(t, inner="show").source)
+    assert sorted(shown) == ["gx.grad (seed)", "seed of pass 1"]
+    assert re.findall(r"<I>([^<]*seed[^<]*)</I>", to_dot(t, inner="hide").source) == ["seed of pass 1"]
