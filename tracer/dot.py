@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import graphviz
 
-from .compact import COMPACT_NODES, compact_function, compact_variable
+from .compact import COMPACT_NODES, compact_function, compact_variable, dot_string
 from .dotlabels import (caption_label, constant_label, edge_label, function_label, grad_text,
                         legend_label, variable_label)
 from .dotnodes import Constants, constant_ids, constants, input_label, op_params, role_names
@@ -210,9 +210,11 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
         if var_id in consts.folded:
             continue
         if var_id in consts.small:
-            vid = f"v{var_id}"
-            lines.append(f'\t{vid} [id={vid} class="var const" label='
-                         f'{constant_label(theme, vid, trace.value(var_id, pass_record), options.precision)}]\n')
+            vid, value = f"v{var_id}", trace.value(var_id, pass_record)
+            label = dot_string(format_array(value, options.precision)) + \
+                f' shape=box style=rounded color="{theme.const_border}" fontcolor="{theme.const_color}"' \
+                if compact else constant_label(theme, vid, value, options.precision)
+            lines.append(f'\t{vid} [id={vid} class="var const" label={label}]\n')
             continue
         lines.append(_var_line(trace, var_id, pass_record, views, options, theme,
                                var_id not in views and var_id in inner_vars, by_var.get(var_id, []),
@@ -269,14 +271,14 @@ def _call_lines(trace, call, index: PassIndex, options: DotOptions, theme: Theme
     fid = f"f{call.id}"
     steps = index.steps_of_call.get(call.id, [])
     step = steps[0] if steps else None
+    detail = " ".join(t for t in (consts.fold_text.get(call.id), op_params(trace, call)) if t)
     border = theme.finding_border if findings else (theme.current_border if current else None)
     classes = "fn inner" if inner else "fn"
     if compact:
-        attrs = compact_function(theme, call.op, step, inner=inner, error=error, border=border,
-                                 current=current)
+        attrs = compact_function(theme, f"{call.op} {detail}".strip(), step, inner=inner,
+                                 error=error, border=border, current=current)
         lines = [f'\t{fid} [id={fid} class="{classes}" {attrs}]\n']
         return lines + _edge_lines(trace, call, fid, theme, inner, proxied, consts)
-    detail = " ".join(t for t in (consts.fold_text.get(call.id), op_params(trace, call)) if t)
     label = function_label(theme, fid, call.op, steps, inner=inner, error=error, border=border,
                            tooltip=_fn_tooltip(call, steps, total, findings, error)
                            if theme.colored else "", detail=detail)

@@ -349,3 +349,11 @@ def test_a_seed_reused_by_the_next_pass_keeps_its_own_pass():
     shown = re.findall(r"<I>([^<]*seed[^<]*)</I>", to_dot(t, inner="show").source)
     assert sorted(shown) == ["gx.grad (seed)", "seed of pass 1"]
     assert re.findall(r"<I>([^<]*seed[^<]*)</I>", to_dot(t, inner="hide").source) == ["seed of pass 1"]
+
+
+def test_very_big_graphs_keep_constants_and_parameters_in_plain_text(monkeypatch):
+    import tracer.dot as D
+    monkeypatch.setattr(D, "COMPACT_NODES", 3)
+    source = to_dot(constant_trace()).source
+    assert 'label="Sub (19 \u2212 \u00b7)' in source and 'label="Pow ^3' in source
+    assert re.search(r'class="var const" label="3" shape=box', source)
