@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import warnings
 
@@ -140,10 +141,15 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
     """The script's traceback and the warnings about what was (not) recorded, on stderr."""
     if trace.error is not None:
         if trace.error.type == "SystemExit":
-            click.echo(f"{script} exited with status {trace.error.message}", err=True)
+            status = _exit_status(trace.error.message)
+            if status != trace.error.message:  # sys.exit("message"): Python prints it, exits 1
+                click.echo(trace.error.message, err=True)
+            click.echo(f"{script} exited with status {status}", err=True)
         else:
             click.echo((trace.error.traceback or str(trace.error)).rstrip("\n"), err=True)
-    if not trace.calls:
+    if not trace.calls and trace.error is not None:
+        _warn(f"{script} stopped before its first Function call: the picture is empty")
+    elif not trace.calls:
         classes = trace.engine.function_classes
         hint = ("" if classes else ": no DeZero-style Function class was found; name yours with "
                 "--function-class NAME --variable-class NAME")
@@ -152,12 +158,26 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
         _warn(f"{script} never called backward(): {no_backward}")
 
 
+def _exit_status(message: str) -> str:
+    """The status ``sys.exit(code)`` gives: the number, or 1 for a message."""
+    return message if message.lstrip("-").isdigit() else "1"
+
+
 def _run(script, args, *, keep, max_elements, function_class, variable_class, quiet_stdout=False):
-    """Run the script under the tracer (its stdout to stderr when ours carries the result)."""
+    """Run the script under the tracer (its stdout to stderr when ours carries the result).
+
+    The working directory is restored afterwards, so a script that changes it (os.chdir) does
+    not move OUT or the frames directory, which are relative to where gradtrace was started.
+    """
     redirect = contextlib.redirect_stdout(sys.stderr) if quiet_stdout else contextlib.nullcontext()
-    with redirect:
-        trace = tracer.run_script(script, list(args), keep=keep, max_elements=max_elements,
-                                  function_names=function_class, variable_names=variable_class)
+    cwd = os.getcwd()
+    try:
+        with redirect:
+            trace = tracer.run_script(script, list(args), keep=keep, max_elements=max_elements,
+                                      function_names=function_class, variable_names=variable_class)
+    finally:
+        with contextlib.suppress(OSError):
+            os.chdir(cwd)
     for problem in trace.warnings:
         _warn(problem)
     if isinstance(keep, int) and 0 < trace.pass_count < keep:
@@ -268,7 +288,8 @@ def _deliver(trace, out, fmt, what: str = "script", **options) -> None:
 
 # ----- render -----------------------------------------------------------------------------------
 
-@main.command(context_settings=_SCRIPT_COMMAND, epilog="""\b
+@main.command(context_settings=_SCRIPT_COMMAND,
+              short_help="Run a script and draw its computation graph.", epilog="""\b
 Examples:
   gradtrace render samples/seed_example.py -o seed.svg
   gradtrace render train.py --lr 0.1 -o graph.png       (--lr 0.1 goes to train.py)
@@ -292,9 +313,13 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
     if out is None and frames_dir is None:
         raise click.UsageError("give the output file with -o OUT (e.g. -o graph.svg), or --frames DIR")
     fmt = _prepare_output(out, fmt, renderer)
+    if fmt == "html" and step is not None:
+        raise click.BadParameter("the HTML player shows every step: leave out --step, or draw one "
+                                 "picture (e.g. -o graph.svg --step K)", param_hint="'--step'")
+    created_frames_dir = False
     if frames_dir is not None:
         _export.check_ready("svg", renderer)
-        _prepare_frames_dir(frames_dir)
+        created_frames_dir = _prepare_frames_dir(frames_dir)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class, quiet_stdout=out == "-")
     _report_run(trace, script)
@@ -302,9 +327,7 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
     if out is not None:
         _deliver(trace, out, fmt, renderer=renderer, dpi=dpi, step=step, **options)
     if frames_dir is not None:
-        from tracer import frames
-        written = frames.write_frames(trace, frames_dir, renderer=renderer, **options)
-        _info(f"wrote {len(written)} frames to {frames_dir}")
+        _write_frames(trace, frames_dir, created_frames_dir, renderer=renderer, **options)
     if trace.error is not None:
         raise click.exceptions.Exit(1)
 
@@ -315,7 +338,7 @@ def _partial_note(trace, what: str = "script") -> str:
     if error is None:
         return ""
     if error.type == "SystemExit":
-        return f" (partial: the {what} exited with status {error.message})"
+        return f" (partial: the {what} exited with status {_exit_status(error.message)})"
     where = f" in backward step {error.step}" if error.step else ""
     return f" (partial: the {what} raised {error.type}{where})"
 
@@ -324,8 +347,16 @@ def _choose_format(out, fmt):
     """The output format from --format or OUT's extension; binary formats never to stdout."""
     if out is None:
         return fmt.lower() if fmt else None
+    if out != "-" and os.path.isdir(out):
+        _output.check_writable(out)  # "OUT is a directory: give a file name, e.g. ..."
     if fmt:
         fmt = fmt.lower()
+        suffix = os.path.splitext(out)[1].lower()
+        told = _export.SUFFIXES.get(suffix)
+        if out != "-" and told is not None and told != fmt:
+            raise click.BadParameter(
+                f"{out} is named as {told} but --format is {fmt}: name the file "
+                f"{os.path.splitext(out)[0]}.{fmt}, or leave out --format", param_hint="'-f' / '--format'")
     elif out == "-":
         fmt = "dot"
     else:
@@ -339,30 +370,73 @@ def _choose_format(out, fmt):
     return fmt
 
 
-def _prepare_frames_dir(path) -> None:
-    """Create the frames directory (its parent must exist) before the script runs."""
+def _prepare_frames_dir(path) -> bool:
+    """Create the frames directory (its parent must exist) before the script runs.
+
+    Returns whether it was created (so that it can be removed again when nothing is written).
+    """
     if os.path.isdir(path):
         _output.check_writable(os.path.join(path, "frame.svg"))
-        return
+        return False
+    if os.path.exists(path):
+        raise tracer.OutputError(f"{path} is a file, not a directory: give a directory for the "
+                                 f"frames, e.g. --frames frames/")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise tracer.OutputError(f"directory {parent} does not exist: create it first (mkdir -p {parent})")
     os.mkdir(path)
+    return True
+
+
+_FRAME_NAME = re.compile(r"step-\d+\.svg\Z")
+
+
+def _write_frames(trace, frames_dir, created: bool, **options) -> None:
+    """One SVG per step; frames an earlier run left there (step-NNN.svg) are removed."""
+    from tracer import frames
+    try:
+        written = frames.write_frames(trace, frames_dir, **options)
+    except Exception:
+        if created:
+            with contextlib.suppress(OSError):
+                os.rmdir(frames_dir)  # only when still empty
+        raise
+    keep = {path.name for path in written}
+    stale = [name for name in os.listdir(frames_dir) if _FRAME_NAME.match(name) and name not in keep]
+    for name in stale:
+        os.unlink(os.path.join(frames_dir, name))
+    note = f" (removed {len(stale)} old frame{'s' if len(stale) != 1 else ''})" if stale else ""
+    _info(f"wrote {len(written)} frame{'s' if len(written) != 1 else ''} to {frames_dir}{note}")
 
 
 def _rendered(trace, fmt, **options) -> bytes:
     """Export, turning renderer warnings into ``Warning:`` lines."""
-    with warnings.catch_warnings(record=True) as caught:
+    with _warnings_as_lines():
+        return _export.export(trace, fmt, **options)
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Python warnings become ``Warning:`` lines at once (a slow-layout warning comes before the
+    wait, not after it, and is not lost when the export then fails); repeats are shown once."""
+    seen = set()
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = _one_line(str(message))
+        if text not in seen:
+            seen.add(text)
+            _warn(text)
+
+    with warnings.catch_warnings():
         warnings.simplefilter("always")
-        data = _export.export(trace, fmt, **options)
-    for warning in caught:
-        _warn(str(warning.message))
-    return data
+        warnings.showwarning = show
+        yield
 
 
 # ----- steps ------------------------------------------------------------------------------------
 
-@main.command(context_settings=_SCRIPT_COMMAND, epilog="""\b
+@main.command(context_settings=_SCRIPT_COMMAND,
+              short_help="Run a script and print the backward order as a table.", epilog="""\b
 Examples:
   gradtrace steps samples/generations.py
   gradtrace steps samples/own_engine_bug.py          (Square#1 runs twice: the bug)
@@ -397,7 +471,8 @@ def steps(script, args, keep, max_elements, function_class, variable_class, whic
 
 # ----- check ------------------------------------------------------------------------------------
 
-@main.command(context_settings=_SCRIPT_COMMAND, epilog="""\b
+@main.command(context_settings=_SCRIPT_COMMAND,
+              short_help="Run a script and report the usual backprop bugs.", epilog="""\b
 Examples:
   gradtrace check samples/own_engine_bug.py       (exit 1: functions ran out of order)
   gradtrace check my_step.py --pass all -o findings.svg
@@ -451,7 +526,42 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
 
 # ----- expr -------------------------------------------------------------------------------------
 
-@main.command(epilog="""\b
+class _ExprCommand(click.Command):
+    """An EXPRESSION may start with a minus (``gradtrace expr '-x**2' --let x=1``): an argument
+    that starts with ``-`` but is not one of the command's options is the expression."""
+
+    def parse_args(self, ctx, args):
+        args = list(args)
+        if "--" not in args:
+            takes_value = {name for p in self.params if isinstance(p, click.Option) and not p.is_flag
+                           and not p.count for name in p.opts + p.secondary_opts}
+            known = {name for p in self.params if isinstance(p, click.Option)
+                     for name in p.opts + p.secondary_opts} | set(self.get_help_option_names(ctx))
+            plain, dashed, position = [], [], 0
+            while position < len(args):
+                arg = args[position]
+                if arg in takes_value:
+                    position += 2
+                    continue
+                if not arg.startswith("-") or arg == "-":
+                    plain.append(position)
+                elif not arg.startswith("--") and not _is_option(arg, known):
+                    dashed.append(position)
+                position += 1
+            if not plain and len(dashed) == 1:  # no other EXPRESSION: this is it, not an option
+                arg = args.pop(dashed[0])
+                args += ["--", arg]
+        return super().parse_args(ctx, args)
+
+
+def _is_option(arg: str, known: set) -> bool:
+    """``--name``, ``--name=value``, ``-o``, ``-oFILE`` for a known option."""
+    if arg.startswith("--"):
+        return arg.split("=", 1)[0] in known
+    return arg[:2] in known
+
+
+@main.command(cls=_ExprCommand, epilog="""\b
 Examples:
   gradtrace expr 'square(exp(square(x)))' --let x=0.5 -o seed.svg
   gradtrace expr 'sum(x @ W)' --let 'x=[[1,2]]' --let 'W=[[1,2],[3,4]]' -o mm.png
@@ -490,19 +600,20 @@ def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, rende
         raise click.UsageError("give the output file with -o OUT (e.g. -o expr.svg), or --steps")
     fmt = _prepare_output(out, fmt, renderer)
     try:
-        trace = expressions.trace_expression(expression, bindings, backward=not no_backward,
-                                             retain_grad=retain_grad)
+        with _warnings_as_lines():  # numpy's "overflow encountered in power": one line each
+            trace = expressions.trace_expression(expression, bindings, backward=not no_backward,
+                                                 retain_grad=retain_grad)
     except expressions.ExprError as exc:
         raise click.BadParameter(str(exc), param_hint="'EXPRESSION'") from None
-    if trace.error is not None:
-        click.echo(str(trace.error), err=True)
     if show_steps and trace.passes:
         from tracer import steps_table
         click.echo(steps_table.format_steps(trace, "last", picture["precision"]), err=out == "-")
     if out is not None:
         _deliver(trace, out, fmt, what="expression", renderer=renderer, dpi=dpi, **_picture(trace, **picture))
     if trace.error is not None:
-        raise click.exceptions.Exit(1)
+        raise click.ClickException(_one_line(
+            f"the expression raised {trace.error.type}: {trace.error.message} (check the shapes of "
+            f"the --let values and the arguments of the functions)"))
 
 
 # ----- samples ----------------------------------------------------------------------------------

@@ -554,7 +554,10 @@ def test_expr_engine_error_writes_the_partial_picture(tmp_path):
     out = tmp_path / "e.dot"
     result = run("expr", "sum(x @ W)", "--let", "x=[[1,2,3]]", "--let", "W=[[1,2],[3,4]]", "-o", out)
     assert result.exit_code == 1
-    assert result.stderr.startswith("ShapeError: matmul: shapes (1, 3) and (2, 2) do not fit")
+    assert error_line(result).startswith(
+        "Error: the expression raised ShapeError: matmul: shapes (1, 3) and (2, 2) do not fit")
+    assert error_line(result).endswith("(check the shapes of the --let values and the arguments of the functions)")
+    assert result.stderr.index("wrote ") < result.stderr.index("Error:")  # the picture, then the error
     assert out.read_text().startswith("digraph")
 
 
@@ -675,3 +678,170 @@ def test_a_class_that_cannot_be_hooked_is_a_warning(tmp_path):
         "    def backward(self, gy): return gy\n")
     result = run("render", script, "-o", tmp_path / "g.dot")
     assert "Warning: Function.__call__ is a staticmethod, not a plain method" in result.stderr
+
+
+# ----- adversarial review: each test failed before its fix ------------------------------------------
+
+CHDIR = """\
+import os
+import numpy as np
+from engine import Variable, square
+os.makedirs("elsewhere", exist_ok=True)
+os.chdir("elsewhere")
+x = Variable(np.array(0.5))
+y = square(square(x))
+y.backward()
+"""
+
+EARLY_FAIL = """\
+import numpy as np
+from engine import Variable, square
+value = float(input("value? "))
+"""
+
+
+def test_a_script_that_changes_directory_does_not_move_the_output(scripts, monkeypatch):
+    (scripts / "chdir.py").write_text(CHDIR)
+    monkeypatch.chdir(scripts)
+    result = run("render", "chdir.py", "-o", "graph.svg", "--frames", "frames")
+    assert result.exit_code == 0, result.stderr
+    assert (scripts / "graph.svg").exists() and not (scripts / "elsewhere" / "graph.svg").exists()
+    assert sorted(p.name for p in (scripts / "frames").iterdir()) == ["step-001.svg", "step-002.svg"]
+    assert os.getcwd() == str(scripts)
+
+
+def test_samples_that_change_directory_are_written_where_asked(tmp_path, monkeypatch):
+    (tmp_path / "samples").mkdir()
+    (tmp_path / "samples" / "chdir.py").write_text('"""Changes directory."""\n' + CHDIR)
+    monkeypatch.chdir(tmp_path)
+    result = run("samples", "--dir", "samples", "--out", "gallery", "--format", "dot")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "gallery" / "chdir.dot").exists()
+
+
+def test_frames_an_earlier_run_left_are_removed(scripts):
+    frames = scripts / "frames"
+    frames.mkdir()
+    for k in range(1, 9):
+        (frames / f"step-{k:03d}.svg").write_text("old")
+    (frames / "notes.txt").write_text("mine")
+    result = run("render", scripts / "seed.py", "--frames", frames)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in frames.iterdir()) == ["notes.txt", "step-001.svg", "step-002.svg",
+                                                        "step-003.svg"]
+    assert result.stderr.endswith(f"wrote 3 frames to {frames} (removed 5 old frames)\n")
+
+
+def test_a_frames_directory_made_for_nothing_is_removed(scripts):
+    frames = scripts / "frames"
+    result = run("render", scripts / "forward_only.py", "--frames", frames)
+    assert result.exit_code == 1
+    assert error_line(result).startswith("Error: no backward step to show")
+    assert not frames.exists()
+
+
+def test_html_with_step_is_a_usage_error_before_the_script_runs(scripts):
+    result = run("render", scripts / "seed.py", "-o", scripts / "p.html", "--step", "1")
+    assert result.exit_code == 2
+    assert "leave out --step" in error_line(result)
+    assert not (scripts / "ran.txt").exists() and not (scripts / "p.html").exists()
+
+
+def test_html_of_a_run_without_backward_steps_is_still_written(scripts):
+    out = scripts / "p.html"
+    result = run("render", scripts / "forward_only.py", "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert "Warning: there is no backward step to play" in result.stderr
+    text = out.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "<?xml" not in text
+
+
+def test_format_contradicting_a_known_extension_is_a_usage_error(scripts):
+    out = sentinel(scripts / "graph.svg")
+    result = run("render", scripts / "seed.py", "-o", out, "--format", "png")
+    assert result.exit_code == 2
+    assert error_line(result).endswith(f"{out} is named as svg but --format is png: name the file "
+                                       f"{scripts / 'graph'}.png, or leave out --format")
+    assert out.read_text() == SENTINEL and not (scripts / "ran.txt").exists()
+    assert run("render", scripts / "seed.py", "-o", scripts / "g.gv", "--format", "dot").exit_code == 0
+
+
+def test_a_directory_as_output_is_named_as_such(scripts):
+    result = run("render", scripts / "seed.py", "-o", scripts)
+    assert result.exit_code == 1
+    assert error_line(result) == f"Error: {scripts} is a directory: give a file name, e.g. {scripts / 'graph.svg'}"
+    assert not (scripts / "ran.txt").exists()
+
+
+def test_a_script_failing_before_its_first_call_gets_no_engine_hint(scripts):
+    (scripts / "early.py").write_text(EARLY_FAIL)
+    out = scripts / "g.svg"
+    result = CliRunner().invoke(cli.main, ["render", str(scripts / "early.py"), "-o", str(out)], input="")
+    assert result.exit_code == 1
+    assert "EOFError" in result.stderr and "--function-class" not in result.stderr
+    assert "Warning: " + str(scripts / "early.py") + " stopped before its first Function call" in result.stderr
+    assert out.exists()
+
+
+def test_sys_exit_with_a_message(scripts):
+    (scripts / "quits.py").write_text('import sys\nsys.exit("bad config: no data dir")\n')
+    out = scripts / "g.svg"
+    result = run("render", scripts / "quits.py", "-o", out)
+    assert result.exit_code == 1
+    assert "bad config: no data dir\n" in result.stderr
+    assert f"quits.py exited with status 1\n" in result.stderr
+    assert "(partial: the script exited with status 1)" in result.stderr
+
+
+def test_a_render_warning_is_shown_also_when_the_export_then_fails(scripts, monkeypatch):
+    import warnings as w
+
+    def export(trace, fmt, **options):
+        w.warn("the graph has 40001 nodes; laying it out may take a long time")
+        raise tracer.OutputError("renderer crashed")
+
+    monkeypatch.setattr(cli._export, "export", export)
+    result = run("render", scripts / "seed.py", "-o", scripts / "g.svg")
+    assert result.exit_code == 1
+    assert "Warning: the graph has 40001 nodes" in result.stderr
+    assert result.stderr.index("Warning: the graph") < result.stderr.index("Error: renderer crashed")
+
+
+def test_top_level_help_says_what_each_command_does():
+    result = run("--help")
+    assert "Run SCRIPT [ARGS]..." not in result.stdout
+    assert "render   Run a script and draw its computation graph." in result.stdout
+    assert "steps    Run a script and print the backward order as a table." in result.stdout
+    assert "check    Run a script and report the usual backprop bugs." in result.stdout
+
+
+def test_expr_may_start_with_a_minus(tmp_path):
+    result = run("expr", "-x**2", "--let", "x=3", "--steps")
+    assert result.exit_code == 0, result.stderr
+    assert "leaf gradients after the pass: x: -6" in result.stdout
+    result = run("expr", "--let", "x=3", "-o", "-", "-x")
+    assert result.exit_code == 0 and result.stdout.startswith("digraph")
+    unknown = run("expr", "x", "--let", "x=1", "-q")
+    assert unknown.exit_code == 2 and error_line(unknown) == "Error: No such option '-q'."
+
+
+def test_expr_numpy_warnings_are_warning_lines():
+    result = run("expr", "x ** 99999", "--let", "x=2", "--steps")
+    assert result.exit_code == 0, result.stderr
+    assert "Warning: overflow encountered in power\n" in result.stderr
+    assert "RuntimeWarning" not in result.stderr and ".py:" not in result.stderr
+
+
+def test_steps_table_keeps_odd_names_on_one_line_and_aligned(scripts):
+    (scripts / "names.py").write_text(
+        "import numpy as np\nfrom engine import Variable, square\n"
+        "x = Variable(np.array(0.5), name='a\\nb')\ny = square(x)\ny.name = '값'\ny.backward()\n")
+    result = run("steps", scripts / "names.py")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "pass 1 of 1: 값.backward(), 1 step"
+    header, rule, row = lines[1], lines[2], lines[3]
+    assert row.split() == ["1", "Square#1", "0", "값:", "1", "a\\nb:", "1", "a\\nb:", "1"]
+    column = header.index("gradients out")
+    assert row.index("a\\nb") + 1 == column  # after 값: one character, two terminal columns
+    assert lines[4] == "leaf gradients after the pass: a\\nb: 1"

@@ -63,6 +63,9 @@ def export(trace: Trace, fmt: str, *, renderer: str | None = None, dpi: int | No
         from .player import player_html
         if dot_options.pop("step", None) is not None:
             raise FormatError("the HTML player shows every step: leave out --step")
+        record = trace.select_pass(dot_options.get("which", "last"))
+        if record is None or not record.steps:
+            return _still_page(trace, renderer, dot_options)
         return _encoded(player_html(trace, renderer=renderer, **dot_options))
     if fmt == "dot":
         from .dot import to_dot
@@ -71,6 +74,21 @@ def export(trace: Trace, fmt: str, *, renderer: str | None = None, dpi: int | No
         from .render import render
         return render(trace, fmt, renderer=renderer, dpi=dpi, **dot_options)
     raise FormatError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+
+
+def _still_page(trace: Trace, renderer: str | None, dot_options: dict) -> bytes:
+    """A pass without backward steps (the script never called backward(), or raised before
+    its first step): an HTML page with the one picture there is, and a warning, not an error,
+    so that the partial picture of a failed run is still written."""
+    from .render import RenderWarning, render
+    warnings.warn(RenderWarning("there is no backward step to play: the HTML file shows the graph "
+                                "as it is (call backward() in the script to step through it)"))
+    svg = render(trace, "svg", renderer=renderer, **dot_options).decode("utf-8")
+    svg = svg[svg.find("<svg"):] if "<svg" in svg else svg  # no XML prolog inside HTML
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            "<title>gradtrace: no backward steps</title>\n</head>\n<body>\n"
+            "<p>No backward step to play: the graph as it was when the run ended.</p>\n"
+            f"{svg}\n</body>\n</html>\n").encode("utf-8")
 
 
 def _encoded(data: str | bytes) -> bytes:

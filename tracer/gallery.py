@@ -109,11 +109,16 @@ def render_sample(sample: Sample, out_dir: str | os.PathLike, fmt: str = "svg", 
     target = Path(out_dir) / f"{sample.name}.{fmt}"
     captured = io.StringIO()
     result = SampleResult(sample, None)
+    cwd = os.getcwd()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            with contextlib.redirect_stdout(captured):
-                trace = run_script(sample.path, sample.args)
+            try:
+                with contextlib.redirect_stdout(captured):
+                    trace = run_script(sample.path, sample.args)
+            finally:
+                with contextlib.suppress(OSError):
+                    os.chdir(cwd)
             if trace.error is not None:
                 result.error = f"the sample raised {trace.error}"
             else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from .jsonio import trace_to_dict
 from .labels import format_array
 from .records import PassRecord
@@ -23,7 +25,21 @@ def select_passes(trace: Trace, which="last") -> list[PassRecord]:
 
 
 def _var_name(trace: Trace, var_id: int) -> str:
-    return trace.name_of(var_id) or f"v{var_id}"
+    """The name for a table cell: control characters (a newline in a name) escaped, so a row
+    stays one line."""
+    name = trace.name_of(var_id) or f"v{var_id}"
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+
+
+def _width(text: str) -> int:
+    """Terminal columns: wide (Korean, CJK) characters take two, combining marks none."""
+    return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
+               for c in text)
+
+
+def _pad(text: str, width: int, right: bool = False) -> str:
+    fill = " " * max(0, width - _width(text))
+    return fill + text if right else text + fill
 
 
 def _grad(snapshot: ArraySnapshot | None, precision: int) -> str:
@@ -59,7 +75,7 @@ def step_rows(trace: Trace, pass_record: PassRecord, precision: int = 4) -> list
         outputs = call.outputs if call else ()
         grads_out = _cells(trace, inputs, step.grads_out, precision)
         if step.error:
-            grads_out = [f"error: {step.error}"]
+            grads_out = ["error: " + " ".join(str(step.error).split())]
         rows.append(([str(step.index)], [function], [generation],
                      _cells(trace, outputs, step.grads_in, precision), grads_out,
                      _cells(trace, inputs, step.accumulated, precision)))
@@ -86,11 +102,11 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
     widths = [len(h) for h in HEADERS]
     for row in rows:
         for column, cell in enumerate(row):
-            widths[column] = max(widths[column], *(len(line) for line in cell))
+            widths[column] = max(widths[column], *(_width(line) for line in cell))
     right = {0, 2}
 
     def line(cells: list[str]) -> str:
-        parts = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)]
+        parts = [_pad(c, widths[i], right=i in right) for i, c in enumerate(cells)]
         return "  ".join(parts).rstrip()
 
     out = [_pass_title(trace, pass_record), line(list(HEADERS)), line(["-" * w for w in widths])]
