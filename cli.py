@@ -267,9 +267,14 @@ def _picture(trace, *, theme=None, rankdir="TB", **options) -> dict:
                 theme=theme or ("debug" if trace.error is not None else "lecture"))
 
 
-def _prepare_output(out, fmt, renderer=None):
+def _prepare_output(out, fmt, renderer=None, *, format_option=True):
     """Format from --format / OUT; OUT and the renderer checked before anything runs."""
-    fmt = _choose_format(out, fmt)
+    try:
+        fmt = _choose_format(out, fmt)
+    except click.BadParameter as exc:
+        if not format_option:  # `check -o` has no --format to point at
+            exc.message = exc.message.replace(", or give --format", "")
+        raise
     if out not in (None, "-"):
         _output.check_writable(out)
         _export.check_ready(fmt, renderer)
@@ -502,7 +507,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
     if unknown:
         raise click.BadParameter(f"unknown check {', '.join(unknown)}: choose from {', '.join(diagnosis.CHECKS)}",
                                  param_hint="'--only'")
-    fmt = _prepare_output(out, None)
+    fmt = _prepare_output(out, None, format_option=False)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class,
                  quiet_stdout=as_json or out == "-")

@@ -845,3 +845,10 @@ def test_steps_table_keeps_odd_names_on_one_line_and_aligned(scripts):
     column = header.index("gradients out")
     assert row.index("a\\nb") + 1 == column  # after 값: one character, two terminal columns
     assert lines[4] == "leaf gradients after the pass: a\\nb: 1"
+
+
+def test_check_output_with_an_unknown_extension_does_not_point_at_a_missing_format_option(scripts):
+    result = run("check", scripts / "seed.py", "-o", scripts / "findings.xyz")
+    assert result.exit_code == 2
+    assert error_line(result).endswith("end the name with one of .dot .gv .htm .html .json .pdf .png .svg")
+    assert not (scripts / "ran.txt").exists()
