@@ -76,6 +76,16 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
         raise ValueError(f"budget must be a whole number >= 0, got {budget!r}")
     kinds = _kinds(checks)
     settings = Settings(float(tolerance), budget)
+    unsupported = sorted({v.dtype for v in trace.variables.values()
+                          if v.dtype is not None and np.dtype(v.dtype).kind not in "biuf"})
+    if unsupported:
+        settings.notes.append(f"nothing checked: the trace holds {', '.join(unsupported)} data; "
+                              f"the checks cover real-valued (int, float, bool) arrays only")
+        if notes is not None:
+            notes.extend(settings.notes)
+        if attach:
+            trace.findings = ()
+        return ()
     with np.errstate(all="ignore"):  # re-run forwards may divide by zero, overflow...
         found = _run_checks(trace, kinds, settings, _passes(trace, passes))
     result = tuple(sorted(found, key=_sort_key))

@@ -34,10 +34,11 @@ def _shadowed_modules(script_dir: Path) -> dict[str, types.ModuleType]:
 
 
 def script_traceback(exc: BaseException, script: Path) -> str:
-    """The traceback of ``exc`` without gradtrace's own frames (the script's frames only)."""
+    """The traceback of ``exc`` without gradtrace's own frames (tracer, engine, cli): the script's."""
+    ours = (_OUR_ROOT / "tracer", _OUR_ROOT / "engine")
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not Path(f.filename).resolve().is_relative_to(_OUR_ROOT / "tracer")
-              and Path(f.filename).name != "cli.py"]
+              if not any(Path(f.filename).resolve().is_relative_to(d) for d in ours)
+              and Path(f.filename).resolve() != _OUR_ROOT / "cli.py"]
     lines = ["Traceback (most recent call last):\n"] + traceback.format_list(frames)
     lines += traceback.format_exception_only(type(exc), exc)
     return "".join(lines)
@@ -51,8 +52,9 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     Engines are found automatically: every DeZero-style Function / Variable class the script
     defines or imports from its own directory is hooked (name them with ``function_names`` /
     ``variable_names`` when the guess is wrong). The Trace is returned also when the script
-    raises: ``trace.error`` then holds the exception (with the script's traceback) and the pass
-    that was running keeps its failing step marked. ``sys.exit(0)`` counts as success.
+    raises (or is interrupted with Ctrl-C): ``trace.error`` then holds the exception (with the
+    script's traceback) and the pass that was running keeps its failing step marked.
+    ``sys.exit(0)`` counts as success. The working directory is restored afterwards.
     """
     script = Path(path)
     if not script.is_file():
@@ -66,7 +68,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     module = types.ModuleType("__main__")
     module.__file__ = str(script)
     module.__builtins__ = __builtins__
-    saved_argv, saved_path = sys.argv, list(sys.path)
+    saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
     saved_main = sys.modules.get("__main__")
     shadowed = _shadowed_modules(script_dir)
     recording = trace(auto=True, keep=keep, max_elements=max_elements, function_names=function_names,
@@ -84,9 +86,10 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
         except SystemExit as exc:
             if exc.code not in (None, 0):
                 failure = exc
-        except Exception as exc:  # the script's own error: reported, not raised
+        except (Exception, KeyboardInterrupt) as exc:  # the script's own end: reported, not raised
             failure = exc
     finally:
+        os.chdir(saved_cwd)
         sys.argv = saved_argv
         sys.path[:] = saved_path
         if saved_main is not None:

@@ -501,3 +501,16 @@ def test_recorder_keeps_replay_state_without_graph_links():
     for state in t.function_states.values():
         assert not {"inputs", "outputs"} & set(state)
     assert all(t.function_types[c].__name__ == t.calls[c].op for c in t.calls)
+
+
+def test_complex_data_is_not_checked_and_says_so():
+    import numpy as np
+    import engine as E
+    import tracer
+    from tracer import diagnose as dg
+    with tracer.trace() as t:
+        x = E.Variable(np.array([1 + 2j, 3j]))
+        E.sum(E.square(x)).backward()
+    notes = []
+    assert dg.diagnose(t, notes=notes) == ()
+    assert any("complex128" in n for n in notes)

@@ -1,6 +1,7 @@
 """run_script: engines defined or imported by the script, argv, errors, notebook-style redefinitions."""
 
 import inspect
+import os
 import textwrap
 from pathlib import Path
 
@@ -188,3 +189,36 @@ def test_output_under_a_regular_file_names_the_file(tmp_path):
     with pytest.raises(tracer.OutputError, match="file.txt is a file, not a directory"):
         write_atomic(blocker / "out.svg", "x")
     assert blocker.read_text() == "keep"
+
+
+def test_interrupted_script_keeps_its_trace_and_cwd_is_restored(tmp_path):
+    import os
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = write(tmp_path / "kb.py", ENGINE_SOURCE + textwrap.dedent(f"""
+        import os
+        os.chdir({str(elsewhere)!r})
+        y = square(Variable(np.array(2.0)))
+        y.backward()
+        raise KeyboardInterrupt
+    """))
+    before = os.getcwd()
+    t = tracer.run_script(script)
+    assert os.getcwd() == before
+    assert t.error.type == "KeyboardInterrupt" and len(t.passes) == 1
+
+
+def test_traceback_shows_the_scripts_frames_not_our_engine(tmp_path):
+    script = write(tmp_path / "bwd.py", """
+        import numpy as np
+        from engine import Function, Variable
+        class Bad(Function):
+            def forward(self, x):
+                return x
+            def backward(self, gy):
+                raise ValueError("bad backward")
+        Bad()(Variable(np.array(1.0))).backward()
+    """)
+    text = tracer.run_script(script).error.traceback
+    assert "bwd.py" in text and "bad backward" in text
+    assert "engine" + os.sep not in text.replace(str(tmp_path), "")
