@@ -258,12 +258,15 @@ def picture_options(func):
                           "Default: auto, or $GRADTRACE_RENDERER."),
         click.option("--dpi", type=click.IntRange(min=10, max=1200), default=None,
                      help="PNG resolution (default 120)."),
+        click.option("--timeout", type=click.FloatRange(min=0), default=120, show_default=True,
+                     metavar="SECONDS",
+                     help="Stop a layout that takes longer (0: no limit); huge graphs can take minutes."),
     ])
 
 
-def _picture(trace, *, theme=None, rankdir="TB", **options) -> dict:
+def _picture(trace, *, theme=None, rankdir="TB", timeout=120, **options) -> dict:
     """The export options: the debug theme by default when the run raised."""
-    return dict(options, rankdir=rankdir.upper(),
+    return dict(options, rankdir=rankdir.upper(), timeout=timeout or None,
                 theme=theme or ("debug" if trace.error is not None else "lecture"))
 
 
@@ -399,6 +402,7 @@ _FRAME_NAME = re.compile(r"step-\d+\.svg\Z")
 def _write_frames(trace, frames_dir, created: bool, **options) -> None:
     """One SVG per step; frames an earlier run left there (step-NNN.svg) are removed."""
     from tracer import frames
+    options.pop("timeout", None)
     try:
         written = frames.write_frames(trace, frames_dir, **options)
     except Exception:

@@ -852,3 +852,21 @@ def test_check_output_with_an_unknown_extension_does_not_point_at_a_missing_form
     assert result.exit_code == 2
     assert error_line(result).endswith("end the name with one of .dot .gv .htm .html .json .pdf .png .svg")
     assert not (scripts / "ran.txt").exists()
+
+
+def test_a_layout_over_the_timeout_stops_with_the_ways_out(tmp_path):
+    script = tmp_path / "big.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from engine import Variable\n"
+        "x = Variable(np.array(0.5))\n"
+        "y = x\n"
+        "for _ in range(3000):\n"
+        "    y = y * x\n"
+        "y.backward()\n")
+    out = sentinel(tmp_path / "big.svg")
+    result = run("render", script, "-o", out, "--timeout", "0.05")
+    assert result.exit_code == 1
+    assert error_line(result).startswith("Error: bundled renderer took more than 0.05 s: ")
+    assert "--format dot" in error_line(result)
+    assert out.read_text() == SENTINEL

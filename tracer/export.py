@@ -48,13 +48,13 @@ def check_ready(fmt: str, renderer: str | None = None) -> None:
 
 
 def export(trace: Trace, fmt: str, *, renderer: str | None = None, dpi: int | None = None,
-           **dot_options) -> bytes:
+           timeout: float | None = None, **dot_options) -> bytes:
     """``trace`` as bytes in ``fmt``: DOT text, a rendered picture, the trace JSON or the player.
 
     ``dot_options`` are those of ``tracer.dot.to_dot`` (which, values, grads, shapes, precision,
     rankdir, inner, grad_edges, theme, legend, step). JSON is the whole trace (schema
     ``gradtrace.trace/1``) and ignores them. Warnings (slow layout, missing glyphs) are issued
-    as ``RenderWarning``.
+    as ``RenderWarning``. ``timeout`` (seconds) stops a layout that takes longer (RenderError).
     """
     if fmt == "json":
         trace.select_pass(dot_options.get("which", "last"))  # same pass errors as the pictures
@@ -72,7 +72,7 @@ def export(trace: Trace, fmt: str, *, renderer: str | None = None, dpi: int | No
         return to_dot(trace, **dot_options).source.encode("utf-8")
     if fmt in _RENDERED:
         from .render import render
-        return render(trace, fmt, renderer=renderer, dpi=dpi, **dot_options)
+        return render(trace, fmt, renderer=renderer, dpi=dpi, timeout=timeout, **dot_options)
     raise FormatError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
 
