@@ -213,18 +213,17 @@ def _statistics(arr: np.ndarray) -> tuple:
         return None, None, None, None, 0, 0
     nan_count = inf_count = 0
     finite = arr.ravel()
-    if arr.dtype.kind == "f":
-        with np.errstate(over="ignore", invalid="ignore"):
-            total = finite.sum(dtype=np.float64)
-        if not np.isfinite(total):  # only then look for the NaN / Inf elements
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = finite.sum(dtype=np.float64)
+        if arr.dtype.kind == "f" and not np.isfinite(total):  # only then look for NaN / Inf
             nan_count = int(np.count_nonzero(np.isnan(arr)))
             inf_count = int(np.count_nonzero(np.isinf(arr)))
             finite = finite[np.isfinite(finite)]
-    if finite.size == 0:
-        return None, None, None, None, nan_count, inf_count
-    as_float = finite.astype(np.float64, copy=False)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return (float(as_float.min()), float(as_float.max()), float(as_float.sum() / as_float.size),
+            total = finite.sum(dtype=np.float64)
+        if finite.size == 0:
+            return None, None, None, None, nan_count, inf_count
+        as_float = finite.astype(np.float64, copy=False)
+        return (float(as_float.min()), float(as_float.max()), float(total / as_float.size),
                 float(np.sqrt(np.dot(as_float, as_float))), nan_count, inf_count)
 
 
