@@ -232,7 +232,7 @@ def _row(label, ops, case, floor, n, repeat, unit, rounds=1):
     cells = [label, f"{ops:,}", f"{on[0]:.2f}", f"{on[1]:.2f}", f"{on[2]:.2f}", f"{off[2]:.2f}",
              f"{fl[2]:.2f}", f"{on[2] / fl[2]:.1f}x"]
     print("| " + " | ".join(cells) + " |", flush=True)
-    return on[2], off[2]
+    return best
 
 
 def main(argv=None):
@@ -272,9 +272,11 @@ def main(argv=None):
             max(5, 41 // r), "ms", args.rounds)
     print()
     print(f"load average at end {os.getloadavg()[0]:.2f}")
-    for mode, i in (("GC on", 0), ("GC off", 1)):
-        growth = results["tree 50000"][i] / results["tree 1000"][i]
-        print(f"add tree per-op cost, 50k vs 1k ({mode}): {growth:.2f}x")
+    big, small = results["tree 50000"], results["tree 1000"]
+    for mode, key in (("GC on", "on"), ("GC off", "off")):
+        print(f"add tree per-op cost, 50k vs 1k ({mode}): backward "
+              f"{big[key][1] / small[key][1]:.2f}x, forward+backward "
+              f"{big[key][2] / small[key][2]:.2f}x")
 
     if args.full:
         gc.collect()
