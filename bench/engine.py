@@ -4,7 +4,8 @@ Run from the repository root:  python3 bench/engine.py [--full] [--quick] [--cha
 Every case prints the median over several runs of forward, backward and both, with the
 garbage collector on (the normal state) and off (collector disabled around the timed part
 only), then the same computation done with bare numpy and no graph (the floor) and the ratio.
-On a shared machine each row is measured ``--rounds`` times and the least disturbed round kept.
+On a shared machine the table is measured ``--rounds`` times and, per row, the least disturbed
+round (lowest GC-on median) is kept.
 ``--full`` adds a 1,000,000-op chain run once. Never used as a test.
 """
 
@@ -212,37 +213,44 @@ def _once(case, n, gc_off):
     return f, b
 
 
-def _row(label, ops, case, floor, n, repeat, unit, rounds=1):
-    """Measure a case with the GC on, off, and its numpy floor, in interleaved runs (so a burst
-    of load from other processes hits all three alike), ``repeat`` runs per round; keep the
-    round with the lowest GC-on median (the least disturbed one) and print its Markdown row."""
-    scale = 1e6 / ops if unit == "us" else 1e3
-    best = None
-    for _ in range(rounds):
-        runs = {"on": [], "off": [], "floor": []}
-        for _ in range(repeat):
-            runs["on"].append(_once(case, n, False))
-            runs["off"].append(_once(case, n, True))
-            runs["floor"].append(_once(floor, n, False))
-        med = {k: [statistics.median(t) * scale for t in zip(*[(f, b, f + b) for f, b in v])]
-               for k, v in runs.items()}
-        if best is None or med["on"][2] < best["on"][2]:
-            best = med
-    on, off, fl = best["on"], best["off"], best["floor"]
+def _round(case, floor, n, repeat, scale):
+    """One round of a row: ``repeat`` interleaved runs with the GC on, off and the numpy floor
+    (so a burst of load from other processes hits all three alike); medians, scaled."""
+    runs = {"on": [], "off": [], "floor": []}
+    for _ in range(repeat):
+        runs["on"].append(_once(case, n, False))
+        runs["off"].append(_once(case, n, True))
+        runs["floor"].append(_once(floor, n, False))
+    return {k: [statistics.median(t) * scale for t in zip(*[(f, b, f + b) for f, b in v])]
+            for k, v in runs.items()}
+
+
+def _cells(label, ops, med):
+    """The Markdown row of one measured case."""
+    on, off, fl = med["on"], med["off"], med["floor"]
     cells = [label, f"{ops:,}", f"{on[0]:.2f}", f"{on[1]:.2f}", f"{on[2]:.2f}", f"{off[2]:.2f}",
              f"{fl[2]:.2f}", f"{on[2] / fl[2]:.1f}x"]
-    print("| " + " | ".join(cells) + " |", flush=True)
-    return best
+    return "| " + " | ".join(cells) + " |"
+
+
+def _mlp_case(dtype, fn):
+    """An MLP case bound to parameters of ``dtype``."""
+    def run(n):
+        global _MLP
+        if _MLP is None or _MLP[0].dtype != dtype:
+            _MLP = _mlp_setup(dtype)
+        return fn(n)
+    return run
 
 
 def main(argv=None):
     """Run the benchmark and print a Markdown table."""
-    global _MLP
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--full", action="store_true", help="also run a 1,000,000-op chain once")
     ap.add_argument("--quick", action="store_true", help="fewer repetitions")
     ap.add_argument("--rounds", type=int, default=3,
-                    help="measure each row this many times, keep the least disturbed (default 3)")
+                    help="measure the table this many times; per row keep the least disturbed "
+                         "round (default 3)")
     ap.add_argument("--chain-op", default="sin", choices=["sin", "tanh", "neg", "square"],
                     help="the scalar op repeated in the chain (default sin; square overflows)")
     args = ap.parse_args(argv)
@@ -255,21 +263,29 @@ def main(argv=None):
     print()
     print("| case | ops | fwd | bwd | fwd+bwd | fwd+bwd, GC off | numpy floor | ratio |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
-    results = {}
+    rows = []  # (key, label, ops, case, floor, n, repeat, scale)
     for n, rep in [(1_000, 21), (10_000, 9), (100_000, 5)]:
-        results[f"chain {n}"] = _row(
-            f"chain of `{op}`, µs/op", n, lambda k: _chain(k, op), lambda k: _chain_floor(k, op),
-            n, max(3, rep // r), "us", args.rounds)
-    results["reuse"] = _row("`y = y*x + y`, N = 1,000, µs/op", 2_000, _reuse, _reuse_floor,
-                            1_000, max(3, 21 // r), "us", args.rounds)
+        rows.append((f"chain {n}", f"chain of `{op}`, µs/op", n, lambda k: _chain(k, op),
+                     lambda k: _chain_floor(k, op), n, rep, 1e6 / n))
+    rows.append(("reuse", "`y = y*x + y`, N = 1,000, µs/op", 2_000, _reuse, _reuse_floor, 1_000,
+                 21, 1e6 / 2_000))
     for n, rep in [(1_000, 21), (10_000, 9), (50_000, 5)]:
-        results[f"tree {n}"] = _row("balanced add tree, µs/op", n, _tree, _tree_floor, n,
-                                    max(3, rep // r), "us", args.rounds)
+        rows.append((f"tree {n}", "balanced add tree, µs/op", n, _tree, _tree_floor, n, rep,
+                     1e6 / n))
     for dtype in (np.float32, np.float64):
-        _MLP = _mlp_setup(dtype)
-        results[f"mlp {dtype.__name__}"] = _row(
-            f"MLP 784-100-10 step, batch 100, {dtype.__name__}, **ms**", 1, _mlp, _mlp_floor, 1,
-            max(5, 41 // r), "ms", args.rounds)
+        rows.append((f"mlp {dtype.__name__}",
+                     f"MLP 784-100-10 step, batch 100, {dtype.__name__}, **ms**", 1,
+                     _mlp_case(dtype, _mlp), _mlp_case(dtype, _mlp_floor), 1, 41, 1e3))
+    # Rounds go over the whole table, so each row's rounds are spread over the run; per row
+    # the round with the lowest GC-on median (the least disturbed) is kept.
+    results = {}
+    for _ in range(args.rounds):
+        for key, _label, _ops, case, floor, n, rep, scale in rows:
+            med = _round(case, floor, n, max(3, rep // r), scale)
+            if key not in results or med["on"][2] < results[key]["on"][2]:
+                results[key] = med
+    for key, label, ops, *_ in rows:
+        print(_cells(label, ops, results[key]))
     print()
     print(f"load average at end {os.getloadavg()[0]:.2f}")
     big, small = results["tree 50000"], results["tree 1000"]
