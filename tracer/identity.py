@@ -19,6 +19,14 @@ class _Strong:
         return self.obj
 
 
+def _reference(obj):
+    """A weak reference to ``obj``, or a strong stand-in when it does not allow weak references."""
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return _Strong(obj)
+
+
 class ObjectIds:
     """Assigns ids 1, 2, 3… to objects; looks them up by identity.
 
@@ -43,26 +51,17 @@ class ObjectIds:
         """Give ``obj`` the next id and return it (``obj`` must not be known yet)."""
         record_id = self._next
         self._next = record_id + 1
-        address = id(obj)
-        try:
-            ref = weakref.ref(obj)
-        except TypeError:
-            ref = _Strong(obj)
-        self._by_address[address] = (ref, record_id)
-        self._refs[record_id] = (ref, address)
+        self._bind(obj, _reference(obj), record_id)
         return record_id
 
     def assign(self, obj, record_id: int) -> None:
         """Point ``obj`` at an existing id (e.g. a Function object reused for a new call)."""
+        entry = self._by_address.get(id(obj))
+        ref = entry[0] if entry is not None and entry[0]() is obj else _reference(obj)
+        self._bind(obj, ref, record_id)
+
+    def _bind(self, obj, ref, record_id: int) -> None:
         address = id(obj)
-        entry = self._by_address.get(address)
-        if entry is not None and entry[0]() is obj:
-            ref = entry[0]
-        else:
-            try:
-                ref = weakref.ref(obj)
-            except TypeError:
-                ref = _Strong(obj)
         self._by_address[address] = (ref, record_id)
         self._refs[record_id] = (ref, address)
 
