@@ -17,6 +17,9 @@ from .trace import Trace
 __all__ = ["Recorder", "KEEP_CHOICES"]
 
 KEEP_CHOICES = ("last", "first", "all")
+# Arguments and results that are plain values, never Variables (numpy arrays and scalars have
+# a ``data`` attribute too: a memoryview).
+_NOT_VARIABLES = (int, float, complex, str, bytes, np.ndarray, np.generic)
 
 
 class Recorder:
@@ -108,7 +111,7 @@ class Recorder:
                                        else capture(data, max_elements))
                 else:
                     leaf_values.append(None)
-            elif isinstance(obj, (int, float, complex, np.ndarray)) or not hasattr(obj, "data"):
+            elif isinstance(obj, _NOT_VARIABLES) or not hasattr(obj, "data"):
                 continue
             else:
                 vid = self._new_variable(obj, None)
@@ -119,7 +122,7 @@ class Recorder:
         if error is None:
             outputs = result if isinstance(result, (tuple, list)) else (result,)
             for obj in outputs:
-                if obj is None or not hasattr(obj, "data"):
+                if obj is None or isinstance(obj, _NOT_VARIABLES) or not hasattr(obj, "data"):
                     continue
                 vid = self.variables.get(obj)
                 if vid is None:

@@ -342,3 +342,28 @@ def test_a_bug_in_the_recorder_never_breaks_the_traced_program(monkeypatch):
     assert [c.op for c in t.calls.values()] == ["Square"]
     assert any("internal error (RuntimeError: recorder bug)" in w for w in t.warnings)
     assert t.complete
+
+
+class BareFunction:
+    """Keeps no inputs: the tracer falls back to the call's arguments."""
+
+    def __call__(self, x, scale):
+        y = SlotVariable(self.forward(x.data) * scale)
+        y.creator = self
+        return y, np.float64(2.0)
+
+    def forward(self, x):
+        return x + 1
+
+    def backward(self, gy):
+        return gy
+
+
+def test_numpy_scalars_and_arrays_are_not_taken_for_variables():
+    with tracer.trace(BareFunction, SlotVariable) as t:
+        x = SlotVariable(np.array(1.0))
+        BareFunction()(x, np.float64(3.0))
+        BareFunction()(x, np.array(3.0))
+    assert [c.inputs for c in t.calls.values()] == [(1,), (1,)]
+    assert all(len(c.outputs) == 1 for c in t.calls.values())
+    assert {v.kind for v in t.variables.values()} == {"SlotVariable"}
