@@ -147,6 +147,10 @@ def draw(trace, options: DotOptions, views: dict[int, GradView] | None = None,
     options.check()
     style = get_theme(options.theme)
     pass_record = trace.select_pass(options.which)
+    total = len(pass_record.steps) if pass_record is not None else 0
+    if options.step is not None and options.step > total:
+        raise DotOptionError(f"step {options.step} does not exist: the pass has {total} backward "
+                             f"step{'s' if total != 1 else ''} (choose 0..{total})")
     index = PassIndex(trace, pass_record)
     if views is None:
         views = _views(index, pass_record, options.step) \

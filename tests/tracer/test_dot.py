@@ -357,3 +357,15 @@ def test_very_big_graphs_keep_constants_and_parameters_in_plain_text(monkeypatch
     source = to_dot(constant_trace()).source
     assert 'label="Sub (19 \u2212 \u00b7)' in source and 'label="Pow ^3' in source
     assert re.search(r'class="var const" label="3" shape=box', source)
+
+
+def test_a_step_beyond_the_pass_is_a_clear_error():
+    import numpy as np
+    import engine as E
+    import tracer
+    from tracer.dot import DotOptionError, to_dot
+    with tracer.trace() as t:
+        E.square(E.exp(E.Variable(np.array(1.0)))).backward()
+    assert "Exp" in to_dot(t, step=2).source
+    with pytest.raises(DotOptionError, match=r"step 3 does not exist: the pass has 2 backward steps \(choose 0..2\)"):
+        to_dot(t, step=3)
