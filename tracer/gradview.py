@@ -31,10 +31,7 @@ NOT_REACHED = GradView("not-reached")
 
 def is_zero(grad: ArraySnapshot) -> bool:
     """True when every element of the gradient is 0 (the "zero" state)."""
-    values = grad.values
-    if values is not None:
-        return values[0] == 0 if len(values) == 1 else all(v == 0 for v in values)
-    return grad.min == 0 and grad.max == 0 and not grad.has_nonfinite
+    return grad.is_zero
 
 
 def _with_value(grad: ArraySnapshot | None, step: int) -> GradView:
@@ -60,11 +57,12 @@ def _sum(grads: list[ArraySnapshot | None]) -> ArraySnapshot | None:
 class PassIndex:
     """The contributions to every variable of one pass, indexed in one sweep over its steps.
 
-    ``final(v)`` agrees with ``Trace.grad_state`` / ``Trace.final_grad`` but costs O(1) per
-    variable; ``timeline()`` gives, per step, only the fields that step changed.
+    ``final(v)`` takes its state from ``Trace.grad_state`` and adds the step and the gradient
+    to show; ``timeline()`` gives, per step, only the fields that step changed.
     """
 
     def __init__(self, trace, pass_record: PassRecord | None) -> None:
+        self.trace = trace
         self.pass_record = pass_record
         self.members: set[int] = set(pass_record.variables) if pass_record else set()
         # var -> [(step index, gradient returned, .grad after accumulation)]
@@ -92,12 +90,12 @@ class PassIndex:
         record = self.pass_record
         if record is None or var not in self.members:
             return NOT_REACHED
-        grad = record.grads.get(var)
+        state = self.trace.grad_state(record, var)  # the rules live in one place
         last = self.received.get(var)
         step = last[-1][0] if last else (0 if var == record.root else None)
-        if grad is not None:
-            return GradView("zero" if is_zero(grad) else "value", grad, step)
-        if var == record.root or last:
+        if state in ("zero", "value"):
+            return GradView(state, record.grads[var], step)
+        if state == "cleared":
             return GradView("cleared", self._passed(var), step)
         return GradView("not-computed", None, None)
 

@@ -157,6 +157,14 @@ class ArraySnapshot:
         return self.size == 1
 
     @property
+    def is_zero(self) -> bool:
+        """True when every element is 0 (a gradient in the "zero" state)."""
+        values = self.values
+        if values is not None:
+            return all(v == 0 for v in values)
+        return self.min == 0 and self.max == 0 and not self.has_nonfinite
+
+    @property
     def has_nonfinite(self) -> bool:
         """True when the array held NaN or Inf."""
         stats = self._statistics()

@@ -100,13 +100,10 @@ class Trace:
         record = self.variables.get(var_id)
         return record.value if record else None
 
-    def contributions(self, pass_record: PassRecord, var_id: int) -> list[tuple[int, ArraySnapshot | None]]:
-        """Each gradient a step returned for ``var_id`` in this pass: (step index, gradient).
-
-        A None in the list means the step returned None for that input (no gradient).
-        """
-        index = self._contribution_index.get(pass_record.id)
-        if index is None or index[0] is not pass_record:
+    def _index(self, pass_record: PassRecord) -> tuple[frozenset, dict]:
+        """(the pass's variables as a set, {variable: contributions}), built once per pass."""
+        cached = self._contribution_index.get(pass_record.id)
+        if cached is None or cached[0] is not pass_record:
             by_variable: dict[int, list] = {}
             for step in pass_record.steps:
                 call = self.calls.get(step.call)
@@ -115,22 +112,29 @@ class Trace:
                 for position, input_id in enumerate(call.inputs):
                     if position < len(step.grads_out):
                         by_variable.setdefault(input_id, []).append((step.index, step.grads_out[position]))
-            index = self._contribution_index[pass_record.id] = (pass_record, by_variable)
-        return list(index[1].get(var_id, ()))
+            cached = (pass_record, frozenset(pass_record.variables), by_variable)
+            self._contribution_index[pass_record.id] = cached
+        return cached[1], cached[2]
+
+    def contributions(self, pass_record: PassRecord, var_id: int) -> list[tuple[int, ArraySnapshot | None]]:
+        """Each gradient a step returned for ``var_id`` in this pass: (step index, gradient).
+
+        A None in the list means the step returned None for that input (no gradient).
+        """
+        return list(self._index(pass_record)[1].get(var_id, ()))
 
     def grad_state(self, pass_record: PassRecord | None, var_id: int) -> str:
         """One of GRAD_STATES for the variable at the end of the pass."""
-        if pass_record is None or var_id not in pass_record.variables:
+        if pass_record is None:
+            return "not-reached"
+        members, by_variable = self._index(pass_record)
+        if var_id not in members:
             return "not-reached"
         grad = pass_record.grads.get(var_id)
         if grad is not None:
-            if grad.values is not None and all(v == 0 for v in grad.values):
-                return "zero"
-            if grad.values is None and grad.min == 0 and grad.max == 0 and not grad.has_nonfinite:
-                return "zero"
-            return "value"
+            return "zero" if grad.is_zero else "value"
         received = var_id == pass_record.root or any(
-            grad is not None for _, grad in self.contributions(pass_record, var_id))
+            grad is not None for _, grad in by_variable.get(var_id, ()))
         return "cleared" if received else "not-computed"
 
     def final_grad(self, pass_record: PassRecord | None, var_id: int) -> ArraySnapshot | None:
