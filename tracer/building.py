@@ -9,6 +9,8 @@ from .trace import Trace
 
 __all__ = ["build_trace"]
 
+_tuple_new = tuple.__new__  # makes a NamedTuple record without running its Python-level __new__
+
 
 def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=()) -> Trace:
     """Read names and fill ``trace`` with frozen records (the recorder's passes are all closed)."""
@@ -24,13 +26,13 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
         script_name = recorder.names.get(vid)
         name, source = ((attribute_name, "attribute") if attribute_name
                         else (script_name, "script") if script_name else (None, None))
-        variables[vid] = VariableRecord(vid, name, source, raw.kind, raw.shape, raw.dtype,
-                                        freeze(raw.value), raw.creator)
+        variables[vid] = _tuple_new(VariableRecord, (vid, name, source, raw.kind, raw.shape, raw.dtype,
+                                                     freeze(raw.value), raw.creator))
     calls = {}
     for call_id, raw in sorted(recorder.raw_calls.items()):
-        calls[call_id] = CallRecord(call_id, raw.op, raw.inputs, raw.outputs, call_id,
-                                    raw.generation, raw.in_step,
-                                    tuple([freeze(v) for v in raw.input_values]), raw.error)
+        calls[call_id] = _tuple_new(CallRecord, (call_id, raw.op, raw.inputs, raw.outputs, call_id,
+                                                 raw.generation, raw.in_step,
+                                                 tuple(map(freeze, raw.input_values)), raw.error))
     trace.variables = variables
     trace.calls = calls
     trace.passes = tuple(_freeze_pass(p, calls) for p in recorder.kept)
@@ -51,10 +53,10 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
 
 
 def _freeze_pass(raw: RawPass, calls: dict[int, CallRecord]) -> PassRecord:
-    steps = tuple([StepRecord(s.index, s.call, tuple([freeze(g) for g in s.grads_in]),
-                              tuple([freeze(g) for g in s.grads_out]),
-                              tuple([freeze(g) for g in s.accumulated]),
-                              tuple(s.inner_calls), s.error) for s in raw.steps])
+    steps = tuple([_tuple_new(StepRecord, (s.index, s.call, tuple(map(freeze, s.grads_in)),
+                                            tuple(map(freeze, s.grads_out)),
+                                            tuple(map(freeze, s.accumulated)),
+                                            tuple(s.inner_calls), s.error)) for s in raw.steps])
     values = {}
     for call_id in raw.calls:
         call = calls.get(call_id)

@@ -69,9 +69,14 @@ def as_tuple(value) -> tuple:
 
 
 def quick_capture(value, max_elements: int):
-    """``snapshot.capture`` with the common cases first: a small ndarray, a numpy scalar (immutable)."""
+    """``snapshot.capture`` with the common cases first: a 0-d float array (kept as its immutable
+    numpy scalar), a small ndarray (copied), a numpy scalar (kept)."""
     kind = type(value)
     if kind is np.ndarray:
+        if value.ndim == 0:
+            element = value[()]  # an immutable numpy scalar: cheaper than a copy
+            if type(element) is np.float64 or type(element) is np.float32:
+                return element
         if value.size <= max_elements:
             return value.copy()
     elif kind is np.float64 or kind is np.float32:

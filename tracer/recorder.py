@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+
 import numpy as np
 
 from .diagnose_replay import function_state
@@ -17,6 +19,7 @@ from .trace import Trace
 __all__ = ["Recorder", "KEEP_CHOICES"]
 
 KEEP_CHOICES = ("last", "first", "all")
+_tuple_new = tuple.__new__  # builds a NamedTuple record without running its Python-level __new__
 # Arguments and results that are plain values, never Variables (numpy arrays and scalars have
 # a ``data`` attribute too: a memoryview).
 _NOT_VARIABLES = (int, float, complex, str, bytes, np.ndarray, np.generic)
@@ -53,11 +56,20 @@ class Recorder:
     def _new_variable(self, obj, creator: int | None) -> int:
         """Record a Variable object seen for the first time; returns its new id."""
         vid = self.variables.add(obj)
-        self.variable_types_seen.add(type(obj))
+        kind = type(obj)
+        if kind not in self.variable_types_seen:
+            self.variable_types_seen.add(kind)
         data = getattr(obj, "data", None)
+        if type(data) is np.ndarray:
+            value = data[()] if data.ndim == 0 else None
+            if type(value) is not np.float64 and type(value) is not np.float32:
+                value = data.copy() if data.size <= self.max_elements else capture(data, self.max_elements)
+            self.raw_vars[vid] = _tuple_new(RawVariable, (
+                getattr(obj, "name", None), kind.__name__, data.shape, dtype_name(data.dtype), value, creator))
+            return vid
         shape = getattr(data, "shape", None)
         self.raw_vars[vid] = RawVariable(
-            getattr(obj, "name", None), type(obj).__name__,
+            getattr(obj, "name", None), kind.__name__,
             tuple(shape) if shape is not None else None,
             dtype_name(data.dtype) if hasattr(data, "dtype") else None,
             capture(data, self.max_elements), creator)
@@ -107,8 +119,14 @@ class Recorder:
                 vid = entry[1]
                 if raw_vars[vid].creator is None:
                     data = obj.data
-                    leaf_values.append(data.copy() if type(data) is np.ndarray and data.size <= max_elements
-                                       else capture(data, max_elements))
+                    if type(data) is np.ndarray and data.size <= max_elements:
+                        # a 0-d float array's element is an immutable numpy scalar: no copy needed
+                        value = data[()] if data.ndim == 0 else None
+                        if type(value) is not np.float64 and type(value) is not np.float32:
+                            value = data.copy()
+                        leaf_values.append(value)
+                    else:
+                        leaf_values.append(capture(data, max_elements))
                 else:
                     leaf_values.append(None)
             elif isinstance(obj, _NOT_VARIABLES) or not hasattr(obj, "data"):
@@ -138,10 +156,10 @@ class Recorder:
                 in_step = (current.id, step.index)
             else:
                 in_step = (current.id, len(current.steps))
-        self.raw_calls[call_id] = RawCall(
+        self.raw_calls[call_id] = _tuple_new(RawCall, (
             cls.__name__, tuple(var_ids), tuple(out_ids), getattr(fn, "generation", None),
             in_step, tuple(leaf_values), linked,
-            error_text(error) if error is not None else None)
+            error_text(error) if error is not None else None))
         self.call_types[call_id] = (cls, function_state(fn, max_elements))
         if not out_ids or not linked or (getattr(fn, "outputs", None) is None
                                          and getattr(fn, "output", None) is None):
@@ -379,7 +397,15 @@ class Recorder:
 
     def finish(self, trace: Trace, error: BaseException | None, namespaces=()) -> Trace:
         """Close any open pass, read names, and fill ``trace`` with frozen records."""
-        if self.current is not None:
-            self.current.depth = 0
-            self._close_pass(error if self.current.kind == "backward" else None)
-        return build_trace(self, trace, error, namespaces)
+        # Building makes a few objects per op and no reference cycles: collecting while it runs
+        # would only rescan the user's whole graph again and again (a third of the build's cost).
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            if self.current is not None:
+                self.current.depth = 0
+                self._close_pass(error if self.current.kind == "backward" else None)
+            return build_trace(self, trace, error, namespaces)
+        finally:
+            if collecting:
+                gc.enable()

@@ -13,6 +13,7 @@ HEAD_ELEMENTS = 6
 
 
 _UNSET = object()
+_new = object.__new__
 _STATS = struct.Struct("<4d2q")
 
 
@@ -286,7 +287,16 @@ def _statistics_of_values(values: tuple) -> tuple:
 
 
 def freeze(captured) -> ArraySnapshot | None:
-    """Turn what ``capture`` returned into an ArraySnapshot (None stays None)."""
-    if captured is None or isinstance(captured, ArraySnapshot):
+    """Turn what ``capture`` returned into an ArraySnapshot (None stays None).
+
+    Called several times per op when a trace is built: ``ArraySnapshot._of_copy`` inlined.
+    """
+    if captured is None or type(captured) is ArraySnapshot:
         return captured
-    return ArraySnapshot._of_copy(captured)
+    snap = _new(ArraySnapshot)
+    snap.shape = captured.shape
+    snap._dtype = None
+    snap._values = _UNSET
+    snap._array = captured
+    snap._extra = _UNSET
+    return snap
