@@ -252,6 +252,33 @@ def test_snapshot_is_taken_when_recorded_not_later():
     assert t.variables[2].value.values == (1.0, 4.0)
 
 
+def test_zero_d_snapshots_keep_dtype_and_the_value_at_recording_time():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(2.0, dtype=np.float32))
+        y = E.square(x)
+        y.data[...] = 0.0            # in-place changes after recording must not reach the trace
+        y.backward()
+        x.grad.data[...] = -1.0
+    assert t.variables[2].value.values == (4.0,) and t.variables[2].value.dtype == "float32"
+    step = t.select_pass().steps[0]
+    assert step.grads_out[0].values == (4.0,) and step.grads_out[0].dtype == "float32"
+    assert step.grads_out[0].shape == ()
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_garbage_collector_state_is_left_as_it_was(enabled):
+    import gc
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        with tracer.trace():
+            y = E.sin(E.Variable(np.array(1.0)))
+            y.backward()
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()
+
+
 class SlotVariable:
     __slots__ = ("data", "grad", "creator")
 
