@@ -14,6 +14,21 @@ _float64 = np.float64
 _new = object.__new__
 
 
+def _probe_array_out():
+    """``...`` when ufuncs accept ``out=...`` (numpy >= 2.3), else None (the default ``out``)."""
+    try:
+        np.negative(np.zeros(()), out=...)
+    except (TypeError, ValueError):
+        return None
+    return ...
+
+
+# ``ufunc(..., out=ARRAY_OUT)`` returns a 0-d array where a plain call returns a numpy scalar,
+# which __call__ and the backward loop would otherwise convert (about a third of a 0-d ufunc's
+# cost). On numpy < 2.3 it is None: scalars come back and are converted as before.
+ARRAY_OUT = _probe_array_out()
+
+
 # =============================================================================
 # Config
 # =============================================================================

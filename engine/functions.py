@@ -7,7 +7,7 @@ computes plain gradients, and on Variables (building a graph) when ``create_grap
 
 import numpy as np
 
-from .core import Config, Function, Variable, _constant, as_array
+from .core import ARRAY_OUT, Config, Function, Variable, _constant, as_array
 from .errors import DataTypeError
 from .functions_shape import _sum_to, get_item
 
@@ -76,7 +76,7 @@ class Square(Function):
     """y = x ** 2."""
 
     def forward(self, x):
-        return x * x
+        return np.multiply(x, x, out=ARRAY_OUT)
 
     def backward(self, gy):
         return 2.0 * _x(self) * gy
@@ -86,7 +86,7 @@ class Exp(Function):
     """y = exp(x)."""
 
     def forward(self, x):
-        return np.exp(x)
+        return np.exp(x, out=ARRAY_OUT)
 
     def backward(self, gy):
         return gy * _y(self)
@@ -96,7 +96,7 @@ class Log(Function):
     """y = log(x) (natural logarithm)."""
 
     def forward(self, x):
-        return np.log(x)
+        return np.log(x, out=ARRAY_OUT)
 
     def backward(self, gy):
         return gy / _x(self)
@@ -106,7 +106,7 @@ class Sin(Function):
     """y = sin(x)."""
 
     def forward(self, x):
-        return np.sin(x)
+        return np.sin(x, out=ARRAY_OUT)
 
     def backward(self, gy):
         return gy * _cos(_x(self))
@@ -116,7 +116,7 @@ class Cos(Function):
     """y = cos(x)."""
 
     def forward(self, x):
-        return np.cos(x)
+        return np.cos(x, out=ARRAY_OUT)
 
     def backward(self, gy):
         return -(gy * _sin(_x(self)))
@@ -126,7 +126,7 @@ class Tanh(Function):
     """y = tanh(x)."""
 
     def forward(self, x):
-        return np.tanh(x)
+        return np.tanh(x, out=ARRAY_OUT)
 
     def backward(self, gy):
         y = _y(self)
@@ -139,7 +139,7 @@ class Sigmoid(Function):
     def forward(self, x):
         with np.errstate(over="ignore"):
             e = np.exp(-x)
-        return 1 / (1 + e)
+        return np.divide(1, 1 + e, out=ARRAY_OUT)
 
     def backward(self, gy):
         y = _y(self)
@@ -150,7 +150,7 @@ class ReLU(Function):
     """y = max(x, 0)."""
 
     def forward(self, x):
-        return np.maximum(x, 0)
+        return np.maximum(x, 0, out=ARRAY_OUT)
 
     def backward(self, gy):
         x = self.inputs[0].data
@@ -228,7 +228,7 @@ class Add(Function):
     """y = x0 + x1."""
 
     def forward(self, x0, x1):
-        return x0 + x1
+        return np.add(x0, x1, out=ARRAY_OUT)
 
     def backward(self, gy):
         x0, x1 = self.inputs
@@ -242,7 +242,7 @@ class Sub(Function):
     """y = x0 - x1."""
 
     def forward(self, x0, x1):
-        return x0 - x1
+        return np.subtract(x0, x1, out=ARRAY_OUT)
 
     def backward(self, gy):
         x0, x1 = self.inputs
@@ -256,7 +256,7 @@ class Mul(Function):
     """y = x0 * x1."""
 
     def forward(self, x0, x1):
-        return x0 * x1
+        return np.multiply(x0, x1, out=ARRAY_OUT)
 
     def backward(self, gy):
         x0, x1 = self.inputs
@@ -272,7 +272,7 @@ class Div(Function):
     """y = x0 / x1."""
 
     def forward(self, x0, x1):
-        return x0 / x1
+        return np.divide(x0, x1, out=ARRAY_OUT)
 
     def backward(self, gy):
         x0, x1 = _xs(self)
@@ -288,7 +288,7 @@ class Neg(Function):
     """y = -x."""
 
     def forward(self, x):
-        return -x
+        return np.negative(x, out=ARRAY_OUT)
 
     def backward(self, gy):
         return -gy
