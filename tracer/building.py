@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .raw import RawPass
+from .diagnose_replay import NO_STATE
+from .raw import (CALL_CLASS, CALL_ERROR, CALL_GENERATION, CALL_IN_STEP, CALL_INPUT_VALUES, CALL_INPUTS,
+                  CALL_OP, CALL_OUTPUTS, CALL_STATE, VAR_CREATOR, VAR_DTYPE, VAR_KIND, VAR_NAME, VAR_SHAPE,
+                  VAR_VALUE, RawPass)
 from .records import CallRecord, ErrorRecord, PassRecord, StepRecord, VariableRecord
 from .snapshot import freeze
 from .trace import Trace
@@ -17,31 +20,35 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     for namespace in namespaces:
         recorder.names.harvest_namespace(namespace, recorder.variables)
     live = recorder.variables.live
+    script_names = recorder.names
     variables = {}
     for vid, raw in sorted(recorder.raw_vars.items()):
+        recorded_name = raw[VAR_NAME]
         obj = live(vid)
-        attribute_name = getattr(obj, "name", None) if obj is not None else raw.name
+        attribute_name = getattr(obj, "name", None) if obj is not None else recorded_name
         if not isinstance(attribute_name, str) or not attribute_name:
-            attribute_name = raw.name if isinstance(raw.name, str) and raw.name else None
-        script_name = recorder.names.get(vid)
+            attribute_name = recorded_name if isinstance(recorded_name, str) and recorded_name else None
+        script_name = script_names.get(vid)
         name, source = ((attribute_name, "attribute") if attribute_name
                         else (script_name, "script") if script_name else (None, None))
-        variables[vid] = _tuple_new(VariableRecord, (vid, name, source, raw.kind, raw.shape, raw.dtype,
-                                                     freeze(raw.value), raw.creator))
+        variables[vid] = _tuple_new(VariableRecord, (vid, name, source, raw[VAR_KIND], raw[VAR_SHAPE],
+                                                     raw[VAR_DTYPE], freeze(raw[VAR_VALUE]),
+                                                     raw[VAR_CREATOR]))
     calls = {}
     for call_id, raw in sorted(recorder.raw_calls.items()):
-        calls[call_id] = _tuple_new(CallRecord, (call_id, raw.op, raw.inputs, raw.outputs, call_id,
-                                                 raw.generation, raw.in_step,
-                                                 tuple(map(freeze, raw.input_values)), raw.error))
+        calls[call_id] = _tuple_new(CallRecord, (call_id, raw[CALL_OP], raw[CALL_INPUTS], raw[CALL_OUTPUTS],
+                                                 call_id, raw[CALL_GENERATION], raw[CALL_IN_STEP],
+                                                 tuple(map(freeze, raw[CALL_INPUT_VALUES])),
+                                                 raw[CALL_ERROR]))
     trace.variables = variables
     trace.calls = calls
     trace.passes = tuple(_freeze_pass(p, calls) for p in recorder.kept)
     trace.pass_count = recorder.passes_seen
-    trace.function_types = {c: recorder.call_types[c][0] for c in calls if c in recorder.call_types}
-    trace.function_states = {c: recorder.call_types[c][1] for c in calls if c in recorder.call_types}
+    raw_calls, classes = recorder.raw_calls, recorder.classes
+    trace.function_types = {c: classes[raw_calls[c][CALL_CLASS]] for c in calls}
+    trace.function_states = {c: raw_calls[c][CALL_STATE] or NO_STATE for c in calls}
     trace.initial_grads = {p.id: {v: freeze(g) for v, g in p.initial_grads.items()}
                            for p in recorder.kept}
-    recorder.call_types = {}
     trace.max_elements = recorder.max_elements
     if error is not None:
         trace.error = ErrorRecord(type(error).__name__, str(error),

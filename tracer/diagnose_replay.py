@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import types
 import weakref
 
 import numpy as np
 
-__all__ = ["function_state", "DROPPED", "Replay", "ReplayCache", "call_inputs", "interval_gradient",
+__all__ = ["function_state", "DROPPED", "NO_STATE", "Replay", "ReplayCache", "call_inputs", "interval_gradient",
            "interval_mismatch", "numeric_mismatch", "output_eps"]
 
 # A state attribute left out because it held a large array (the call then cannot be replayed).
@@ -14,7 +15,9 @@ DROPPED = "<dropped: large array>"
 
 _PLAIN = frozenset({int, float, bool, complex, str, bytes, type(None), slice, np.ndarray})
 _SKIP_SLOTS = frozenset({"__dict__", "__weakref__"})
-_LINK_NAMES = frozenset({"inputs", "outputs", "input", "output"})
+# Graph links, and the generation (bookkeeping for backward that no forward reads).
+_LINK_NAMES = frozenset({"inputs", "outputs", "input", "output", "generation"})
+NO_STATE = types.MappingProxyType({})  # the state of a function that kept nothing
 
 
 def _is_link(value) -> bool:
@@ -36,18 +39,19 @@ def _slot_attributes(fn) -> dict:
     return found
 
 
-def function_state(fn, max_elements: int) -> dict:
+def function_state(fn, max_elements: int):
     """A Function object's attributes without its links to the graph, to re-run its forward later.
 
     Called by the recorder after every forward, so it is kept cheap: values are kept by
-    reference (no copies); ``inputs``/``outputs``/``input``/``output``, Variables, weak
-    references and lists of them are left out, and arrays with more than ``max_elements``
-    elements are replaced by ``DROPPED`` so memory stays bounded.
+    reference (no copies); ``inputs``/``outputs``/``input``/``output``, ``generation``,
+    Variables, weak references and lists of them are left out, and arrays with more than
+    ``max_elements`` elements are replaced by ``DROPPED`` so memory stays bounded. A function
+    with nothing to keep (most ops) shares one empty read-only mapping.
     """
     attributes = getattr(fn, "__dict__", None)
     if attributes is None:
         attributes = _slot_attributes(fn)
-    state = {}
+    state = None
     for name, value in attributes.items():
         if name in _LINK_NAMES:
             continue
@@ -60,8 +64,10 @@ def function_state(fn, max_elements: int) -> dict:
                 continue
         elif _is_link(value):
             continue
+        if state is None:
+            state = {}
         state[name] = value
-    return state
+    return NO_STATE if state is None else state
 
 
 def _plain_array(value) -> np.ndarray:

@@ -10,6 +10,8 @@ import threading
 
 from .errors import HookError
 
+get_ident = threading.get_ident
+
 __all__ = ["Hooks", "looks_like_function_base", "looks_like_variable_class", "matches_name"]
 
 # The recorder all hooks report to; None when no trace is recording. Hooks installed by a trace
@@ -98,8 +100,12 @@ def _make_call_hook(original):
     @functools.wraps(original)
     def __call__(self, *args, **kwargs):
         recorder = _active
-        if recorder is None or threading.get_ident() != recorder.thread_id or not recorder.call_enter(self):
+        if recorder is None or get_ident() != recorder.thread_id:
             return original(self, *args, **kwargs)
+        stack = recorder.call_stack  # Recorder.call_enter, inlined on this hot path
+        if stack and stack[-1] is self:
+            return original(self, *args, **kwargs)  # a nested call on the same object
+        stack.append(self)
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
@@ -120,7 +126,7 @@ def _make_step_hook(original):
     @functools.wraps(original)
     def backward(self, *grads, **kwargs):
         recorder = _active
-        if recorder is None or threading.get_ident() != recorder.thread_id:
+        if recorder is None or get_ident() != recorder.thread_id:
             return original(self, *grads, **kwargs)
         try:
             step = recorder.step_enter(self, grads)
@@ -151,7 +157,7 @@ def _make_pass_hook(original):
     @functools.wraps(original)
     def backward(self, *args, **kwargs):
         recorder = _active
-        if recorder is None or threading.get_ident() != recorder.thread_id:
+        if recorder is None or get_ident() != recorder.thread_id:
             return original(self, *args, **kwargs)
         options = {}
         if args or kwargs:

@@ -6,6 +6,8 @@ import weakref
 
 __all__ = ["ObjectIds"]
 
+_weakref = weakref.ref
+
 
 class _Strong:
     """Stand-in for a weak reference to an object that does not allow weak references."""
@@ -33,53 +35,73 @@ class ObjectIds:
     Objects are held by weak reference where they allow it (so a training loop's old graphs can
     be freed), strongly otherwise. ``id()`` is only a lookup key here, never a record id: an entry
     is trusted only while its reference still points at the very same object.
+
+    The maps hold references and plain ints, not tuples of both: ``weakref.ref`` hands back the
+    engine's own reference when it already made one (a Function's ``outputs``), so recording a
+    variable usually adds no object the garbage collector must keep scanning.
     """
 
     def __init__(self) -> None:
-        self._by_address: dict[int, tuple] = {}
-        self._refs: dict[int, object] = {}
+        self._ref_at: dict[int, object] = {}   # address -> reference
+        self._id_at: dict[int, int] = {}       # address -> record id
+        self._refs: dict[int, object] = {}     # record id -> reference
+        self._address_of: dict[int, int] = {}  # record id -> address
         self._next = 1
 
     def get(self, obj) -> int | None:
         """The id of ``obj``, or None if it was never seen (or died and its address was reused)."""
-        entry = self._by_address.get(id(obj))
-        if entry is not None and entry[0]() is obj:
-            return entry[1]
+        address = id(obj)
+        ref = self._ref_at.get(address)
+        if ref is not None and ref() is obj:
+            return self._id_at[address]
         return None
 
     def add(self, obj) -> int:
         """Give ``obj`` the next id and return it (``obj`` must not be known yet)."""
         record_id = self._next
         self._next = record_id + 1
-        self._bind(obj, _reference(obj), record_id)
+        try:  # _reference and _bind inlined: called once per new variable
+            ref = _weakref(obj)
+        except TypeError:
+            ref = _Strong(obj)
+        address = id(obj)
+        self._ref_at[address] = ref
+        self._id_at[address] = record_id
+        self._refs[record_id] = ref
+        self._address_of[record_id] = address
         return record_id
 
     def assign(self, obj, record_id: int) -> None:
         """Point ``obj`` at an existing id (e.g. a Function object reused for a new call)."""
-        entry = self._by_address.get(id(obj))
-        ref = entry[0] if entry is not None and entry[0]() is obj else _reference(obj)
+        ref = self._ref_at.get(id(obj))
+        if ref is None or ref() is not obj:
+            ref = _reference(obj)
         self._bind(obj, ref, record_id)
 
     def _bind(self, obj, ref, record_id: int) -> None:
         address = id(obj)
-        self._by_address[address] = (ref, record_id)
-        self._refs[record_id] = (ref, address)
+        self._ref_at[address] = ref
+        self._id_at[address] = record_id
+        self._refs[record_id] = ref
+        self._address_of[record_id] = address
 
     def live(self, record_id: int):
         """The object with this id if it is still alive, else None."""
-        entry = self._refs.get(record_id)
-        return entry[0]() if entry is not None else None
+        ref = self._refs.get(record_id)
+        return ref() if ref is not None else None
 
     def drop(self, record_id: int) -> None:
         """Forget the object with this id (its record was pruned)."""
-        entry = self._refs.pop(record_id, None)
-        if entry is None:
+        if self._refs.pop(record_id, None) is None:
             return
-        current = self._by_address.get(entry[1])
-        if current is not None and current[1] == record_id:
-            del self._by_address[entry[1]]
+        address = self._address_of.pop(record_id)
+        if self._id_at.get(address) == record_id:
+            del self._id_at[address]
+            del self._ref_at[address]
 
     def clear(self) -> None:
         """Forget everything (drops strong references to objects without weakref support)."""
-        self._by_address.clear()
+        self._ref_at.clear()
+        self._id_at.clear()
         self._refs.clear()
+        self._address_of.clear()

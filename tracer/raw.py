@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from .snapshot import capture
 
-__all__ = ["RawVariable", "RawCall", "RawStep", "RawPass", "as_tuple", "quick_capture", "error_text"]
+__all__ = ["VAR_NAME", "VAR_KIND", "VAR_SHAPE", "VAR_DTYPE", "VAR_VALUE", "VAR_CREATOR", "CALL_OP",
+           "CALL_INPUTS", "CALL_OUTPUTS", "CALL_GENERATION", "CALL_IN_STEP", "CALL_INPUT_VALUES",
+           "CALL_LINKED", "CALL_ERROR", "CALL_CLASS", "CALL_STATE", "RawStep", "RawPass", "as_tuple",
+           "quick_capture", "error_text"]
 
 
-class RawVariable(NamedTuple):
-    name: object
-    kind: str
-    shape: tuple | None
-    dtype: str | None
-    value: object          # what snapshot.capture returned
-    creator: int | None
-
-
-class RawCall(NamedTuple):
-    op: str
-    inputs: tuple
-    outputs: tuple
-    generation: object
-    in_step: tuple | None
-    input_values: tuple
-    linked: bool
-    error: str | None
+# A recorded variable and a recorded call are plain tuples, not NamedTuples: a trace holds one
+# of each per op, and the garbage collector stops scanning a plain tuple once everything in it
+# is atomic (ints, strings, None, numpy scalars and arrays). Their fields, by position:
+#  variable: name (its ``name`` when recorded), kind (class name), shape, dtype name, value (what
+#            ``quick_capture`` returned), creator (call id; None for a leaf);
+#  call:     op (class name), input and output variable ids, generation, in_step ((pass, step) or
+#            None), input_values (leaf values at call time, else None), linked (the outputs'
+#            creator is this call), error text, class (index into ``Recorder.classes``), state
+#            (``function_state``; None when it kept nothing).
+VAR_NAME, VAR_KIND, VAR_SHAPE, VAR_DTYPE, VAR_VALUE, VAR_CREATOR = range(6)
+(CALL_OP, CALL_INPUTS, CALL_OUTPUTS, CALL_GENERATION, CALL_IN_STEP, CALL_INPUT_VALUES, CALL_LINKED,
+ CALL_ERROR, CALL_CLASS, CALL_STATE) = range(10)
 
 
 class RawStep:
@@ -39,7 +34,7 @@ class RawStep:
         self.index, self.call, self.fn, self.grads_in = index, call, fn, grads_in
         self.grads_out = ()
         self.accumulated = ()
-        self.inner_calls: list[int] = []
+        self.inner_calls: list[int] | tuple = ()  # a list once the step makes calls
         self.error = None
         self.input_objects = ()
 

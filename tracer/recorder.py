@@ -11,15 +11,15 @@ from .diagnose_replay import function_state
 from .identity import ObjectIds
 from .naming import NameBook
 from .building import build_trace
-from .raw import RawCall, RawPass, RawStep, RawVariable, as_tuple, error_text, quick_capture
+from .raw import (CALL_INPUTS, CALL_LINKED, CALL_OUTPUTS, VAR_CREATOR, VAR_VALUE, RawPass, RawStep, as_tuple,
+                  error_text, quick_capture)
 from .records import ErrorRecord
-from .snapshot import ArraySnapshot, capture, dtype_name
+from .snapshot import _DTYPE_NAMES, ArraySnapshot, capture, dtype_name
 from .trace import Trace
 
 __all__ = ["Recorder", "KEEP_CHOICES"]
 
 KEEP_CHOICES = ("last", "first", "all")
-_tuple_new = tuple.__new__  # builds a NamedTuple record without running its Python-level __new__
 # Arguments and results that are plain values, never Variables (numpy arrays and scalars have
 # a ``data`` attribute too: a memoryview).
 _NOT_VARIABLES = (int, float, complex, str, bytes, np.ndarray, np.generic)
@@ -36,9 +36,10 @@ class Recorder:
         self.thread_id = threading.get_ident()
         self.variables = ObjectIds()
         self.functions = ObjectIds()
-        self.raw_vars: dict[int, RawVariable] = {}
-        self.raw_calls: dict[int, RawCall] = {}
-        self.call_types: dict[int, tuple] = {}  # call id -> (Function class, state) for diagnose
+        self.raw_vars: dict[int, tuple] = {}   # variable id -> fields VAR_* (see raw.py)
+        self.raw_calls: dict[int, tuple] = {}  # call id -> fields CALL_*
+        self.classes: list[type] = []          # the Function classes seen, by CALL_CLASS index
+        self.class_index: dict[type, int] = {}
         self.next_call = 1
         self.passes_seen = 0
         self.kept: list[RawPass] = []
@@ -64,15 +65,15 @@ class Recorder:
             value = data[()] if data.ndim == 0 else None
             if type(value) is not np.float64 and type(value) is not np.float32:
                 value = data.copy() if data.size <= self.max_elements else capture(data, self.max_elements)
-            self.raw_vars[vid] = _tuple_new(RawVariable, (
-                getattr(obj, "name", None), kind.__name__, data.shape, dtype_name(data.dtype), value, creator))
+            dtype = data.dtype
+            self.raw_vars[vid] = (getattr(obj, "name", None), kind.__name__, data.shape,
+                                  _DTYPE_NAMES.get(dtype) or dtype_name(dtype), value, creator)
             return vid
         shape = getattr(data, "shape", None)
-        self.raw_vars[vid] = RawVariable(
-            getattr(obj, "name", None), kind.__name__,
-            tuple(shape) if shape is not None else None,
-            dtype_name(data.dtype) if hasattr(data, "dtype") else None,
-            capture(data, self.max_elements), creator)
+        self.raw_vars[vid] = (getattr(obj, "name", None), kind.__name__,
+                              tuple(shape) if shape is not None else None,
+                              dtype_name(data.dtype) if hasattr(data, "dtype") else None,
+                              capture(data, self.max_elements), creator)
         return vid
 
     def _variable_id(self, obj) -> int:
@@ -96,6 +97,8 @@ class Recorder:
         cls = type(fn)
         if cls not in self.function_types_seen:
             self.function_types_seen.add(cls)
+            self.class_index[cls] = len(self.classes)
+            self.classes.append(cls)
             if self.hooks is not None:
                 self.hooks.hook_steps_of(cls)
         current = self.current
@@ -110,14 +113,15 @@ class Recorder:
             inputs = (single,) if single is not None else args
         max_elements = self.max_elements
         raw_vars = self.raw_vars
-        by_address = self.variables._by_address
+        ref_at = self.variables._ref_at
+        id_at = self.variables._id_at
         var_ids = []
         leaf_values = []
         for obj in inputs:
-            entry = by_address.get(id(obj))
-            if entry is not None and entry[0]() is obj:
-                vid = entry[1]
-                if raw_vars[vid].creator is None:
+            ref = ref_at.get(id(obj))
+            if ref is not None and ref() is obj:
+                vid = id_at[id(obj)]
+                if raw_vars[vid][VAR_CREATOR] is None:
                     data = obj.data
                     if type(data) is np.ndarray and data.size <= max_elements:
                         # a 0-d float array's element is an immutable numpy scalar: no copy needed
@@ -133,7 +137,7 @@ class Recorder:
                 continue
             else:
                 vid = self._new_variable(obj, None)
-                leaf_values.append(raw_vars[vid].value)
+                leaf_values.append(raw_vars[vid][VAR_VALUE])
             var_ids.append(vid)
         out_ids = []
         linked = True
@@ -142,8 +146,10 @@ class Recorder:
             for obj in outputs:
                 if obj is None or isinstance(obj, _NOT_VARIABLES) or not hasattr(obj, "data"):
                     continue
-                vid = self.variables.get(obj)
-                if vid is None:
+                ref = ref_at.get(id(obj))
+                if ref is not None and ref() is obj:
+                    vid = id_at[id(obj)]
+                else:
                     vid = self._new_variable(obj, call_id)
                 if getattr(obj, "creator", fn) is not fn:
                     linked = False
@@ -152,15 +158,18 @@ class Recorder:
         if current is not None:
             if self.step_stack:
                 step = self.step_stack[-1]
-                step.inner_calls.append(call_id)
+                if step.inner_calls:
+                    step.inner_calls.append(call_id)
+                else:
+                    step.inner_calls = [call_id]
                 in_step = (current.id, step.index)
             else:
                 in_step = (current.id, len(current.steps))
-        self.raw_calls[call_id] = _tuple_new(RawCall, (
+        state = function_state(fn, max_elements)
+        self.raw_calls[call_id] = (
             cls.__name__, tuple(var_ids), tuple(out_ids), getattr(fn, "generation", None),
-            in_step, tuple(leaf_values), linked,
-            error_text(error) if error is not None else None))
-        self.call_types[call_id] = (cls, function_state(fn, max_elements))
+            in_step, tuple(leaf_values), linked, error_text(error) if error is not None else None,
+            self.class_index[cls], state or None)
         if not out_ids or not linked or (getattr(fn, "outputs", None) is None
                                          and getattr(fn, "output", None) is None):
             self.functions.assign(fn, call_id)  # steps find their call through the output otherwise
@@ -241,9 +250,9 @@ class Recorder:
         else:
             first = getattr(fn, "output", None)
         if first is not None:
-            entry = self.variables._by_address.get(id(first))
-            if entry is not None and entry[0]() is first:
-                creator = self.raw_vars[entry[1]].creator
+            vid = self.variables.get(first)
+            if vid is not None:
+                creator = self.raw_vars[vid][VAR_CREATOR]
                 if creator is not None:
                     return creator
         return self.functions.get(fn)
@@ -326,17 +335,18 @@ class Recorder:
         todo = [root_id]
         while todo:
             raw = raw_vars.get(todo.pop())
-            if raw is None or raw.creator is None or raw.creator in seen_calls:
+            creator = raw[VAR_CREATOR] if raw is not None else None
+            if creator is None or creator in seen_calls:
                 continue
-            call = raw_calls.get(raw.creator)
-            if call is None or not call.linked:
+            call = raw_calls.get(creator)
+            if call is None or not call[CALL_LINKED]:
                 continue
-            seen_calls.add(raw.creator)
-            for vid in call.inputs:
+            seen_calls.add(creator)
+            for vid in call[CALL_INPUTS]:
                 if vid not in seen_vars:
                     seen_vars.add(vid)
                     todo.append(vid)
-            seen_vars.update(call.outputs)
+            seen_vars.update(call[CALL_OUTPUTS])
         return tuple(sorted(seen_calls)), tuple(sorted(seen_vars))
 
     def _close_pass(self, error: BaseException | None) -> None:
@@ -378,16 +388,12 @@ class Recorder:
                 needed_calls.update(step.inner_calls)
         live = self.variables.live
         for call_id, call in list(self.raw_calls.items()):
-            if call_id in needed_calls:
-                needed_vars.update(call.inputs)
-                needed_vars.update(call.outputs)
-                continue
-            if call.linked and any(live(v) is not None for v in call.outputs):
-                needed_vars.update(call.inputs)
-                needed_vars.update(call.outputs)
+            if call_id in needed_calls or (call[CALL_LINKED]
+                                           and any(live(v) is not None for v in call[CALL_OUTPUTS])):
+                needed_vars.update(call[CALL_INPUTS])
+                needed_vars.update(call[CALL_OUTPUTS])
                 continue
             del self.raw_calls[call_id]
-            self.call_types.pop(call_id, None)
         for vid in list(self.raw_vars):
             if vid not in needed_vars and live(vid) is None:
                 del self.raw_vars[vid]
