@@ -5,11 +5,19 @@ Prints µs per op (chain of 10k scalar ops, forward + backward, recording and bu
 Trace included), the MLP 784-100-10 step in ms, and the extra memory a trace holds per op
 for 0-d arrays and for 1000-element arrays (default snapshots: arrays of more than 100
 elements are summarised).
+
+``--floor`` also times two stripped-down stand-ins on the same chain, to show what any tracer
+built from Python-level hooks pays before it records anything: "bare hooks" (pass-through
+wrappers on ``Function.__call__`` and ``Sin.backward``) and "hooks + copies" (the same wrappers
+keeping the output value and the step's gradients, the least "default snapshots" means: no
+ids, no links, no accumulated gradients, no Trace).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import gc
 import statistics
 import sys
@@ -88,14 +96,59 @@ def memory_per_op(n: int, size: int) -> float:
     return (after - before) / n
 
 
+@contextlib.contextmanager
+def stand_in_hooks(keep_values: bool):
+    """Wrap ``Function.__call__`` and ``Sin.backward`` like a tracer would, recording (almost) nothing."""
+    kept: list = []
+    keep = kept.append
+    original_call, original_backward = E.Function.__call__, E.Sin.backward
+
+    @functools.wraps(original_call)
+    def call(self, *args, **kwargs):
+        result = original_call(self, *args, **kwargs)
+        if keep_values:
+            keep(result.data[()])  # a 0-d value as an immutable scalar: cheaper than a copy
+        return result
+
+    @functools.wraps(original_backward)
+    def backward(self, *grads, **kwargs):
+        result = original_backward(self, *grads, **kwargs)
+        if keep_values:
+            keep((grads[0][()], result[()]))
+        return result
+
+    E.Function.__call__, E.Sin.backward = call, backward
+    try:
+        yield kept
+    finally:
+        E.Function.__call__, E.Sin.backward = original_call, original_backward
+
+
+def interleaved_stand_in(function, keep_values: bool, repeat: int) -> tuple[float, float]:
+    """Median seconds (untraced, under the stand-in hooks), alternating like ``interleaved``."""
+    plain, hooked = [], []
+    for _ in range(repeat):
+        plain.append(_timed(function, False))
+        with stand_in_hooks(keep_values):
+            hooked.append(_timed(function, False))
+    return statistics.median(plain), statistics.median(hooked)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the stand-in hooks (what hooking alone costs)")
     args = parser.parse_args()
     print(f"numpy {np.__version__}, python {sys.version.split()[0]}, median of {args.repeat}")
     plain, traced = interleaved(lambda: chain(CHAIN), args.repeat)
     print(f"chain {CHAIN} sin, fwd+bwd: untraced {plain / CHAIN * 1e6:.2f} µs/op, "
           f"traced {traced / CHAIN * 1e6:.2f} µs/op, ratio {traced / plain:.2f}")
+    if args.floor:
+        for label, keep_values in (("bare hooks", False), ("hooks + copies", True)):
+            plain, hooked = interleaved_stand_in(lambda: chain(CHAIN), keep_values, args.repeat)
+            print(f"chain {CHAIN} sin, fwd+bwd: untraced {plain / CHAIN * 1e6:.2f} µs/op, "
+                  f"{label} {hooked / CHAIN * 1e6:.2f} µs/op, ratio {hooked / plain:.2f}")
     plain, traced = interleaved(mlp_step, args.repeat)
     print(f"MLP 784-100-10 step, batch 100: untraced {plain * 1e3:.2f} ms, "
           f"traced {traced * 1e3:.2f} ms, ratio {traced / plain:.2f}")
