@@ -4,10 +4,11 @@ import heapq
 
 import numpy as np
 
-from .core import Constant, Variable, as_array
+from .core import ARRAY_OUT, Constant, Variable, as_array
 from .errors import BackwardError
 
 _ndarray = np.ndarray
+_add = np.add
 _asarray = np.asarray
 _heappush = heapq.heappush
 _heappop = heapq.heappop
@@ -66,6 +67,7 @@ def backward_arrays(f, retain_grad):
     Const = Constant
     ndarray = _ndarray
     asarray = _asarray
+    add = _add
     push = _heappush
     pop = _heappop
     pushpop = _heappushpop
@@ -111,7 +113,7 @@ def backward_arrays(f, retain_grad):
                 if c is None and (gx is gy or gx.base is not None):
                     gx = gx.copy()  # a leaf's grad must not alias another array
             else:
-                gx = g.data + gx
+                gx = add(g.data, gx, out=ARRAY_OUT)
                 if type(gx) is not ndarray:
                     gx = asarray(gx)
             v = new(Var)
