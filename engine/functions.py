@@ -3,6 +3,11 @@
 Each ``backward`` is written once and runs in two modes: on raw ndarrays when the engine
 computes plain gradients, and on Variables (building a graph) when ``create_graph=True``.
 ``_xs`` / ``_y`` pick the right representation and the ``_exp``-style helpers dispatch.
+
+The common ops put a fast path first for the engine's plain step (an ndarray ``gy``, no graph
+recorded): the same formula with ufuncs called directly and ``out=ARRAY_OUT``, so a 0-d
+result stays an array (a numpy scalar costs a conversion here and another in the backward
+loop) and no helper frames run.
 """
 
 import numpy as np
@@ -10,6 +15,8 @@ import numpy as np
 from .core import ARRAY_OUT, Config, Function, Variable, _constant, as_array
 from .errors import DataTypeError
 from .functions_shape import _sum_to, get_item
+
+_ndarray = np.ndarray
 
 __all__ = [
     "Square", "Exp", "Log", "Sin", "Cos", "Tanh", "Sigmoid", "ReLU", "Pow",
@@ -79,6 +86,9 @@ class Square(Function):
         return np.multiply(x, x, out=ARRAY_OUT)
 
     def backward(self, gy):
+        if type(gy) is _ndarray and not Config.enable_backprop:
+            return np.multiply(np.multiply(2.0, self.inputs[0].data, out=ARRAY_OUT), gy,
+                               out=ARRAY_OUT)
         return 2.0 * _x(self) * gy
 
 
@@ -89,6 +99,8 @@ class Exp(Function):
         return np.exp(x, out=ARRAY_OUT)
 
     def backward(self, gy):
+        if type(gy) is _ndarray and not Config.enable_backprop:
+            return np.multiply(gy, self.outputs[0]().data, out=ARRAY_OUT)
         return gy * _y(self)
 
 
@@ -99,6 +111,8 @@ class Log(Function):
         return np.log(x, out=ARRAY_OUT)
 
     def backward(self, gy):
+        if type(gy) is _ndarray and not Config.enable_backprop:
+            return np.divide(gy, self.inputs[0].data, out=ARRAY_OUT)
         return gy / _x(self)
 
 
@@ -109,6 +123,8 @@ class Sin(Function):
         return np.sin(x, out=ARRAY_OUT)
 
     def backward(self, gy):
+        if type(gy) is _ndarray and not Config.enable_backprop:
+            return np.multiply(gy, np.cos(self.inputs[0].data, out=ARRAY_OUT), out=ARRAY_OUT)
         return gy * _cos(_x(self))
 
 
@@ -119,6 +135,9 @@ class Cos(Function):
         return np.cos(x, out=ARRAY_OUT)
 
     def backward(self, gy):
+        if type(gy) is _ndarray and not Config.enable_backprop:
+            gx = np.multiply(gy, np.sin(self.inputs[0].data, out=ARRAY_OUT), out=ARRAY_OUT)
+            return np.negative(gx, out=ARRAY_OUT)
         return -(gy * _sin(_x(self)))
 
 
@@ -247,9 +266,13 @@ class Sub(Function):
     def backward(self, gy):
         x0, x1 = self.inputs
         s0, s1 = x0.data.shape, x1.data.shape
+        if type(gy) is _ndarray and not Config.enable_backprop:
+            ngy = np.negative(gy, out=ARRAY_OUT)
+        else:
+            ngy = -gy
         if s0 == s1:
-            return gy, -gy
-        return _sum_to(gy, s0), _sum_to(-gy, s1)
+            return gy, ngy
+        return _sum_to(gy, s0), _sum_to(ngy, s1)
 
 
 class Mul(Function):
@@ -261,11 +284,16 @@ class Mul(Function):
     def backward(self, gy):
         x0, x1 = self.inputs
         s0, s1 = x0.data.shape, x1.data.shape
-        if not Config.enable_backprop:
-            x0, x1 = x0.data, x1.data
+        if Config.enable_backprop:
+            gx0, gx1 = gy * x1, gy * x0
+        elif type(gy) is _ndarray:
+            gx0 = np.multiply(gy, x1.data, out=ARRAY_OUT)
+            gx1 = np.multiply(gy, x0.data, out=ARRAY_OUT)
+        else:
+            gx0, gx1 = gy * x1.data, gy * x0.data
         if s0 == s1:
-            return gy * x1, gy * x0
-        return _sum_to(gy * x1, s0), _sum_to(gy * x0, s1)
+            return gx0, gx1
+        return _sum_to(gx0, s0), _sum_to(gx1, s1)
 
 
 class Div(Function):
@@ -275,9 +303,16 @@ class Div(Function):
         return np.divide(x0, x1, out=ARRAY_OUT)
 
     def backward(self, gy):
-        x0, x1 = _xs(self)
-        gx0 = gy / x1
-        gx1 = -(gx0 * x0 / x1)
+        if type(gy) is _ndarray and not Config.enable_backprop:
+            x0, x1 = self.inputs
+            x0, x1 = x0.data, x1.data
+            gx0 = np.divide(gy, x1, out=ARRAY_OUT)
+            gx1 = np.negative(np.divide(np.multiply(gx0, x0, out=ARRAY_OUT), x1, out=ARRAY_OUT),
+                              out=ARRAY_OUT)
+        else:
+            x0, x1 = _xs(self)
+            gx0 = gy / x1
+            gx1 = -(gx0 * x0 / x1)
         s0, s1 = self.inputs[0].data.shape, self.inputs[1].data.shape
         if s0 == s1:
             return gx0, gx1
@@ -291,6 +326,8 @@ class Neg(Function):
         return np.negative(x, out=ARRAY_OUT)
 
     def backward(self, gy):
+        if type(gy) is _ndarray and not Config.enable_backprop:
+            return np.negative(gy, out=ARRAY_OUT)
         return -gy
 
 
