@@ -8,7 +8,7 @@ from .snapshot import capture
 
 __all__ = ["VAR_NAME", "VAR_KIND", "VAR_SHAPE", "VAR_DTYPE", "VAR_VALUE", "VAR_CREATOR", "CALL_OP",
            "CALL_INPUTS", "CALL_OUTPUTS", "CALL_GENERATION", "CALL_IN_STEP", "CALL_INPUT_VALUES",
-           "CALL_LINKED", "CALL_ERROR", "CALL_CLASS", "CALL_STATE", "RawStep", "RawPass", "as_tuple",
+           "CALL_LINKED", "CALL_ERROR", "CALL_CLASS", "CALL_STATE", "RawStep", "RawPass",
            "quick_capture", "error_text"]
 
 
@@ -53,14 +53,6 @@ class RawPass:
         self.depth = 0
         self.pending: RawStep | None = None
         self.initial_grads: dict = {}
-
-
-def as_tuple(value) -> tuple:
-    if isinstance(value, tuple):
-        return value
-    if isinstance(value, list):
-        return tuple(value)
-    return (value,)
 
 
 def quick_capture(value, max_elements: int):

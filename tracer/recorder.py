@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from .diagnose_replay import function_state
 from .identity import ObjectIds
 from .naming import NameBook
 from .building import build_trace
-from .raw import (CALL_INPUTS, CALL_LINKED, CALL_OUTPUTS, VAR_CREATOR, VAR_VALUE, RawPass, RawStep, as_tuple,
+from .raw import (CALL_INPUTS, CALL_LINKED, CALL_OUTPUTS, VAR_CREATOR, VAR_VALUE, RawPass, RawStep,
                   error_text, quick_capture)
 from .records import ErrorRecord
 from .snapshot import _DTYPE_NAMES, ArraySnapshot, capture, dtype_name
@@ -22,6 +23,7 @@ __all__ = ["Recorder", "KEEP_CHOICES"]
 KEEP_CHOICES = ("last", "first", "all")
 # Arguments and results that are plain values, never Variables (numpy arrays and scalars have
 # a ``data`` attribute too: a memoryview).
+_weakref_type = weakref.ref
 _NOT_VARIABLES = (int, float, complex, str, bytes, np.ndarray, np.generic)
 
 
@@ -245,8 +247,8 @@ class Recorder:
         outputs = getattr(fn, "outputs", None)
         if outputs:
             first = outputs[0]
-            if not hasattr(first, "data") and callable(first):
-                first = first()  # a weak reference
+            if type(first) is _weakref_type or (not hasattr(first, "data") and callable(first)):
+                first = first()  # a weak reference (type test first: a failing hasattr is slow)
         else:
             first = getattr(fn, "output", None)
         if first is not None:
@@ -264,7 +266,10 @@ class Recorder:
             step.error = error_text(error)
             return
         max_elements = self.max_elements
-        step.grads_out = tuple([quick_capture(g, max_elements) for g in as_tuple(grads_out)])
+        if type(grads_out) is tuple or type(grads_out) is list:
+            step.grads_out = tuple([quick_capture(g, max_elements) for g in grads_out])
+        else:
+            step.grads_out = (quick_capture(grads_out, max_elements),)
         fn = step.fn
         inputs = getattr(fn, "inputs", None)
         if inputs is None:
