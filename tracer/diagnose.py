@@ -11,6 +11,7 @@ from .diagnose_grad import check_leaf_gradient, check_wrong_backward
 from .diagnose_nan import check_nan_backward, check_nan_forward
 from .diagnose_order import check_order, check_overwritten, check_shapes
 from .diagnose_replay import ReplayCache
+from .diagnose_stale import check_stale_gradient
 from .diagnose_report import findings_from_json, findings_to_json, format_report
 from .errors import TraceError
 from .records import Finding
@@ -112,6 +113,8 @@ def _run_checks(trace, kinds, settings: Settings, pass_records) -> list[Finding]
         of_pass += check_order(trace, pass_record, kinds)
         if "overwritten-gradient" in kinds:
             of_pass += check_overwritten(trace, pass_record, settings)
+        if "stale-gradient" in kinds:
+            of_pass += check_stale_gradient(trace, pass_record)
         if "leaf-gradient" in kinds:
             of_pass += check_leaf_gradient(trace, pass_record, settings, cache, list(of_pass))
         found += of_pass

@@ -14,7 +14,7 @@ __all__ = ["KINDS", "Settings", "call_label", "var_label", "op_of", "rounded", "
 
 # Every finding kind, causes before symptoms (the order reports list them in).
 KINDS = ("nan-inf", "shape-mismatch", "wrong-backward", "premature-backward", "repeated-step",
-         "missing-step", "overwritten-gradient", "leaf-gradient")
+         "missing-step", "overwritten-gradient", "stale-gradient", "leaf-gradient")
 
 
 @dataclass

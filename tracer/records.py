@@ -147,7 +147,8 @@ class Finding:
     """A problem found by ``tracer.diagnose``, pointing at the node responsible.
 
     ``kind`` is one of "wrong-backward", "leaf-gradient", "premature-backward",
-    "overwritten-gradient", "shape-mismatch", "missing-step", "repeated-step", "nan-inf".
+    "overwritten-gradient", "stale-gradient", "shape-mismatch", "missing-step", "repeated-step",
+    "nan-inf".
     """
 
     kind: str

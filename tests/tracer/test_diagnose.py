@@ -207,13 +207,64 @@ def test_manual_backprop_and_higher_order_passes_are_clean():
     assert diagnose(t) == (), format_report(t.findings, t)
 
 
-def test_gradients_kept_across_passes_without_cleargrad_are_not_flagged():
+def test_gradients_kept_across_passes_without_cleargrad_are_only_a_stale_gradient_warning():
     with tracer.trace(keep="all") as t:
         x = E.Variable(np.array([1.0, 2.0]))
         for _ in range(3):
-            E.sum(x * x).backward()  # no cleargrad: x.grad accumulates on purpose
+            E.sum(x * x).backward()  # no cleargrad: x.grad accumulates (perhaps on purpose)
     assert x.grad.data.tolist() == [6.0, 12.0]
+    findings = diagnose(t)
+    assert [(f.kind, f.pass_id, f.variable, f.severity) for f in findings] == [
+        ("stale-gradient", 2, 1, "warning"), ("stale-gradient", 3, 1, "warning")]
+    assert findings[1].numbers == {"stale_mean": 6.0, "grad_mean": 9.0}
+    assert "x.cleargrad()" in findings[0].hint and "meant to add up" in findings[0].hint
+
+
+# ----- stale-gradient -------------------------------------------------------------------------
+
+def _descend(clear: bool):
+    with tracer.trace() as t:
+        x = E.Variable(np.array(2.0), name="x")
+        for _ in range(3):
+            if clear:
+                x.cleargrad()
+            y = E.square(x)
+            y.backward()
+            x.data -= 0.1 * x.grad.data
+    return t
+
+
+def test_stale_gradient_names_the_variable_and_the_fix():
+    (finding,) = diagnose(_descend(clear=False))
+    assert finding.kind == "stale-gradient" and finding.variable == 1 and finding.pass_id == 3
+    assert "x (v1) began backward pass 3 with a .grad left" in finding.message
+    assert finding.hint.startswith("call x.cleargrad() (or set .grad = None) before each backward")
+    assert diagnose(_descend(clear=True)) == ()
+
+
+def test_second_derivative_without_cleargrad_is_stale_and_with_it_is_clean():
+    for clear in (False, True):
+        with tracer.trace(keep="all") as t:
+            x = E.Variable(np.array(2.0), name="x")
+            y = x ** 4
+            y.backward(create_graph=True)
+            gx = x.grad
+            if clear:
+                x.cleargrad()
+            gx.backward()
+        stale = [f for f in diagnose(t) if f.kind == "stale-gradient"]
+        assert [(f.pass_id, f.variable) for f in stale] == ([] if clear else [(2, 1)])
+        assert x.grad.data == (48.0 if clear else 48.0 + 32.0)
+
+
+def test_a_seed_gradient_set_by_hand_on_the_root_is_not_stale():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(3.0))
+        y = E.square(x)
+        y.grad = E.Variable(np.array(2.0))
+        y.backward()
     assert diagnose(t) == ()
+    assert x.grad.data == 12.0
 
 
 # ----- wrong-backward -------------------------------------------------------------------------
@@ -456,7 +507,7 @@ def test_api_checks_passes_attach_and_errors():
         with tracer.trace() as unfinished:
             diagnose(unfinished)
     assert set(CHECKS) == {"wrong-backward", "leaf-gradient", "premature-backward",
-                           "overwritten-gradient", "shape-mismatch", "missing-step",
+                           "overwritten-gradient", "stale-gradient", "shape-mismatch", "missing-step",
                            "repeated-step", "nan-inf"}
 
 
