@@ -12,7 +12,6 @@ _add = np.add
 _asarray = np.asarray
 _heappush = heapq.heappush
 _heappop = heapq.heappop
-_heappushpop = heapq.heappushpop
 _new = object.__new__
 
 # Heap keys are single ints: -(generation << _SHIFT | discovery index). Popping the smallest
@@ -55,13 +54,16 @@ def _output_grads(f, as_var):
 def backward_arrays(f, retain_grad):
     """Backward pass on raw ndarrays: no graph is built, grads are stored as Variables.
 
+    Functions wait in per-generation lists (the highest generation runs first, within one
+    the function found last: the order of the book's sorted list) with a heap of the
+    generations; a wide graph pays a heap operation per generation, not per function.
     Hot loop: Variables are created with ``__new__`` plus slot stores (no __init__ frame),
-    and when exactly one new function is found while the heap is empty (a chain) it is run
-    next without going through the heap.
+    and a function found while nothing waits runs next without being queued unless one found
+    after it in the same step comes first (it always beats everything queued).
     """
-    heap = []
     seen = {f}
-    found = [f]
+    queue = {}  # generation -> functions found, in discovery order
+    gens = []  # heap of -generation, one entry per list in queue
     new = _new
     Var = Variable
     Const = Constant
@@ -70,8 +72,6 @@ def backward_arrays(f, retain_grad):
     add = _add
     push = _heappush
     pop = _heappop
-    pushpop = _heappushpop
-    mask = _MASK
     while True:
         refs = f.outputs
         y = refs[0]() if len(refs) == 1 else None
@@ -125,20 +125,28 @@ def backward_arrays(f, retain_grad):
             x.grad = v
             if c is not None and c not in seen:
                 seen.add(c)
-                idx = len(found)
-                found.append(c)
-                if nxt is None and not heap:
+                if nxt is not None:
+                    if c.generation >= nxt.generation:
+                        c, nxt = nxt, c  # c runs next (among equals the one found last)
+                elif not gens:
                     nxt = c
-                    nxt_idx = idx
+                    continue
+                gen = c.generation
+                bucket = queue.get(gen)
+                if bucket is None:
+                    queue[gen] = [c]
+                    push(gens, -gen)
                 else:
-                    push(heap, -((c.generation << _SHIFT) | idx))
+                    bucket.append(c)
         if nxt is not None:
-            if heap:
-                f = found[-pushpop(heap, -((nxt.generation << _SHIFT) | nxt_idx)) & mask]
-            else:
-                f = nxt
-        elif heap:
-            f = found[-pop(heap) & mask]
+            f = nxt
+        elif gens:
+            gen = -gens[0]
+            bucket = queue[gen]
+            f = bucket.pop()
+            if not bucket:
+                del queue[gen]
+                pop(gens)
         else:
             return
 
