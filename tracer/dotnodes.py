@@ -113,7 +113,7 @@ def op_params(trace, call) -> str:
     """Short text for the simple parameters of a call's Function (``^3``, ``axis=0``), else ""."""
     state = getattr(trace, "function_states", {}).get(call.id)
     if not state:
-        return ""
+        return getattr(trace, "param_texts", {}).get(call.id, "")  # a trace read from JSON
     parts = []
     for name in _PARAMS:
         if name not in state:

@@ -9,6 +9,7 @@ import os
 import numpy as np
 
 from ._version import __version__
+from .dotnodes import op_params
 from .errors import TraceError
 from .records import (CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord, StepRecord,
                       VariableRecord)
@@ -63,6 +64,12 @@ def _error_to_json(error: ErrorRecord | None):
             "traceback": error.traceback}
 
 
+def _params_to_json(trace: Trace, call) -> dict:
+    """``{"params": "^3"}`` for a call whose Function has parameters the pictures show, else {}."""
+    text = op_params(trace, call)
+    return {"params": text} if text else {}
+
+
 def trace_to_dict(trace: Trace) -> dict:
     """The Trace as plain JSON-ready data (schema ``gradtrace.trace/1``)."""
     return {
@@ -81,7 +88,7 @@ def trace_to_dict(trace: Trace) -> dict:
                    "index": c.index, "generation": c.generation,
                    "in_step": list(c.in_step) if c.in_step else None,
                    "input_values": [snapshot_to_json(s) for s in c.input_values],
-                   "error": c.error}
+                   "error": c.error, **_params_to_json(trace, c)}
                   for c in trace.calls.values()],
         "passes": [{"id": p.id, "kind": p.kind, "root": p.root, "options": p.options,
                     "calls": list(p.calls), "variables": list(p.variables),
@@ -181,6 +188,8 @@ def _build(data: dict) -> Trace:
             int(c["id"]), c["op"], tuple(c["inputs"]), tuple(c["outputs"]), int(c["index"]),
             c["generation"], tuple(c["in_step"]) if c["in_step"] else None,
             tuple(_snapshot_from_json(s) for s in c["input_values"]), c["error"])
+        if c.get("params"):
+            trace.param_texts[int(c["id"])] = str(c["params"])
     passes = []
     for p in data["passes"]:
         steps = tuple(StepRecord(int(s["index"]), s["call"],

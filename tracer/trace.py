@@ -39,6 +39,8 @@ class Trace:
         self.function_types: dict[int, type] = {}
         self.function_states: dict[int, dict] = {}
         self.initial_grads: dict[int, dict[int, ArraySnapshot]] = {}
+        # Read back from JSON instead of function_states: each call's parameter text ("^3").
+        self.param_texts: dict[int, str] = {}
 
     def __repr__(self) -> str:
         return (f"<Trace {len(self.variables)} variables, {len(self.calls)} calls, "

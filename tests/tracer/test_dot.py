@@ -269,9 +269,9 @@ def test_constants_fold_into_their_function_or_become_small_value_nodes():
         assert not re.search(rf"\tv{v}(:\w)? -> f\d+(:\w)? \[id=g", source)
         assert (f"\tv{v} -> " in source) == (v not in folded)
     assert ">-2.5e+06<" not in source  # grads of constants are not drawn (the debug theme may)
-    reloaded = tracer.loads(t.to_json())  # no Function state in JSON: no parameters, same folding
-    again = to_dot(reloaded).source
-    assert "^3" not in again and "(19 \u2212 \u00b7)" in again
+    reloaded = tracer.loads(t.to_json())  # parameters and folding survive JSON
+    again = to_dot(reloaded, grad_edges=True).source
+    assert "^3" in again and "(19 \u2212 \u00b7)" in again and again == source
 
 
 def test_a_constant_a_finding_concerns_keeps_its_gradient_in_the_debug_theme():

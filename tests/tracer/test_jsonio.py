@@ -39,6 +39,18 @@ def test_round_trip_is_exact():
     assert again.select_pass().steps[2].grads_out[0].item() == pytest.approx(3.297442541400256, abs=1e-12)
 
 
+def test_op_parameters_survive_so_reloaded_pictures_match():
+    with tracer.trace() as t:
+        x = E.Variable(np.array([[1.0, 2.0], [3.0, 4.0]]), name="x")
+        y = E.sum(E.sum(x ** 3, axis=0))
+        y.backward()
+    doc = json.loads(t.to_json())
+    assert [c.get("params") for c in doc["calls"]] == ["^3", "axis=0", None]
+    again = tracer.loads(t.to_json())
+    assert again.to_dot().source == t.to_dot().source and "^3" in again.to_dot().source
+    assert again.to_json() == t.to_json()
+
+
 def test_nan_inf_and_summaries_survive():
     with tracer.trace(max_elements=4) as t:
         x = E.Variable(np.array([1.0, np.nan, np.inf, -np.inf]))
