@@ -14,9 +14,10 @@ _heappush = heapq.heappush
 _heappop = heapq.heappop
 _new = object.__new__
 
-# Heap keys are single ints: -(generation << _SHIFT | discovery index). Popping the smallest
-# runs the highest generation first and, among equal generations, the function found last
-# (the order of the book's sorted list). Int keys compare far faster than tuples.
+# backward_graph's heap keys are single ints: -(generation << _SHIFT | discovery index).
+# Popping the smallest runs the highest generation first and, among equal generations, the
+# function found last (the order of the book's sorted list). Int keys compare far faster
+# than tuples.
 _SHIFT = 40
 _MASK = (1 << _SHIFT) - 1
 
