@@ -55,32 +55,6 @@ class ArraySnapshot:
         self._extra = (_UNSET if values is not None else
                        _pack_summary((min, max, mean, norm, int(nan_count), int(inf_count)), tuple(head)))
 
-    @classmethod
-    def _whole(cls, shape: tuple, dtype: str, values: tuple) -> "ArraySnapshot":
-        """Fast constructor for a snapshot that keeps every element (statistics computed lazily)."""
-        snap = object.__new__(cls)
-        snap.shape = shape
-        snap._dtype = dtype
-        snap._values = values
-        snap._array = None
-        snap._extra = _UNSET
-        return snap
-
-    @classmethod
-    def _of_copy(cls, array) -> "ArraySnapshot":
-        """A snapshot of a private copy (ndarray or numpy scalar): converted to Python numbers on first use.
-
-        Building a trace of 100k ops makes several snapshots per op; deferring the conversion
-        keeps that cheap, and most snapshots of a big trace are never looked at.
-        """
-        snap = object.__new__(cls)
-        snap.shape = array.shape
-        snap._dtype = None
-        snap._values = _UNSET
-        snap._array = array
-        snap._extra = _UNSET
-        return snap
-
     def _convert(self) -> None:
         array = self._array
         self._dtype = dtype_name(array.dtype)
@@ -289,7 +263,9 @@ def _statistics_of_values(values: tuple) -> tuple:
 def freeze(captured) -> ArraySnapshot | None:
     """Turn what ``capture`` returned into an ArraySnapshot (None stays None).
 
-    Called several times per op when a trace is built: ``ArraySnapshot._of_copy`` inlined.
+    A private copy (ndarray, or an immutable numpy scalar) is wrapped as it is and turned into
+    Python numbers on first use: building a trace of 100k ops makes several snapshots per op,
+    and most snapshots of a big trace are never looked at.
     """
     if captured is None or type(captured) is ArraySnapshot:
         return captured
