@@ -55,18 +55,23 @@ class RawPass:
         self.initial_grads: dict = {}
 
 
+_FLOAT64, _FLOAT32 = np.dtype(np.float64), np.dtype(np.float32)
+
+
 def quick_capture(value, max_elements: int):
-    """``snapshot.capture`` with the common cases first: a 0-d float array (kept as its immutable
-    numpy scalar), a small ndarray (copied), a numpy scalar (kept)."""
+    """``snapshot.capture`` with the common cases first: a 0-d native float64/float32 array (kept
+    as its immutable numpy scalar, cheaper than a copy), a small ndarray (copied), a numpy float
+    scalar (kept). Anything larger than ``max_elements`` is summarised, as by ``capture``."""
     kind = type(value)
     if kind is np.ndarray:
-        if value.ndim == 0:
-            element = value[()]  # an immutable numpy scalar: cheaper than a copy
-            if type(element) is np.float64 or type(element) is np.float32:
-                return element
-        if value.size <= max_elements:
-            return value.copy()
-    elif kind is np.float64 or kind is np.float32:
+        if max_elements:
+            if value.ndim == 0:
+                dtype = value.dtype  # identity: a byte-swapped or object array is not one of these
+                if dtype is _FLOAT64 or dtype is _FLOAT32:
+                    return value[()]
+            if value.size <= max_elements:
+                return value.copy()
+    elif (kind is np.float64 or kind is np.float32) and max_elements:
         return value
     return capture(value, max_elements)
 

@@ -64,12 +64,10 @@ class Recorder:
             self.variable_types_seen.add(kind)
         data = getattr(obj, "data", None)
         if type(data) is np.ndarray:
-            value = data[()] if data.ndim == 0 else None
-            if type(value) is not np.float64 and type(value) is not np.float32:
-                value = data.copy() if data.size <= self.max_elements else capture(data, self.max_elements)
             dtype = data.dtype
             self.raw_vars[vid] = (getattr(obj, "name", None), kind.__name__, data.shape,
-                                  _DTYPE_NAMES.get(dtype) or dtype_name(dtype), value, creator)
+                                  _DTYPE_NAMES.get(dtype) or dtype_name(dtype),
+                                  quick_capture(data, self.max_elements), creator)
             return vid
         shape = getattr(data, "shape", None)
         self.raw_vars[vid] = (getattr(obj, "name", None), kind.__name__,
@@ -124,15 +122,7 @@ class Recorder:
             if ref is not None and ref() is obj:
                 vid = id_at[id(obj)]
                 if raw_vars[vid][VAR_CREATOR] is None:
-                    data = obj.data
-                    if type(data) is np.ndarray and data.size <= max_elements:
-                        # a 0-d float array's element is an immutable numpy scalar: no copy needed
-                        value = data[()] if data.ndim == 0 else None
-                        if type(value) is not np.float64 and type(value) is not np.float32:
-                            value = data.copy()
-                        leaf_values.append(value)
-                    else:
-                        leaf_values.append(capture(data, max_elements))
+                    leaf_values.append(quick_capture(obj.data, max_elements))
                 else:
                     leaf_values.append(None)
             elif isinstance(obj, _NOT_VARIABLES) or not hasattr(obj, "data"):
@@ -266,7 +256,7 @@ class Recorder:
             step.error = error_text(error)
             return
         max_elements = self.max_elements
-        if type(grads_out) is tuple or type(grads_out) is list:
+        if isinstance(grads_out, (tuple, list)):
             step.grads_out = tuple([quick_capture(g, max_elements) for g in grads_out])
         else:
             step.grads_out = (quick_capture(grads_out, max_elements),)

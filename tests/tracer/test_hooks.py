@@ -265,6 +265,24 @@ def test_zero_d_snapshots_keep_dtype_and_the_value_at_recording_time():
     assert step.grads_out[0].shape == ()
 
 
+def test_zero_d_values_of_other_dtypes_keep_them_and_max_elements_zero_summarises():
+    with tracer.trace() as t:
+        big_endian = E.Variable(np.array(1.5, dtype=">f8"))
+        boxed = E.Variable(np.array(np.float64(2.5), dtype=object))
+        y = E.square(big_endian)
+        y.backward()
+        E.neg(boxed)
+    assert t.variables[1].value.dtype == ">f8" and t.variables[1].value.values == (1.5,)
+    assert t.variables[3].value.dtype == "object" and t.variables[3].value.values == ("2.5",)
+    with tracer.trace(max_elements=0) as t:
+        x = E.Variable(np.array(3.0))
+        E.square(x).backward()
+    step = t.select_pass().steps[0]
+    assert t.variables[1].value.values is None and t.variables[2].value.values is None
+    assert step.grads_in[0].values is None and step.grads_out[0].values is None
+    assert t.variables[2].value.max == 9.0
+
+
 @pytest.mark.parametrize("enabled", [True, False])
 def test_garbage_collector_state_is_left_as_it_was(enabled):
     import gc
