@@ -11,7 +11,7 @@ from .diagnose_grad import check_leaf_gradient, check_wrong_backward
 from .diagnose_nan import check_nan_backward, check_nan_forward
 from .diagnose_order import check_order, check_overwritten, check_shapes
 from .diagnose_replay import ReplayCache
-from .diagnose_stale import check_stale_gradient
+from .diagnose_stale import check_stale_gradient, forward_inputs
 from .diagnose_report import findings_from_json, findings_to_json, format_report
 from .errors import TraceError
 from .records import Finding
@@ -100,6 +100,7 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
 def _run_checks(trace, kinds, settings: Settings, pass_records) -> list[Finding]:
     cache = ReplayCache(trace)
     found: list[Finding] = []
+    used_by_forward = forward_inputs(trace) if "stale-gradient" in kinds else set()
     if "nan-inf" in kinds:
         found += check_nan_forward(trace)
     for pass_record in pass_records:
@@ -114,7 +115,7 @@ def _run_checks(trace, kinds, settings: Settings, pass_records) -> list[Finding]
         if "overwritten-gradient" in kinds:
             of_pass += check_overwritten(trace, pass_record, settings)
         if "stale-gradient" in kinds:
-            of_pass += check_stale_gradient(trace, pass_record)
+            of_pass += check_stale_gradient(trace, pass_record, used_by_forward)
         if "leaf-gradient" in kinds:
             of_pass += check_leaf_gradient(trace, pass_record, settings, cache, list(of_pass))
         found += of_pass

@@ -4,38 +4,49 @@ from __future__ import annotations
 
 from .diagnose_common import make_finding, prior_grads, var_label
 
-__all__ = ["check_stale_gradient"]
+__all__ = ["check_stale_gradient", "forward_inputs"]
 
 _HINT_STALE = ("call {clear} (or set .grad = None) before each backward, e.g. at the start of every "
                "training step; ignore this if you meant to add up the gradients of several "
                "backward calls")
 
 
-def check_stale_gradient(trace, pass_record) -> list:
+def forward_inputs(trace) -> set:
+    """Ids of the variables some call outside backward steps took as input."""
+    return {vid for call in trace.calls.values() if call.in_step is None for vid in call.inputs}
+
+
+def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None) -> list:
     """stale-gradient: a variable that began the pass with a ``.grad`` and received more in it.
 
-    Its final ``.grad`` is then the old gradient plus this pass's (the forgotten ``cleargrad()``
-    of a training loop or of a second derivative). The pass's root is left out: setting its
-    ``.grad`` by hand is how a seed gradient is given.
+    Its ``.grad`` then carries the old gradient plus this pass's (the forgotten ``cleargrad()``
+    of a training loop or of a second derivative). Left out: the pass's root (setting its
+    ``.grad`` by hand is how a seed gradient is given), manual passes (``f.backward(gy)`` calls
+    store nothing themselves), variables whose ``.grad`` did not change, and variables used only
+    by calls made inside backward steps (the engine's own seed and intermediate gradients of a
+    higher-order derivative, which the user cannot clear). ``used_by_forward`` is
+    ``forward_inputs(trace)``, computed once per trace by callers checking many passes.
     """
     priors = prior_grads(trace, pass_record)
-    if not priors:
+    if not priors or pass_record.kind == "manual":
         return []
+    if used_by_forward is None:
+        used_by_forward = forward_inputs(trace)
     findings = []
     for vid, prior in sorted(priors.items()):
-        if vid == pass_record.root or prior is None or prior.is_zero:
+        if vid == pass_record.root or prior is None or prior.is_zero or vid not in used_by_forward:
             continue
-        if not any(grad is not None for _, grad in trace.contributions(pass_record, vid)):
+        final = pass_record.grads.get(vid)
+        if final == prior or not any(grad is not None for _, grad in trace.contributions(pass_record, vid)):
             continue
         name = trace.name_of(vid)
-        final = pass_record.grads.get(vid)
         numbers = {"stale_mean": prior.mean}
         if final is not None and final.mean is not None:
             numbers["grad_mean"] = final.mean
         findings.append(make_finding(
             "stale-gradient",
             f"{var_label(trace, vid)} began backward pass {pass_record.id} with a .grad left from an "
-            f"earlier backward; this pass added to it, so its .grad is the sum of both",
+            f"earlier backward, and this pass added its gradient to that one",
             pass_id=pass_record.id, variable=vid, severity="warning",
             hint=_HINT_STALE.format(clear=f"{name}.cleargrad()" if name else "cleargrad() on it"),
             numbers=numbers))

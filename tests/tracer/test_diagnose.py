@@ -237,7 +237,7 @@ def _descend(clear: bool):
 def test_stale_gradient_names_the_variable_and_the_fix():
     (finding,) = diagnose(_descend(clear=False))
     assert finding.kind == "stale-gradient" and finding.variable == 1 and finding.pass_id == 3
-    assert "x (v1) began backward pass 3 with a .grad left" in finding.message
+    assert "x (v1) began backward pass 3 with a .grad left from an earlier backward" in finding.message
     assert finding.hint.startswith("call x.cleargrad() (or set .grad = None) before each backward")
     assert diagnose(_descend(clear=True)) == ()
 
@@ -255,6 +255,29 @@ def test_second_derivative_without_cleargrad_is_stale_and_with_it_is_clean():
         stale = [f for f in diagnose(t) if f.kind == "stale-gradient"]
         assert [(f.pass_id, f.variable) for f in stale] == ([] if clear else [(2, 1)])
         assert x.grad.data == (48.0 if clear else 48.0 + 32.0)
+
+
+def test_a_manual_pass_after_a_backward_is_not_stale():
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array([1.0, 2.0]), name="x")
+        E.sum(x * x).backward()
+        z = E.square(x)
+        z.creator.backward(np.ones(2))  # computes gradients, stores none
+    assert x.grad.data.tolist() == [2.0, 4.0]
+    assert diagnose(t, checks=["stale-gradient"]) == ()
+
+
+def test_repeated_higher_derivatives_flag_nothing_the_user_cannot_clear():
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(2.0), name="x")
+        y = E.sin(x)
+        y.backward(create_graph=True)
+        for _ in range(2):
+            gx = x.grad
+            x.cleargrad()
+            gx.backward(create_graph=True)
+    assert x.grad.data == pytest.approx(-np.cos(2.0))
+    assert diagnose(t, checks=["stale-gradient"]) == ()
 
 
 def test_a_seed_gradient_set_by_hand_on_the_root_is_not_stale():
