@@ -108,6 +108,25 @@ def test_generation_order_on_generation_engine():
     assert x.grad == 64
 
 
+def test_gradients_returned_as_a_tuple_subclass_are_recorded_per_input():
+    from collections import namedtuple
+    grads = namedtuple("Grads", "left right")
+
+    class Weighted(generations.Function):
+        def forward(self, a, b):
+            return a + 2 * b
+
+        def backward(self, gy):
+            return grads(gy, 2 * gy)
+
+    with tracer.trace(generations.Function, generations.Variable) as t:
+        a, b = generations.Variable(np.array(1.0)), generations.Variable(np.array(3.0))
+        Weighted()(a, b).backward()
+    (step,) = t.select_pass().steps
+    assert [g.item() for g in step.grads_out] == [1.0, 2.0]
+    assert b.grad == 2.0
+
+
 def test_listpop_engine_records_the_actual_wrong_order():
     with tracer.trace(listpop.Function, listpop.Variable) as t:
         x, _ = generation_graph(listpop)
