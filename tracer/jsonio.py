@@ -70,6 +70,14 @@ def _params_to_json(trace: Trace, call) -> dict:
     return {"params": text} if text else {}
 
 
+def _initial_grads_to_json(trace: Trace, pass_record) -> dict:
+    """``{"initial_grads": {...}}``: the non-None ``.grad`` values when the pass began, if known."""
+    known = trace.initial_grads.get(pass_record.id)
+    if known is None:
+        return {}
+    return {"initial_grads": {str(k): snapshot_to_json(g) for k, g in known.items()}}
+
+
 def trace_to_dict(trace: Trace) -> dict:
     """The Trace as plain JSON-ready data (schema ``gradtrace.trace/1``)."""
     return {
@@ -101,7 +109,7 @@ def trace_to_dict(trace: Trace) -> dict:
                               for s in p.steps],
                     "grads": {str(k): snapshot_to_json(g) for k, g in p.grads.items()},
                     "values": {str(k): snapshot_to_json(g) for k, g in p.values.items()},
-                    "error": _error_to_json(p.error)}
+                    "error": _error_to_json(p.error), **_initial_grads_to_json(trace, p)}
                    for p in trace.passes],
         "findings": [{"kind": f.kind, "message": f.message, "pass": f.pass_id, "call": f.call,
                       "variable": f.variable, "step": f.step, "severity": f.severity,
@@ -203,6 +211,9 @@ def _build(data: dict) -> Trace:
             {int(k): _snapshot_from_json(g) for k, g in p["grads"].items()},
             {int(k): _snapshot_from_json(g) for k, g in p["values"].items()},
             _snapshot_from_json(p["root_grad"]), _error_from_json(p["error"])))
+        if "initial_grads" in p:
+            trace.initial_grads[int(p["id"])] = {int(k): _snapshot_from_json(g)
+                                                 for k, g in p["initial_grads"].items()}
     trace.passes = tuple(passes)
     trace.findings = tuple(
         Finding(f["kind"], f["message"], f["pass"], f["call"], f["variable"], f["step"],

@@ -257,6 +257,14 @@ def test_second_derivative_without_cleargrad_is_stale_and_with_it_is_clean():
         assert x.grad.data == (48.0 if clear else 48.0 + 32.0)
 
 
+def test_stale_gradient_is_found_in_a_trace_read_back_from_json():
+    text = _descend(clear=False).to_json()
+    assert '"initial_grads": {\n    "1"' in text
+    again = tracer.loads(text)
+    assert again.to_json() == text
+    assert [(f.kind, f.variable) for f in diagnose(again)] == [("stale-gradient", 1)]
+
+
 def test_a_manual_pass_after_a_backward_is_not_stale():
     with tracer.trace(keep="all") as t:
         x = E.Variable(np.array([1.0, 2.0]), name="x")
