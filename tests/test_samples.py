@@ -29,6 +29,7 @@ EXPECTED_OUTPUT = {
     "tanh_derivatives": ["d1 tanh/dx1 at 1 = 0.419974", "d2 tanh/dx2 at 1 = -0.639700"],
     "mlp_step": ["loss before the step = 0.404028", "loss after the step  = 0.403903"],
     "own_engine_bug": ["y = 32.0", "dy/dx = 96.0  (the right answer is 64.0)"],
+    "forgot_cleargrad": ["step 2: x.grad = -9, x = 3.75", "step 4: x.grad = -2.25, x = 6.1875"],
 }
 
 
@@ -94,6 +95,17 @@ def test_mlp_step_has_gradients_for_every_weight():
     named = {grads.name_of(v): grads.final_grad(p, v) for v in p.variables if grads.name_of(v)}
     assert {"W1", "b1", "W2", "b2", "loss"} <= set(named)
     assert named["W1"].shape == (1, 3) and named["W2"].shape == (3, 1)
+
+
+def test_forgotten_cleargrad_is_a_stale_gradient_and_fixed_is_clean():
+    from tracer.diagnose import diagnose
+
+    trace = tracer.run_script(SAMPLES / "forgot_cleargrad.py", [], keep="all")
+    assert [(f.kind, f.pass_id, trace.name_of(f.variable)) for f in diagnose(trace)] == [
+        ("stale-gradient", 2, "x"), ("stale-gradient", 3, "x"), ("stale-gradient", 4, "x")]
+    fixed = tracer.run_script(SAMPLES / "forgot_cleargrad.py", ["--fixed"], keep="all")
+    assert diagnose(fixed) == ()
+    assert leaf_grads(fixed)["x"] == -0.75
 
 
 def test_own_engine_is_traced_with_its_own_classes():
