@@ -484,6 +484,7 @@ def steps(script, args, keep, max_elements, function_class, variable_class, whic
               short_help="Run a script and report the usual backprop bugs.", epilog="""\b
 Examples:
   gradtrace check samples/own_engine_bug.py       (exit 1: functions ran out of order)
+  gradtrace check samples/forgot_cleargrad.py --pass all   (warnings: x.grad never cleared)
   gradtrace check my_step.py --pass all -o findings.svg
   gradtrace check --json train.py --epochs 1 > findings.json
   gradtrace check model.py --only wrong-backward --tolerance 1e-4
