@@ -252,7 +252,7 @@ def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions,
     value = trace.value(var_id, pass_record)
     view = views.get(var_id)
     vid = f"v{var_id}"
-    border = theme.finding_border if findings else None
+    border = theme.findings_border(findings)
     classes = "var inner" if inner else "var"
     if view is not None:
         classes += f" {view.state}"
@@ -276,7 +276,7 @@ def _call_lines(trace, call, index: PassIndex, options: DotOptions, theme: Theme
     steps = index.steps_of_call.get(call.id, [])
     step = steps[0] if steps else None
     detail = " ".join(t for t in (consts.fold_text.get(call.id), op_params(trace, call)) if t)
-    border = theme.finding_border if findings else (theme.current_border if current else None)
+    border = theme.findings_border(findings) or (theme.current_border if current else None)
     classes = "fn inner" if inner else "fn"
     if compact:
         attrs = compact_function(theme, f"{call.op} {detail}".strip(), step, inner=inner,

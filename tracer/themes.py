@@ -62,7 +62,16 @@ class Theme:
     nonfinite_fill: str = "#FFCDD2"
     nonfinite_color: str = "#B71C1C"
     finding_border: str = "#D32F2F"
+    warning_border: str = "#EF8F00"  # a node whose findings are all warnings
     error_fill: str = "#F4B6B6"
+
+    def findings_border(self, findings) -> str | None:
+        """The border of a node with these findings: red for an error, amber for warnings only."""
+        if not findings:
+            return None
+        if all(f.severity == "warning" for f in findings):
+            return self.warning_border
+        return self.finding_border
 
     def state(self, name: str) -> StateStyle:
         """The style of gradient state ``name`` (one of GRAD_STATES, or "pending")."""

@@ -369,3 +369,17 @@ def test_a_step_beyond_the_pass_is_a_clear_error():
     assert "Exp" in to_dot(t, step=2).source
     with pytest.raises(DotOptionError, match=r"step 3 does not exist: the pass has 2 backward steps \(choose 0..2\)"):
         to_dot(t, step=3)
+
+
+def test_debug_theme_borders_errors_red_and_warnings_amber():
+    from tracer.records import Finding
+    from tracer.themes import DEBUG
+
+    t = seed_trace()
+    t.findings = (Finding("stale-gradient", "m", 1, None, 1, None, "warning", "", {}),
+                  Finding("wrong-backward", "m", 1, 2, None, 2, "error", "", {}))
+    source = to_dot(t, theme="debug").source
+    lines = {m.group(1): m.group(0) for m in re.finditer(r"\t([vf]\d+) \[.*\n", source)}
+    assert DEBUG.warning_border in lines["v1"] and DEBUG.finding_border not in lines["v1"]
+    assert DEBUG.finding_border in lines["f2"]
+    assert DEBUG.warning_border not in lines["f2"] and DEBUG.finding_border not in lines["v2"]
