@@ -15,7 +15,7 @@ from .building import build_trace
 from .raw import (CALL_INPUTS, CALL_LINKED, CALL_OUTPUTS, VAR_CREATOR, VAR_VALUE, RawPass, RawStep,
                   error_text, quick_capture)
 from .records import ErrorRecord
-from .snapshot import _DTYPE_NAMES, ArraySnapshot, capture, dtype_name
+from .snapshot import ArraySnapshot, capture, dtype_name
 from .trace import Trace
 
 __all__ = ["Recorder", "KEEP_CHOICES"]
@@ -23,8 +23,8 @@ __all__ = ["Recorder", "KEEP_CHOICES"]
 KEEP_CHOICES = ("last", "first", "all")
 # Arguments and results that are plain values, never Variables (numpy arrays and scalars have
 # a ``data`` attribute too: a memoryview).
-_weakref_type = weakref.ref
 _NOT_VARIABLES = (int, float, complex, str, bytes, np.ndarray, np.generic)
+_weakref_type = weakref.ref
 
 
 class Recorder:
@@ -64,10 +64,9 @@ class Recorder:
             self.variable_types_seen.add(kind)
         data = getattr(obj, "data", None)
         if type(data) is np.ndarray:
-            dtype = data.dtype
             self.raw_vars[vid] = (getattr(obj, "name", None), kind.__name__, data.shape,
-                                  _DTYPE_NAMES.get(dtype) or dtype_name(dtype),
-                                  quick_capture(data, self.max_elements), creator)
+                                  dtype_name(data.dtype), quick_capture(data, self.max_elements),
+                                  creator)
             return vid
         shape = getattr(data, "shape", None)
         self.raw_vars[vid] = (getattr(obj, "name", None), kind.__name__,
