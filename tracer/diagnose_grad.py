@@ -14,6 +14,8 @@ PER_SIGNATURE = 50
 _HINT_WRONG = ("the local derivative in {op}.backward is wrong for this input: re-derive it; the "
                "usual slips are a missing factor (2x for x**2), a sign (cos' = -sin), the output "
                "used where the input belongs, or forgetting to multiply by gy")
+_HINT_NONE = ("{op}.backward must return one gradient per input: return this input's gradient "
+              "(None only for an input the output does not depend on), e.g. `return gy * x1, gy * x0`")
 _HINT_LEAF = ("the gradient that reached this leaf is off although the local checks may pass: "
               "look at the other findings of this pass (order, overwrites, wrong backwards)")
 _HINT_LEAF_ALONE = ("no single step explains it: an op that could not be re-run, gradients "
@@ -104,9 +106,16 @@ def _check_step(trace, call, step, replay, settings: Settings, flagged) -> list:
         return []
     arrays = _as_float64(replay.inputs)
     grads = step.grads_out
+
+    def returned_none(i):
+        """The backward returned None (no gradient) for a float input that is not a Constant."""
+        record = trace.variables.get(call.inputs[i])
+        return grads[i] is None and record is not None and record.kind != "Constant"
+
     checked = [i for i, a in enumerate(arrays)
-               if a.dtype.kind == "f" and i < len(grads) and grads[i] is not None
-               and grads[i].values is not None and tuple(grads[i].shape) == a.shape
+               if a.dtype.kind == "f" and i < len(grads)
+               and (returned_none(i) or (grads[i] is not None and grads[i].values is not None
+                                         and tuple(grads[i].shape) == a.shape))
                and (call.id, call.inputs[i]) not in flagged]
     if 2 * sum(arrays[i].size for i in checked) > settings.budget:
         settings.note(f"wrong-backward: {op_of(trace, call.id)} not checked: its inputs need more "
@@ -125,18 +134,31 @@ def _check_step(trace, call, step, replay, settings: Settings, flagged) -> list:
 
     found = []
     for i in checked:
-        rtol, atol = _tolerances(settings, grads[i].dtype, weight_scale)
+        if grads[i] is None:
+            dtype, analytic = str(replay.inputs[i].dtype), np.zeros(arrays[i].shape)
+        else:
+            dtype, analytic = grads[i].dtype, grads[i].to_array()
+        rtol, atol = _tolerances(settings, dtype, weight_scale)
         try:
-            mismatch = numeric_mismatch(phi, arrays, i, grads[i].to_array(), eps, magnitude, rtol, atol)
+            mismatch = numeric_mismatch(phi, arrays, i, analytic, eps, magnitude, rtol, atol)
         except Exception:  # noqa: BLE001 - user code
             return found
         if mismatch is not None:
-            found.append((i, mismatch))
+            found.append((i, {**mismatch, "returned_none": grads[i] is None}))
     return found
 
 
 def _wrong_finding(trace, pass_record, call, step, position, vid, numbers):
     op = op_of(trace, call.id)
+    numbers = dict(numbers)
+    if numbers.pop("returned_none"):
+        return make_finding(
+            "wrong-backward",
+            f"{op}.backward returned None (no gradient) for input {position + 1}, "
+            f"{var_label(trace, vid)}, but {op}.forward depends on it: a numerical derivative "
+            f"gives {numbers['numerical']:.6g}",
+            pass_id=pass_record.id, call=call.id, variable=vid, step=step.index,
+            hint=_HINT_NONE.format(op=op), numbers={"input": position + 1, **numbers})
     at = f" at index {tuple(numbers['index'])}" if numbers["index"] else ""
     return make_finding(
         "wrong-backward",

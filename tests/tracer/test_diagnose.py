@@ -220,6 +220,37 @@ def test_gradients_kept_across_passes_without_cleargrad_are_only_a_stale_gradien
     assert "x.cleargrad()" in findings[0].hint and "meant to add up" in findings[0].hint
 
 
+class _ForgetsSecondInput(E.Function):
+    """x0 * x1 whose backward returns None for x1 (its gradient silently lost)."""
+
+    def forward(self, x0, x1):
+        return x0 * x1
+
+    def backward(self, gy):
+        return gy * self.inputs[1].data, None
+
+
+def test_a_backward_returning_none_for_an_input_that_matters_is_wrong_backward():
+    with tracer.trace() as t:
+        a, b = E.Variable(np.array(2.0), name="a"), E.Variable(np.array(3.0), name="b")
+        y = _ForgetsSecondInput()(a, b)
+        y.backward()
+    assert b.grad is None
+    wrong = [f for f in diagnose(t) if f.kind == "wrong-backward"]
+    assert [(f.call, f.variable, f.numbers["input"]) for f in wrong] == [(1, 2, 2)]
+    assert "_ForgetsSecondInput.backward returned None (no gradient) for input 2, b (v2)" in wrong[0].message
+    assert wrong[0].numbers["numerical"] == pytest.approx(2.0, rel=1e-6)
+    assert "one gradient per input" in wrong[0].hint
+
+
+def test_none_for_a_constant_input_is_not_flagged():
+    with tracer.trace() as t:
+        a = E.Variable(np.array(2.0), name="a")
+        y = _ForgetsSecondInput()(a, np.array(3.0))  # the second input becomes a Constant
+        y.backward()
+    assert [f for f in diagnose(t) if f.kind == "wrong-backward"] == []
+
+
 # ----- stale-gradient -------------------------------------------------------------------------
 
 def _descend(clear: bool):
