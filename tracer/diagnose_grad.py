@@ -151,22 +151,19 @@ def _check_step(trace, call, step, replay, settings: Settings, flagged) -> list:
 def _wrong_finding(trace, pass_record, call, step, position, vid, numbers):
     op = op_of(trace, call.id)
     numbers = dict(numbers)
+    where = f"input {position + 1}, {var_label(trace, vid)}"
     if numbers.pop("returned_none"):
-        return make_finding(
-            "wrong-backward",
-            f"{op}.backward returned None (no gradient) for input {position + 1}, "
-            f"{var_label(trace, vid)}, but {op}.forward depends on it: a numerical derivative "
-            f"gives {numbers['numerical']:.6g}",
-            pass_id=pass_record.id, call=call.id, variable=vid, step=step.index,
-            hint=_HINT_NONE.format(op=op), numbers={"input": position + 1, **numbers})
-    at = f" at index {tuple(numbers['index'])}" if numbers["index"] else ""
-    return make_finding(
-        "wrong-backward",
-        f"{op}.backward gives a wrong gradient for input {position + 1}, {var_label(trace, vid)}: "
-        f"{numbers['analytic']:.6g}{at} where a numerical derivative of {op}.forward gives "
-        f"{numbers['numerical']:.6g} (relative error {numbers['relative_error']:.3g})",
-        pass_id=pass_record.id, call=call.id, variable=vid, step=step.index,
-        hint=_HINT_WRONG.format(op=op), numbers={"input": position + 1, **numbers})
+        message = (f"{op}.backward returned None (no gradient) for {where}, but {op}.forward "
+                   f"depends on it: a numerical derivative gives {numbers['numerical']:.6g}")
+        hint = _HINT_NONE.format(op=op)
+    else:
+        at = f" at index {tuple(numbers['index'])}" if numbers["index"] else ""
+        message = (f"{op}.backward gives a wrong gradient for {where}: {numbers['analytic']:.6g}{at} "
+                   f"where a numerical derivative of {op}.forward gives {numbers['numerical']:.6g} "
+                   f"(relative error {numbers['relative_error']:.3g})")
+        hint = _HINT_WRONG.format(op=op)
+    return make_finding("wrong-backward", message, pass_id=pass_record.id, call=call.id, variable=vid,
+                        step=step.index, hint=hint, numbers={"input": position + 1, **numbers})
 
 
 # ----- leaf gradients ------------------------------------------------------------------------
