@@ -173,7 +173,7 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         except Exception as ours:  # noqa: BLE001 - a bug of ours must not replace the user's outcome
             recorder.internal_error = recorder.internal_error or f"{type(ours).__name__}: {ours}"
             self.trace.complete = True
-        used_functions = recorder.classes_used(self._hooks.function_classes, recorder.function_types_seen)
+        used_functions = recorder.classes_used(self._hooks.function_classes, recorder.classes)
         used_variables = recorder.classes_used(self._hooks.variable_classes, recorder.variable_types_seen)
         self.trace.engine = EngineInfo(tuple(_class_qualname(c) for c in used_functions),
                                        tuple(_class_qualname(c) for c in used_variables))

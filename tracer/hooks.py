@@ -102,7 +102,7 @@ def _make_call_hook(original):
         recorder = _active
         if recorder is None or get_ident() != recorder.thread_id:
             return original(self, *args, **kwargs)
-        stack = recorder.call_stack  # Recorder.call_enter, inlined on this hot path
+        stack = recorder.call_stack
         if stack and stack[-1] is self:
             return original(self, *args, **kwargs)  # a nested call on the same object
         stack.append(self)

@@ -41,16 +41,15 @@ class Recorder:
         self.raw_vars: dict[int, tuple] = {}   # variable id -> fields VAR_* (see raw.py)
         self.raw_calls: dict[int, tuple] = {}  # call id -> fields CALL_*
         self.classes: list[type] = []          # the Function classes seen, by CALL_CLASS index
-        self.class_index: dict[type, int] = {}
+        self.class_index: dict[type, int] = {}  # class -> its position in classes
         self.next_call = 1
         self.passes_seen = 0
         self.kept: list[RawPass] = []
         self.current: RawPass | None = None
         self.step_stack: list[RawStep] = []
-        self.call_stack: list = []
+        self.call_stack: list = []  # Function objects whose __call__ is running (the hook pushes)
         self.names = NameBook()
         self.hooks = None
-        self.function_types_seen: set[type] = set()
         self.variable_types_seen: set[type] = set()
         self.internal_error: str | None = None  # set when a bug of ours stopped the recording
 
@@ -82,20 +81,11 @@ class Recorder:
 
     # ----- forward ----------------------------------------------------------------------------
 
-    def call_enter(self, fn) -> bool:
-        """Called before ``Function.__call__``; False when this is a nested call on the same object."""
-        stack = self.call_stack
-        if stack and stack[-1] is fn:
-            return False
-        stack.append(fn)
-        return True
-
     def call_exit(self, fn, args, result, error: BaseException | None) -> None:
         """Record one finished (or failed) ``Function.__call__`` (the hot path: keep it lean)."""
         self.call_stack.pop()
         cls = type(fn)
-        if cls not in self.function_types_seen:
-            self.function_types_seen.add(cls)
+        if cls not in self.class_index:
             self.class_index[cls] = len(self.classes)
             self.classes.append(cls)
             if self.hooks is not None:
