@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from . import hooks as _hooks
+from .discovery import engine_classes_in
 from .errors import EngineNotFoundError, HookError, TraceActiveError
 from .recorder import Recorder
 from .records import EngineInfo
@@ -72,9 +73,12 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
 
     ``t.engine`` names the hooked classes that the run actually used.
 
-    ``with trace() as t:`` traces gradtrace's own engine. Pass ``function_cls`` / ``variable_cls``
-    (a class or a list of classes) to trace your own DeZero-style engine, or ``auto=True`` to
-    hook every such class that is defined (or was imported from ``search_dirs``) while tracing.
+    ``with trace() as t:`` traces gradtrace's own engine and the DeZero-style classes that the
+    code around the ``with`` uses (its namespace's classes and the classes of its objects: a
+    notebook's own ``Function`` and ``Variable`` need no arguments). Pass ``function_cls`` /
+    ``variable_cls`` (a class or a list of classes) to trace exactly those classes, or
+    ``auto=True`` to also hook every such class that is defined (or was imported from
+    ``search_dirs``) while tracing.
     ``keep`` chooses which backward passes to keep: "last" (default), "first", "all" or a pass
     number. Arrays with at most ``max_elements`` elements are copied whole, larger ones
     summarised. The Trace is filled in when the block ends, also when it raises (the exception
@@ -98,17 +102,21 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         self._watcher: _hooks.ClassWatcher | None = None
         self._frame = None
         self._namespaces: list[dict] = []
+        self._explicit = bool(self._function_classes or self._variable_classes)
+        self._problems: list[str] = []
         self.trace = Trace()
 
     def add_namespace(self, namespace: dict) -> None:
         """Also read variable names from ``namespace`` when the trace ends."""
         self._namespaces.append(namespace)
 
-    def _install(self) -> None:
+    def _install(self, caller) -> None:
         function_classes, variable_classes = self._function_classes, self._variable_classes
-        if not self._auto and not function_classes and not variable_classes:
+        if not self._auto and not self._explicit:
             default_function, default_variable = _default_engine_classes()
             function_classes, variable_classes = [default_function], [default_variable]
+        if not self._explicit and caller is not None:
+            self._hook_found(caller)
         for cls in function_classes:
             self._hooks.hook_function_class(cls)
             for sub in [cls, *_all_subclasses(cls)]:
@@ -122,6 +130,19 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                     if isinstance(value, type) and value.__module__ == module.__name__:
                         self._watcher.consider(value)
             self._watcher.install()
+
+    def _hook_found(self, caller) -> None:
+        """Hook the engine classes the caller's namespace uses; one that cannot be hooked is a warning."""
+        namespaces = [caller.f_globals]
+        if caller.f_locals is not caller.f_globals:
+            namespaces.append(caller.f_locals)
+        found_functions, found_variables = engine_classes_in(*namespaces)
+        for cls, hook in [*((c, self._hooks.hook_function_class) for c in found_functions),
+                          *((c, self._hooks.hook_variable_class) for c in found_variables)]:
+            try:
+                hook(cls)
+            except HookError as exc:
+                self._problems.append(str(exc))
 
     def _modules_already_imported(self) -> list:
         """Our engine's modules (if imported) and modules imported from ``search_dirs``."""
@@ -144,14 +165,15 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             if _hooks.active_recorder() is not None:
                 raise TraceActiveError("a trace is already recording: nested or concurrent traces are "
                                        "not supported; end the running trace first")
+            caller = sys._getframe(1)
             try:
-                self._install()
+                self._install(caller)
             except BaseException:
                 self._hooks.remove()
                 raise
             self._recorder.hooks = self._hooks
             _hooks._set_active(self._recorder)
-        self._frame = sys._getframe(1)
+        self._frame = caller
         return self.trace
 
     def __exit__(self, exc_type, exc, tb) -> bool:
@@ -177,7 +199,12 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         used_variables = recorder.classes_used(self._hooks.variable_classes, recorder.variable_types_seen)
         self.trace.engine = EngineInfo(tuple(_class_qualname(c) for c in used_functions),
                                        tuple(_class_qualname(c) for c in used_variables))
-        warnings = list(self._watcher.problems) if self._watcher else []
+        warnings = self._problems + (list(self._watcher.problems) if self._watcher else [])
+        if not self.trace.calls and exc is None and not self._auto and not recorder.internal_error:
+            hooked = ", ".join(_class_qualname(c) for c in self._hooks.function_classes) or "none"
+            warnings.append(f"nothing was recorded: no hooked Function was called inside the with block "
+                            f"(hooked: {hooked}); to trace your own engine pass "
+                            f"function_cls=YourFunction, variable_cls=YourVariable")
         if recorder.internal_error:
             warnings.append(f"gradtrace stopped recording after an internal error ({recorder.internal_error}); "
                             f"the trace holds what was recorded before it — please report this")

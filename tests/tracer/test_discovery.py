@@ -1,0 +1,136 @@
+"""trace() with no classes named: it finds the engine the surrounding code uses (notebooks, tests)."""
+
+import textwrap
+
+import numpy as np
+import pytest
+
+import engine as E
+import tracer
+from tests.tracer.engines import fullcore, recursive
+from tracer.discovery import engine_classes_in
+
+SEED_GRAD = 3.297442541400256
+
+ENGINE_CELL = textwrap.dedent("""
+    import numpy as np
+
+    class Variable:
+        def __init__(self, data):
+            self.data, self.grad, self.creator = data, None, None
+
+        def backward(self):
+            if self.grad is None:
+                self.grad = np.ones_like(self.data)
+            funcs = [self.creator]
+            while funcs:
+                f = funcs.pop()
+                f.input.grad = f.backward(f.output.grad)
+                if f.input.creator is not None:
+                    funcs.append(f.input.creator)
+
+    class Function:
+        def __call__(self, input):
+            output = Variable(self.forward(input.data))
+            output.creator, self.input, self.output = self, input, output
+            return output
+
+    class Square(Function):
+        def forward(self, x):
+            return x ** 2
+
+        def backward(self, gy):
+            return 2 * self.input.data * gy
+""")
+
+TRACE_CELL = textwrap.dedent("""
+    import tracer
+    with tracer.trace(**options) as t:
+        y = Square()(Square()(x))
+        y.backward()
+""")
+
+
+def run_cells(namespace, *cells):
+    """Run notebook cells one after another in one namespace, as Jupyter does."""
+    namespace.setdefault("__name__", "__main__")
+    for cell in cells:
+        exec(compile(cell, "<cell>", "exec"), namespace)  # noqa: S102 - the test's own cells
+    return namespace
+
+
+@pytest.mark.parametrize("options", [{}, {"auto": True}])
+def test_a_notebooks_own_classes_are_traced_without_naming_them(options):
+    ns = run_cells({"options": options}, ENGINE_CELL, "x = Variable(np.array(3.0))", TRACE_CELL)
+    t = ns["t"]
+    p = t.select_pass()
+    assert [t.calls[s.call].op for s in p.steps] == ["Square", "Square"]
+    assert p.grads[t.variables[1].id].values == (108.0,)
+    assert t.engine.function_classes == ("__main__.Function",)
+    assert t.engine.variable_classes == ("__main__.Variable",)
+    assert t.warnings == ()
+
+
+def test_a_cell_run_again_still_traces_objects_made_with_the_old_classes():
+    ns = run_cells({"options": {}}, ENGINE_CELL, "x = Variable(np.array(3.0))")
+    old_variable = ns["Variable"]
+    run_cells(ns, ENGINE_CELL)  # the engine cell again: new classes; x keeps the old one
+    assert ns["Variable"] is not old_variable and type(ns["x"]) is old_variable
+    old_dict = dict(old_variable.__dict__)
+    run_cells(ns, "y0 = Square()(x)", TRACE_CELL.replace("Square()(Square()(x))", "Square()(y0)"))
+    t = ns["t"]
+    assert len(t.select_pass().steps) == 2  # x.backward() of the old class was hooked
+    assert dict(old_variable.__dict__) == old_dict  # and restored
+
+
+def test_the_variable_class_alone_leads_to_the_function_base_beside_it():
+    functions, variables = engine_classes_in({"Variable": recursive.Variable, "square": len})
+    assert functions == [recursive.Function] and variables == [recursive.Variable]
+
+
+def test_a_subclass_or_an_instance_leads_to_its_base_classes():
+    assert engine_classes_in({"Sin": fullcore.Sin}) == ([fullcore.Function], [])
+    x = fullcore.Variable(np.array(1.0))
+    assert engine_classes_in({"x": x}) == ([fullcore.Function], [fullcore.Variable])
+
+
+def test_plain_values_and_other_classes_are_not_taken_for_an_engine():
+    namespace = {"np": np, "a": np.zeros(3), "n": 3, "f": print, "d": {}, "cls": dict,
+                 "pytest": pytest, "trace": tracer.trace}
+    assert engine_classes_in(namespace) == ([], [])
+
+
+def test_named_classes_are_exactly_what_is_traced():
+    def run():
+        x = recursive.Variable(np.array(0.5))
+        y = recursive.Square()(recursive.Exp()(recursive.Square()(x)))
+        y.grad = np.array(1.0)
+        with tracer.trace(function_cls=E.Function, variable_cls=E.Variable) as t:
+            y.backward()
+        return t
+
+    before = dict(recursive.Variable.__dict__)
+    t = run()  # recursive's classes are in this module's namespace, but E's were named
+    assert not t.passes and dict(recursive.Variable.__dict__) == before
+    assert "nothing was recorded" in t.warnings[0] and "function_cls=YourFunction" in t.warnings[0]
+
+
+def test_found_classes_from_a_test_function_are_traced_and_restored():
+    Variable, Square, Exp = recursive.Variable, recursive.Square, recursive.Exp  # noqa: N806
+    before = dict(Variable.__dict__), dict(recursive.Function.__dict__)
+    with tracer.trace() as t:
+        x = Variable(np.array(0.5))
+        y = Square()(Exp()(Square()(x)))
+        y.grad = np.array(1.0)
+        y.backward()
+    assert [t.calls[s.call].op for s in t.select_pass().steps] == ["Square", "Exp", "Square"]
+    assert t.select_pass().grads[t.variables[1].id].values == (pytest.approx(SEED_GRAD),)
+    assert (dict(Variable.__dict__), dict(recursive.Function.__dict__)) == before
+
+
+def test_an_empty_block_warns_with_the_fix():
+    with tracer.trace(function_cls=E.Function, variable_cls=E.Variable) as t:
+        pass
+    assert len(t.warnings) == 1
+    assert t.warnings[0].startswith("nothing was recorded: no hooked Function was called")
+    assert f"(hooked: {E.Function.__module__}.Function)" in t.warnings[0]
