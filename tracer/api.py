@@ -118,9 +118,7 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         if not self._explicit and caller is not None:
             self._hook_found(caller)
         for cls in function_classes:
-            self._hooks.hook_function_class(cls)
-            for sub in [cls, *_all_subclasses(cls)]:
-                self._hooks.hook_steps_of(sub)
+            self._hook_function_and_steps(cls)
         for cls in variable_classes:
             self._hooks.hook_variable_class(cls)
         if self._auto:
@@ -137,12 +135,27 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         if caller.f_locals is not caller.f_globals:
             namespaces.append(caller.f_locals)
         found_functions, found_variables = engine_classes_in(*namespaces)
-        for cls, hook in [*((c, self._hooks.hook_function_class) for c in found_functions),
+        for cls, hook in [*((c, self._hook_function_and_steps) for c in found_functions),
                           *((c, self._hooks.hook_variable_class) for c in found_variables)]:
             try:
                 hook(cls)
             except HookError as exc:
                 self._problems.append(str(exc))
+
+    def _hook_function_and_steps(self, cls: type) -> None:
+        self._hooks.hook_function_class(cls)
+        for sub in [cls, *_all_subclasses(cls)]:
+            self._hooks.hook_steps_of(sub)
+
+    def _nothing_recorded(self) -> str:
+        """The warning for a block that recorded no Function call, naming the likely fix."""
+        if self.trace.pass_count:
+            return ("backward() ran on a graph built before the with block, so none of its Function "
+                    "calls were recorded: put the forward computation inside the with block too")
+        hooked = ", ".join(_class_qualname(c) for c in self._hooks.function_classes) or "none"
+        return (f"nothing was recorded: no hooked Function was called inside the with block "
+                f"(hooked: {hooked}); to trace your own engine pass "
+                f"function_cls=YourFunction, variable_cls=YourVariable")
 
     def _modules_already_imported(self) -> list:
         """Our engine's modules (if imported) and modules imported from ``search_dirs``."""
@@ -197,14 +210,12 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             self.trace.complete = True
         used_functions = recorder.classes_used(self._hooks.function_classes, recorder.classes)
         used_variables = recorder.classes_used(self._hooks.variable_classes, recorder.variable_types_seen)
-        self.trace.engine = EngineInfo(tuple(_class_qualname(c) for c in used_functions),
-                                       tuple(_class_qualname(c) for c in used_variables))
+        # dict.fromkeys: a notebook cell run again leaves two classes of the same name
+        self.trace.engine = EngineInfo(tuple(dict.fromkeys(map(_class_qualname, used_functions))),
+                                       tuple(dict.fromkeys(map(_class_qualname, used_variables))))
         warnings = self._problems + (list(self._watcher.problems) if self._watcher else [])
         if not self.trace.calls and exc is None and not self._auto and not recorder.internal_error:
-            hooked = ", ".join(_class_qualname(c) for c in self._hooks.function_classes) or "none"
-            warnings.append(f"nothing was recorded: no hooked Function was called inside the with block "
-                            f"(hooked: {hooked}); to trace your own engine pass "
-                            f"function_cls=YourFunction, variable_cls=YourVariable")
+            warnings.append(self._nothing_recorded())
         if recorder.internal_error:
             warnings.append(f"gradtrace stopped recording after an internal error ({recorder.internal_error}); "
                             f"the trace holds what was recorded before it — please report this")

@@ -79,7 +79,8 @@ def test_a_cell_run_again_still_traces_objects_made_with_the_old_classes():
     old_dict = dict(old_variable.__dict__)
     run_cells(ns, "y0 = Square()(x)", TRACE_CELL.replace("Square()(Square()(x))", "Square()(y0)"))
     t = ns["t"]
-    assert len(t.select_pass().steps) == 2  # x.backward() of the old class was hooked
+    assert len(t.select_pass().steps) == 2  # old and new classes mixed in one graph
+    assert t.engine.variable_classes == ("__main__.Variable",)  # two classes, one name
     assert dict(old_variable.__dict__) == old_dict  # and restored
 
 
@@ -134,3 +135,17 @@ def test_an_empty_block_warns_with_the_fix():
     assert len(t.warnings) == 1
     assert t.warnings[0].startswith("nothing was recorded: no hooked Function was called")
     assert f"(hooked: {E.Function.__module__}.Function)" in t.warnings[0]
+
+
+@pytest.mark.parametrize("engine_cell", [ENGINE_CELL, "from engine import Variable, square as Square_"])
+def test_a_graph_built_before_the_block_warns_to_move_the_forward_inside(engine_cell):
+    forward = ("y = Square()(Square()(x))" if engine_cell is ENGINE_CELL else "y = Square_(Square_(x))")
+    ns = run_cells({}, engine_cell, "x = Variable(np.array(3.0))" if engine_cell is ENGINE_CELL
+                   else "import numpy as np; x = Variable(np.array(3.0))", forward,
+                   "import tracer\nwith tracer.trace() as t:\n    y.backward()\n")
+    t = ns["t"]
+    assert t.pass_count == 1 and not t.calls
+    assert t.warnings == ("backward() ran on a graph built before the with block, so none of its "
+                          "Function calls were recorded: put the forward computation inside the with "
+                          "block too",)
+    assert len(t.select_pass().steps) == 2  # the steps are still recorded: their hooks were installed
