@@ -122,7 +122,7 @@
     pos.textContent = "Step " + k + " / " + count;
     describe(step);
     root.setAttribute("data-step", String(k));
-    if (history.replaceState) { history.replaceState(null, "", "#step=" + k); }
+    try { history.replaceState(null, "", "#step=" + k); } catch (ignored) { /* a sandboxed iframe (notebook) has no URL to update */ }
   }
 
   function stop() {

@@ -12,7 +12,7 @@ from .frames import Frames, frames
 from .labels import badge_text, format_array
 from .output import write_atomic
 
-__all__ = ["player_html", "write_player"]
+__all__ = ["PlayerView", "player_html", "write_player"]
 
 
 def _template(name: str) -> str:
@@ -85,3 +85,30 @@ def player_html(trace, *, title: str | None = None, interval_ms: int = 1200, **o
 def write_player(trace, path, **options) -> Path:
     """Write the HTML player to ``path`` atomically (options as ``player_html``)."""
     return write_atomic(Path(path), player_html(trace, **options))
+
+
+class PlayerView:
+    """The player as a notebook output: Jupyter shows it inline, in a sandboxed iframe.
+
+    ``html`` is the whole page; ``save(path)`` writes it like ``write_player``.
+    """
+
+    def __init__(self, page: str, height: int = 640) -> None:
+        if isinstance(height, bool) or not isinstance(height, int) or height < 100:
+            raise ValueError(f"height must be a whole number of pixels >= 100, got {height!r}")
+        self.html = page
+        self.height = height
+
+    def _repr_html_(self) -> str:
+        # srcdoc keeps the page self-contained (no file, no server); the sandbox lets its script
+        # run but gives it no access to the notebook's page.
+        return (f'<iframe srcdoc="{html.escape(self.html, quote=True)}" sandbox="allow-scripts" '
+                f'title="gradtrace player" style="width:100%;height:{self.height}px;'
+                f'border:1px solid #d0d7de;border-radius:4px"></iframe>')
+
+    def save(self, path) -> Path:
+        """Write the page to ``path`` atomically."""
+        return write_atomic(Path(path), self.html)
+
+    def __repr__(self) -> str:
+        return f"<PlayerView {len(self.html):,} characters: display it in Jupyter, or .save(path)>"

@@ -170,6 +170,14 @@ class Trace:
         from .dot import to_dot
         return to_dot(self, **options)
 
+    def player(self, *, height: int = 640, **options):
+        """The step-through player for Jupyter (shown inline; ``.save(path)`` writes the page).
+
+        ``height`` is the inline frame's height in pixels; options as ``tracer.player.player_html``.
+        """
+        from .player import PlayerView, player_html
+        return PlayerView(player_html(self, **options), height)
+
     def _repr_svg_(self):
         """Inline SVG for Jupyter (None when no renderer is available)."""
         from .render import RenderError, render

@@ -1,5 +1,6 @@
 """tracer.frames / tracer.player: one frame per step on a frozen layout, the HTML player."""
 
+import html
 import re
 import shutil
 import subprocess
@@ -90,11 +91,11 @@ def test_player_is_self_contained():
     assert "{{" not in page
 
 
-def run_chromium(url: str, tmp_path) -> tuple[str, str]:
+def run_chromium(url: str, tmp_path, *extra: str) -> tuple[str, str]:
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0",
-             "--dump-dom", url]
+             *extra, "--dump-dom", url]
     done = subprocess.run([CHROMIUM, *flags], capture_output=True, text=True, timeout=90, check=False)
     return done.stdout, done.stderr
 
@@ -111,6 +112,29 @@ def test_player_runs_in_headless_chromium_without_errors(tmp_path):
     assert {step for _, step in hidden} == {"4"}
     cell = re.search(r'<g id="a_v3g">.*?</g>', dom, re.S).group(0)
     assert re.findall(r"<text[^>]*>([^<]*)</text>", cell) == ["grad ", "1"]
+
+
+def test_notebook_player_view_is_the_page_in_a_sandboxed_iframe(tmp_path):
+    view = seed_trace().player(height=500, theme="lecture")
+    assert view.html == player_html(seed_trace(), theme="lecture")
+    frame = view._repr_html_()
+    srcdoc = re.fullmatch(r'<iframe srcdoc="([^"]*)" sandbox="allow-scripts" [^>]*></iframe>', frame).group(1)
+    assert html.unescape(srcdoc) == view.html and "height:500px" in frame
+    assert view.save(tmp_path / "p.html").read_text(encoding="utf-8") == view.html
+    for bad in (99, 500.0, True, "500"):
+        with pytest.raises(ValueError, match="height must be a whole number of pixels"):
+            seed_trace().player(height=bad)
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_notebook_player_runs_inside_its_sandboxed_iframe_without_errors(tmp_path):
+    page = tmp_path / "notebook.html"
+    page.write_text(f"<html><body>{hostile_trace().player(theme='debug')._repr_html_()}</body></html>",
+                    encoding="utf-8")
+    dom, log = run_chromium(page.as_uri(), tmp_path, "--virtual-time-budget=3000")
+    assert "<iframe" in dom
+    assert "Uncaught" not in log, log[-2000:]  # history.replaceState throws in a srcdoc iframe
 
 
 def test_a_backward_that_ran_twice_is_named_in_captions_and_the_player():
