@@ -20,8 +20,9 @@ __all__ = ["main"]
 # and everything after `--` goes to the script untouched.
 _SCRIPT_COMMAND = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
 _ARGS_NOTE = """
-Options gradtrace knows may come before or after SCRIPT; any other option goes to the
-script, in order. Put the script's own arguments after `--` when they share a name with
+SCRIPT is a .py file or a Jupyter notebook (.ipynb: its code cells run in order, in the
+notebook's folder, IPython magics skipped). Options gradtrace knows may come before or after
+SCRIPT; any other option goes to the script, in order. Put the script's own arguments after `--` when they share a name with
 a gradtrace option (everything after `--` goes to the script untouched).
 """
 
@@ -305,6 +306,7 @@ Examples:
   gradtrace render samples/newton.py --pass first --grad-edges -o newton.pdf
   gradtrace render samples/mlp_step.py -o - | dot -Tpng > mlp.png
   gradtrace render samples/generations.py --frames frames/ -o player.html
+  gradtrace render homework.ipynb -o graph.svg          (a notebook's code cells)
 """ + _ARGS_NOTE)
 @output_options
 @click.option("--pass", "which", type=PASS, default="last", show_default=True,

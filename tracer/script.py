@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import linecache
 import os
 import sys
 import traceback
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from .api import trace
 from .errors import ScriptNotFoundError
+from .notebook import display, notebook_cells
 from .records import ErrorRecord
 from .snapshot import DEFAULT_MAX_ELEMENTS
 from .trace import Trace
@@ -31,6 +33,17 @@ def _shadowed_modules(script_dir: Path) -> dict[str, types.ModuleType]:
             for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
                 removed[key] = sys.modules.pop(key)
     return removed
+
+
+def _cache_sources(units: list[tuple[str, str]]) -> None:
+    """Let tracebacks show the lines of a notebook's cells (they have no file of their own)."""
+    for label, unit in units:
+        linecache.cache[label] = (len(unit), None, unit.splitlines(True), label)
+
+
+def _forget_sources(units: list[tuple[str, str]]) -> None:
+    for label, _ in units:
+        linecache.cache.pop(label, None)
 
 
 def script_traceback(exc: BaseException, script: Path) -> str:
@@ -55,6 +68,9 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     raises (or is interrupted with Ctrl-C): ``trace.error`` then holds the exception (with the
     script's traceback) and the pass that was running keeps its failing step marked.
     ``sys.exit(0)`` counts as success. The working directory is restored afterwards.
+
+    A Jupyter notebook (``.ipynb``) runs as Jupyter would: its code cells in order, in the
+    notebook's directory, IPython magics blanked (``tracer.notebook``); a traceback names the cell.
     """
     script = Path(path)
     if not script.is_file():
@@ -64,10 +80,14 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
         source = script.read_bytes()
     except OSError as exc:
         raise ScriptNotFoundError(f"cannot read {script}: {exc.strerror}") from exc
+    is_notebook = script.suffix.lower() == ".ipynb"
+    units = notebook_cells(source, script) if is_notebook else [(str(script), source)]
     script_dir = script.resolve().parent
     module = types.ModuleType("__main__")
     module.__file__ = str(script)
     module.__builtins__ = __builtins__
+    if is_notebook:
+        module.display = display
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
     saved_main = sys.modules.get("__main__")
     shadowed = _shadowed_modules(script_dir)
@@ -78,11 +98,16 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     sys.argv = [str(script), *argv]
     sys.path.insert(0, str(script_dir))
     sys.modules["__main__"] = module
+    if is_notebook:
+        _cache_sources(units)
     try:
         try:
+            if is_notebook:
+                os.chdir(script_dir)  # as Jupyter runs a notebook
             with recording:
-                code = compile(source, str(script), "exec")
-                exec(code, module.__dict__)  # noqa: S102 - running the user's script is the job
+                for label, unit in units:
+                    code = compile(unit, label, "exec")
+                    exec(code, module.__dict__)  # noqa: S102 - running the user's script is the job
         except SystemExit as exc:
             if exc.code not in (None, 0):
                 failure = exc
@@ -104,4 +129,5 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
         step = result.passes[-1].error.step if result.passes and result.passes[-1].error else None
         message = str(failure.code) if isinstance(failure, SystemExit) else str(failure)
         result.error = ErrorRecord(type(failure).__name__, message, step, script_traceback(failure, script))
+    _forget_sources(units if is_notebook else ())
     return result
