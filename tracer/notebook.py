@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+import tokenize
 from pathlib import Path
 
 from .errors import ScriptNotFoundError
@@ -14,7 +16,11 @@ __all__ = ["NotebookError", "notebook_cells", "display"]
 # (%%bash, %%html, %%writefile ...) is not Python and is skipped.
 _PYTHON_CELL_MAGICS = {"%%time", "%%timeit", "%%capture", "%%prun"}
 # A line magic or shell escape (`%matplotlib inline`, `!pip install x`), maybe after `name =`.
-_MAGIC_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<target>[A-Za-z_][\w.]*\s*=\s*)?[%!]")
+_MAGIC_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<target>[A-Za-z_][\w.]*[ \t]*=[ \t]*)?(?P<magic>[%!].*)$")
+# IPython's help syntax: `os.path?`, `??len`.
+_HELP_LINE = re.compile(r"^(?P<indent>[ \t]*)(?:\?{1,2}[\w.]+|[\w.]+\?{1,2})[ \t]*$")
+# Magics that time or profile a statement: the statement runs (once); options as IPython's.
+_TIMING_OPTIONS = {"time": ("", ""), "timeit": ("nrp", "tcqo"), "prun": ("DlsT", "rq")}
 
 
 class NotebookError(ScriptNotFoundError):
@@ -27,27 +33,82 @@ def display(*objects, **_options) -> None:
         print(repr(obj))
 
 
-def _source_of(cell: dict) -> str:
+def _source_of(cell: dict, path: Path, position: int) -> str:
     source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+    if isinstance(source, list) and all(isinstance(part, str) for part in source):
+        return "".join(source)
+    if isinstance(source, str):
+        return source
+    raise NotebookError(f"{path} is not a Jupyter notebook: cell {position} has a source that is not "
+                        f"text; open it in Jupyter and save it again")
+
+
+def _timed_statement(magic: str) -> str | None:
+    """The statement of a ``%time`` / ``%timeit`` / ``%prun`` line (options dropped), else None."""
+    match = re.match(r"%(time|timeit|prun)(?:[ \t]+|$)(.*)$", magic)
+    if match is None:
+        return None
+    with_value, flags = _TIMING_OPTIONS[match.group(1)]
+    code = match.group(2)
+    while True:
+        option = re.match(rf"-(?:[{with_value}][ \t]*[^ \t]+|[{flags}])(?:[ \t]+|$)", code) \
+            if with_value or flags else None
+        if option is None:
+            return code
+        code = code[option.end():]
+
+
+def _starts_a_statement(code_so_far: list[str]) -> bool:
+    """True when the next line begins a new statement: not inside brackets, a string or after ``\\``."""
+    try:
+        for _ in tokenize.generate_tokens(io.StringIO("\n".join(code_so_far) + "\n").readline):
+            pass
+    except tokenize.TokenError:
+        return False
+    except SyntaxError:  # the cell has an error of its own: compiling it will report that
+        return True
+    return True
 
 
 def _as_python(source: str) -> str | None:
-    """The cell as Python, magics blanked line for line (tracebacks keep their line numbers)."""
-    lines = source.splitlines()
-    if lines and lines[0].startswith("%%"):
-        if lines[0].split()[0] not in _PYTHON_CELL_MAGICS:
+    """The cell as Python, with IPython syntax blanked line for line (line numbers are kept).
+
+    ``%time stmt`` / ``%timeit stmt`` keep ``stmt``; other line magics, ``!shell`` lines and
+    ``name?`` help become ``pass``; ``x = !ls`` becomes ``x = None``. Only lines that begin a
+    statement are touched (a ``%`` continuing an expression or inside a string is Python).
+    None when the cell is not Python (a cell magic such as ``%%bash``).
+    """
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first].startswith("%%"):
+        words = lines[first].split(maxsplit=1)
+        if words[0] not in _PYTHON_CELL_MAGICS:
             return None
-        lines[0] = ""
-    out = []
+        setup = _timed_statement(lines[first][1:]) if words[0] in ("%%timeit", "%%prun") else None
+        lines[first] = setup or ""
+    out: list[str] = []
+    continuing = False  # the previous line was a magic ending in a backslash
     for line in lines:
-        match = _MAGIC_LINE.match(line)
-        if match is None:
+        if continuing:
+            out.append("")
+            continuing = line.endswith("\\")
+            continue
+        magic, help_line = _MAGIC_LINE.match(line), _HELP_LINE.match(line)
+        if (magic is None and help_line is None) or not _starts_a_statement(out):
             out.append(line)
-        elif match.group("target"):
-            out.append(f"{match.group('indent')}{match.group('target')}None")
+            continue
+        if help_line is not None:
+            out.append(f"{help_line.group('indent')}pass")
+            continue
+        indent, target, text = magic.group("indent"), magic.group("target") or "", magic.group("magic")
+        continuing = text.endswith("\\")
+        timed = _timed_statement(text) if not continuing else None
+        if timed:
+            out.append(f"{indent}{target}{timed}")
+        elif target:
+            out.append(f"{indent}{target}None")
         else:
-            out.append(f"{match.group('indent')}pass")
+            out.append(f"{indent}pass")
     return "\n".join(out) + "\n"
 
 
@@ -71,7 +132,7 @@ def notebook_cells(text: bytes, path: Path) -> list[tuple[str, str]]:
     for position, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        python = _as_python(_source_of(cell))
+        python = _as_python(_source_of(cell, path, position))
         if python is not None and python.strip():
             units.append((f"{path} (cell {position})", python))
     return units

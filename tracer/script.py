@@ -94,25 +94,14 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     recording = trace(auto=True, keep=keep, max_elements=max_elements, function_names=function_names,
                       variable_names=variable_names, search_dirs=[script_dir])
     recording.add_namespace(module.__dict__)
-    failure: BaseException | None = None
     sys.argv = [str(script), *argv]
     sys.path.insert(0, str(script_dir))
     sys.modules["__main__"] = module
     if is_notebook:
         _cache_sources(units)
     try:
-        try:
-            if is_notebook:
-                os.chdir(script_dir)  # as Jupyter runs a notebook
-            with recording:
-                for label, unit in units:
-                    code = compile(unit, label, "exec")
-                    exec(code, module.__dict__)  # noqa: S102 - running the user's script is the job
-        except SystemExit as exc:
-            if exc.code not in (None, 0):
-                failure = exc
-        except (Exception, KeyboardInterrupt) as exc:  # the script's own end: reported, not raised
-            failure = exc
+        failure = _execute(units, module.__dict__, recording, script_dir if is_notebook else None)
+        failure_text = script_traceback(failure, script) if failure is not None else None
     finally:
         os.chdir(saved_cwd)
         sys.argv = saved_argv
@@ -123,11 +112,27 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
         for key in [k for k in sys.modules if k.split(".")[0] in shadowed_tops]:
             del sys.modules[key]  # the script's own module of that name
         sys.modules.update(shadowed)
+        if is_notebook:
+            _forget_sources(units)
     result = recording.trace
     result.error = None  # a successful SystemExit is not an error; real failures are set below
     if failure is not None:
         step = result.passes[-1].error.step if result.passes and result.passes[-1].error else None
         message = str(failure.code) if isinstance(failure, SystemExit) else str(failure)
-        result.error = ErrorRecord(type(failure).__name__, message, step, script_traceback(failure, script))
-    _forget_sources(units if is_notebook else ())
+        result.error = ErrorRecord(type(failure).__name__, message, step, failure_text)
     return result
+
+
+def _execute(units, namespace: dict, recording, workdir: Path | None) -> BaseException | None:
+    """Run the code units under ``recording``; the exception that ended the script, None for success."""
+    try:
+        if workdir is not None:
+            os.chdir(workdir)  # as Jupyter runs a notebook
+        with recording:
+            for label, unit in units:
+                exec(compile(unit, label, "exec"), namespace)  # noqa: S102 - running the user's script is the job
+    except SystemExit as exc:
+        return exc if exc.code not in (None, 0) else None
+    except (Exception, KeyboardInterrupt) as exc:  # the script's own end: reported, not raised
+        return exc
+    return None

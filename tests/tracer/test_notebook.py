@@ -7,7 +7,7 @@ import pytest
 
 import tracer
 from tests.tracer.test_discovery import ENGINE_CELL
-from tracer.notebook import NotebookError, notebook_cells
+from tracer.notebook import NotebookError, _as_python, notebook_cells
 
 
 def code(source: str) -> dict:
@@ -30,8 +30,40 @@ def test_code_cells_in_order_with_magics_blanked_line_for_line(tmp_path):
                    code("%%time\nfiles = !ls\ny = 1"),
                    code("   \n"))
     cells = notebook_cells(notebook.read_bytes(), notebook)
-    assert cells == [(f"{notebook} (cell 2)", "pass\nimport numpy as np\npass\nif True:\n    pass\n"),
+    assert cells == [(f"{notebook} (cell 2)", "pass\nimport numpy as np\npass\nif True:\n    f()\n"),
                      (f"{notebook} (cell 4)", "\nfiles = None\ny = 1\n")]
+
+
+@pytest.mark.parametrize("cell, python", [
+    # a % or ! that continues an expression or sits in a string is Python, left alone
+    ('msg = ("x is %d"\n       % x)', 'msg = ("x is %d"\n       % x)\n'),
+    ("ok = (1\n      != 2)", "ok = (1\n      != 2)\n"),
+    ('s = """\n%(name)s\n!important\n"""', 's = """\n%(name)s\n!important\n"""\n'),
+    ("r = 7 \\\n% 2", "r = 7 \\\n% 2\n"),
+    # timing magics keep the statement they time (run once), options dropped
+    ("%time y = 2 + 3\nprint(y)", "y = 2 + 3\nprint(y)\n"),
+    ("x = %time f()", "x = f()\n"),
+    ("%timeit -n 10 -r2 -q f(1)", "f(1)\n"),
+    ("%%timeit -n 10 z = 5\nprint(z)", "z = 5\nprint(z)\n"),
+    ("%%prun -s cumulative\nf()", "\nf()\n"),
+    # a cell magic after blank lines, a continued shell line, help syntax
+    ("\n%%bash\necho hi", None),
+    ("!pip install \\\n    numpy\nx = 1", "pass\n\nx = 1\n"),
+    ("os.path?\n??len", "pass\npass\n"),
+    # only \n (and \r\n) end lines, as for Python: a U+2028 inside a string stays there
+    ('s = "a\u2028b"\r\nt = 1', 's = "a\u2028b"\nt = 1\n'),
+])
+def test_ipython_syntax_is_blanked_only_where_it_is_not_python(cell, python):
+    assert _as_python(cell) == python
+    if python is not None:
+        compile(python, "<cell>", "exec")
+
+
+def test_a_cell_source_that_is_not_text_is_a_clear_error(tmp_path):
+    notebook = tmp_path / "odd.ipynb"
+    write_notebook(notebook, {"cell_type": "code", "source": ["x = 1\n", None]})
+    with pytest.raises(NotebookError, match=r"cell 1 has a source that is not text; open it in Jupyter"):
+        notebook_cells(notebook.read_bytes(), notebook)
 
 
 @pytest.mark.parametrize("text, says", [
@@ -85,3 +117,10 @@ def test_cli_renders_a_notebook(tmp_path):
     result = CliRunner().invoke(cli.main, ["render", str(tmp_path / "bad.ipynb"), "-o", str(tmp_path / "g.svg")])
     assert result.exit_code == 1 and result.output.startswith("Error: ") and "save it again" in result.output
     assert not (tmp_path / "g.svg").exists()
+
+
+def test_a_cell_that_ends_python_itself_leaves_no_cell_lines_behind(tmp_path):
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("raise GeneratorExit"))
+    with pytest.raises(GeneratorExit):
+        tracer.run_script(notebook)
+    assert not [k for k in linecache.cache if "(cell " in str(k)]
