@@ -1,0 +1,64 @@
+"""tracer.output: atomic writes that never clobber a link, a pipe or a device."""
+
+import os
+import stat
+import threading
+
+import pytest
+
+import tracer
+from tracer.output import write_atomic
+
+
+def test_a_regular_file_is_replaced_whole_and_keeps_its_mode(tmp_path):
+    target = tmp_path / "g.dot"
+    target.write_text("old")
+    target.chmod(0o640)
+    assert write_atomic(target, "new") == target
+    assert target.read_text() == "new" and (target.stat().st_mode & 0o777) == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["g.dot"]  # no temporary file left
+
+
+def test_a_symlink_is_written_through_and_stays_a_link(tmp_path):
+    real = tmp_path / "real.dot"
+    real.write_text("OLD")
+    link = tmp_path / "link.dot"
+    link.symlink_to(real)
+    assert write_atomic(link, "NEW") == link
+    assert link.is_symlink() and real.read_text() == "NEW"
+
+
+def test_a_dangling_symlink_creates_the_file_it_names(tmp_path):
+    link = tmp_path / "link.svg"
+    link.symlink_to(tmp_path / "made.svg")
+    write_atomic(link, "<svg/>")
+    assert link.is_symlink() and (tmp_path / "made.svg").read_text() == "<svg/>"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_is_written_to_not_replaced(tmp_path):
+    pipe = tmp_path / "p.dot"
+    os.mkfifo(pipe)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    write_atomic(pipe, "digraph {}")
+    reader.join(timeout=10)  # a daemon: if the pipe was replaced, the test fails and does not hang
+    assert received == [b"digraph {}"]
+    assert not pipe.is_file() and pipe.exists()  # still the pipe
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="making a device needs root")
+def test_a_device_is_written_to_not_replaced(tmp_path):
+    device = tmp_path / "null"  # a private /dev/null: a regression must not clobber the real one
+    os.mknod(device, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    write_atomic(device, b"x" * 10)
+    assert stat.S_ISCHR(device.stat().st_mode)
+
+
+def test_a_symlink_to_a_directory_is_a_clear_error(tmp_path):
+    (tmp_path / "dir").mkdir()
+    link = tmp_path / "out.svg"
+    link.symlink_to(tmp_path / "dir")
+    with pytest.raises(tracer.OutputError, match="is a directory: give a file name"):
+        write_atomic(link, "x")
