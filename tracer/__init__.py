@@ -7,7 +7,7 @@ Submodules with more: ``tracer.render`` (``render(trace, "svg")`` → bytes), ``
 from ._version import __version__
 from .api import trace
 from .errors import (EngineNotFoundError, HookError, OutputError, ScriptNotFoundError,
-                     TraceActiveError, TraceError)
+                     TraceActiveError, TraceError, TraceWarning)
 from .records import (GRAD_STATES, CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord,
                       StepRecord, VariableRecord)
 from .jsonio import SCHEMA, SchemaError, load, loads
@@ -26,6 +26,6 @@ __all__ = [
     "RenderError", "RendererNotFoundError",
     "VariableRecord", "CallRecord", "StepRecord", "PassRecord", "ErrorRecord", "EngineInfo",
     "Finding", "GRAD_STATES",
-    "TraceError", "HookError", "EngineNotFoundError", "TraceActiveError", "OutputError",
+    "TraceError", "TraceWarning", "HookError", "EngineNotFoundError", "TraceActiveError", "OutputError",
     "ScriptNotFoundError", "PassSelectionError", "SchemaError", "SCHEMA", "load", "loads",
 ]

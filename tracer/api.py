@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 import threading
+import warnings as _warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 from . import hooks as _hooks
 from .discovery import engine_classes_in
-from .errors import EngineNotFoundError, HookError, TraceActiveError
+from .errors import EngineNotFoundError, HookError, TraceActiveError, TraceWarning
 from .recorder import Recorder
 from .records import EngineInfo
 from .snapshot import DEFAULT_MAX_ELEMENTS
@@ -54,14 +55,19 @@ def _own_engine_module():
     return None
 
 
-def _default_engine_classes() -> tuple[type, type]:
+def _default_engine_classes() -> tuple[list[type], list[type]]:
+    """gradtrace's engine classes; none when the ``engine`` that imports is a user's module
+    without them (a student's own engine.py in the working directory)."""
     try:
         import engine  # the project's own engine is the default target
     except ImportError as exc:
         raise EngineNotFoundError(
             f"cannot import gradtrace's engine ({exc}): reinstall gradtrace, or pass "
             f"function_cls=/variable_cls= to trace your own classes") from exc
-    return engine.Function, engine.Variable
+    function, variable = getattr(engine, "Function", None), getattr(engine, "Variable", None)
+    if not (isinstance(function, type) and isinstance(variable, type)):
+        return [], []
+    return [function], [variable]
 
 
 def _class_qualname(cls: type) -> str:
@@ -78,7 +84,10 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
     notebook's own ``Function`` and ``Variable`` need no arguments). Pass ``function_cls`` /
     ``variable_cls`` (a class or a list of classes) to trace exactly those classes, or
     ``auto=True`` to also hook every such class that is defined (or was imported from
-    ``search_dirs``) while tracing.
+    ``search_dirs``) while tracing. ``find_in_caller=False`` turns the namespace search off
+    (as do ``function_names`` / ``variable_names``). Warnings (nothing recorded, a class that
+    could not be hooked) are in ``t.warnings`` and, unless ``warn=False``, also issued as
+    ``TraceWarning``.
     ``keep`` chooses which backward passes to keep: "last" (default), "first", "all" or a pass
     number. Arrays with at most ``max_elements`` elements are copied whole, larger ones
     summarised. The Trace is filled in when the block ends, also when it raises (the exception
@@ -88,7 +97,8 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
     def __init__(self, function_cls=None, variable_cls=None, *, auto: bool = False,
                  keep="last", max_elements: int = DEFAULT_MAX_ELEMENTS,
                  function_names: Iterable[str] = (), variable_names: Iterable[str] = (),
-                 search_dirs: Iterable[str | Path] = ()) -> None:
+                 search_dirs: Iterable[str | Path] = (), find_in_caller: bool = True,
+                 warn: bool = True) -> None:
         if isinstance(max_elements, bool) or not isinstance(max_elements, int) or max_elements < 0:
             raise ValueError(f"max_elements must be a whole number >= 0, got {max_elements!r}")
         self._function_classes = _as_classes(function_cls)
@@ -103,7 +113,10 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         self._frame = None
         self._namespaces: list[dict] = []
         self._explicit = bool(self._function_classes or self._variable_classes)
+        self._find_in_caller = (find_in_caller and not self._explicit and not self._function_names
+                                and not self._variable_names)
         self._problems: list[str] = []
+        self._warn = warn
         self.trace = Trace()
 
     def add_namespace(self, namespace: dict) -> None:
@@ -113,9 +126,8 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
     def _install(self, caller) -> None:
         function_classes, variable_classes = self._function_classes, self._variable_classes
         if not self._auto and not self._explicit:
-            default_function, default_variable = _default_engine_classes()
-            function_classes, variable_classes = [default_function], [default_variable]
-        if not self._explicit and caller is not None:
+            function_classes, variable_classes = _default_engine_classes()
+        if self._find_in_caller and caller is not None:
             self._hook_found(caller)
         for cls in function_classes:
             self._hook_function_and_steps(cls)
@@ -149,10 +161,10 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
 
     def _nothing_recorded(self) -> str:
         """The warning for a block that recorded no Function call, naming the likely fix."""
-        if self.trace.pass_count:
+        if self._hooks.function_classes and any(p.steps for p in self.trace.passes):
             return ("backward() ran on a graph built before the with block, so none of its Function "
                     "calls were recorded: put the forward computation inside the with block too")
-        hooked = ", ".join(_class_qualname(c) for c in self._hooks.function_classes) or "none"
+        hooked = ", ".join(dict.fromkeys(map(_class_qualname, self._hooks.function_classes))) or "none"
         return (f"nothing was recorded: no hooked Function was called inside the with block "
                 f"(hooked: {hooked}); to trace your own engine pass "
                 f"function_cls=YourFunction, variable_cls=YourVariable")
@@ -220,4 +232,7 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             warnings.append(f"gradtrace stopped recording after an internal error ({recorder.internal_error}); "
                             f"the trace holds what was recorded before it — please report this")
         self.trace.warnings = tuple(warnings)
+        if self._warn:  # a notebook shows Python warnings; t.warnings alone would go unseen
+            for warning in warnings:
+                _warnings.warn(warning, TraceWarning, stacklevel=2)
         return False

@@ -1,7 +1,7 @@
 """The tracer's exception classes: one base, specific subclasses with actionable messages."""
 
 __all__ = ["TraceError", "HookError", "EngineNotFoundError", "TraceActiveError", "OutputError",
-           "ScriptNotFoundError"]
+           "ScriptNotFoundError", "TraceWarning"]
 
 
 class TraceError(Exception):
@@ -26,3 +26,7 @@ class OutputError(TraceError):
 
 class ScriptNotFoundError(TraceError):
     """The script to trace does not exist or is not a file."""
+
+
+class TraceWarning(UserWarning):
+    """Something about a trace the user should know: nothing recorded, a class not hooked."""

@@ -21,7 +21,12 @@ class NameBook:
         """Name every known variable bound in ``namespace`` (first name seen wins)."""
         names = self._names
         for name, value in list(namespace.items()):
-            if not isinstance(name, str) or name.startswith("_") or not hasattr(value, "data"):
+            if not isinstance(name, str) or name.startswith("_"):
+                continue
+            try:
+                if not hasattr(value, "data"):
+                    continue
+            except Exception:  # noqa: BLE001 - an object whose attributes raise is no Variable
                 continue
             var_id = ids.get(value)
             if var_id is not None and var_id not in names:

@@ -92,7 +92,8 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     saved_main = sys.modules.get("__main__")
     shadowed = _shadowed_modules(script_dir)
     recording = trace(auto=True, keep=keep, max_elements=max_elements, function_names=function_names,
-                      variable_names=variable_names, search_dirs=[script_dir])
+                      variable_names=variable_names, search_dirs=[script_dir], find_in_caller=False,
+                      warn=False)
     recording.add_namespace(module.__dict__)
     sys.argv = [str(script), *argv]
     sys.path.insert(0, str(script_dir))

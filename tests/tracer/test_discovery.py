@@ -1,6 +1,8 @@
 """trace() with no classes named: it finds the engine the surrounding code uses (notebooks, tests)."""
 
+import sys
 import textwrap
+import types
 
 import numpy as np
 import pytest
@@ -90,7 +92,7 @@ def test_the_variable_class_alone_leads_to_the_function_base_beside_it():
 
 
 def test_a_subclass_or_an_instance_leads_to_its_base_classes():
-    assert engine_classes_in({"Sin": fullcore.Sin}) == ([fullcore.Function], [])
+    assert engine_classes_in({"Sin": fullcore.Sin}) == ([fullcore.Function], [fullcore.Variable])
     x = fullcore.Variable(np.array(1.0))
     assert engine_classes_in({"x": x}) == ([fullcore.Function], [fullcore.Variable])
 
@@ -106,7 +108,8 @@ def test_named_classes_are_exactly_what_is_traced():
         x = recursive.Variable(np.array(0.5))
         y = recursive.Square()(recursive.Exp()(recursive.Square()(x)))
         y.grad = np.array(1.0)
-        with tracer.trace(function_cls=E.Function, variable_cls=E.Variable) as t:
+        with pytest.warns(tracer.TraceWarning), tracer.trace(function_cls=E.Function,
+                                                             variable_cls=E.Variable) as t:
             y.backward()
         return t
 
@@ -130,7 +133,8 @@ def test_found_classes_from_a_test_function_are_traced_and_restored():
 
 
 def test_an_empty_block_warns_with_the_fix():
-    with tracer.trace(function_cls=E.Function, variable_cls=E.Variable) as t:
+    with pytest.warns(tracer.TraceWarning), tracer.trace(function_cls=E.Function,
+                                                         variable_cls=E.Variable) as t:
         pass
     assert len(t.warnings) == 1
     assert t.warnings[0].startswith("nothing was recorded: no hooked Function was called")
@@ -140,12 +144,111 @@ def test_an_empty_block_warns_with_the_fix():
 @pytest.mark.parametrize("engine_cell", [ENGINE_CELL, "from engine import Variable, square as Square_"])
 def test_a_graph_built_before_the_block_warns_to_move_the_forward_inside(engine_cell):
     forward = ("y = Square()(Square()(x))" if engine_cell is ENGINE_CELL else "y = Square_(Square_(x))")
-    ns = run_cells({}, engine_cell, "x = Variable(np.array(3.0))" if engine_cell is ENGINE_CELL
-                   else "import numpy as np; x = Variable(np.array(3.0))", forward,
-                   "import tracer\nwith tracer.trace() as t:\n    y.backward()\n")
+    with pytest.warns(tracer.TraceWarning, match="graph built before the with block"):
+        ns = run_cells({}, engine_cell, "x = Variable(np.array(3.0))" if engine_cell is ENGINE_CELL
+                       else "import numpy as np; x = Variable(np.array(3.0))", forward,
+                       "import tracer\nwith tracer.trace() as t:\n    y.backward()\n")
     t = ns["t"]
     assert t.pass_count == 1 and not t.calls
     assert t.warnings == ("backward() ran on a graph built before the with block, so none of its "
                           "Function calls were recorded: put the forward computation inside the with "
                           "block too",)
     assert len(t.select_pass().steps) == 2  # the steps are still recorded: their hooks were installed
+
+
+def test_a_module_in_the_namespace_leads_to_the_engine_it_defines():
+    assert engine_classes_in({"dz": recursive}) == ([recursive.Function], [recursive.Variable])
+
+
+def test_a_lone_class_with_forward_and_backward_is_not_an_engine():
+    class Dense:  # a from-scratch layer: no Variable class goes with it
+        def __call__(self, x):
+            return self.forward(x)
+
+        def forward(self, x):
+            return x
+
+        def backward(self, gy):
+            return gy
+
+    assert engine_classes_in({"Dense": Dense, "layer": Dense()}) == ([], [])
+
+
+def hostile_values() -> dict:
+    class Raising(type):
+        def __getattr__(cls, name):
+            raise KeyError(name)
+
+    class Lazy(metaclass=Raising):
+        def __call__(self):
+            return None
+
+    class Unhashable(type):
+        def __eq__(cls, other):
+            return cls is other
+        __hash__ = None
+
+    class Odd(metaclass=Unhashable):
+        pass
+
+    class Proxy:
+        def __getattribute__(self, name):
+            raise RuntimeError(name)
+
+    class PropertyMeta(type):
+        @property
+        def forward(cls):
+            raise ValueError("no")
+
+    class Weird(metaclass=PropertyMeta):
+        def __call__(self):
+            return None
+
+    return {"Lazy": Lazy, "Odd": Odd, "proxy": Proxy(), "Weird": Weird}
+
+
+def test_values_whose_classes_misbehave_are_skipped():
+    namespace = {**hostile_values(), "Variable": recursive.Variable}
+    assert engine_classes_in(namespace) == ([recursive.Function], [recursive.Variable])
+
+
+def test_trace_works_beside_values_whose_classes_misbehave():
+    ns = run_cells({"options": {}, **hostile_values()}, ENGINE_CELL, "x = Variable(np.array(3.0))", TRACE_CELL)
+    assert len(ns["t"].select_pass().steps) == 2
+
+
+def test_names_given_turn_the_namespace_search_off():
+    Variable, Square = recursive.Variable, recursive.Square  # noqa: N806 - found if searched
+    with tracer.trace(auto=True, function_names=["NoSuchFunction"]) as t:
+        y = Square()(Variable(np.array(2.0)))
+        y.grad = np.array(1.0)
+        y.backward()
+    assert not t.calls and t.engine.function_classes == ()
+    with tracer.trace(find_in_caller=False, auto=True) as t:
+        Square()(Variable(np.array(2.0)))
+    assert not t.calls
+
+
+def test_warnings_are_also_issued_where_a_notebook_shows_them():
+    with pytest.warns(tracer.TraceWarning, match="nothing was recorded: no hooked Function"):
+        with tracer.trace(function_cls=E.Function, variable_cls=E.Variable):
+            pass
+
+
+def test_a_variable_class_alone_is_told_to_name_the_function_class_too():
+    with pytest.warns(tracer.TraceWarning):
+        with tracer.trace(variable_cls=E.Variable) as t:
+            E.square(E.Variable(np.array(2.0))).backward()
+    assert t.pass_count == 1 and not t.calls
+    assert t.warnings[0].startswith("nothing was recorded: no hooked Function was called inside the "
+                                    "with block (hooked: none); to trace your own engine pass function_cls=")
+
+
+def test_an_engine_module_without_function_classes_is_not_a_crash(monkeypatch):
+    monkeypatch.setitem(sys.modules, "engine", types.ModuleType("engine"))  # a student's engine.py
+    Variable, Square = recursive.Variable, recursive.Square  # noqa: N806
+    with tracer.trace() as t:
+        y = Square()(Variable(np.array(2.0)))
+        y.grad = np.array(1.0)
+        y.backward()
+    assert [t.calls[s.call].op for s in t.select_pass().steps] == ["Square"]
