@@ -22,6 +22,7 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     live = recorder.variables.live
     script_names = recorder.names
     variables = {}
+    implicit = recorder.implicit
     for vid, raw in sorted(recorder.raw_vars.items()):
         recorded_name = raw[VAR_NAME]
         obj = live(vid)
@@ -33,7 +34,7 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
                         else (script_name, "script") if script_name else (None, None))
         variables[vid] = _tuple_new(VariableRecord, (vid, name, source, raw[VAR_KIND], raw[VAR_SHAPE],
                                                      raw[VAR_DTYPE], freeze(raw[VAR_VALUE]),
-                                                     raw[VAR_CREATOR]))
+                                                     raw[VAR_CREATOR], vid in implicit))
     calls = {}
     for call_id, raw in sorted(recorder.raw_calls.items()):
         calls[call_id] = _tuple_new(CallRecord, (call_id, raw[CALL_OP], raw[CALL_INPUTS], raw[CALL_OUTPUTS],

@@ -22,7 +22,8 @@ def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None)
     Its ``.grad`` then carries the old gradient plus this pass's (the forgotten ``cleargrad()``
     of a training loop or of a second derivative). Left out: the pass's root (setting its
     ``.grad`` by hand is how a seed gradient is given), manual passes (``f.backward(gy)`` calls
-    store nothing themselves), variables whose ``.grad`` did not change, and variables used only
+    store nothing themselves), variables whose ``.grad`` did not change, implicit leaves (a
+    number the engine wrapped, as in ``3 * x``: the user never held it), and variables used only
     by calls made inside backward steps (the engine's own seed and intermediate gradients of a
     higher-order derivative, which the user cannot clear). ``used_by_forward`` is
     ``forward_inputs(trace)``, computed once per trace by callers checking many passes.
@@ -36,6 +37,9 @@ def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None)
     for vid, prior in sorted(priors.items()):
         if vid == pass_record.root or prior is None or prior.is_zero or vid not in used_by_forward:
             continue
+        record = trace.variables.get(vid)
+        if record is not None and record.implicit:
+            continue  # the engine wrapped it from a number: there is nothing the user could clear
         final = pass_record.grads.get(vid)
         if final == prior or not any(grad is not None for _, grad in trace.contributions(pass_record, vid)):
             continue

@@ -90,7 +90,8 @@ def trace_to_dict(trace: Trace) -> dict:
         "error": _error_to_json(trace.error),
         "variables": [{"id": v.id, "name": v.name, "name_source": v.name_source, "kind": v.kind,
                        "shape": list(v.shape) if v.shape is not None else None, "dtype": v.dtype,
-                       "value": snapshot_to_json(v.value), "creator": v.creator}
+                       "value": snapshot_to_json(v.value), "creator": v.creator,
+                       **({"implicit": True} if v.implicit else {})}
                       for v in trace.variables.values()],
         "calls": [{"id": c.id, "op": c.op, "inputs": list(c.inputs), "outputs": list(c.outputs),
                    "index": c.index, "generation": c.generation,
@@ -190,7 +191,7 @@ def _build(data: dict) -> Trace:
         trace.variables[int(v["id"])] = VariableRecord(
             int(v["id"]), v["name"], v["name_source"], v["kind"],
             tuple(v["shape"]) if v["shape"] is not None else None, v["dtype"],
-            _snapshot_from_json(v["value"]), v["creator"])
+            _snapshot_from_json(v["value"]), v["creator"], bool(v.get("implicit", False)))
     for c in data["calls"]:
         trace.calls[int(c["id"])] = CallRecord(
             int(c["id"]), c["op"], tuple(c["inputs"]), tuple(c["outputs"]), int(c["index"]),

@@ -40,6 +40,7 @@ class Recorder:
         self.functions = ObjectIds()
         self.raw_vars: dict[int, tuple] = {}   # variable id -> fields VAR_* (see raw.py)
         self.raw_calls: dict[int, tuple] = {}  # call id -> fields CALL_*
+        self.implicit: set[int] = set()  # leaves a call made itself from a non-Variable argument
         self.classes: list[type] = []          # the Function classes seen, by CALL_CLASS index
         self.class_index: dict[type, int] = {}  # class -> its position in classes
         self.next_call = 1
@@ -119,6 +120,8 @@ class Recorder:
             else:
                 vid = self._new_variable(obj, None)
                 leaf_values.append(raw_vars[vid][VAR_VALUE])
+                if not any(arg is obj for arg in args):  # e.g. the 3 of 3 * x, wrapped by __call__
+                    self.implicit.add(vid)
             var_ids.append(vid)
         out_ids = []
         linked = True
@@ -381,6 +384,7 @@ class Recorder:
         for vid in list(self.raw_vars):
             if vid not in needed_vars and live(vid) is None:
                 del self.raw_vars[vid]
+                self.implicit.discard(vid)
                 self.variables.drop(vid)
 
     # ----- the result -------------------------------------------------------------------------

@@ -33,6 +33,8 @@ class VariableRecord(NamedTuple):
     ran; a leaf: when first used). ``creator`` is the id of the call that produced it, or None for
     leaves. ``name_source`` says where ``name`` came from: "attribute" (the Variable's own
     ``name``), "script" (a name the script bound it to), or None when it has no name.
+    ``implicit`` marks a leaf that a Function call made itself from an argument that was not a
+    Variable (the ``3`` of ``3 * x``, wrapped by the engine): the user never held it.
     """
 
     id: int
@@ -43,6 +45,7 @@ class VariableRecord(NamedTuple):
     dtype: str | None
     value: ArraySnapshot | None
     creator: int | None
+    implicit: bool = False
 
 
 class CallRecord(NamedTuple):

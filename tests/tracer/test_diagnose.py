@@ -288,6 +288,27 @@ def test_second_derivative_without_cleargrad_is_stale_and_with_it_is_clean():
         assert x.grad.data == (48.0 if clear else 48.0 + 32.0)
 
 
+def test_a_number_the_engine_wrapped_is_implicit_and_never_stale():
+    # the book's step 33 on a user's engine, cleargrad() done right: 3 * x ** 2 wraps the 3
+    # into a Variable inside Function.__call__, which then keeps a .grad the user cannot clear
+    for clear in (True, False):
+        with tracer.trace(fullcore.Function, fullcore.Variable, keep="all") as t:
+            x = fullcore.Variable(np.array(2.0), name="x")
+            y = 3 * (x * x)
+            y.backward(create_graph=True)
+            gx = x.grad
+            if clear:
+                x.cleargrad()
+            gx.backward()
+        implicit = [v for v in t.variables.values() if v.implicit]
+        assert [v.value.values for v in implicit] == [(3,)] and implicit[0].creator is None
+        assert not t.variables[1].implicit  # x: the user's own
+        stale = [(f.kind, f.variable) for f in diagnose(t)]
+        assert stale == ([] if clear else [("stale-gradient", 1)])
+        again = tracer.loads(t.to_json())
+        assert [v.id for v in again.variables.values() if v.implicit] == [implicit[0].id]
+
+
 def test_stale_gradient_is_found_in_a_trace_read_back_from_json():
     text = _descend(clear=False).to_json()
     assert '"initial_grads": {\n    "1"' in text
