@@ -39,7 +39,7 @@ class Constants:
 
 def _is_constant(trace, var_id: int) -> bool:
     record = trace.variables.get(var_id)
-    return record is not None and record.kind == "Constant" and record.creator is None
+    return record is not None and record.creator is None and (record.kind == "Constant" or record.implicit)
 
 
 def constant_ids(trace, var_ids, pass_record=None, full: bool = False) -> frozenset:

@@ -274,6 +274,16 @@ def test_constants_fold_into_their_function_or_become_small_value_nodes():
     assert "^3" in again and "(19 \u2212 \u00b7)" in again and again == source
 
 
+def test_a_number_a_users_engine_wrapped_is_drawn_as_a_constant():
+    from tests.tracer.engines import fullcore
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        x = fullcore.Variable(np.array(2.0), name="x")
+        (3 * x).backward()
+    source = t.to_dot().source
+    assert "<TD>(· × 3)</TD>" in source  # folded into Mul's box, as gradtrace's own Constants are
+    assert source.count("class=\"var") == 2  # x and the result: no node for the 3
+
+
 def test_a_constant_a_finding_concerns_keeps_its_gradient_in_the_debug_theme():
     t = constant_trace()
     const = next(v.id for v in t.variables.values() if v.kind == "Constant")
