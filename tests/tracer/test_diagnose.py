@@ -648,3 +648,21 @@ def test_complex_data_is_not_checked_and_says_so():
     notes = []
     assert dg.diagnose(t, notes=notes) == ()
     assert any("complex128" in n for n in notes)
+
+
+def test_a_backward_returning_none_for_a_wrapped_number_is_not_a_lost_gradient():
+    class ScaleBy(fullcore.Function):  # y = x * c; no gradient for the constant c
+        def forward(self, x, c):
+            return x * c
+
+        def backward(self, gy):
+            return gy * self.inputs[1].data, None
+
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        x = fullcore.Variable(np.array(2.0), name="x")
+        ScaleBy()(x, 3.0).backward()
+    assert diagnose(t) == ()
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        x = fullcore.Variable(np.array(2.0), name="x")
+        ScaleBy()(x, fullcore.Variable(np.array(3.0), name="c")).backward()  # c is the user's
+    assert [(f.kind, f.variable) for f in diagnose(t)] == [("wrong-backward", 2), ("leaf-gradient", 2)]
