@@ -9,7 +9,7 @@ import numpy as np
 
 from .records import Finding
 
-__all__ = ["KINDS", "Settings", "call_label", "var_label", "op_of", "rounded", "make_finding", "is_constant",
+__all__ = ["KINDS", "Settings", "call_label", "var_label", "op_of", "rounded", "make_finding",
            "Amount", "amount", "zero_amount", "prior_grads", "float_eps"]
 
 # Every finding kind, causes before symptoms (the order reports list them in).
@@ -45,13 +45,6 @@ def op_of(trace, call_id: int | None) -> str:
 def call_label(trace, call_id: int) -> str:
     """A call as reports name it: ``Square (f3)`` (f3 is its node id in the pictures)."""
     return f"{op_of(trace, call_id)} (f{call_id})"
-
-
-def is_constant(trace, var_id: int) -> bool:
-    """A leaf that is a number, not a parameter: gradtrace's Constant, or one a user's engine wrapped
-    (no gradient for it is not a lost gradient)."""
-    record = trace.variables.get(var_id)
-    return record is not None and record.creator is None and (record.kind == "Constant" or record.implicit)
 
 
 def var_label(trace, var_id: int) -> str:

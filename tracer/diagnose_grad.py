@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .diagnose_common import (Settings, call_label, float_eps, is_constant, make_finding, op_of,
-                              prior_grads, var_label)
+from .diagnose_common import Settings, call_label, float_eps, make_finding, op_of, prior_grads, var_label
 from .diagnose_replay import ReplayCache, numeric_mismatch, output_eps
 
 __all__ = ["check_wrong_backward", "check_leaf_gradient", "PER_SIGNATURE"]
@@ -110,7 +109,7 @@ def _check_step(trace, call, step, replay, settings: Settings, flagged) -> list:
 
     def returned_none(i):
         """The backward returned None (no gradient) for a float input that is not a constant."""
-        return grads[i] is None and call.inputs[i] in trace.variables and not is_constant(trace, call.inputs[i])
+        return grads[i] is None and call.inputs[i] in trace.variables and not trace.is_constant(call.inputs[i])
 
     checked = [i for i, a in enumerate(arrays)
                if a.dtype.kind == "f" and i < len(grads)
@@ -276,7 +275,7 @@ def _check_leaf(trace, pass_record, cache, settings, chain, base, root, seed, ep
     if final is None:
         if trace.contributions(pass_record, vid) and trace.grad_state(pass_record, vid) == "cleared":
             return None
-        if is_constant(trace, vid):
+        if trace.is_constant(vid):
             return None  # a number: the engine may well give it no gradient
         analytic = np.zeros(shape)
     elif final.values is None or tuple(final.shape) != shape or final.has_nonfinite:

@@ -37,18 +37,13 @@ class Constants:
         return self.small | frozenset(self.folded)
 
 
-def _is_constant(trace, var_id: int) -> bool:
-    record = trace.variables.get(var_id)
-    return record is not None and record.creator is None and (record.kind == "Constant" or record.implicit)
-
-
 def constant_ids(trace, var_ids, pass_record=None, full: bool = False) -> frozenset:
     """The Constant variables among ``var_ids`` drawn without a gradient field.
 
     With ``full`` (the debug theme) a constant some finding of the pass concerns keeps its full
     node, gradient included.
     """
-    found = {v for v in var_ids if _is_constant(trace, v)}
+    found = {v for v in var_ids if trace.is_constant(v)}
     if full and found:
         pass_id = pass_record.id if pass_record is not None else None
         found -= {f.variable for f in trace.findings if f.pass_id in (None, pass_id)}

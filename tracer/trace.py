@@ -158,6 +158,12 @@ class Trace:
         from .jsonio import dumps
         return dumps(self)
 
+    def is_constant(self, var_id: int) -> bool:
+        """A leaf that is a number, not a parameter: gradtrace's Constant, or one the user's engine
+        wrapped (``VariableRecord.implicit``). Drawn folded; no gradient for it is no loss."""
+        record = self.variables.get(var_id)
+        return record is not None and record.creator is None and (record.kind == "Constant" or record.implicit)
+
     def name_of(self, var_id: int) -> str | None:
         """The variable's name, if it has one."""
         record = self.variables.get(var_id)
