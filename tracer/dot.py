@@ -76,9 +76,10 @@ def _findings_index(trace, pass_record) -> tuple[dict, dict]:
     return by_call, by_var
 
 
-def _step_errors(pass_record) -> dict[int, str]:
-    """Call id → error text for steps that failed (and the step the pass error escaped from)."""
-    errors: dict[int, str] = {}
+def _errors(trace, pass_record, calls) -> dict[int, str]:
+    """Call id → error text: calls whose forward raised, steps that failed (and the step the
+    pass error escaped from)."""
+    errors: dict[int, str] = {c: trace.calls[c].error for c in calls if trace.calls[c].error}
     if pass_record is None:
         return errors
     steps = {s.index: s for s in pass_record.steps}
@@ -197,7 +198,7 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
                 known.add(v)
                 inner_vars.append(v)
     by_call, by_var = _findings_index(trace, pass_record) if theme.colored else ({}, {})
-    errors = _step_errors(pass_record)
+    errors = _errors(trace, pass_record, forward + inner_calls)
     total = len(pass_record.steps) if pass_record else 0
     current = options.step if options.step is not None and 0 < options.step <= total else None
     current_call = pass_record.steps[current - 1].call if current else None

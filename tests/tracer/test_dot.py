@@ -274,6 +274,19 @@ def test_constants_fold_into_their_function_or_become_small_value_nodes():
     assert "^3" in again and "(19 \u2212 \u00b7)" in again and again == source
 
 
+def test_a_forward_that_raised_is_marked_with_its_error():
+    class Boom(E.Function):
+        def forward(self, x):
+            raise RuntimeError("forward exploded")
+
+    with pytest.raises(RuntimeError), tracer.trace() as t:
+        Boom()(E.square(E.Variable(np.array(2.0))))
+    lines = [line for line in t.to_dot(theme="debug").source.splitlines() if ">Boom<" in line]
+    assert len(lines) == 1 and "RuntimeError: forward exploded" in lines[0]
+    assert not any("exploded" in line for line in t.to_dot(theme="debug").source.splitlines()
+                   if ">Square<" in line)
+
+
 def test_a_number_a_users_engine_wrapped_is_drawn_as_a_constant():
     from tests.tracer.engines import fullcore
     with tracer.trace(fullcore.Function, fullcore.Variable) as t:
