@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import sys
@@ -260,9 +261,23 @@ def picture_options(func):
         click.option("--dpi", type=click.IntRange(min=10, max=1200), default=None,
                      help="PNG resolution (default 120)."),
         click.option("--timeout", type=click.FloatRange(min=0), default=120, show_default=True,
-                     metavar="SECONDS",
+                     metavar="SECONDS", callback=_seconds,
                      help="Stop a layout that takes longer (0: no limit); huge graphs can take minutes."),
     ])
+
+
+def _seconds(ctx, param, value):
+    """--timeout: a number of seconds; inf means no limit, like 0; NaN is refused."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("NaN is not a number of seconds: give e.g. 120, or 0 for no limit")
+    return 0 if value is not None and math.isinf(value) else value
+
+
+def _fraction(ctx, param, value):
+    """--tolerance: a number strictly between 0 and 1; NaN is refused."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("NaN is not a tolerance: give a number between 0 and 1, e.g. 1e-3")
+    return value
 
 
 def _picture(trace, *, theme=None, rankdir="TB", timeout=120, **options) -> dict:
@@ -501,6 +516,7 @@ Exit status: 0 when nothing was found, 1 when something was (or the script raise
                    "premature-backward, repeated-step, missing-step, overwritten-gradient, "
                    "stale-gradient, leaf-gradient.")
 @click.option("--tolerance", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
+              callback=_fraction,
               help="Relative error the numerical gradient check accepts (default 1e-3).")
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON (schema gradtrace.check/1).")
 @click.option("-o", "--output", "out", metavar="OUT",

@@ -871,3 +871,20 @@ def test_a_layout_over_the_timeout_stops_with_the_ways_out(tmp_path):
     assert error_line(result).startswith("Error: bundled renderer took more than 0.05 s: ")
     assert "--format dot" in error_line(result)
     assert out.read_text() == SENTINEL
+
+
+@pytest.mark.parametrize("args, says", [
+    (["check", "{seed}", "--tolerance", "nan"], "NaN is not a tolerance"),
+    (["render", "{seed}", "--timeout", "nan", "-o", "{out}"], "NaN is not a number of seconds"),
+])
+def test_nan_options_are_usage_errors_before_the_script_runs(scripts, tmp_path, args, says):
+    out = tmp_path / "g.svg"
+    result = run(*[a.format(seed=scripts / "seed.py", out=out) for a in args])
+    assert result.exit_code == 2 and says in error_line(result)
+    assert not (scripts / "ran.txt").exists() and not out.exists()  # refused before the run
+
+
+def test_an_infinite_timeout_means_no_limit(scripts, tmp_path):
+    out = tmp_path / "g.svg"
+    result = run("render", scripts / "seed.py", "--timeout", "inf", "-o", out)
+    assert result.exit_code == 0 and out.read_text().startswith("<?xml")
