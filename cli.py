@@ -22,7 +22,7 @@ __all__ = ["main"]
 _SCRIPT_COMMAND = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
 _ARGS_NOTE = """
 SCRIPT is a .py file or a Jupyter notebook (.ipynb: its code cells run in order, in the
-notebook's folder, IPython magics skipped). Options gradtrace knows may come before or after
+notebook's folder; %time and %%writefile work, other IPython magics are skipped). Options gradtrace knows may come before or after
 SCRIPT; any other option goes to the script, in order. Put the script's own arguments after `--` when they share a name with
 a gradtrace option (everything after `--` goes to the script untouched).
 """

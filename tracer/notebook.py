@@ -7,10 +7,11 @@ import json
 import re
 import tokenize
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import ScriptNotFoundError
 
-__all__ = ["NotebookError", "notebook_cells", "display"]
+__all__ = ["NotebookError", "Notebook", "read_notebook", "notebook_cells", "display", "writefile"]
 
 # Cell magics whose body is Python that runs once; a cell under any other cell magic
 # (%%bash, %%html, %%writefile ...) is not Python and is skipped.
@@ -19,6 +20,8 @@ _PYTHON_CELL_MAGICS = {"%%time", "%%timeit", "%%capture", "%%prun"}
 _MAGIC_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<target>[A-Za-z_][\w.]*[ \t]*=[ \t]*)?(?P<magic>[%!].*)$")
 # IPython's help syntax: `os.path?`, `??len`.
 _HELP_LINE = re.compile(r"^(?P<indent>[ \t]*)(?:\?{1,2}[\w.]+|[\w.]+\?{1,2})[ \t]*$")
+# %%writefile [-a] FILE: the cell's text is written to FILE (a notebook may write its own engine).
+_WRITEFILE = re.compile(r"^%%writefile(?P<append>[ \t]+(?:-a|--append))?[ \t]+(?P<file>.+?)[ \t]*$")
 # Magics that time or profile a statement: the statement runs (once); options as IPython's.
 _TIMING_OPTIONS = {"time": ("", ""), "timeit": ("nrp", "tcqo"), "prun": ("DlsT", "rq")}
 
@@ -31,6 +34,22 @@ def display(*objects, **_options) -> None:
     """Stand-in for IPython's ``display``: prints each object's repr, as a console would."""
     for obj in objects:
         print(repr(obj))
+
+
+def writefile(filename: str, text: str, append: bool = False) -> None:
+    """``%%writefile``: write the cell's text to ``filename`` and say so, as IPython does."""
+    target = Path(filename)
+    print(f"{'Appending to' if append else 'Overwriting' if target.exists() else 'Writing'} {filename}")
+    with open(target, "a" if append else "w", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+class Notebook(NamedTuple):
+    """A notebook read for running: its code cells as (label, Python source), in order, and the
+    files its ``%%writefile`` cells write."""
+
+    units: list[tuple[str, str]]
+    writes: list[str]
 
 
 def _source_of(cell: dict, path: Path, position: int) -> str:
@@ -80,6 +99,11 @@ def _as_python(source: str) -> str | None:
     """
     lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    written = _WRITEFILE.match(lines[first]) if first is not None else None
+    if written is not None:
+        body = "\n".join(lines[first + 1:])
+        call = f"_gradtrace_writefile({_unquoted(written.group('file'))!r}, {body!r}, {bool(written.group('append'))})"
+        return "\n" * first + call + "\n"
     if first is not None and lines[first].startswith("%%"):
         words = lines[first].split(maxsplit=1)
         if words[0] not in _PYTHON_CELL_MAGICS:
@@ -112,11 +136,22 @@ def _as_python(source: str) -> str | None:
     return "\n".join(out) + "\n"
 
 
+def _unquoted(name: str) -> str:
+    return name[1:-1] if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"" else name
+
+
 def notebook_cells(text: bytes, path: Path) -> list[tuple[str, str]]:
-    """(label, Python source) of each code cell, in order; the label names the file and the cell.
+    """(label, Python source) of each code cell, in order (see ``read_notebook``)."""
+    return read_notebook(text, path).units
+
+
+def read_notebook(text: bytes, path: Path) -> Notebook:
+    """The code cells of a notebook, each labelled with the file and the cell, in order.
 
     Cells are numbered by position among all cells (markdown included), as they appear in the
-    notebook. Line and cell magics are blanked; a cell of another language is skipped.
+    notebook. Line and cell magics are blanked; ``%%writefile`` cells become a call of
+    ``writefile`` (``_gradtrace_writefile`` in the namespace they run in); a cell of another
+    language is skipped.
     """
     try:
         document = json.loads(text)
@@ -128,11 +163,15 @@ def notebook_cells(text: bytes, path: Path) -> list[tuple[str, str]]:
         found = document.get("nbformat") if isinstance(document, dict) else None
         raise NotebookError(f"{path} is not a Jupyter notebook of format 4 (nbformat {found}): open it in "
                             f"a current Jupyter and save it again")
-    units = []
+    units, writes = [], []
     for position, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        python = _as_python(_source_of(cell, path, position))
+        source = _source_of(cell, path, position)
+        python = _as_python(source)
         if python is not None and python.strip():
             units.append((f"{path} (cell {position})", python))
-    return units
+        written = _WRITEFILE.match(next((line for line in source.splitlines() if line.strip()), ""))
+        if written is not None:
+            writes.append(_unquoted(written.group("file")))
+    return Notebook(units, writes)

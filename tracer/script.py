@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .api import trace
 from .errors import ScriptNotFoundError
-from .notebook import display, notebook_cells
+from .notebook import display, read_notebook, writefile
 from .records import ErrorRecord
 from .snapshot import DEFAULT_MAX_ELEMENTS
 from .trace import Trace
@@ -23,11 +23,14 @@ _OUR_TOP_LEVEL = ("engine", "tracer", "cli")
 _OUR_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _shadowed_modules(script_dir: Path) -> dict[str, types.ModuleType]:
-    """Our modules whose names the script's own files would take; removed while it runs."""
+def _shadowed_modules(script_dir: Path, will_write=()) -> dict[str, types.ModuleType]:
+    """Our modules whose names the script's own files would take (also files a notebook will
+    write with %%writefile); removed while it runs."""
     removed = {}
+    written = {Path(name) for name in will_write}
     for name in _OUR_TOP_LEVEL:
-        if (script_dir / f"{name}.py").exists() or (script_dir / name / "__init__.py").exists():
+        if (script_dir / f"{name}.py").exists() or (script_dir / name / "__init__.py").exists() \
+                or Path(f"{name}.py") in written or Path(name, "__init__.py") in written:
             if (script_dir / name).resolve() == _OUR_ROOT / name or script_dir.resolve() == _OUR_ROOT:
                 continue
             for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
@@ -81,16 +84,18 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     except OSError as exc:
         raise ScriptNotFoundError(f"cannot read {script}: {exc.strerror}") from exc
     is_notebook = script.suffix.lower() == ".ipynb"
-    units = notebook_cells(source, script) if is_notebook else [(str(script), source)]
+    notebook = read_notebook(source, script) if is_notebook else None
+    units = notebook.units if notebook is not None else [(str(script), source)]
     script_dir = script.resolve().parent
     module = types.ModuleType("__main__")
     module.__file__ = str(script)
     module.__builtins__ = __builtins__
     if is_notebook:
         module.display = display
+        module._gradtrace_writefile = writefile
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
     saved_main = sys.modules.get("__main__")
-    shadowed = _shadowed_modules(script_dir)
+    shadowed = _shadowed_modules(script_dir, notebook.writes if notebook is not None else ())
     recording = trace(auto=True, keep=keep, max_elements=max_elements, function_names=function_names,
                       variable_names=variable_names, search_dirs=[script_dir], find_in_caller=False,
                       warn=False)

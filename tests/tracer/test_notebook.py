@@ -2,6 +2,7 @@
 
 import json
 import linecache
+import sys
 
 import pytest
 
@@ -124,3 +125,20 @@ def test_a_cell_that_ends_python_itself_leaves_no_cell_lines_behind(tmp_path):
     with pytest.raises(GeneratorExit):
         tracer.run_script(notebook)
     assert not [k for k in linecache.cache if "(cell " in str(k)]
+
+
+def test_writefile_cells_write_their_file_and_a_written_engine_py_is_the_one_imported(tmp_path, capsys):
+    import engine as ours
+    buggy = ENGINE_CELL.replace("return 2 * self.input.data * gy", "return 3 * self.input.data * gy")
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("%%writefile engine.py\n" + buggy),
+                              code("import numpy as np\nimport engine\nx = engine.Variable(np.array(2.0))\n"
+                                   "engine.Square()(x).backward()"))
+    t = tracer.run_script(notebook)
+    assert t.error is None, t.error
+    assert (tmp_path / "engine.py").read_text(encoding="utf-8") == buggy
+    assert capsys.readouterr().out == "Writing engine.py\n"
+    assert t.engine.function_classes == ("engine.Function",)  # the notebook's, not gradtrace's
+    assert t.select_pass().grads[1].values == (6.0,)  # its (wrong) 3·x·gy = 6; gradtrace's gives 4
+    assert sys.modules["engine"] is ours
+    tracer.run_script(notebook)
+    assert capsys.readouterr().out == "Overwriting engine.py\n"
