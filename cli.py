@@ -22,9 +22,10 @@ __all__ = ["main"]
 _SCRIPT_COMMAND = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
 _ARGS_NOTE = """
 SCRIPT is a .py file or a Jupyter notebook (.ipynb: its code cells run in order, in the
-notebook's folder; %time and %%writefile work, other IPython magics are skipped). Options gradtrace knows may come before or after
-SCRIPT; any other option goes to the script, in order. Put the script's own arguments after `--` when they share a name with
-a gradtrace option (everything after `--` goes to the script untouched).
+notebook's folder; %time and %%writefile work, other IPython magics are skipped). Options
+gradtrace knows may come before or after SCRIPT; any other option goes to the script, in order.
+Put the script's own arguments after `--` when they share a name with a gradtrace option
+(everything after `--` goes to the script untouched).
 """
 
 
@@ -204,9 +205,19 @@ def _apply(func, decorators):
     return func
 
 
+def _set_quiet(ctx, param, value):
+    if value:
+        ctx.find_root().obj["quiet"] = True
+
+
+quiet_option = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_set_quiet,
+                            help="Print only errors and warnings to stderr (as gradtrace -q).")
+
+
 def script_options(func):
     """The arguments and options every command that runs a script shares."""
     return _apply(func, [
+        quiet_option,
         click.argument("script", type=_ScriptType()),
         click.argument("args", nargs=-1, type=click.UNPROCESSED),
         click.option("--keep", type=KEEP, default=None, metavar="PASS",
@@ -607,6 +618,7 @@ result; a result with several elements starts from a gradient of ones (the gradi
 of the sum of its elements, without drawing a Sum node).
 """)
 @click.argument("expression")
+@quiet_option
 @click.option("--let", "lets", multiple=True, metavar="NAME=VALUE",
               help="Bind a variable: a number or nested lists of numbers (repeatable).")
 @output_options
@@ -653,6 +665,7 @@ Examples:
   gradtrace samples --out samples/gallery    (regenerate the gallery's SVGs)
   gradtrace samples --out /tmp/png --format png
 """)
+@quiet_option
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
               help="Render every sample into DIR (created if its parent exists).")
 @click.option("-f", "--format", "fmt", type=click.Choice(["svg", "png", "pdf", "dot"]), default="svg",

@@ -822,8 +822,8 @@ def test_expr_may_start_with_a_minus(tmp_path):
     assert "leaf gradients after the pass: x: -6" in result.stdout
     result = run("expr", "--let", "x=3", "-o", "-", "-x")
     assert result.exit_code == 0 and result.stdout.startswith("digraph")
-    unknown = run("expr", "x", "--let", "x=1", "-q")
-    assert unknown.exit_code == 2 and error_line(unknown) == "Error: No such option '-q'."
+    unknown = run("expr", "x", "--let", "x=1", "-z")
+    assert unknown.exit_code == 2 and error_line(unknown) == "Error: No such option '-z'."
 
 
 def test_expr_numpy_warnings_are_warning_lines():
@@ -888,3 +888,19 @@ def test_an_infinite_timeout_means_no_limit(scripts, tmp_path):
     out = tmp_path / "g.svg"
     result = run("render", scripts / "seed.py", "--timeout", "inf", "-o", out)
     assert result.exit_code == 0 and out.read_text().startswith("<?xml")
+
+
+@pytest.mark.parametrize("where", ["group", "before script", "after script"])
+def test_quiet_works_wherever_it_is_given(scripts, tmp_path, where):
+    out = tmp_path / "g.svg"
+    args = {"group": ["-q", "render", scripts / "seed.py", "-o", out],
+            "before script": ["render", "-q", scripts / "seed.py", "-o", out],
+            "after script": ["render", scripts / "seed.py", "-o", out, "-q"]}[where]
+    result = run(*args)
+    assert result.exit_code == 0 and out.exists()
+    assert "wrote" not in result.stderr
+
+
+def test_quiet_on_expr(tmp_path):
+    result = run("expr", "x * x", "--let", "x=2", "-o", tmp_path / "e.svg", "-q")
+    assert result.exit_code == 0 and result.stderr == "" and (tmp_path / "e.svg").exists()
