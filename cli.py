@@ -166,7 +166,8 @@ def _exit_status(message: str) -> str:
     return message if message.lstrip("-").isdigit() else "1"
 
 
-def _run(script, args, *, keep, max_elements, function_class, variable_class, quiet_stdout=False):
+def _run(script, args, *, keep, max_elements, function_class, variable_class, quiet_stdout=False,
+         which=None):
     """Run the script under the tracer (its stdout to stderr when ours carries the result).
 
     The working directory is restored afterwards, so a script that changes it (os.chdir) does
@@ -189,7 +190,19 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
         raise tracer.PassSelectionError(
             f"pass {keep} does not exist: {script} made {count} backward pass{'es' if count > 1 else ''} "
             f"(choose 1{'..' + str(count) if count > 1 else ''}, first or last)")
+    _note_selection(trace, which, keep)
     return trace
+
+
+def _note_selection(trace, which, keep) -> None:
+    """Say so when --keep left out the pass that ``--pass last|first`` names in the whole run."""
+    if which not in ("last", "first") or keep == which or not trace.passes:
+        return
+    shown = trace.select_pass(which)
+    wanted = trace.pass_count if which == "last" else 1
+    if shown.id != wanted:
+        _warn(f"showing pass {shown.id}, the {which} pass kept: --keep {keep} did not keep pass {wanted} "
+              f"of the run's {trace.pass_count} (use --keep all or --keep {wanted})")
 
 
 def _keep_for(which, keep):
@@ -357,7 +370,8 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
         _export.check_ready("svg", renderer)
         created_frames_dir = _prepare_frames_dir(frames_dir)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
-                 function_class=function_class, variable_class=variable_class, quiet_stdout=out == "-")
+                 function_class=function_class, variable_class=variable_class, quiet_stdout=out == "-",
+                 which=which)
     _report_run(trace, script)
     options = _picture(trace, which=which, **picture)
     if out is not None:
@@ -495,7 +509,8 @@ def steps(script, args, keep, max_elements, function_class, variable_class, whic
     """
     from tracer import steps_table
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
-                 function_class=function_class, variable_class=variable_class, quiet_stdout=as_json)
+                 function_class=function_class, variable_class=variable_class, quiet_stdout=as_json,
+                 which=which)
     _report_run(trace, script, no_backward="there are no backward steps to show")
     if as_json:
         import json
@@ -545,7 +560,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
     fmt = _prepare_output(out, None, format_option=False)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class,
-                 quiet_stdout=as_json or out == "-")
+                 quiet_stdout=as_json or out == "-", which=which)
     _report_run(trace, script, no_backward="only the forward values can be checked")
     notes: list[str] = []
     findings = diagnosis.diagnose(

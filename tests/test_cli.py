@@ -904,3 +904,19 @@ def test_quiet_works_wherever_it_is_given(scripts, tmp_path, where):
 def test_quiet_on_expr(tmp_path):
     result = run("expr", "x * x", "--let", "x=2", "-o", tmp_path / "e.svg", "-q")
     assert result.exit_code == 0 and result.stderr == "" and (tmp_path / "e.svg").exists()
+
+
+def test_pass_last_with_a_keep_that_left_it_out_says_which_pass_is_shown(tmp_path):
+    out = tmp_path / "g.svg"
+    result = run("render", SAMPLES / "newton.py", "--keep", "first", "--pass", "last", "-o", out)
+    assert result.exit_code == 0 and out.exists()
+    assert ("Warning: showing pass 1, the last pass kept: --keep first did not keep pass 20 of the "
+            "run's 20 (use --keep all or --keep 20)") in result.stderr
+    quiet = run("render", SAMPLES / "newton.py", "--keep", "all", "--pass", "last", "-o", out)
+    assert "Warning" not in quiet.stderr
+
+
+def test_a_pass_that_was_not_kept_names_the_cli_fix(tmp_path):
+    result = run("steps", SAMPLES / "newton.py", "--keep", "first", "--pass", "2")
+    assert result.exit_code == 1
+    assert error_line(result).endswith("(gradtrace: --keep all or --keep 2)")

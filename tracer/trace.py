@@ -74,7 +74,7 @@ class Trace:
         kept = ", ".join(str(p.id) for p in self.passes) or "none"
         raise PassSelectionError(
             f"pass {which} was not kept (kept: {kept} of {self.pass_count}); "
-            f"trace with keep='all' or keep={which} to record it")
+            f"record it with keep='all' or keep={which} (gradtrace: --keep all or --keep {which})")
 
     def graph_calls(self, pass_record: PassRecord | None) -> tuple[int, ...]:
         """The forward calls to draw for a pass (all forward calls when there is no pass)."""
