@@ -21,8 +21,9 @@ __all__ = ["main"]
 # and everything after `--` goes to the script untouched.
 _SCRIPT_COMMAND = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
 _ARGS_NOTE = """
-SCRIPT is a .py file or a Jupyter notebook (.ipynb: its code cells run in order, in the
-notebook's folder; %time and %%writefile work, other IPython magics are skipped). Options
+SCRIPT is a .py file, a Jupyter notebook (.ipynb: its code cells run in order, in the
+notebook's folder; %time and %%writefile work, other IPython magics are skipped), or a trace
+saved with -o trace.json (drawn again without running anything). Options
 gradtrace knows may come before or after SCRIPT; any other option goes to the script, in order.
 Put the script's own arguments after `--` when they share a name with a gradtrace option
 (everything after `--` goes to the script untouched).
@@ -173,6 +174,8 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
     The working directory is restored afterwards, so a script that changes it (os.chdir) does
     not move OUT or the frames directory, which are relative to where gradtrace was started.
     """
+    if str(script).lower().endswith(".json"):
+        return _saved_trace(script, args)
     redirect = contextlib.redirect_stdout(sys.stderr) if quiet_stdout else contextlib.nullcontext()
     cwd = os.getcwd()
     try:
@@ -191,6 +194,17 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
             f"pass {keep} does not exist: {script} made {count} backward pass{'es' if count > 1 else ''} "
             f"(choose 1{'..' + str(count) if count > 1 else ''}, first or last)")
     _note_selection(trace, which, keep)
+    return trace
+
+
+def _saved_trace(path, args):
+    """A trace saved with ``-o trace.json``: drawn again without running anything."""
+    if args:
+        raise click.UsageError(f"{path} is a saved trace, which takes no script arguments "
+                               f"(got {' '.join(args)}): leave them out")
+    trace = tracer.load(path)
+    for problem in trace.warnings:
+        _warn(problem)
     return trace
 
 

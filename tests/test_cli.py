@@ -920,3 +920,26 @@ def test_a_pass_that_was_not_kept_names_the_cli_fix(tmp_path):
     result = run("steps", SAMPLES / "newton.py", "--keep", "first", "--pass", "2")
     assert result.exit_code == 1
     assert error_line(result).endswith("(gradtrace: --keep all or --keep 2)")
+
+
+def test_a_saved_trace_is_drawn_again_without_running_anything(tmp_path):
+    direct, saved, again = tmp_path / "a.svg", tmp_path / "t.json", tmp_path / "b.svg"
+    assert run("render", SAMPLES / "generations.py", "-o", direct).exit_code == 0
+    assert run("render", SAMPLES / "generations.py", "-o", saved).exit_code == 0
+    result = run("render", saved, "-o", again)
+    assert result.exit_code == 0 and result.stdout == ""  # the script did not run: it prints
+    assert again.read_bytes() == direct.read_bytes()
+    steps = run("steps", saved)
+    assert steps.exit_code == 0 and steps.stdout.startswith("pass 1 of 1")
+    assert run("steps", SAMPLES / "generations.py").stdout.endswith(steps.stdout)  # after its prints
+
+
+def test_a_saved_trace_takes_no_script_arguments_and_must_be_a_trace(tmp_path):
+    saved = tmp_path / "t.json"
+    run("render", SAMPLES / "reuse.py", "-o", saved)
+    result = run("render", saved, "--lr", "1", "-o", tmp_path / "g.svg")
+    assert result.exit_code == 2 and "is a saved trace, which takes no script arguments" in error_line(result)
+    (tmp_path / "other.json").write_text('{"x": 1}')
+    result = run("render", tmp_path / "other.json", "-o", tmp_path / "g.svg")
+    assert result.exit_code == 1 and "not a gradtrace.trace/1 document" in error_line(result)
+    assert not (tmp_path / "g.svg").exists()
