@@ -103,8 +103,8 @@ class PlayerView:
         # srcdoc keeps the page self-contained (no file, no server); the sandbox lets its script
         # run but gives it no access to the notebook's page.
         return (f'<iframe srcdoc="{html.escape(self.html, quote=True)}" sandbox="allow-scripts" '
-                f'title="gradtrace player" style="width:100%;height:{self.height}px;'
-                f'border:1px solid #d0d7de;border-radius:4px"></iframe>')
+                f'title="gradtrace player" style="box-sizing:border-box;width:100%;'
+                f'height:{self.height}px;border:1px solid #d0d7de;border-radius:4px"></iframe>')
 
     def save(self, path) -> Path:
         """Write the page to ``path`` atomically."""

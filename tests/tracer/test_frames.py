@@ -120,6 +120,7 @@ def test_notebook_player_view_is_the_page_in_a_sandboxed_iframe(tmp_path):
     frame = view._repr_html_()
     srcdoc = re.fullmatch(r'<iframe srcdoc="([^"]*)" sandbox="allow-scripts" [^>]*></iframe>', frame).group(1)
     assert html.unescape(srcdoc) == view.html and "height:500px" in frame
+    assert "box-sizing:border-box;width:100%" in frame  # the border stays inside the cell's width
     assert view.save(tmp_path / "p.html").read_text(encoding="utf-8") == view.html
     for bad in (99, 500.0, True, "500"):
         with pytest.raises(ValueError, match="height must be a whole number of pixels"):
