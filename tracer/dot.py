@@ -93,7 +93,7 @@ def _errors(trace, pass_record, calls) -> dict[int, str]:
 
 
 def _var_tooltip(trace, var_id: int, value, view: GradView | None, findings: list) -> str:
-    name = trace.name_of(var_id) or f"variable #{var_id}"
+    name = trace.name_of(var_id) or f"v{var_id}"
     lines = [f"{name} = {format_array(value, 8)}"]
     if value is not None and value.shape:
         lines[0] += f"  {format_shape(value)}"

@@ -20,7 +20,7 @@ def _template(name: str) -> str:
 
 
 def _name(trace, var_id: int) -> str:
-    return trace.name_of(var_id) or f"#{var_id}"
+    return trace.name_of(var_id) or f"v{var_id}"
 
 
 def _steps(made: Frames) -> list[dict]:
