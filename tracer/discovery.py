@@ -15,21 +15,36 @@ _PLAIN = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types
 
 
 def _classes_of_value(value) -> list[type]:
-    """The classes a namespace value leads to: itself (a class), the classes a module defines
-    (``import mydezero as dz``), or its own class (an object: in a notebook whose engine cell
-    ran again, ``x`` is still an instance of the old Variable class)."""
-    if isinstance(value, types.ModuleType):
-        prefix = value.__name__ + "."
-        return [v for v in list(vars(value).values()) if isinstance(v, type)
-                and (v.__module__ == value.__name__ or str(v.__module__).startswith(prefix))]
+    """The classes a namespace value leads to: itself (a class), or its own class (an object: in
+    a notebook whose engine cell ran again, ``x`` is still an instance of the old Variable)."""
     if isinstance(value, type):
         return [value]
     return [] if isinstance(value, _PLAIN) else [type(value)]
 
 
-def _module_classes(cls: type) -> list[type]:
-    module = sys.modules.get(getattr(cls, "__module__", None) or "")
-    return [v for v in list(vars(module).values()) if isinstance(v, type)] if module is not None else []
+def _module_classes(module, own_only: bool) -> list[type]:
+    """The classes in a module's namespace (with ``own_only``, those it or its submodules define)."""
+    prefix = module.__name__ + "."
+    return [v for v in list(vars(module).values()) if isinstance(v, type)
+            and (not own_only or v.__module__ == module.__name__ or str(v.__module__).startswith(prefix))]
+
+
+# module name -> (module, namespace size, own_only, functions, variables): a module's answer is
+# kept while its namespace keeps its size, so tracing in a loop does not rescan numpy each time.
+_scanned: dict[tuple[str, bool], tuple] = {}
+
+
+def _engine_classes_of_module(module, own_only: bool) -> tuple[tuple, tuple]:
+    key, size = (module.__name__, own_only), len(vars(module))
+    cached = _scanned.get(key)
+    if cached is not None and cached[0] is module and cached[1] == size:
+        return cached[2], cached[3]
+    found = _Found()
+    for cls in _module_classes(module, own_only):
+        found.consider(cls)
+    answer = (tuple(found.functions), tuple(found.variables))
+    _scanned[key] = (module, size, *answer)
+    return answer
 
 
 class _Found:
@@ -38,6 +53,11 @@ class _Found:
     def __init__(self) -> None:
         self.functions: dict[type, None] = {}
         self.variables: dict[type, None] = {}
+
+    def add(self, functions, variables) -> None:
+        """Take classes already known to be Function bases and Variable classes."""
+        self.functions.update(dict.fromkeys(functions))
+        self.variables.update(dict.fromkeys(variables))
 
     def consider(self, cls: type) -> None:
         """Look at ``cls`` and its bases. Best effort: a class that fails to answer is skipped."""
@@ -75,14 +95,18 @@ def engine_classes_in(*namespaces: dict) -> tuple[list[type], list[type]]:
     for namespace in namespaces:
         for value in list(namespace.values()):
             try:
+                if isinstance(value, types.ModuleType):  # import mydezero as dz
+                    found.add(*_engine_classes_of_module(value, own_only=True))
+                    continue
                 classes = _classes_of_value(value)
             except Exception:  # noqa: BLE001 - an object whose class cannot be read is skipped
                 continue
             for cls in classes:
                 found.consider(cls)
-    for cls in [*found.functions, *found.variables]:
-        for neighbour in _module_classes(cls):
-            found.consider(neighbour)
+    for cls in [*found.functions, *found.variables]:  # the classes defined or imported beside it
+        module = sys.modules.get(getattr(cls, "__module__", None) or "")
+        if module is not None:
+            found.add(*_engine_classes_of_module(module, own_only=False))
     functions = [f for f in found.functions if any(_pairs(f, v) for v in found.variables)]
     variables = [v for v in found.variables if any(_pairs(f, v) for f in functions)]
     return functions, variables
