@@ -943,3 +943,13 @@ def test_a_saved_trace_takes_no_script_arguments_and_must_be_a_trace(tmp_path):
     result = run("render", tmp_path / "other.json", "-o", tmp_path / "g.svg")
     assert result.exit_code == 1 and "not a gradtrace.trace/1 document" in error_line(result)
     assert not (tmp_path / "g.svg").exists()
+
+
+def test_check_of_a_script_that_raised_says_how_far_it_looked(tmp_path):
+    script = tmp_path / "raises.py"
+    script.write_text("import numpy as np\nfrom engine import Variable, square\n"
+                      "square(Variable(np.array(2.0))).backward()\nraise ValueError('boom')\n")
+    result = run("check", script)
+    assert result.exit_code == 1 and "ValueError: boom" in result.stderr
+    assert result.stdout == ("gradtrace check: no problems found in 1 call and 1 backward pass, up to "
+                             "where the run ended with ValueError.\n")

@@ -51,10 +51,13 @@ def _headline(findings, trace) -> str:
         passes = len(trace.passes)
         scope = f" in {len(trace.calls)} call{'s' * (len(trace.calls) != 1)} and {passes} " \
                 f"backward pass{'es' * (passes != 1)}"
+    ran = ""
+    if trace is not None and trace.error is not None:
+        ran = f", up to where the run ended with {trace.error.type}"
     if not findings:
-        return f"gradtrace check: no problems found{scope}."
+        return f"gradtrace check: no problems found{scope}{ran}."
     noun = "problem" if len(findings) == 1 else "problems"
-    return f"gradtrace check: {len(findings)} {noun} ({counts}){scope}."
+    return f"gradtrace check: {len(findings)} {noun} ({counts}){scope}{ran}."
 
 
 def format_report(findings, trace=None, notes=()) -> str:
