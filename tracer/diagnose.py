@@ -88,7 +88,7 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
             trace.findings = ()
         return ()
     with np.errstate(all="ignore"):  # re-run forwards may divide by zero, overflow...
-        found = _run_checks(trace, kinds, settings, _passes(trace, passes))
+        found = _run_checks(trace, kinds, settings, _passes(trace, passes), scoped=passes is not None)
     result = tuple(sorted(found, key=_sort_key))
     if notes is not None:
         notes.extend(settings.notes)
@@ -97,12 +97,15 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
     return result
 
 
-def _run_checks(trace, kinds, settings: Settings, pass_records) -> list[Finding]:
+def _run_checks(trace, kinds, settings: Settings, pass_records, scoped: bool = False) -> list[Finding]:
+    """Every check of ``kinds`` on ``pass_records``; when the passes were chosen (``scoped``), the
+    forward checks too look only at those passes' graphs."""
     cache = ReplayCache(trace)
     found: list[Finding] = []
     used_by_forward = forward_inputs(trace) if "stale-gradient" in kinds else set()
     if "nan-inf" in kinds:
-        found += check_nan_forward(trace)
+        in_passes = {c for p in pass_records for c in p.calls} if scoped and pass_records else None
+        found += check_nan_forward(trace, in_passes)
     for pass_record in pass_records:
         of_pass: list[Finding] = []
         if "nan-inf" in kinds:

@@ -71,11 +71,17 @@ def _flow_text(trace, sinks: list[int], start: set[int]) -> str:
     return f"; it flowed into {shown}" + (f" and {len(later) - 3} more" if len(later) > 3 else "")
 
 
-def check_nan_forward(trace) -> list:
-    """nan-inf findings of the forward: calls that made NaN/Inf from finite inputs, and bad leaves."""
+def check_nan_forward(trace, only_calls=None) -> list:
+    """nan-inf findings of the forward: calls that made NaN/Inf from finite inputs, and bad leaves.
+
+    ``only_calls`` (a set of call ids) limits the findings to those calls, e.g. the forward graph
+    of the passes being checked.
+    """
     forward = [c for _, c in sorted(trace.calls.items()) if c.in_step is None]
     findings, reported_leaves = [], set()
     for call in forward:
+        if only_calls is not None and call.id not in only_calls:
+            continue
         inputs = _input_snaps(trace, call)
         for vid, snap in zip(call.inputs, inputs):
             record = trace.variables.get(vid)

@@ -666,3 +666,14 @@ def test_a_backward_returning_none_for_a_wrapped_number_is_not_a_lost_gradient()
         x = fullcore.Variable(np.array(2.0), name="x")
         ScaleBy()(x, fullcore.Variable(np.array(3.0), name="c")).backward()  # c is the user's
     assert [(f.kind, f.variable) for f in diagnose(t)] == [("wrong-backward", 2), ("leaf-gradient", 2)]
+
+
+def test_forward_nan_findings_follow_the_passes_chosen():
+    with np.errstate(all="ignore"), tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(2.0), name="x")
+        E.square(x).backward()
+        z = E.Variable(np.array(0.0), name="z")
+        E.log(z).backward()  # pass 2's forward makes -inf
+    assert [f.kind for f in diagnose(t, passes=[1], checks=["nan-inf"])] == []
+    assert [f.call for f in diagnose(t, passes=[2], checks=["nan-inf"])] == [2]
+    assert [f.call for f in diagnose(t, checks=["nan-inf"])][:1] == [2]  # all passes: reported
