@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .dotlabels import grad_text
 from .gradview import GradView
-from .labels import badge_text, format_array
+from .labels import badge_text, format_array, short_name
 from .snapshot import ArraySnapshot
 from .themes import Theme
 
@@ -25,7 +25,7 @@ def compact_variable(theme: Theme, name: str | None, value: ArraySnapshot | None
                      view: GradView | None, *, precision: int, values: bool, inner: bool,
                      border: str | None) -> str:
     """The attributes of a variable node drawn as a rounded box of text lines."""
-    lines = [name] if name else []
+    lines = [short_name(name)] if name else []
     if values:
         lines.append(f"data {format_array(value, precision)}")
     if view is not None:

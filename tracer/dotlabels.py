@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .gradview import GradView
-from .labels import (escape_attr, escape_html, format_array, format_shape,
-                     format_summary, pad_wide)
+from .labels import (escape_attr, escape_html, format_array, format_shape, format_summary, pad_wide,
+                     short_name)
 from .snapshot import ArraySnapshot
 from .themes import Theme
 
@@ -120,7 +120,7 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
     """
     fill = theme.inner_var_fill if inner else theme.var_fill
     color = border or (theme.inner_border if inner else theme.var_border)
-    rows = f'<TR><TD><B>{escape_html(pad_wide(name))}</B></TD></TR>' if name else ""
+    rows = f'<TR><TD><B>{escape_html(pad_wide(short_name(name)))}</B></TD></TR>' if name else ""
     if not name and role:
         rows = f'<TR><TD><I>{escape_html(pad_wide(role))}</I></TD></TR>'
     if values:

@@ -9,7 +9,7 @@ import unicodedata
 
 from .snapshot import ArraySnapshot
 
-__all__ = ["format_number", "format_array", "format_summary", "format_shape", "badge_text",
+__all__ = ["short_name", "format_number", "format_array", "format_summary", "format_shape", "badge_text",
            "escape_html", "escape_attr", "pad_wide", "needs_full_fonts", "text_width"]
 
 _SAFE = re.compile(r"[\w .,:;()\[\]+\-=·]*").fullmatch
@@ -103,6 +103,14 @@ def format_summary(snapshot: ArraySnapshot | None, precision: int = 3) -> str:
     if counts:
         parts.append(", ".join(counts))
     return " · ".join(parts[:3] and [" ".join(parts[:3])] + parts[3:]) if parts else ""
+
+
+MAX_NAME = 32  # characters of a variable's name a box shows; the tooltip has the whole name
+
+
+def short_name(name: str) -> str:
+    """A name as a box shows it: at most ``MAX_NAME`` characters, a longer one cut with "…"."""
+    return name if len(name) <= MAX_NAME else name[:MAX_NAME - 1] + "…"
 
 
 def badge_text(step: int) -> str:

@@ -406,3 +406,11 @@ def test_debug_theme_borders_errors_red_and_warnings_amber():
     assert DEBUG.warning_border in lines["v1"] and DEBUG.finding_border not in lines["v1"]
     assert DEBUG.finding_border in lines["f2"]
     assert DEBUG.warning_border not in lines["f2"] and DEBUG.finding_border not in lines["v2"]
+
+
+def test_a_long_name_is_cut_in_its_box_and_whole_in_the_tooltip():
+    name = "learning_rate_scaled_weight_for_the_first_hidden_layer"
+    with tracer.trace() as t:
+        E.square(E.Variable(np.array(2.0), name=name)).backward()
+    line = next(line for line in t.to_dot().source.splitlines() if line.startswith("\tv1 "))
+    assert "<B>learning_rate_scaled_weight_for…</B>" in line and f"{name} = 2" in line
