@@ -120,7 +120,12 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
     """
     fill = theme.inner_var_fill if inner else theme.var_fill
     color = border or (theme.inner_border if inner else theme.var_border)
-    rows = f'<TR><TD><B>{escape_html(pad_wide(short_name(name)))}</B></TD></TR>' if name else ""
+    rows = ""
+    if name:
+        shown = short_name(name)
+        whole = f' ID="{vid}n" TOOLTIP="{escape_attr(name)}"' if shown != name else ""
+        rows = f'<TR><TD{whole}><B>{escape_html(pad_wide(shown))}</B></TD></TR>'
+
     if not name and role:
         rows = f'<TR><TD><I>{escape_html(pad_wide(role))}</I></TD></TR>'
     if values:
