@@ -151,3 +151,13 @@ def test_allowed_expressions_compute_what_numpy_computes(source):
     result, _ = E.evaluate(f"x * 0 + ({source})", bindings)
     expected = eval(source, {"__builtins__": {}}, {**_NUMPY, "x": 0.3, "y": -0.7})  # noqa: S307 - test oracle on generated text
     assert float(np.asarray(result.data)) == pytest.approx(float(expected), rel=1e-9, abs=1e-12)
+
+
+def test_labels_of_softmax_cross_entropy_are_bound_as_class_indices():
+    t = E.trace_expression("softmax_cross_entropy(x, t)",
+                           E.parse_bindings(["x=[[1,2,3],[0,0,0]]", "t=[2,0]"]))
+    assert t.error is None
+    labels = next(v for v in t.variables.values() if v.name == "t")
+    assert labels.dtype == "int64" and labels.value.values == (2, 0)
+    with pytest.raises(E.BindingError, match="class indices: give whole numbers"):
+        E.trace_expression("softmax_cross_entropy(x, t)", E.parse_bindings(["x=[[1,2]]", "t=[0.5]"]))

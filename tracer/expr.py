@@ -297,6 +297,22 @@ class _Evaluator:
         return _literal_number(node)
 
 
+def _label_names(tree: ast.AST) -> set[str]:
+    """Names given as the labels (second argument) of ``softmax_cross_entropy``: class indices."""
+    return {call.args[1].id for call in ast.walk(tree)
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name)
+            and call.func.id == "softmax_cross_entropy" and len(call.args) > 1
+            and isinstance(call.args[1], ast.Name)}
+
+
+def _as_labels(name: str, value: np.ndarray) -> np.ndarray:
+    """A --let value used as class labels: whole numbers, kept as integers."""
+    if not np.all(np.isfinite(value)) or not np.all(value == np.round(value)):
+        raise BindingError(f"--let {name}=...: {name} holds the labels of softmax_cross_entropy, which "
+                           f"are class indices: give whole numbers, e.g. --let {name}=[1,0]")
+    return value.astype(np.int64)
+
+
 def evaluate(source: str, bindings: dict[str, np.ndarray]):
     """Check, then evaluate ``source`` with the engine; returns (result, {name: Variable}).
 
@@ -305,7 +321,9 @@ def evaluate(source: str, bindings: dict[str, np.ndarray]):
     import engine
 
     tree = check_expression(source, bindings)
-    variables = {name: engine.Variable(np.array(value, dtype=np.float64), name=name)
+    labels = _label_names(tree)
+    variables = {name: engine.Variable(_as_labels(name, value) if name in labels
+                                       else np.array(value, dtype=np.float64), name=name)
                  for name, value in bindings.items()}
     functions = {name: getattr(engine, name) for name in FUNCTIONS}
     result = _Evaluator(functions, variables).value(tree.body)
