@@ -677,3 +677,55 @@ def test_forward_nan_findings_follow_the_passes_chosen():
     assert [f.kind for f in diagnose(t, passes=[1], checks=["nan-inf"])] == []
     assert [f.call for f in diagnose(t, passes=[2], checks=["nan-inf"])] == [2]
     assert [f.call for f in diagnose(t, checks=["nan-inf"])][:1] == [2]  # all passes: reported
+
+
+def test_a_forward_returning_a_list_of_outputs_is_replayed():
+    class Variable:
+        def __init__(self, data):
+            self.data, self.grad, self.creator = data, None, None
+
+        def backward(self):
+            self.grad = np.ones_like(self.data)
+            funcs, seen = [self.creator], {self.creator}
+            while funcs:
+                f = funcs.pop()
+                gxs = f.backward(*[y.grad if y.grad is not None else np.zeros_like(y.data) for y in f.outputs])
+                for x, gx in zip(f.inputs, gxs if isinstance(gxs, (tuple, list)) else (gxs,)):
+                    x.grad = gx if x.grad is None else x.grad + gx
+                    if x.creator is not None and x.creator not in seen:
+                        funcs.append(x.creator)
+                        seen.add(x.creator)
+
+    class Function:
+        def __call__(self, *inputs):
+            ys = self.forward(*[x.data for x in inputs])
+            ys = ys if isinstance(ys, (tuple, list)) else (ys,)  # a list of outputs is fine here
+            outputs = [Variable(np.asarray(y)) for y in ys]
+            for y in outputs:
+                y.creator = self
+            self.inputs, self.outputs = inputs, outputs
+            return outputs if len(outputs) > 1 else outputs[0]
+
+    class Split(Function):
+        def forward(self, x):
+            return [x * 2, x * 3]
+
+        def backward(self, g0, g1):
+            return g0 * 2 + g1 * 3 + (1 if wrong else 0)
+
+    class Add(Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, gy):
+            return gy, gy
+
+    for wrong in (False, True):
+        with tracer.trace(Function, Variable) as t:
+            x = Variable(np.array(1.5))
+            a, b = Split()(x)
+            Add()(a, b).backward()
+        notes = []
+        found = [(f.kind, t.calls[f.call].op if f.call else None) for f in diagnose(t, notes=notes)]
+        assert not [n for n in notes if "did not reproduce" in n], notes
+        assert ("wrong-backward", "Split") in found if wrong else found == []
