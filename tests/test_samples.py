@@ -152,3 +152,18 @@ def test_gallery_is_up_to_date(tmp_path):
             stale.append(sample.name)
     assert not stale, (f"gallery pictures out of date: {', '.join(stale)}; regenerate them with "
                        f"`gradtrace samples --out samples/gallery` (or python -m cli samples --out samples/gallery)")
+
+
+def test_installed_samples_are_found_outside_a_checkout(tmp_path, monkeypatch):
+    installed = tmp_path / "prefix" / "share" / "gradtrace" / "samples"
+    installed.mkdir(parents=True)
+    (installed / "seed_example.py").write_text('"""The seed."""\n')
+    monkeypatch.setattr(gallery, "_HERE", tmp_path / "site-packages" / "tracer")  # no checkout
+    monkeypatch.setattr(gallery.sys, "prefix", str(tmp_path / "prefix"))
+    monkeypatch.chdir(tmp_path)
+    assert gallery.find_samples_dir() == installed
+
+
+def test_setup_cfg_installs_the_samples():
+    text = (SAMPLES.parent / "setup.cfg").read_text()
+    assert "share/gradtrace/samples = samples/*.py" in text

@@ -50,11 +50,13 @@ class SampleResult:
 
 
 def find_samples_dir(directory: str | os.PathLike | None = None) -> Path:
-    """The samples directory: ``directory``, else this checkout's ``samples/``, else ``./samples``."""
+    """The samples directory: ``directory``, else this checkout's ``samples/``, else the installed
+    copy (``share/gradtrace/samples`` under ``sys.prefix``), else ``./samples``."""
     if directory is not None:
         candidates = [Path(directory)]
     else:
-        candidates = [_HERE.parent / "samples", Path.cwd() / "samples"]
+        candidates = [_HERE.parent / "samples", Path(sys.prefix) / "share" / "gradtrace" / "samples",
+                      Path.cwd() / "samples"]
     for candidate in candidates:
         if candidate.is_dir() and any(candidate.glob("*.py")):
             return candidate
