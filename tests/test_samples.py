@@ -166,4 +166,12 @@ def test_installed_samples_are_found_outside_a_checkout(tmp_path, monkeypatch):
 
 def test_setup_cfg_installs_the_samples():
     text = (SAMPLES.parent / "setup.cfg").read_text()
-    assert "share/gradtrace/samples = samples/*.py" in text
+    assert "share/gradtrace/samples = samples/*.py, samples/*.ipynb" in text
+
+
+def test_the_homework_notebook_runs_and_its_bug_is_found():
+    from tracer.diagnose import diagnose
+    t = tracer.run_script(SAMPLES / "homework.ipynb")
+    assert t.error is None and t.engine.function_classes == ("__main__.Function",)
+    found = [(f.kind, t.calls[f.call].op if f.call else t.name_of(f.variable)) for f in diagnose(t)]
+    assert found == [("overwritten-gradient", "Add"), ("leaf-gradient", "x")]
