@@ -29,3 +29,11 @@ __all__ = [
     "TraceError", "TraceWarning", "HookError", "EngineNotFoundError", "TraceActiveError", "OutputError",
     "ScriptNotFoundError", "PassSelectionError", "SchemaError", "SCHEMA", "load", "loads",
 ]
+
+
+def __getattr__(name):
+    """``tracer.diagnose`` without importing it first (it is loaded when first used)."""
+    if name == "diagnose":
+        import importlib
+        return importlib.import_module(".diagnose", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -431,3 +431,11 @@ def test_numpy_scalars_and_arrays_are_not_taken_for_variables():
     assert [c.inputs for c in t.calls.values()] == [(1,), (1,)]
     assert all(len(c.outputs) == 1 for c in t.calls.values())
     assert {v.kind for v in t.variables.values()} == {"SlotVariable"}
+
+
+def test_tracer_diagnose_is_reachable_after_import_tracer():
+    import subprocess
+    import sys
+    code = "import tracer; print(tracer.diagnose.diagnose.__name__); tracer.no_such_thing"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.stdout == "diagnose\n" and "has no attribute 'no_such_thing'" in done.stderr
