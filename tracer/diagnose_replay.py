@@ -80,18 +80,23 @@ def _plain_array(value) -> np.ndarray:
 class Replay:
     """One recorded call ready to re-run: ``run(arrays)`` calls ``forward`` on a fresh copy."""
 
-    __slots__ = ("cls", "state", "inputs", "list_is_outputs")
+    __slots__ = ("cls", "state", "inputs", "list_is_outputs", "takes_list")
+
+    # How engines call forward and read what it returns: forward(*xs) or, as in the book's
+    # step 11, forward(xs); a returned list is one output's data or, for some, the outputs.
+    STYLES = ((False, False), (False, True), (True, False), (True, True))
 
     def __init__(self, cls: type, state: dict, inputs: list[np.ndarray]) -> None:
         self.cls, self.state, self.inputs = cls, state, inputs
-        self.list_is_outputs = False  # a forward's list return: its outputs, or one output's data
+        self.takes_list, self.list_is_outputs = self.STYLES[0]
 
     def run(self, arrays) -> list[np.ndarray]:
         """The forward's outputs for ``arrays`` (copied first: a forward may change its inputs)."""
         fn = self.cls.__new__(self.cls)
         for name, value in self.state.items():
             setattr(fn, name, value)
-        result = fn.forward(*[a.copy() for a in arrays])  # callers silence numpy warnings
+        copies = [a.copy() for a in arrays]
+        result = fn.forward(copies) if self.takes_list else fn.forward(*copies)  # warnings: callers
         return self.outputs_of(result)
 
     def outputs_of(self, result) -> list[np.ndarray]:
@@ -205,22 +210,22 @@ class ReplayCache:
         replay = Replay(cls, state, inputs)
         if self._random.get(cls):
             return None, _RANDOM
-        try:
-            outputs = self._first_run(replay) if cls not in self._random else replay.run(inputs)
-        except Exception as exc:  # noqa: BLE001 - user code: any failure means "not replayable"
-            return None, f"re-running its forward raised {type(exc).__name__}"
-        if self._random[cls]:
-            return None, _RANDOM
-        if not _same(outputs, recorded):
-            # an engine may take a forward's list as its outputs (`return [y0, y1]`)
-            replay.list_is_outputs = True
+        first_error, ran = None, False
+        for style in Replay.STYLES:  # the first way of calling forward that gives the recorded outputs
+            replay.takes_list, replay.list_is_outputs = style
             try:
-                outputs = replay.run(inputs)
-            except Exception:  # noqa: BLE001 - user code
-                outputs = []
-            if not _same(outputs, recorded):
-                return None, "re-running its forward did not reproduce the recorded output"
-        return replay, None
+                outputs = self._first_run(replay) if cls not in self._random else replay.run(inputs)
+            except Exception as exc:  # noqa: BLE001 - user code: any failure means "not replayable"
+                first_error = first_error or exc
+                continue
+            ran = True
+            if self._random[cls]:
+                return None, _RANDOM
+            if _same(outputs, recorded):
+                return replay, None
+        if not ran:
+            return None, f"re-running its forward raised {type(first_error).__name__}"
+        return None, "re-running its forward did not reproduce the recorded output"
 
 
 def _same(outputs, recorded) -> bool:

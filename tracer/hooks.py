@@ -110,12 +110,12 @@ def _make_call_hook(original):
             result = original(self, *args, **kwargs)
         except BaseException as exc:
             try:
-                recorder.call_exit(self, args, None, exc)
+                recorder.call_exit(self, args + tuple(kwargs.values()) if kwargs else args, None, exc)
             except Exception as ours:  # noqa: BLE001 - see _stop_recording
                 _stop_recording(recorder, ours)
             raise
         try:
-            recorder.call_exit(self, args, result, None)
+            recorder.call_exit(self, args + tuple(kwargs.values()) if kwargs else args, result, None)
         except Exception as ours:  # noqa: BLE001 - see _stop_recording
             _stop_recording(recorder, ours)
         return result

@@ -27,6 +27,15 @@ _NOT_VARIABLES = (int, float, complex, str, bytes, np.ndarray, np.generic)
 _weakref_type = weakref.ref
 
 
+def _passed(obj, args) -> bool:
+    """``obj`` is one of the call's arguments, or an item of a list or tuple argument (the book's
+    step 11 calls ``Add()([x0, x1])``), or a keyword argument's value (the hook adds those)."""
+    for arg in args:
+        if arg is obj or (type(arg) in (list, tuple) and any(item is obj for item in arg)):
+            return True
+    return False
+
+
 class Recorder:
     """Receives events from the hooks and keeps what the ``keep`` policy asks for."""
 
@@ -120,7 +129,7 @@ class Recorder:
             else:
                 vid = self._new_variable(obj, None)
                 leaf_values.append(raw_vars[vid][VAR_VALUE])
-                if not any(arg is obj for arg in args):  # e.g. the 3 of 3 * x, wrapped by __call__
+                if not _passed(obj, args):  # e.g. the 3 of 3 * x, wrapped by __call__
                     self.implicit.add(vid)
             var_ids.append(vid)
         out_ids = []

@@ -729,3 +729,42 @@ def test_a_forward_returning_a_list_of_outputs_is_replayed():
         found = [(f.kind, t.calls[f.call].op if f.call else None) for f in diagnose(t, notes=notes)]
         assert not [n for n in notes if "did not reproduce" in n], notes
         assert ("wrong-backward", "Split") in found if wrong else found == []
+
+
+def test_a_step_11_engine_that_passes_lists_is_recorded_and_checked():
+    class Variable:  # the book's step 11: Function.__call__ and forward take lists
+        def __init__(self, data):
+            self.data, self.grad, self.creator = data, None, None
+
+        def backward(self):
+            self.grad = np.ones_like(self.data)
+            funcs = [self.creator]
+            while funcs:
+                f = funcs.pop()
+                gxs = f.backward(*[o.grad for o in f.outputs])
+                for x, gx in zip(f.inputs, gxs if isinstance(gxs, tuple) else (gxs,)):
+                    x.grad = gx if x.grad is None else x.grad + gx
+                    if x.creator is not None:
+                        funcs.append(x.creator)
+
+    class Function:
+        def __call__(self, inputs):
+            outputs = [Variable(np.asarray(y)) for y in self.forward([x.data for x in inputs])]
+            for o in outputs:
+                o.creator = self
+            self.inputs, self.outputs = inputs, outputs
+            return outputs
+
+    class Add(Function):
+        def forward(self, xs):
+            return (xs[0] + xs[1],)
+
+        def backward(self, gy):
+            return None, gy  # the bug: no gradient for x0
+
+    with tracer.trace(Function, Variable) as t:
+        x0, x1 = Variable(np.array(2.0)), Variable(np.array(3.0))
+        Add()([x0, x1])[0].backward()
+    assert not any(v.implicit for v in t.variables.values())  # passed inside a list: the user's own
+    found = [(f.kind, f.variable) for f in diagnose(t)]
+    assert ("wrong-backward", 1) in found and ("leaf-gradient", 1) in found
