@@ -29,21 +29,24 @@ def _module_classes(module, own_only: bool) -> list[type]:
             and (not own_only or v.__module__ == module.__name__ or str(v.__module__).startswith(prefix))]
 
 
-# module name -> (module, namespace size, own_only, functions, variables): a module's answer is
-# kept while its namespace keeps its size, so tracing in a loop does not rescan numpy each time.
+# (module name, own_only) -> (module, its values, functions, variables): a module's answer is
+# kept while its namespace holds the same objects, so tracing in a loop does not rescan numpy
+# each time, and a reloaded module (new classes under the same names) is scanned again.
 _scanned: dict[tuple[str, bool], tuple] = {}
 
 
 def _engine_classes_of_module(module, own_only: bool) -> tuple[tuple, tuple]:
-    key, size = (module.__name__, own_only), len(vars(module))
+    key = (module.__name__, own_only)
+    values = tuple(vars(module).values())
     cached = _scanned.get(key)
-    if cached is not None and cached[0] is module and cached[1] == size:
+    if (cached is not None and cached[0] is module and len(cached[1]) == len(values)
+            and all(old is new for old, new in zip(cached[1], values))):
         return cached[2], cached[3]
     found = _Found()
     for cls in _module_classes(module, own_only):
         found.consider(cls)
     answer = (tuple(found.functions), tuple(found.variables))
-    _scanned[key] = (module, size, *answer)
+    _scanned[key] = (module, values, *answer)
     return answer
 
 
@@ -80,7 +83,10 @@ def _pairs(function: type, variable: type) -> bool:
     if function.__module__ == variable.__module__:
         return True
     module = sys.modules.get(function.__module__)
-    return module is not None and any(v is variable for v in list(vars(module).values()))
+    try:
+        return module is not None and any(v is variable for v in list(vars(module).values()))
+    except TypeError:  # a sys.modules entry without a namespace
+        return False
 
 
 def engine_classes_in(*namespaces: dict) -> tuple[list[type], list[type]]:
@@ -105,8 +111,11 @@ def engine_classes_in(*namespaces: dict) -> tuple[list[type], list[type]]:
                 found.consider(cls)
     for cls in [*found.functions, *found.variables]:  # the classes defined or imported beside it
         module = sys.modules.get(getattr(cls, "__module__", None) or "")
-        if module is not None:
-            found.add(*_engine_classes_of_module(module, own_only=False))
+        try:
+            if module is not None:
+                found.add(*_engine_classes_of_module(module, own_only=False))
+        except Exception:  # noqa: BLE001 - a sys.modules entry that is no real module is skipped
+            continue
     functions = [f for f in found.functions if any(_pairs(f, v) for v in found.variables)]
     variables = [v for v in found.variables if any(_pairs(f, v) for f in functions)]
     return functions, variables

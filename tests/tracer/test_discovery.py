@@ -252,3 +252,24 @@ def test_an_engine_module_without_function_classes_is_not_a_crash(monkeypatch):
         y.grad = np.array(1.0)
         y.backward()
     assert [t.calls[s.call].op for s in t.select_pass().steps] == ["Square"]
+
+
+def test_a_reloaded_engine_module_is_found_again(tmp_path, monkeypatch):
+    import importlib
+    source = ENGINE_CELL.replace("class Square(Function):", "def square(x):\n    return Square()(x)\n\n"
+                                 "class Square(Function):")
+    (tmp_path / "mydz_reload.py").write_text(source, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import mydz_reload as dz
+
+    def run():
+        with tracer.trace() as t:
+            dz.square(dz.Variable(np.array(3.0))).backward()
+        return t
+
+    assert len(run().calls) == 1
+    (tmp_path / "mydz_reload.py").write_text(source.replace("2 * self", "2.0 * self"), encoding="utf-8")
+    importlib.invalidate_caches()
+    importlib.reload(dz)  # new classes under the same names: same namespace size
+    assert len(run().calls) == 1
+    sys.modules.pop("mydz_reload", None)
