@@ -577,9 +577,10 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
                  quiet_stdout=as_json or out == "-", which=which)
     _report_run(trace, script, no_backward="only the forward values can be checked")
     notes: list[str] = []
+    chosen = click.get_current_context().get_parameter_source("which") != click.core.ParameterSource.DEFAULT
     findings = diagnosis.diagnose(
         trace, checks=checks or None, passes=None if which == "all" or not trace.passes else [which],
-        notes=notes, **({"tolerance": tolerance} if tolerance is not None else {}))
+        notes=notes, whole_forward=not chosen, **({"tolerance": tolerance} if tolerance is not None else {}))
     if as_json:
         import json
         data = {"schema": "gradtrace.check/1", "findings": diagnosis.findings_to_json(findings),

@@ -953,3 +953,19 @@ def test_check_of_a_script_that_raised_says_how_far_it_looked(tmp_path):
     assert result.exit_code == 1 and "ValueError: boom" in result.stderr
     assert result.stdout == ("gradtrace check: no problems found in 1 call and 1 backward pass, up to "
                              "where the run ended with ValueError.\n")
+
+
+def test_check_without_pass_reports_the_forward_nan_that_ended_the_run(tmp_path):
+    script = tmp_path / "train_nan.py"
+    script.write_text("import numpy as np\nfrom engine import Variable, log, square\n"
+                      "w = Variable(np.array(2.0), name='w')\n"
+                      "for step in range(3):\n"
+                      "    with np.errstate(all='ignore'):\n"
+                      "        loss = log(square(w) + 1.0 - 3.0 * step)\n"
+                      "    if not np.isfinite(loss.data):\n"
+                      "        raise FloatingPointError('loss is nan')\n"
+                      "    w.cleargrad()\n    loss.backward()\n    w.data -= 0.1 * w.grad.data\n")
+    result = run("check", script)
+    assert result.exit_code == 1 and "1. [error] nan-inf at Log (f" in result.stdout
+    chosen = run("check", script, "--pass", "last")  # the pass chosen: its graph only
+    assert "no problems found" in chosen.stdout

@@ -57,7 +57,7 @@ def _passes(trace, passes):
 
 def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes=None,
              budget: int = DEFAULT_BUDGET, notes: list | None = None,
-             attach: bool = True) -> tuple[Finding, ...]:
+             attach: bool = True, whole_forward: bool | None = None) -> tuple[Finding, ...]:
     """Check a finished Trace; return its findings (sorted) and, with ``attach``, set ``trace.findings``.
 
     ``checks`` limits the kinds (see ``CHECKS``; default all); ``passes`` the backward passes
@@ -65,7 +65,10 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
     gradient checks accept (float32 data is given at least what its precision needs);
     ``budget`` caps the forward re-runs of the numerical checks: for one step's wrong-backward
     check, and for the leaf-gradient checks of all passes together. Pass a list as ``notes``
-    to receive one line per thing that could not be checked, and why.
+    to receive one line per thing that could not be checked, and why. The forward checks
+    (NaN/Inf) look at the chosen passes' graphs when ``passes`` is given, at every recorded call
+    otherwise; ``whole_forward`` overrides that (``gradtrace check`` without ``--pass`` checks the
+    last pass, and the whole forward, including the call that ended the run).
     """
     if not getattr(trace, "complete", False):
         raise DiagnoseError("the trace is not finished: diagnose it after the `with tracer.trace()` "
@@ -88,7 +91,8 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
             trace.findings = ()
         return ()
     with np.errstate(all="ignore"):  # re-run forwards may divide by zero, overflow...
-        found = _run_checks(trace, kinds, settings, _passes(trace, passes), scoped=passes is not None)
+        scoped = passes is not None if whole_forward is None else not whole_forward
+        found = _run_checks(trace, kinds, settings, _passes(trace, passes), scoped=scoped)
     result = tuple(sorted(found, key=_sort_key))
     if notes is not None:
         notes.extend(settings.notes)
