@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -11,43 +12,68 @@ from .errors import OutputError
 __all__ = ["write_atomic", "check_writable"]
 
 
+def _is_stream(path: Path) -> bool:
+    """A pipe, a device or a shell's file descriptor (``/dev/stdout``): written in place."""
+    text = str(path.absolute())
+    if text in ("/dev/stdout", "/dev/stderr") or text.startswith(("/dev/fd/", "/proc/")):
+        return True
+    try:
+        mode = os.stat(path).st_mode  # follows symbolic links
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
+
+
+def _destination(path: str | os.PathLike) -> tuple[Path, bool]:
+    """The file to write for ``path``, and whether it is a stream: a symbolic link is followed
+    to the file it names (which is replaced; the link stays)."""
+    given = Path(path)
+    if _is_stream(given):
+        return given, True
+    return (Path(os.path.realpath(given)) if given.is_symlink() else given), False
+
+
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early, before any work, when ``path`` cannot be written; returns it as a Path."""
-    target = Path(path)
+    given = Path(path)
+    target, stream = _destination(given)
+    if stream:
+        if not os.access(given, os.W_OK):
+            raise OutputError(f"{given} is not writable: choose another output path")
+        return given
     directory = target.parent if str(target.parent) else Path(".")
-    if target.exists() and not target.is_file() and not target.is_dir():  # a pipe or a device
-        if not os.access(target, os.W_OK):
-            raise OutputError(f"{target} is not writable: choose another output path")
-        return target
     if target.is_dir():
-        raise OutputError(f"{target} is a directory: give a file name, e.g. {target / 'graph.svg'}")
+        raise OutputError(f"{given} is a directory: give a file name, e.g. {given / 'graph.svg'}")
     if not directory.is_dir():
         blocker = next((p for p in [directory, *directory.parents] if p.exists()), None)
         if blocker is not None and not blocker.is_dir():
-            raise OutputError(f"cannot write {target}: {blocker} is a file, not a directory; "
+            raise OutputError(f"cannot write {given}: {blocker} is a file, not a directory; "
                               f"choose another output path")
         raise OutputError(f"directory {directory} does not exist: create it first (mkdir -p {directory})")
     if not os.access(directory, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write to directory {directory}: choose another output path")
     if target.exists() and not os.access(target, os.W_OK):
-        raise OutputError(f"{target} is not writable: choose another output path or change its permissions")
-    return target
+        raise OutputError(f"{given} is not writable: choose another output path or change its permissions")
+    return given
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part.
 
     On any failure the existing file is untouched and no temporary file remains. A symbolic
-    link is written through (the file it points to is replaced, the link stays); a pipe or a
-    device (``/dev/stdout``, a FIFO) is written to directly, as it cannot be replaced.
+    link is written through (the file it points to is replaced, the link stays); a pipe, a
+    device or a shell's descriptor (``-o /dev/stdout >> log``) is written to in place, appending,
+    as it cannot be replaced.
     """
-    given = Path(path)
+    given = check_writable(path)
+    target, stream = _destination(given)
     payload = data.encode("utf-8") if isinstance(data, str) else data
-    target = check_writable(os.path.realpath(given) if given.is_symlink() else given)
-    if target.exists() and not target.is_file():
+    if stream:
         try:
-            with open(target, "wb") as handle:
+            with open(given, "ab") as handle:
                 handle.write(payload)
+        except BrokenPipeError:
+            raise  # the reader left (`| head`): the CLI ends quietly, as for -o -
         except OSError as exc:
             raise OutputError(f"cannot write {given}: {exc.strerror or exc}") from exc
         return given

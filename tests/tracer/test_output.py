@@ -62,3 +62,35 @@ def test_a_symlink_to_a_directory_is_a_clear_error(tmp_path):
     link.symlink_to(tmp_path / "dir")
     with pytest.raises(tracer.OutputError, match="is a directory: give a file name"):
         write_atomic(link, "x")
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/fd"), reason="no /dev/fd here")
+def test_a_shell_descriptor_is_appended_to_not_replaced(tmp_path):
+    log = tmp_path / "log.txt"
+    log.write_text("LOG LINE\n")
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND)  # what `>> log.txt` hands the program
+    try:
+        write_atomic(f"/dev/fd/{fd}", "digraph {}\n")
+    finally:
+        os.close(fd)
+    assert log.read_text() == "LOG LINE\ndigraph {}\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["log.txt"]
+
+
+def test_a_dangling_symlink_into_a_missing_directory_fails_the_early_check(tmp_path):
+    from tracer.output import check_writable
+    link = tmp_path / "out.svg"
+    link.symlink_to(tmp_path / "nowhere" / "x.svg")
+    with pytest.raises(tracer.OutputError, match="nowhere does not exist: create it first"):
+        check_writable(link)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_whose_reader_left_raises_broken_pipe(tmp_path):
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        with pytest.raises(BrokenPipeError):
+            write_atomic(f"/dev/fd/{write_end}", "x")
+    finally:
+        os.close(write_end)
