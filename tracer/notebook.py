@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import json
 import re
@@ -38,10 +39,11 @@ def display(*objects, **_options) -> None:
 
 def writefile(filename: str, text: str, append: bool = False) -> None:
     """``%%writefile``: write the cell's text to ``filename`` and say so, as IPython does."""
-    target = Path(filename)
+    target = Path(filename).expanduser()
     print(f"{'Appending to' if append else 'Overwriting' if target.exists() else 'Writing'} {filename}")
     with open(target, "a" if append else "w", encoding="utf-8") as handle:
         handle.write(text)
+    importlib.invalidate_caches()  # the next cell may import the module just written
 
 
 class Notebook(NamedTuple):
@@ -102,6 +104,7 @@ def _as_python(source: str) -> str | None:
     written = _WRITEFILE.match(lines[first]) if first is not None else None
     if written is not None:
         body = "\n".join(lines[first + 1:])
+        body += "" if body.endswith("\n") else "\n"  # as IPython: appended cells stay apart
         call = f"_gradtrace_writefile({_unquoted(written.group('file'))!r}, {body!r}, {bool(written.group('append'))})"
         return "\n" * first + call + "\n"
     if first is not None and lines[first].startswith("%%"):

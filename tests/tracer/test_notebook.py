@@ -142,3 +142,14 @@ def test_writefile_cells_write_their_file_and_a_written_engine_py_is_the_one_imp
     assert sys.modules["engine"] is ours
     tracer.run_script(notebook)
     assert capsys.readouterr().out == "Overwriting engine.py\n"
+
+
+def test_writefile_append_keeps_cells_on_their_own_lines(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("%%writefile parts.py\nA = 1"),
+                              code("%%writefile -a parts.py\nB = 2"),
+                              code("import parts\nprint(parts.A + parts.B)"))
+    t = tracer.run_script(notebook)
+    assert t.error is None, t.error
+    assert (tmp_path / "parts.py").read_text(encoding="utf-8") == "A = 1\nB = 2\n"
+    assert capsys.readouterr().out == "Writing parts.py\nAppending to parts.py\n3\n"
+    sys.modules.pop("parts", None)
