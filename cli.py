@@ -175,7 +175,7 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
     not move OUT or the frames directory, which are relative to where gradtrace was started.
     """
     if str(script).lower().endswith(".json"):
-        return _saved_trace(script, args)
+        return _saved_trace(script, args, which)
     redirect = contextlib.redirect_stdout(sys.stderr) if quiet_stdout else contextlib.nullcontext()
     cwd = os.getcwd()
     try:
@@ -197,14 +197,26 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
     return trace
 
 
-def _saved_trace(path, args):
+def _saved_trace(path, args, which):
     """A trace saved with ``-o trace.json``: drawn again without running anything."""
     if args:
         raise click.UsageError(f"{path} is a saved trace, which takes no script arguments "
                                f"(got {' '.join(args)}): leave them out")
+    ctx = click.get_current_context()
+    ignored = [f"--{name.replace('_', '-')}" for name in ("keep", "max_elements", "function_class",
+                                                          "variable_class")
+               if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
+    if ignored:
+        _warn(f"{' and '.join(ignored)} only appl{'y' if len(ignored) > 1 else 'ies'} when a script "
+              f"runs; {path} is drawn as it was saved")
     trace = tracer.load(path)
     for problem in trace.warnings:
         _warn(problem)
+    if which in ("last", "first") and trace.passes:
+        shown, wanted = trace.select_pass(which), trace.pass_count if which == "last" else 1
+        if shown.id != wanted:
+            _warn(f"showing pass {shown.id}, the {which} pass {path} holds (the run made "
+                  f"{trace.pass_count}; save it with --keep all to have them all)")
     return trace
 
 

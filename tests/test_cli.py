@@ -969,3 +969,13 @@ def test_check_without_pass_reports_the_forward_nan_that_ended_the_run(tmp_path)
     assert result.exit_code == 1 and "1. [error] nan-inf at Log (f" in result.stdout
     chosen = run("check", script, "--pass", "last")  # the pass chosen: its graph only
     assert "no problems found" in chosen.stdout
+
+
+def test_a_saved_trace_says_which_pass_it_shows_and_what_it_ignores(tmp_path):
+    saved = tmp_path / "t.json"
+    assert run("render", SAMPLES / "newton.py", "-o", saved).exit_code == 0  # keeps the last pass only
+    result = run("render", saved, "--pass", "first", "--keep", "all", "-o", tmp_path / "g.svg")
+    assert result.exit_code == 0
+    assert f"Warning: --keep only applies when a script runs; {saved} is drawn as it was saved" in result.stderr
+    assert (f"Warning: showing pass 20, the first pass {saved} holds (the run made 20; save it with "
+            f"--keep all to have them all)") in result.stderr

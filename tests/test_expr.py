@@ -159,5 +159,6 @@ def test_labels_of_softmax_cross_entropy_are_bound_as_class_indices():
     assert t.error is None
     labels = next(v for v in t.variables.values() if v.name == "t")
     assert labels.dtype == "int64" and labels.value.values == (2, 0)
-    with pytest.raises(E.BindingError, match="class indices: give whole numbers"):
-        E.trace_expression("softmax_cross_entropy(x, t)", E.parse_bindings(["x=[[1,2]]", "t=[0.5]"]))
+    for bad in ("t=[0.5]", "t=[-1]", "t=[1e30]", "t=[nan]"):
+        with pytest.raises(E.BindingError, match="class indices: give whole numbers from 0"):
+            E.trace_expression("softmax_cross_entropy(x, t)", E.parse_bindings(["x=[[1,2]]", bad]))

@@ -307,9 +307,10 @@ def _label_names(tree: ast.AST) -> set[str]:
 
 def _as_labels(name: str, value: np.ndarray) -> np.ndarray:
     """A --let value used as class labels: whole numbers, kept as integers."""
-    if not np.all(np.isfinite(value)) or not np.all(value == np.round(value)):
+    if (not np.all(np.isfinite(value)) or not np.all(value == np.round(value))
+            or not np.all((value >= 0) & (value < 2 ** 31))):
         raise BindingError(f"--let {name}=...: {name} holds the labels of softmax_cross_entropy, which "
-                           f"are class indices: give whole numbers, e.g. --let {name}=[1,0]")
+                           f"are class indices: give whole numbers from 0, e.g. --let {name}=[1,0]")
     return value.astype(np.int64)
 
 
