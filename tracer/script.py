@@ -23,19 +23,20 @@ _OUR_TOP_LEVEL = ("engine", "tracer", "cli")
 _OUR_ROOT = Path(__file__).resolve().parent.parent
 
 
-def _shadowed_modules(script_dir: Path, will_write=()) -> dict[str, types.ModuleType]:
-    """Our modules whose names the script's own files would take (also files a notebook will
-    write with %%writefile); removed while it runs."""
-    removed = {}
+def _shadowed_modules(script_dir: Path, will_write=()) -> tuple[set[str], dict[str, types.ModuleType]]:
+    """The names of ours that the script's own files take (also files a notebook will write with
+    %%writefile), and our modules of those names, removed while it runs."""
+    names, removed = set(), {}
     written = {Path(name) for name in will_write}
     for name in _OUR_TOP_LEVEL:
         if (script_dir / f"{name}.py").exists() or (script_dir / name / "__init__.py").exists() \
                 or Path(f"{name}.py") in written or Path(name, "__init__.py") in written:
             if (script_dir / name).resolve() == _OUR_ROOT / name or script_dir.resolve() == _OUR_ROOT:
                 continue
+            names.add(name)
             for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
                 removed[key] = sys.modules.pop(key)
-    return removed
+    return names, removed
 
 
 def _cache_sources(units: list[tuple[str, str]]) -> None:
@@ -95,7 +96,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
         module._gradtrace_writefile = writefile
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
     saved_main = sys.modules.get("__main__")
-    shadowed = _shadowed_modules(script_dir, notebook.writes if notebook is not None else ())
+    shadowed_tops, shadowed = _shadowed_modules(script_dir, notebook.writes if notebook is not None else ())
     recording = trace(auto=True, keep=keep, max_elements=max_elements, function_names=function_names,
                       variable_names=variable_names, search_dirs=[script_dir], find_in_caller=False,
                       warn=False)
@@ -114,7 +115,6 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
         sys.path[:] = saved_path
         if saved_main is not None:
             sys.modules["__main__"] = saved_main
-        shadowed_tops = {key.split(".")[0] for key in shadowed}
         for key in [k for k in sys.modules if k.split(".")[0] in shadowed_tops]:
             del sys.modules[key]  # the script's own module of that name
         sys.modules.update(shadowed)

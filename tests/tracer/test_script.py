@@ -222,3 +222,19 @@ def test_traceback_shows_the_scripts_frames_not_our_engine(tmp_path):
     text = tracer.run_script(script).error.traceback
     assert "bwd.py" in text and "bad backward" in text
     assert "engine" + os.sep not in text.replace(str(tmp_path), "")
+
+
+def test_a_students_engine_py_does_not_stay_behind_when_ours_was_never_imported(tmp_path):
+    import subprocess
+    import sys
+    write(tmp_path / "engine.py", inspect.getsource(generations))
+    script = write(tmp_path / "main.py", """
+        import numpy as np
+        import engine
+        engine.square(engine.Variable(np.array(1.0))).backward()
+    """)
+    code = (f"import sys, tracer; t = tracer.run_script({str(script)!r}); "
+            f"print(len(t.calls), 'engine' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                          cwd=str(Path(__file__).resolve().parents[2]))
+    assert done.stdout == "1 False\n", done.stderr
