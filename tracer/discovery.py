@@ -77,16 +77,19 @@ class _Found:
             return
 
 
-def _pairs(function: type, variable: type) -> bool:
-    """A Function base and a Variable class of one engine: defined together, or the Function's
-    module names the Variable class (its ``__call__`` makes outputs of that class)."""
-    if function.__module__ == variable.__module__:
-        return True
-    module = sys.modules.get(function.__module__)
+def _names(module_name: str, cls: type) -> bool:
+    module = sys.modules.get(module_name)
     try:
-        return module is not None and any(v is variable for v in list(vars(module).values()))
+        return module is not None and any(v is cls for v in list(vars(module).values()))
     except TypeError:  # a sys.modules entry without a namespace
         return False
+
+
+def _pairs(function: type, variable: type) -> bool:
+    """A Function base and a Variable class of one engine: defined together, or one's module
+    names the other (``__call__`` makes Variables; a Variable module may import Function)."""
+    return (function.__module__ == variable.__module__ or _names(function.__module__, variable)
+            or _names(variable.__module__, function))
 
 
 def engine_classes_in(*namespaces: dict) -> tuple[list[type], list[type]]:

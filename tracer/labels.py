@@ -105,12 +105,19 @@ def format_summary(snapshot: ArraySnapshot | None, precision: int = 3) -> str:
     return " · ".join(parts[:3] and [" ".join(parts[:3])] + parts[3:]) if parts else ""
 
 
-MAX_NAME = 32  # characters of a variable's name a box shows; the tooltip has the whole name
+MAX_NAME = 32  # columns of a variable's name a box shows (a wide character takes two)
 
 
 def short_name(name: str) -> str:
-    """A name as a box shows it: at most ``MAX_NAME`` characters, a longer one cut with "…"."""
-    return name if len(name) <= MAX_NAME else name[:MAX_NAME - 1] + "…"
+    """A name as a box shows it: at most ``MAX_NAME`` columns, a longer one cut with "…"."""
+    widths = [2 if _is_wide(ch) else 1 for ch in name]
+    if sum(widths) <= MAX_NAME:
+        return name
+    used = count = 0
+    while used + widths[count] <= MAX_NAME - 1:  # room for the "…"
+        used += widths[count]
+        count += 1
+    return name[:count] + "…"
 
 
 def badge_text(step: int) -> str:
