@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import re
@@ -231,6 +232,19 @@ def _note_selection(trace, which, keep) -> None:
               f"of the run's {trace.pass_count} (use --keep all or --keep {wanted})")
 
 
+def _is_stdout(out) -> bool:
+    """``-o -``, or a path that is our standard output (``-o /dev/stdout > g.dot``): the script's
+    prints and our reports then go to stderr, so the output stays clean."""
+    if out == "-":
+        return True
+    if out is None:
+        return False
+    try:
+        return os.path.samestat(os.stat(out), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
 def _keep_for(which, keep):
     """The keep policy: as asked, else just what ``--pass`` shows."""
     if keep is not None:
@@ -396,8 +410,8 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
         _export.check_ready("svg", renderer)
         created_frames_dir = _prepare_frames_dir(frames_dir)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
-                 function_class=function_class, variable_class=variable_class, quiet_stdout=out == "-",
-                 which=which)
+                 function_class=function_class, variable_class=variable_class,
+                 quiet_stdout=_is_stdout(out), which=which)
     _report_run(trace, script)
     options = _picture(trace, which=which, **picture)
     if out is not None:
@@ -586,20 +600,20 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
     fmt = _prepare_output(out, None, format_option=False)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class,
-                 quiet_stdout=as_json or out == "-", which=which)
+                 quiet_stdout=as_json or _is_stdout(out), which=which)
     _report_run(trace, script, no_backward="only the forward values can be checked")
     notes: list[str] = []
     chosen = click.get_current_context().get_parameter_source("which") != click.core.ParameterSource.DEFAULT
     findings = diagnosis.diagnose(
         trace, checks=checks or None, passes=None if which == "all" or not trace.passes else [which],
-        notes=notes, whole_forward=not chosen, **({"tolerance": tolerance} if tolerance is not None else {}))
+        notes=notes, whole_forward=not chosen or which == "all", **({"tolerance": tolerance} if tolerance is not None else {}))
     if as_json:
         import json
         data = {"schema": "gradtrace.check/1", "findings": diagnosis.findings_to_json(findings),
                 "notes": notes, "error": str(trace.error) if trace.error else None}
-        click.echo(json.dumps(data, indent=1, ensure_ascii=False), err=out == "-")
+        click.echo(json.dumps(data, indent=1, ensure_ascii=False), err=_is_stdout(out))
     else:
-        click.echo(diagnosis.format_report(findings, trace, notes), nl=False, err=out == "-")
+        click.echo(diagnosis.format_report(findings, trace, notes), nl=False, err=_is_stdout(out))
     if out is not None:
         _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug")
     if findings or trace.error is not None:
@@ -690,7 +704,7 @@ def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, rende
         raise click.BadParameter(str(exc), param_hint="'EXPRESSION'") from None
     if show_steps and trace.passes:
         from tracer import steps_table
-        click.echo(steps_table.format_steps(trace, "last", picture["precision"]), err=out == "-")
+        click.echo(steps_table.format_steps(trace, "last", picture["precision"]), err=_is_stdout(out))
     if out is not None:
         _deliver(trace, out, fmt, what="expression", renderer=renderer, dpi=dpi, **_picture(trace, **picture))
     if trace.error is not None:

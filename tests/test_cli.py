@@ -969,6 +969,8 @@ def test_check_without_pass_reports_the_forward_nan_that_ended_the_run(tmp_path)
     assert result.exit_code == 1 and "1. [error] nan-inf at Log (f" in result.stdout
     chosen = run("check", script, "--pass", "last")  # the pass chosen: its graph only
     assert "no problems found" in chosen.stdout
+    every = run("check", script, "--pass", "all")  # all passes: every recorded call again
+    assert "1. [error] nan-inf at Log (f" in every.stdout
 
 
 def test_a_saved_trace_says_which_pass_it_shows_and_what_it_ignores(tmp_path):
@@ -979,3 +981,13 @@ def test_a_saved_trace_says_which_pass_it_shows_and_what_it_ignores(tmp_path):
     assert f"Warning: --keep only applies when a script runs; {saved} is drawn as it was saved" in result.stderr
     assert (f"Warning: showing pass 20, the first pass {saved} holds (the run made 20; save it with "
             f"--keep all to have them all)") in result.stderr
+
+
+def test_output_to_our_own_stdout_stays_clean_of_the_scripts_prints(scripts, tmp_path):
+    out = tmp_path / "g.dot"
+    with open(out, "wb") as handle:  # `gradtrace render seed.py -o /dev/stdout -f dot > g.dot`
+        done = subprocess.run([sys.executable, "-m", "cli", "render", str(scripts / "seed.py"), "-o",
+                               "/dev/stdout", "-f", "dot"], stdout=handle, stderr=subprocess.PIPE,
+                              text=False, cwd=str(ROOT), check=False)
+    assert done.returncode == 0, done.stderr
+    assert out.read_text().startswith("digraph") and b"script says hi" in done.stderr

@@ -181,14 +181,16 @@ class ReplayCache:
         return self._replays[call_id]
 
     def _first_run(self, replay: Replay) -> list[np.ndarray]:
-        """Run a class's first replay, noting whether its forward draws from np.random (restored)."""
-        before = np.random.get_state()  # slow (~0.1 ms): once per class
+        """Run a replay with np.random's state saved and restored; the first run of a class that
+        succeeds notes whether its forward draws from np.random (slow, ~0.1 ms: once per class)."""
+        before = np.random.get_state()
         try:
-            return replay.run(replay.inputs)
+            outputs = replay.run(replay.inputs)
         finally:
             after = np.random.get_state()
-            self._random[replay.cls] = _random_state_changed(before, after)
             np.random.set_state(before)
+        self._random[replay.cls] = _random_state_changed(before, after)
+        return outputs
 
     def _build(self, call_id: int) -> tuple[Replay | None, str | None]:
         trace = self.trace
@@ -214,7 +216,7 @@ class ReplayCache:
         for style in Replay.STYLES:  # the first way of calling forward that gives the recorded outputs
             replay.takes_list, replay.list_is_outputs = style
             try:
-                outputs = self._first_run(replay) if cls not in self._random else replay.run(inputs)
+                outputs = replay.run(inputs) if self._random.get(cls) is False else self._first_run(replay)
             except Exception as exc:  # noqa: BLE001 - user code: any failure means "not replayable"
                 first_error = first_error or exc
                 continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -12,10 +13,12 @@ from .errors import OutputError
 __all__ = ["write_atomic", "check_writable"]
 
 
+_DESCRIPTOR = re.compile(r"/dev/(?:stdout|stderr|stdin|fd/\d+)|/proc/(?:self|\d+)/fd/\d+")
+
+
 def _is_stream(path: Path) -> bool:
     """A pipe, a device or a shell's file descriptor (``/dev/stdout``): written in place."""
-    text = str(path.absolute())
-    if text in ("/dev/stdout", "/dev/stderr") or text.startswith(("/dev/fd/", "/proc/")):
+    if _DESCRIPTOR.fullmatch(str(path.absolute())):
         return True
     try:
         mode = os.stat(path).st_mode  # follows symbolic links

@@ -27,13 +27,16 @@ _NOT_VARIABLES = (int, float, complex, str, bytes, np.ndarray, np.generic)
 _weakref_type = weakref.ref
 
 
-def _passed(obj, args) -> bool:
-    """``obj`` is one of the call's arguments, or an item of a list or tuple argument (the book's
-    step 11 calls ``Add()([x0, x1])``), or a keyword argument's value (the hook adds those)."""
+def _passed_ids(args) -> set[int]:
+    """Ids of the call's arguments and of the items of its list or tuple arguments (the book's
+    step 11 calls ``Add()([x0, x1])``); keyword values are among ``args`` (the hook adds them).
+    The arguments are alive while the call is recorded, so their ids are theirs."""
+    ids = set()
     for arg in args:
-        if arg is obj or (type(arg) in (list, tuple) and any(item is obj for item in arg)):
-            return True
-    return False
+        ids.add(id(arg))
+        if type(arg) in (list, tuple):
+            ids.update(map(id, arg))
+    return ids
 
 
 class Recorder:
@@ -116,6 +119,7 @@ class Recorder:
         id_at = self.variables._id_at
         var_ids = []
         leaf_values = []
+        passed = None  # ids of what the caller passed, made when the first new leaf needs them
         for obj in inputs:
             ref = ref_at.get(id(obj))
             if ref is not None and ref() is obj:
@@ -129,7 +133,9 @@ class Recorder:
             else:
                 vid = self._new_variable(obj, None)
                 leaf_values.append(raw_vars[vid][VAR_VALUE])
-                if not _passed(obj, args):  # e.g. the 3 of 3 * x, wrapped by __call__
+                if passed is None:
+                    passed = _passed_ids(args)
+                if id(obj) not in passed:  # e.g. the 3 of 3 * x, wrapped by __call__
                     self.implicit.add(vid)
             var_ids.append(vid)
         out_ids = []

@@ -768,3 +768,40 @@ def test_a_step_11_engine_that_passes_lists_is_recorded_and_checked():
     assert not any(v.implicit for v in t.variables.values())  # passed inside a list: the user's own
     found = [(f.kind, f.variable) for f in diagnose(t)]
     assert ("wrong-backward", 1) in found and ("leaf-gradient", 1) in found
+
+
+def test_a_random_forward_is_named_and_the_random_state_kept_whatever_style_replays_it():
+    class Variable:
+        def __init__(self, data):
+            self.data, self.grad, self.creator = data, None, None
+
+        def backward(self):
+            self.grad = np.ones_like(self.data)
+            f = self.creator
+            (x,), gx = f.inputs, f.backward(self.grad)
+            x.grad = gx
+
+    class Function:
+        def __call__(self, inputs):  # step 11: forward takes the list of inputs
+            (y,) = self.forward([x.data for x in inputs])
+            out = Variable(y)
+            out.creator, self.inputs = self, inputs
+            return [out]
+
+    class Dropout(Function):
+        def forward(self, xs):
+            (x,) = xs  # forward(*xs) fails here, before drawing: the list style must be judged
+            self.mask = np.random.rand(*x.shape) > 0.5
+            return (x * self.mask,)
+
+        def backward(self, gy):
+            return gy * self.mask
+
+    np.random.seed(0)
+    with tracer.trace(Function, Variable) as t:
+        Dropout()([Variable(np.arange(6.0))])[0].backward()
+    state = np.random.get_state()[1].copy()
+    notes = []
+    diagnose(t, notes=notes)
+    assert (np.random.get_state()[1] == state).all()
+    assert any("draws random numbers" in n for n in notes), notes

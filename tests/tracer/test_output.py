@@ -94,3 +94,13 @@ def test_a_pipe_whose_reader_left_raises_broken_pipe(tmp_path):
             write_atomic(f"/dev/fd/{write_end}", "x")
     finally:
         os.close(write_end)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/cwd"), reason="no /proc here")
+def test_a_regular_file_reached_through_proc_is_replaced_not_appended(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "g.dot").write_text("OLD CONTENT\n")
+    write_atomic("/proc/self/cwd/g.dot", "digraph {}\n")
+    assert (tmp_path / "g.dot").read_text() == "digraph {}\n"
+    write_atomic("/proc/self/cwd/new.dot", "x")  # a new file through /proc is fine too
+    assert (tmp_path / "new.dot").read_text() == "x"
