@@ -29,24 +29,25 @@ def _module_classes(module, own_only: bool) -> list[type]:
             and (not own_only or v.__module__ == module.__name__ or str(v.__module__).startswith(prefix))]
 
 
-# (module name, own_only) -> (module, its values, functions, variables): a module's answer is
-# kept while its namespace holds the same objects, so tracing in a loop does not rescan numpy
-# each time, and a reloaded module (new classes under the same names) is scanned again.
+# (module name, own_only) -> (module, its classes, functions, variables): a module's answer is
+# kept while it holds the very same classes (the answer depends on nothing else), so tracing in
+# a loop does not rescan numpy each time, and a reloaded module (new classes under the same
+# names) is scanned again. Only classes are kept alive by this, never the module's data.
 _scanned: dict[tuple[str, bool], tuple] = {}
 
 
 def _engine_classes_of_module(module, own_only: bool) -> tuple[tuple, tuple]:
     key = (module.__name__, own_only)
-    values = tuple(vars(module).values())
+    classes = tuple([v for v in list(vars(module).values()) if isinstance(v, type)])
     cached = _scanned.get(key)
-    if (cached is not None and cached[0] is module and len(cached[1]) == len(values)
-            and all(old is new for old, new in zip(cached[1], values))):
+    if (cached is not None and cached[0] is module and len(cached[1]) == len(classes)
+            and all(old is new for old, new in zip(cached[1], classes))):
         return cached[2], cached[3]
     found = _Found()
     for cls in _module_classes(module, own_only):
         found.consider(cls)
     answer = (tuple(found.functions), tuple(found.variables))
-    _scanned[key] = (module, values, *answer)
+    _scanned[key] = (module, classes, *answer)
     return answer
 
 
