@@ -139,6 +139,18 @@ def _as_python(source: str) -> str | None:
     return "\n".join(out) + "\n"
 
 
+def _language(document: dict) -> str | None:
+    """The notebook's kernel language ("python", "R", ...); None when the notebook does not say."""
+    metadata = document.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    for section, key in (("language_info", "name"), ("kernelspec", "language")):
+        value = metadata.get(section, {}).get(key) if isinstance(metadata.get(section), dict) else None
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
 def _unquoted(name: str) -> str:
     return name[1:-1] if len(name) >= 2 and name[0] == name[-1] and name[0] in "'\"" else name
 
@@ -166,6 +178,10 @@ def read_notebook(text: bytes, path: Path) -> Notebook:
         found = document.get("nbformat") if isinstance(document, dict) else None
         raise NotebookError(f"{path} is not a Jupyter notebook of format 4 (nbformat {found}): open it in "
                             f"a current Jupyter and save it again")
+    language = _language(document)
+    if language is not None and language.lower() != "python":
+        raise NotebookError(f"{path} is a {language} notebook: gradtrace runs Python notebooks (export "
+                            f"the Python part, or trace a .py script)")
     units, writes = [], []
     for position, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":

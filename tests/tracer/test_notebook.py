@@ -153,3 +153,16 @@ def test_writefile_append_keeps_cells_on_their_own_lines(tmp_path, capsys):
     assert (tmp_path / "parts.py").read_text(encoding="utf-8") == "A = 1\nB = 2\n"
     assert capsys.readouterr().out == "Writing parts.py\nAppending to parts.py\n3\n"
     sys.modules.pop("parts", None)
+
+
+def test_a_notebook_in_another_language_is_a_clear_error(tmp_path):
+    notebook = tmp_path / "stats.ipynb"
+    notebook.write_text(json.dumps({"cells": [code("x <- c(1, 2)")], "nbformat": 4, "nbformat_minor": 5,
+                                    "metadata": {"kernelspec": {"language": "R", "name": "ir"},
+                                                 "language_info": {"name": "R"}}}))
+    with pytest.raises(NotebookError, match=r"is a R notebook: gradtrace runs Python notebooks"):
+        tracer.run_script(notebook)
+    python = tmp_path / "py.ipynb"
+    python.write_text(json.dumps({"cells": [code("x = 1")], "nbformat": 4, "nbformat_minor": 5,
+                                  "metadata": {"language_info": {"name": "python"}}}))
+    assert tracer.run_script(python).error is None
