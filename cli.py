@@ -213,6 +213,12 @@ def _saved_trace(path, args, which):
     trace = tracer.load(path)
     for problem in trace.warnings:
         _warn(problem)
+    if isinstance(which, int) and 1 <= which <= trace.pass_count and all(p.id != which for p in trace.passes):
+        held = ", ".join(str(p.id) for p in trace.passes) or "none"
+        raise tracer.PassSelectionError(
+            f"pass {which} is not in {path} (it holds pass{'es' if len(trace.passes) != 1 else ''} "
+            f"{held} of {trace.pass_count}): run the script again with --keep all (or --keep {which}) "
+            f"-o {os.path.basename(path)}")
     if which in ("last", "first") and trace.passes:
         shown, wanted = trace.select_pass(which), trace.pass_count if which == "last" else 1
         if shown.id != wanted:

@@ -991,3 +991,14 @@ def test_output_to_our_own_stdout_stays_clean_of_the_scripts_prints(scripts, tmp
                               text=False, cwd=str(ROOT), check=False)
     assert done.returncode == 0, done.stderr
     assert out.read_text().startswith("digraph") and b"script says hi" in done.stderr
+
+
+def test_a_pass_a_saved_trace_does_not_hold_says_how_to_record_it(tmp_path):
+    saved = tmp_path / "t.json"
+    assert run("render", SAMPLES / "newton.py", "-o", saved).exit_code == 0  # holds pass 20 only
+    result = run("steps", saved, "--pass", "2")
+    assert result.exit_code == 1
+    assert error_line(result) == (f"Error: pass 2 is not in {saved} (it holds pass 20 of 20): run the "
+                                  f"script again with --keep all (or --keep 2) -o t.json")
+    beyond = run("steps", saved, "--pass", "21")
+    assert "pass 21 does not exist: the run made 20 backward passes" in error_line(beyond)
