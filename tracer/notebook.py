@@ -12,7 +12,8 @@ from typing import NamedTuple
 
 from .errors import ScriptNotFoundError
 
-__all__ = ["NotebookError", "Notebook", "read_notebook", "notebook_cells", "display", "writefile"]
+__all__ = ["NotebookError", "Notebook", "CapturedOutput", "read_notebook", "notebook_cells", "display",
+           "writefile"]
 
 # Cell magics whose body is Python that runs once; a cell under any other cell magic
 # (%%bash, %%html, %%writefile ...) is not Python and is skipped.
@@ -44,6 +45,19 @@ def writefile(filename: str, text: str, append: bool = False) -> None:
     with open(target, "a" if append else "w", encoding="utf-8") as handle:
         handle.write(text)
     importlib.invalidate_caches()  # the next cell may import the module just written
+
+
+class CapturedOutput:
+    """Stand-in for what ``%%capture out`` binds: the cell's output was not captured (it printed)."""
+
+    stdout = stderr = ""
+    outputs: tuple = ()
+
+    def show(self) -> None:
+        """Nothing to show: the output was printed when the cell ran."""
+
+    def __call__(self) -> None:
+        self.show()
 
 
 class Notebook(NamedTuple):
@@ -112,6 +126,9 @@ def _as_python(source: str) -> str | None:
         if words[0] not in _PYTHON_CELL_MAGICS:
             return None
         setup = _timed_statement(lines[first][1:]) if words[0] in ("%%timeit", "%%prun") else None
+        if words[0] == "%%capture":  # `%%capture out`: the cell runs (its output is not captured)
+            names = [w for w in lines[first].split()[1:] if not w.startswith("-")]
+            setup = f"{names[0]} = _gradtrace_captured()" if names and names[0].isidentifier() else None
         lines[first] = setup or ""
     out: list[str] = []
     continuing = False  # the previous line was a magic ending in a backslash

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .api import trace
 from .errors import ScriptNotFoundError
-from .notebook import display, read_notebook, writefile
+from .notebook import CapturedOutput, display, read_notebook, writefile
 from .records import ErrorRecord
 from .snapshot import DEFAULT_MAX_ELEMENTS
 from .trace import Trace
@@ -94,6 +94,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     if is_notebook:
         module.display = display
         module._gradtrace_writefile = writefile
+        module._gradtrace_captured = CapturedOutput
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
     saved_main = sys.modules.get("__main__")
     shadowed_tops, shadowed = _shadowed_modules(script_dir, notebook.writes if notebook is not None else ())

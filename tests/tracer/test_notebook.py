@@ -166,3 +166,11 @@ def test_a_notebook_in_another_language_is_a_clear_error(tmp_path):
     python.write_text(json.dumps({"cells": [code("x = 1")], "nbformat": 4, "nbformat_minor": 5,
                                   "metadata": {"language_info": {"name": "python"}}}))
     assert tracer.run_script(python).error is None
+
+
+def test_capture_runs_its_cell_and_binds_its_name(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("%%capture out --no-stderr\nx = 41\nprint('hidden?')"),
+                              code("out.show()\nprint(x + 1, repr(out.stdout))"))
+    t = tracer.run_script(notebook)
+    assert t.error is None, t.error
+    assert capsys.readouterr().out == "hidden?\n42 ''\n"
