@@ -219,22 +219,27 @@ def _saved_trace(path, args, which):
             f"pass {which} is not in {path} (it holds pass{'es' if len(trace.passes) != 1 else ''} "
             f"{held} of {trace.pass_count}): run the script again with --keep all (or --keep {which}) "
             f"-o {os.path.basename(path)}")
-    if which in ("last", "first") and trace.passes:
-        shown, wanted = trace.select_pass(which), trace.pass_count if which == "last" else 1
-        if shown.id != wanted:
-            _warn(f"showing pass {shown.id}, the {which} pass {path} holds (the run made "
-                  f"{trace.pass_count}; save it with --keep all to have them all)")
+    shown, wanted = _shown_instead(trace, which)
+    if shown is not None:
+        _warn(f"showing pass {shown}, the {which} pass {path} holds (the run made "
+              f"{trace.pass_count}; save it with --keep all to have them all)")
     return trace
+
+
+def _shown_instead(trace, which) -> tuple[int | None, int | None]:
+    """For ``--pass last|first``: (the pass shown, the run's pass meant) when they differ, because
+    that pass was not kept; else (None, None)."""
+    if which not in ("last", "first") or not trace.passes:
+        return None, None
+    shown, wanted = trace.select_pass(which).id, trace.pass_count if which == "last" else 1
+    return (shown, wanted) if shown != wanted else (None, None)
 
 
 def _note_selection(trace, which, keep) -> None:
     """Say so when --keep left out the pass that ``--pass last|first`` names in the whole run."""
-    if which not in ("last", "first") or keep == which or not trace.passes:
-        return
-    shown = trace.select_pass(which)
-    wanted = trace.pass_count if which == "last" else 1
-    if shown.id != wanted:
-        _warn(f"showing pass {shown.id}, the {which} pass kept: --keep {keep} did not keep pass {wanted} "
+    shown, wanted = _shown_instead(trace, which) if keep != which else (None, None)
+    if shown is not None:
+        _warn(f"showing pass {shown}, the {which} pass kept: --keep {keep} did not keep pass {wanted} "
               f"of the run's {trace.pass_count} (use --keep all or --keep {wanted})")
 
 
@@ -604,22 +609,25 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
         raise click.BadParameter(f"unknown check {', '.join(unknown)}: choose from {', '.join(diagnosis.CHECKS)}",
                                  param_hint="'--only'")
     fmt = _prepare_output(out, None, format_option=False)
+    to_stdout = _is_stdout(out)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class,
-                 quiet_stdout=as_json or _is_stdout(out), which=which)
+                 quiet_stdout=as_json or to_stdout, which=which)
     _report_run(trace, script, no_backward="only the forward values can be checked")
     notes: list[str] = []
-    chosen = click.get_current_context().get_parameter_source("which") != click.core.ParameterSource.DEFAULT
+    source = click.get_current_context().get_parameter_source("which")
+    whole_forward = source == click.core.ParameterSource.DEFAULT or which == "all"  # --pass K: K's graph
     findings = diagnosis.diagnose(
         trace, checks=checks or None, passes=None if which == "all" or not trace.passes else [which],
-        notes=notes, whole_forward=not chosen or which == "all", **({"tolerance": tolerance} if tolerance is not None else {}))
+        notes=notes, whole_forward=whole_forward,
+        **({"tolerance": tolerance} if tolerance is not None else {}))
     if as_json:
         import json
         data = {"schema": "gradtrace.check/1", "findings": diagnosis.findings_to_json(findings),
                 "notes": notes, "error": str(trace.error) if trace.error else None}
-        click.echo(json.dumps(data, indent=1, ensure_ascii=False), err=_is_stdout(out))
+        click.echo(json.dumps(data, indent=1, ensure_ascii=False), err=to_stdout)
     else:
-        click.echo(diagnosis.format_report(findings, trace, notes), nl=False, err=_is_stdout(out))
+        click.echo(diagnosis.format_report(findings, trace, notes), nl=False, err=to_stdout)
     if out is not None:
         _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug")
     if findings or trace.error is not None:

@@ -180,7 +180,7 @@ class ReplayCache:
                 self.reasons[call_id] = reason
         return self._replays[call_id]
 
-    def _first_run(self, replay: Replay) -> list[np.ndarray]:
+    def _guarded_run(self, replay: Replay) -> list[np.ndarray]:
         """Run a replay with np.random's state saved and restored; the first run of a class that
         succeeds notes whether its forward draws from np.random (slow, ~0.1 ms: once per class)."""
         before = np.random.get_state()
@@ -216,7 +216,7 @@ class ReplayCache:
         for style in Replay.STYLES:  # the first way of calling forward that gives the recorded outputs
             replay.takes_list, replay.list_is_outputs = style
             try:
-                outputs = replay.run(inputs) if self._random.get(cls) is False else self._first_run(replay)
+                outputs = replay.run(inputs) if self._random.get(cls) is False else self._guarded_run(replay)
             except Exception as exc:  # noqa: BLE001 - user code: any failure means "not replayable"
                 first_error = first_error or exc
                 continue

@@ -125,8 +125,7 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
         shown = short_name(name)
         whole = f' ID="{vid}n" TOOLTIP="{escape_attr(name)}"' if shown != name else ""
         rows = f'<TR><TD{whole}><B>{escape_html(pad_wide(shown))}</B></TD></TR>'
-
-    if not name and role:
+    elif role:
         rows = f'<TR><TD><I>{escape_html(pad_wide(role))}</I></TD></TR>'
     if values:
         rows += _value_rows(theme, value, precision, shapes)

@@ -106,16 +106,17 @@ def _make_call_hook(original):
         if stack and stack[-1] is self:
             return original(self, *args, **kwargs)  # a nested call on the same object
         stack.append(self)
+        passed = args + tuple(kwargs.values()) if kwargs else args
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
             try:
-                recorder.call_exit(self, args + tuple(kwargs.values()) if kwargs else args, None, exc)
+                recorder.call_exit(self, passed, None, exc)
             except Exception as ours:  # noqa: BLE001 - see _stop_recording
                 _stop_recording(recorder, ours)
             raise
         try:
-            recorder.call_exit(self, args + tuple(kwargs.values()) if kwargs else args, result, None)
+            recorder.call_exit(self, passed, result, None)
         except Exception as ours:  # noqa: BLE001 - see _stop_recording
             _stop_recording(recorder, ours)
         return result

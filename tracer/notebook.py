@@ -105,6 +105,18 @@ def _starts_a_statement(code_so_far: list[str]) -> bool:
     return True
 
 
+def _lines(source: str) -> list[str]:
+    """A cell's lines, split where Python ends lines (not at U+2028 and the like)."""
+    return source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
+def _written_file(lines: list[str]) -> tuple[int, str, bool] | None:
+    """For a ``%%writefile [-a] FILE`` cell: (index of the magic line, FILE, append), else None."""
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    match = _WRITEFILE.match(lines[first]) if first is not None else None
+    return (first, _unquoted(match.group("file")), bool(match.group("append"))) if match else None
+
+
 def _as_python(source: str) -> str | None:
     """The cell as Python, with IPython syntax blanked line for line (line numbers are kept).
 
@@ -113,14 +125,14 @@ def _as_python(source: str) -> str | None:
     statement are touched (a ``%`` continuing an expression or inside a string is Python).
     None when the cell is not Python (a cell magic such as ``%%bash``).
     """
-    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    written = _WRITEFILE.match(lines[first]) if first is not None else None
+    lines = _lines(source)
+    written = _written_file(lines)
     if written is not None:
+        first, filename, append = written
         body = "\n".join(lines[first + 1:])
         body += "" if body.endswith("\n") else "\n"  # as IPython: appended cells stay apart
-        call = f"_gradtrace_writefile({_unquoted(written.group('file'))!r}, {body!r}, {bool(written.group('append'))})"
-        return "\n" * first + call + "\n"
+        return "\n" * first + f"_gradtrace_writefile({filename!r}, {body!r}, {append})\n"
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].startswith("%%"):
         words = lines[first].split(maxsplit=1)
         if words[0] not in _PYTHON_CELL_MAGICS:
@@ -159,10 +171,9 @@ def _as_python(source: str) -> str | None:
 def _language(document: dict) -> str | None:
     """The notebook's kernel language ("python", "R", ...); None when the notebook does not say."""
     metadata = document.get("metadata")
-    if not isinstance(metadata, dict):
-        return None
     for section, key in (("language_info", "name"), ("kernelspec", "language")):
-        value = metadata.get(section, {}).get(key) if isinstance(metadata.get(section), dict) else None
+        part = metadata.get(section) if isinstance(metadata, dict) else None
+        value = part.get(key) if isinstance(part, dict) else None
         if isinstance(value, str) and value:
             return value
     return None
@@ -182,8 +193,8 @@ def read_notebook(text: bytes, path: Path) -> Notebook:
 
     Cells are numbered by position among all cells (markdown included), as they appear in the
     notebook. Line and cell magics are blanked; ``%%writefile`` cells become a call of
-    ``writefile`` (``_gradtrace_writefile`` in the namespace they run in); a cell of another
-    language is skipped.
+    ``writefile`` (``_gradtrace_writefile`` in the namespace they run in); a cell under a cell
+    magic that is not Python (``%%bash``) is skipped, a notebook of another language refused.
     """
     try:
         document = json.loads(text)
@@ -207,7 +218,7 @@ def read_notebook(text: bytes, path: Path) -> Notebook:
         python = _as_python(source)
         if python is not None and python.strip():
             units.append((f"{path} (cell {position})", python))
-        written = _WRITEFILE.match(next((line for line in source.splitlines() if line.strip()), ""))
+        written = _written_file(_lines(source))
         if written is not None:
-            writes.append(_unquoted(written.group("file")))
+            writes.append(written[1])
     return Notebook(units, writes)

@@ -38,12 +38,17 @@ def _destination(path: str | os.PathLike) -> tuple[Path, bool]:
 
 def check_writable(path: str | os.PathLike) -> Path:
     """Fail early, before any work, when ``path`` cannot be written; returns it as a Path."""
+    return _checked(path)[0]
+
+
+def _checked(path: str | os.PathLike) -> tuple[Path, Path, bool]:
+    """``check_writable``'s work: (the path as given, the file to write, whether it is a stream)."""
     given = Path(path)
     target, stream = _destination(given)
     if stream:
         if not os.access(given, os.W_OK):
             raise OutputError(f"{given} is not writable: choose another output path")
-        return given
+        return given, target, True
     directory = target.parent if str(target.parent) else Path(".")
     if target.is_dir():
         raise OutputError(f"{given} is a directory: give a file name, e.g. {given / 'graph.svg'}")
@@ -57,7 +62,7 @@ def check_writable(path: str | os.PathLike) -> Path:
         raise OutputError(f"cannot write to directory {directory}: choose another output path")
     if target.exists() and not os.access(target, os.W_OK):
         raise OutputError(f"{given} is not writable: choose another output path or change its permissions")
-    return given
+    return given, target, False
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
@@ -68,8 +73,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     device or a shell's descriptor (``-o /dev/stdout >> log``) is written to in place, appending,
     as it cannot be replaced.
     """
-    given = check_writable(path)
-    target, stream = _destination(given)
+    given, target, stream = _checked(path)
     payload = data.encode("utf-8") if isinstance(data, str) else data
     if stream:
         try:

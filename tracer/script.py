@@ -137,7 +137,8 @@ def _execute(units, namespace: dict, recording, workdir: Path | None) -> BaseExc
             os.chdir(workdir)  # as Jupyter runs a notebook
         with recording:
             for label, unit in units:
-                exec(compile(unit, label, "exec"), namespace)  # noqa: S102 - running the user's script is the job
+                # noqa: S102 below - running the user's script is the job
+                exec(compile(unit, label, "exec"), namespace)  # noqa: S102
     except SystemExit as exc:
         return exc if exc.code not in (None, 0) else None
     except (Exception, KeyboardInterrupt) as exc:  # the script's own end: reported, not raised
