@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import io
 import json
 import re
@@ -12,8 +11,7 @@ from typing import NamedTuple
 
 from .errors import ScriptNotFoundError
 
-__all__ = ["NotebookError", "Notebook", "CapturedOutput", "read_notebook", "notebook_cells", "display",
-           "writefile"]
+__all__ = ["NotebookError", "Notebook", "read_notebook", "notebook_cells", "as_python", "timed_statement"]
 
 # Cell magics whose body is Python that runs once; a cell under any other cell magic
 # (%%bash, %%html, %%writefile ...) is not Python and is skipped.
@@ -32,40 +30,13 @@ class NotebookError(ScriptNotFoundError):
     """The notebook cannot be read as a Jupyter notebook (format 4)."""
 
 
-def display(*objects, **_options) -> None:
-    """Stand-in for IPython's ``display``: prints each object's repr, as a console would."""
-    for obj in objects:
-        print(repr(obj))
-
-
-def writefile(filename: str, text: str, append: bool = False) -> None:
-    """``%%writefile``: write the cell's text to ``filename`` and say so, as IPython does."""
-    target = Path(filename).expanduser()
-    print(f"{'Appending to' if append else 'Overwriting' if target.exists() else 'Writing'} {filename}")
-    with open(target, "a" if append else "w", encoding="utf-8") as handle:
-        handle.write(text)
-    importlib.invalidate_caches()  # the next cell may import the module just written
-
-
-class CapturedOutput:
-    """Stand-in for what ``%%capture out`` binds: the cell's output was not captured (it printed)."""
-
-    stdout = stderr = ""
-    outputs: tuple = ()
-
-    def show(self) -> None:
-        """Nothing to show: the output was printed when the cell ran."""
-
-    def __call__(self) -> None:
-        self.show()
-
-
 class Notebook(NamedTuple):
-    """A notebook read for running: its code cells as (label, Python source), in order, and the
-    files its ``%%writefile`` cells write."""
+    """A notebook read for running: its code cells as (label, Python source), in order, the files
+    its ``%%writefile`` cells write, and each cell's own text by label (what tracebacks show)."""
 
     units: list[tuple[str, str]]
     writes: list[str]
+    sources: dict[str, str]
 
 
 def _source_of(cell: dict, path: Path, position: int) -> str:
@@ -78,7 +49,7 @@ def _source_of(cell: dict, path: Path, position: int) -> str:
                         f"text; open it in Jupyter and save it again")
 
 
-def _timed_statement(magic: str) -> str | None:
+def timed_statement(magic: str) -> str | None:
     """The statement of a ``%time`` / ``%timeit`` / ``%prun`` line (options dropped), else None."""
     match = re.match(r"%(time|timeit|prun)(?:[ \t]+|$)(.*)$", magic)
     if match is None:
@@ -117,38 +88,44 @@ def _written_file(lines: list[str]) -> tuple[int, str, bool] | None:
     return (first, _unquoted(match.group("file")), bool(match.group("append"))) if match else None
 
 
-def _as_python(source: str) -> str | None:
-    """The cell as Python, with IPython syntax blanked line for line (line numbers are kept).
+def _shell_call(text: str) -> str:
+    """A line magic or shell escape as the call IPython makes of it: ``%run x.py`` becomes
+    ``get_ipython().run_line_magic('run', 'x.py')``, ``!ls`` ``get_ipython().system('ls')``."""
+    if text.startswith("!"):
+        return f"get_ipython().system({text[1:].strip()!r})"
+    name, _, line = text[1:].partition(" ")
+    return f"get_ipython().run_line_magic({name.strip()!r}, {line.strip()!r})"
 
-    ``%time stmt`` / ``%timeit stmt`` keep ``stmt``; other line magics, ``!shell`` lines and
-    ``name?`` help become ``pass``; ``x = !ls`` becomes ``x = None``. Only lines that begin a
-    statement are touched (a ``%`` continuing an expression or inside a string is Python).
-    None when the cell is not Python (a cell magic such as ``%%bash``).
+
+def as_python(source: str) -> str | None:
+    """The cell as Python, IPython syntax turned into Python line for line (line numbers are kept).
+
+    ``%time stmt`` / ``%timeit stmt`` / ``%prun stmt`` keep ``stmt`` in place; other line magics
+    and ``!shell`` lines become the ``get_ipython()`` calls IPython makes of them (``x = !ls``
+    becomes ``x = get_ipython().getoutput('ls')``), ``%%writefile`` and ``%%capture`` cells a
+    ``run_cell_magic`` call, ``name?`` help ``pass`` (see ``tracer.ipyshell`` for what runs).
+    Only lines that begin a statement are touched (a ``%`` continuing an expression or inside a
+    string is Python). None when the cell is not Python (a cell magic such as ``%%bash``).
     """
     lines = _lines(source)
-    written = _written_file(lines)
-    if written is not None:
-        first, filename, append = written
-        body = "\n".join(lines[first + 1:])
-        body += "" if body.endswith("\n") else "\n"  # as IPython: appended cells stay apart
-        return "\n" * first + f"_gradtrace_writefile({filename!r}, {body!r}, {append})\n"
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].startswith("%%"):
         words = lines[first].split(maxsplit=1)
+        magic_line = words[1].strip() if len(words) > 1 else ""
+        if words[0] in ("%%writefile", "%%capture"):
+            body = "\n".join(lines[first + 1:])
+            where = f", _first_line={first + 1}" if words[0] == "%%capture" else ""
+            return "\n" * first + (f"get_ipython().run_cell_magic({words[0][2:]!r}, {magic_line!r}, "
+                                    f"{body!r}{where})\n")
         if words[0] not in _PYTHON_CELL_MAGICS:
             return None
-        setup = _timed_statement(lines[first][1:]) if words[0] in ("%%timeit", "%%prun") else None
-        if words[0] == "%%capture":  # `%%capture out`: the cell runs (its output is not captured)
-            names = [w for w in lines[first].split()[1:] if not w.startswith("-")]
-            setup = f"{names[0]} = _gradtrace_captured()" if names and names[0].isidentifier() else None
+        setup = timed_statement(lines[first][1:]) if words[0] in ("%%timeit", "%%prun") else None
         lines[first] = setup or ""
     out: list[str] = []
-    continuing = False  # the previous line was a magic ending in a backslash
-    for line in lines:
-        if continuing:
-            out.append("")
-            continuing = line.endswith("\\")
-            continue
+    position = 0
+    while position < len(lines):
+        line = lines[position]
+        position += 1
         magic, help_line = _MAGIC_LINE.match(line), _HELP_LINE.match(line)
         if (magic is None and help_line is None) or not _starts_a_statement(out):
             out.append(line)
@@ -157,14 +134,17 @@ def _as_python(source: str) -> str | None:
             out.append(f"{help_line.group('indent')}pass")
             continue
         indent, target, text = magic.group("indent"), magic.group("target") or "", magic.group("magic")
-        continuing = text.endswith("\\")
-        timed = _timed_statement(text) if not continuing else None
-        if timed:
-            out.append(f"{indent}{target}{timed}")
-        elif target:
-            out.append(f"{indent}{target}None")
+        continued = 0
+        while text.endswith("\\") and position + continued < len(lines):  # a magic on several lines
+            text = text[:-1] + lines[position + continued]
+            continued += 1
+        position += continued
+        timed = timed_statement(text)
+        if target and text.startswith("!"):
+            out.append(f"{indent}{target}get_ipython().getoutput({text[1:].strip()!r})")
         else:
-            out.append(f"{indent}pass")
+            out.append(f"{indent}{target}{timed or _shell_call(text)}")
+        out.extend([""] * continued)
     return "\n".join(out) + "\n"
 
 
@@ -210,15 +190,17 @@ def read_notebook(text: bytes, path: Path) -> Notebook:
     if language is not None and language.lower() != "python":
         raise NotebookError(f"{path} is a {language} notebook: gradtrace runs Python notebooks (export "
                             f"the Python part, or trace a .py script)")
-    units, writes = [], []
+    units, writes, sources = [], [], {}
     for position, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = _source_of(cell, path, position)
-        python = _as_python(source)
+        python = as_python(source)
         if python is not None and python.strip():
-            units.append((f"{path} (cell {position})", python))
+            label = f"{path} (cell {position})"
+            units.append((label, python))
+            sources[label] = "\n".join(_lines(source)) + "\n"
         written = _written_file(_lines(source))
         if written is not None:
             writes.append(written[1])
-    return Notebook(units, writes)
+    return Notebook(units, writes, sources)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import linecache
 import os
+import re
 import sys
 import traceback
 import types
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from .api import trace
 from .errors import ScriptNotFoundError
-from .notebook import CapturedOutput, display, read_notebook, writefile
+from .ipyshell import shell_names
+from .notebook import read_notebook
 from .records import ErrorRecord
 from .snapshot import DEFAULT_MAX_ELEMENTS
 from .trace import Trace
@@ -21,6 +23,7 @@ __all__ = ["run_script", "script_traceback"]
 
 _OUR_TOP_LEVEL = ("engine", "tracer", "cli")
 _OUR_ROOT = Path(__file__).resolve().parent.parent
+_EXPORTED_MAGIC = re.compile(rb"\bget_ipython\(\)\.(?:run_line_magic|run_cell_magic|system|getoutput|magic)\(")
 
 
 def _shadowed_modules(script_dir: Path, will_write=()) -> tuple[set[str], dict[str, types.ModuleType]]:
@@ -39,14 +42,14 @@ def _shadowed_modules(script_dir: Path, will_write=()) -> tuple[set[str], dict[s
     return names, removed
 
 
-def _cache_sources(units: list[tuple[str, str]]) -> None:
+def _cache_sources(sources: dict[str, str]) -> None:
     """Let tracebacks show the lines of a notebook's cells (they have no file of their own)."""
-    for label, unit in units:
-        linecache.cache[label] = (len(unit), None, unit.splitlines(True), label)
+    for label, text in sources.items():
+        linecache.cache[label] = (len(text), None, text.splitlines(True), label)
 
 
-def _forget_sources(units: list[tuple[str, str]]) -> None:
-    for label, _ in units:
+def _forget_sources(sources: dict[str, str]) -> None:
+    for label in sources:
         linecache.cache.pop(label, None)
 
 
@@ -91,10 +94,10 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     module = types.ModuleType("__main__")
     module.__file__ = str(script)
     module.__builtins__ = __builtins__
-    if is_notebook:
-        module.display = display
-        module._gradtrace_writefile = writefile
-        module._gradtrace_captured = CapturedOutput
+    # A notebook, or a script exported from one (nbconvert writes `get_ipython().run_line_magic(...)`
+    # for its magics), finds `get_ipython` and `display` in its namespace, as in Jupyter.
+    if is_notebook or _EXPORTED_MAGIC.search(source) is not None:
+        module.__dict__.update(shell_names())
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
     saved_main = sys.modules.get("__main__")
     shadowed_tops, shadowed = _shadowed_modules(script_dir, notebook.writes if notebook is not None else ())
@@ -106,7 +109,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     sys.path.insert(0, str(script_dir))
     sys.modules["__main__"] = module
     if is_notebook:
-        _cache_sources(units)
+        _cache_sources(notebook.sources)
     try:
         failure = _execute(units, module.__dict__, recording, script_dir if is_notebook else None)
         failure_text = script_traceback(failure, script) if failure is not None else None
@@ -120,7 +123,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
             del sys.modules[key]  # the script's own module of that name
         sys.modules.update(shadowed)
         if is_notebook:
-            _forget_sources(units)
+            _forget_sources(notebook.sources)
     result = recording.trace
     result.error = None  # a successful SystemExit is not an error; real failures are set below
     if failure is not None:

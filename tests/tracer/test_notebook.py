@@ -8,7 +8,7 @@ import pytest
 
 import tracer
 from tests.tracer.test_discovery import ENGINE_CELL
-from tracer.notebook import NotebookError, _as_python, notebook_cells
+from tracer.notebook import NotebookError, as_python, notebook_cells
 
 
 def code(source: str) -> dict:
@@ -31,8 +31,10 @@ def test_code_cells_in_order_with_magics_blanked_line_for_line(tmp_path):
                    code("%%time\nfiles = !ls\ny = 1"),
                    code("   \n"))
     cells = notebook_cells(notebook.read_bytes(), notebook)
-    assert cells == [(f"{notebook} (cell 2)", "pass\nimport numpy as np\npass\nif True:\n    f()\n"),
-                     (f"{notebook} (cell 4)", "\nfiles = None\ny = 1\n")]
+    assert cells == [(f"{notebook} (cell 2)", "get_ipython().run_line_magic('matplotlib', 'inline')\n"
+                                              "import numpy as np\nget_ipython().system('pip install x')\n"
+                                              "if True:\n    f()\n"),
+                     (f"{notebook} (cell 4)", "\nfiles = get_ipython().getoutput('ls')\ny = 1\n")]
 
 
 @pytest.mark.parametrize("cell, python", [
@@ -49,13 +51,14 @@ def test_code_cells_in_order_with_magics_blanked_line_for_line(tmp_path):
     ("%%prun -s cumulative\nf()", "\nf()\n"),
     # a cell magic after blank lines, a continued shell line, help syntax
     ("\n%%bash\necho hi", None),
-    ("!pip install \\\n    numpy\nx = 1", "pass\n\nx = 1\n"),
+    ("!pip install \\\n    numpy\nx = 1", "get_ipython().system('pip install     numpy')\n\nx = 1\n"),
+    ("%run -i engine.py a\n", "get_ipython().run_line_magic('run', '-i engine.py a')\n\n"),
     ("os.path?\n??len", "pass\npass\n"),
     # only \n (and \r\n) end lines, as for Python: a U+2028 inside a string stays there
     ('s = "a\u2028b"\r\nt = 1', 's = "a\u2028b"\nt = 1\n'),
 ])
 def test_ipython_syntax_is_blanked_only_where_it_is_not_python(cell, python):
-    assert _as_python(cell) == python
+    assert as_python(cell) == python
     if python is not None:
         compile(python, "<cell>", "exec")
 
@@ -168,9 +171,63 @@ def test_a_notebook_in_another_language_is_a_clear_error(tmp_path):
     assert tracer.run_script(python).error is None
 
 
-def test_capture_runs_its_cell_and_binds_its_name(tmp_path, capsys):
+def test_capture_captures_what_its_cell_prints_and_binds_its_name(tmp_path, capsys):
     notebook = write_notebook(tmp_path / "hw.ipynb", code("%%capture out --no-stderr\nx = 41\nprint('hidden?')"),
                               code("out.show()\nprint(x + 1, repr(out.stdout))"))
     t = tracer.run_script(notebook)
     assert t.error is None, t.error
-    assert capsys.readouterr().out == "hidden?\n42 ''\n"
+    assert capsys.readouterr().out == "hidden?\n42 'hidden?\\n'\n"  # printed by out.show() alone
+
+
+def test_a_script_exported_from_a_notebook_runs_its_magics_as_ipython_would(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a script's %%writefile writes where it is run, as under IPython
+    body = ENGINE_CELL.replace("\n", "\\n")
+    script = tmp_path / "exported.py"  # as `jupyter nbconvert --to script` writes it
+    script.write_text(
+        "#!/usr/bin/env python\n# coding: utf-8\n\n# In[1]:\n\n\n"
+        "get_ipython().run_line_magic('matplotlib', 'inline')\n"
+        "get_ipython().system('pip install numpy')\n"
+        f"get_ipython().run_cell_magic('writefile', 'mine.py', '{body}')\n"
+        "from mine import *\n"
+        "x = Variable(np.array(3.0))\n"
+        "y = get_ipython().run_line_magic('time', 'Square()(x)')\n"
+        "get_ipython().run_line_magic('timeit', '-n 5 y.backward()')\n"
+        "print(x.grad, get_ipython().getoutput('ls'))\n", encoding="utf-8")
+    t = tracer.run_script(script)
+    assert t.error is None, t.error
+    assert capsys.readouterr().out == "Writing mine.py\n6.0 []\n"  # backward ran once, not 5 times
+    assert t.pass_count == 1 and [t.calls[s.call].op for s in t.select_pass().steps] == ["Square"]
+    sys.modules.pop("mine", None)
+
+
+def test_only_scripts_that_call_get_ipython_get_it(tmp_path):
+    script = tmp_path / "plain.py"
+    script.write_text("print(get_ipython)\n", encoding="utf-8")
+    assert tracer.run_script(script).error.type == "NameError"  # as under plain python
+
+
+def test_run_magic_runs_a_file_and_its_names_join_the_notebook(tmp_path, capsys):
+    (tmp_path / "mine.py").write_text(ENGINE_CELL + "\nimport sys\nprint(__name__, sys.argv[1:])\n",
+                                      encoding="utf-8")
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("%run mine.py --lr 0.1"),
+                              code("x = Variable(np.array(2.0))\nSquare()(x).backward()\nprint(x.grad)"),
+                              code("%run -i missing_on_purpose.py"))
+    t = tracer.run_script(notebook)
+    assert capsys.readouterr().out == "__main__ ['--lr', '0.1']\n4.0\n"
+    assert t.pass_count == 1 and t.engine.function_classes == ("__main__.Function",)
+    assert t.error.type == "FileNotFoundError" and "(cell 3)" in t.error.traceback
+
+
+def test_a_captured_cell_that_fails_shows_what_it_printed_and_its_own_line(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("x = 1"),
+                              code("\n%%capture out\nprint('before')\n%matplotlib inline\n1 / 0"))
+    t = tracer.run_script(notebook)
+    assert t.error.type == "ZeroDivisionError"
+    assert f'File "{notebook} (cell 2)", line 5, in <module>\n    1 / 0' in t.error.traceback
+    assert capsys.readouterr().out == "before\n"
+
+
+def test_what_the_stand_in_shell_cannot_do_is_named(tmp_path):
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("get_ipython().kernel"))
+    assert "get_ipython().kernel is not available: gradtrace runs this notebook without IPython" \
+        in str(tracer.run_script(notebook).error.message)
