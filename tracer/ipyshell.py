@@ -84,6 +84,9 @@ class Shell:
         statement = timed_statement(f"%{magic_name} {line}")
         if not statement:
             return None
+        if statement.startswith("%"):  # `%time %timeit f()`
+            name, _, rest = statement[1:].partition(" ")
+            return self.run_line_magic(name, rest, _stack_depth + 1)
         if magic_name == "time":  # `%time expr` gives the expression's value, as in IPython
             try:
                 expression = compile(statement, "<%time>", "eval")

@@ -140,6 +140,8 @@ def as_python(source: str) -> str | None:
             continued += 1
         position += continued
         timed = timed_statement(text)
+        while timed and timed.startswith(("%", "!")):  # `%time %timeit f()`
+            timed = timed_statement(timed) or _shell_call(timed)
         if target and text.startswith("!"):
             out.append(f"{indent}{target}get_ipython().getoutput({text[1:].strip()!r})")
         else:

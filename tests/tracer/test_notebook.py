@@ -48,6 +48,8 @@ def test_code_cells_in_order_with_magics_blanked_line_for_line(tmp_path):
     ("x = %time f()", "x = f()\n"),
     ("%timeit -n 10 -r2 -q f(1)", "f(1)\n"),
     ("%%timeit -n 10 z = 5\nprint(z)", "z = 5\nprint(z)\n"),
+    ("%time %timeit -n 3 f()", "f()\n"),
+    ("%time %matplotlib inline", "get_ipython().run_line_magic('matplotlib', 'inline')\n"),
     ("%%prun -s cumulative\nf()", "\nf()\n"),
     # a cell magic after blank lines, a continued shell line, help syntax
     ("\n%%bash\necho hi", None),
@@ -191,7 +193,7 @@ def test_a_script_exported_from_a_notebook_runs_its_magics_as_ipython_would(tmp_
         "from mine import *\n"
         "x = Variable(np.array(3.0))\n"
         "y = get_ipython().run_line_magic('time', 'Square()(x)')\n"
-        "get_ipython().run_line_magic('timeit', '-n 5 y.backward()')\n"
+        "get_ipython().run_line_magic('time', '%timeit -n 5 y.backward()')\n"
         "print(x.grad, get_ipython().getoutput('ls'))\n", encoding="utf-8")
     t = tracer.run_script(script)
     assert t.error is None, t.error
