@@ -33,7 +33,15 @@ def _destination(path: str | os.PathLike) -> tuple[Path, bool]:
     given = Path(path)
     if _is_stream(given):
         return given, True
-    return (Path(os.path.realpath(given)) if given.is_symlink() else given), False
+    if not given.is_symlink():
+        return given, False
+    try:
+        return Path(os.path.realpath(given, strict=True)), False
+    except FileNotFoundError:  # a dangling link: the file it names is created
+        return Path(os.path.realpath(given)), False
+    except OSError as exc:  # a loop of links names no file at all
+        raise OutputError(f"{given} is a symbolic link that never reaches a file ({exc.strerror}): "
+                          f"remove it or choose another output path") from exc
 
 
 def check_writable(path: str | os.PathLike) -> Path:

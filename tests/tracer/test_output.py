@@ -7,7 +7,8 @@ import threading
 import pytest
 
 import tracer
-from tracer.output import write_atomic
+from tracer.errors import OutputError
+from tracer.output import check_writable, write_atomic
 
 
 def test_a_regular_file_is_replaced_whole_and_keeps_its_mode(tmp_path):
@@ -104,3 +105,15 @@ def test_a_regular_file_reached_through_proc_is_replaced_not_appended(tmp_path, 
     assert (tmp_path / "g.dot").read_text() == "digraph {}\n"
     write_atomic("/proc/self/cwd/new.dot", "x")  # a new file through /proc is fine too
     assert (tmp_path / "new.dot").read_text() == "x"
+
+
+def test_a_symlink_loop_is_a_clear_error_and_stays_as_it_was(tmp_path):
+    first, second = tmp_path / "a.svg", tmp_path / "b.svg"
+    first.symlink_to(second)
+    second.symlink_to(first)
+    with pytest.raises(OutputError, match=r"a\.svg is a symbolic link that never reaches a file .*: remove it"):
+        check_writable(first)
+    with pytest.raises(OutputError, match="never reaches a file"):
+        write_atomic(first, "<svg/>")
+    assert first.is_symlink() and os.readlink(first) == str(second)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.svg", "b.svg"]
