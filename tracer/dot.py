@@ -299,12 +299,17 @@ def _edge_lines(trace, call, fid: str, theme: Theme, inner: bool, proxied: froze
     edge_style = f' style=dashed color="{theme.inner_border}"' if inner else ""
     drawn = [(p, v) for p, v in enumerate(call.inputs) if v not in consts.folded]
     numbered = input_label(call.op, len(drawn))
-    for position, var_id in drawn:
+    for order, (position, var_id) in enumerate(drawn):
         source = f"v{var_id}"
         if (call.id, position) in proxied:
             source = f"p{var_id}_{call.id}_{position}"
             lines.append(_proxy_line(trace, source, var_id, theme))
-        where = (f' headlabel="{position}" labeldistance=1.3 labelangle=-35 '
+        # Inputs are laid out in order (left to right, or top to bottom): the first half arrive
+        # from one side and the rest from the other. Turning each half's labels to its own side
+        # keeps them off the function's box and off the neighbouring edges (in every rankdir:
+        # Graphviz turns labels in the flipped frame).
+        angle = 35 if order >= (len(drawn) + 1) // 2 else -35
+        where = (f' headlabel="{position}" labeldistance=1.5 labelangle={angle} '
                  f'labelfontcolor="{theme.position_color}"') if numbered else ""
         lines.append(f"\t{source} -> {fid} [id=e{call.id}i{position}{edge_style}{where}]\n")
     for position, var_id in enumerate(call.outputs):
