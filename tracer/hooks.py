@@ -38,9 +38,10 @@ def looks_like_function_base(cls: type) -> bool:
     """A class defining ``__call__`` itself that is DeZero's Function.
 
     Either it has ``forward`` and ``backward`` (the book's base class), or its ``__call__`` runs
-    ``forward`` and links a ``creator`` (a base class that leaves both to its subclasses). A
-    Layer, whose ``__call__`` runs ``forward`` but which has no ``backward`` and links no
-    creator, is not one.
+    ``forward`` and links a ``creator``, or runs ``forward`` on its input's ``data`` and keeps
+    its ``input`` (a base class that leaves both to its subclasses; the book's step 6 has no
+    creator yet). A Layer, whose ``__call__`` runs ``forward`` on Variables (not on their data)
+    but which has no ``backward`` and links no creator, is not one.
     """
     own = cls.__dict__
     if "__call__" not in own:
@@ -48,7 +49,8 @@ def looks_like_function_base(cls: type) -> bool:
     if callable(getattr(cls, "forward", None)) and callable(getattr(cls, "backward", None)):
         return True
     names = _code_names(own["__call__"])
-    return "forward" in names and ("set_creator" in names or "creator" in names)
+    return "forward" in names and ("set_creator" in names or "creator" in names
+                                   or ("data" in names and ("input" in names or "inputs" in names)))
 
 
 def _init_names(cls: type) -> tuple[str, ...]:
@@ -221,12 +223,12 @@ class Hooks:
             self.function_classes.append(cls)
 
     def hook_variable_class(self, cls: type) -> None:
-        """Hook ``backward`` where ``cls`` defines or inherits it."""
+        """Hook ``backward`` where ``cls`` defines or inherits it. A Variable without one (the
+        book's step 6, before ``backward`` moved into Variable) has nothing to hook: its passes
+        are the Functions' own ``backward`` calls, recorded as manual passes."""
         owner = _owner_of(cls, "backward")
-        if owner is None:
-            raise HookError(f"{cls.__qualname__} has no backward method: pass the Variable class "
-                            f"(the class whose backward() runs backpropagation)")
-        self._patch(owner, "backward", _make_pass_hook)
+        if owner is not None:
+            self._patch(owner, "backward", _make_pass_hook)
         if cls not in self.variable_classes:
             self.variable_classes.append(cls)
 

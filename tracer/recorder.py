@@ -356,6 +356,8 @@ class Recorder:
         self.current = None
         self.step_stack.clear()
         self._resolve_pending(current)
+        if current.kind == "manual" and not current.calls:
+            self._graph_from_steps(current)
         if error is not None:
             failing = next((s.index for s in reversed(current.steps) if s.error), None)
             current.error = ErrorRecord(type(error).__name__, str(error), failing)
@@ -369,6 +371,21 @@ class Recorder:
         current.grads = grads
         current.root_object = None
         self._keep(current)
+
+    def _graph_from_steps(self, current: RawPass) -> None:
+        """A manual pass on an engine whose calls keep no link to their outputs (the book's step
+        6, before ``creator``): its graph is the calls whose backward ran, with their variables;
+        its root is the first step's output."""
+        raw_calls = self.raw_calls
+        calls = sorted({s.call for s in current.steps if s.call in raw_calls})
+        variables = set()
+        for call_id in calls:
+            variables.update(raw_calls[call_id][CALL_INPUTS])
+            variables.update(raw_calls[call_id][CALL_OUTPUTS])
+        current.calls, current.variables = tuple(calls), tuple(sorted(variables))
+        first = current.steps[0].call if current.steps else None
+        if current.root is None and first in raw_calls and raw_calls[first][CALL_OUTPUTS]:
+            current.root = raw_calls[first][CALL_OUTPUTS][0]
 
     def _keep(self, finished: RawPass) -> None:
         keep = self.keep

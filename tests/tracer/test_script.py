@@ -238,3 +238,70 @@ def test_a_students_engine_py_does_not_stay_behind_when_ours_was_never_imported(
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
                           cwd=str(Path(__file__).resolve().parents[2]))
     assert done.stdout == "1 False\n", done.stderr
+
+
+STEP6_SCRIPT = """
+    import numpy as np
+
+    class Variable:  # the book's step 6, written the short way: no creator, no backward yet
+        def __init__(self, data):
+            self.data, self.grad = data, None
+
+    class Function:
+        def __call__(self, input):
+            output = Variable(self.forward(input.data))
+            self.input = input
+            return output
+
+    class Square(Function):
+        def forward(self, x):
+            return x ** 2
+
+        def backward(self, gy):
+            return 2 * self.input.data * gy
+
+    class Exp(Function):
+        def forward(self, x):
+            return np.exp(x)
+
+        def backward(self, gy):
+            return np.exp(self.input.data) * gy
+
+    class Layer:  # runs forward on Variables and keeps its inputs, but it is not a Function
+        def __call__(self, *inputs):
+            self.inputs = inputs
+            return self.forward(*inputs)
+
+        def forward(self, x):
+            return x
+
+    A, B, C = Square(), Exp(), Square()
+    x = Variable(np.array(0.5))
+    a = A(Layer()(x))
+    b = B(a)
+    y = C(b)
+    y.grad = np.array(1.0)
+    b.grad = C.backward(y.grad)
+    a.grad = B.backward(b.grad)
+    x.grad = A.backward(a.grad)
+"""
+
+
+def test_the_books_step_6_manual_backprop_is_found_and_drawn_whole(tmp_path):
+    t = tracer.run_script(write(tmp_path / "step6.py", STEP6_SCRIPT))
+    assert t.error is None, t.error
+    assert t.engine.function_classes == ("__main__.Function",)  # not the Layer
+    p = t.select_pass()
+    assert p.kind == "manual" and ops_of_steps(t) == ["Square", "Exp", "Square"]
+    assert [t.name_of(v) for v in p.variables] == ["x", "a", "b", "y"]  # the whole graph, not none
+    assert t.name_of(p.root) == "y" and len(p.calls) == 3
+    x = next(v.id for v in t.variables.values() if v.name == "x")
+    assert t.final_grad(p, x).item() == pytest.approx(3.297442541400256)
+    assert tracer.to_dot(t).source.count("->") == 6
+
+
+def test_a_variable_class_without_backward_can_be_named(tmp_path):
+    t = tracer.run_script(write(tmp_path / "step6.py", STEP6_SCRIPT), function_names=["Function"],
+                          variable_names=["Variable"])
+    assert t.error is None and not t.warnings, t.warnings
+    assert t.engine.variable_classes == ("__main__.Variable",) and ops_of_steps(t) == ["Square", "Exp", "Square"]
