@@ -216,6 +216,32 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
     if fmt == "png":
         argv.append(f"-Gdpi={int(dpi or 120)}")
     try:
+        return _postprocess(fmt, _run(kind, program, argv, source, timeout))
+    except _RoutingError as failure:
+        # Graphviz sometimes cannot route an edge around others when edges leave from ports
+        # (the gradient edges do). The same graph without ports lays out; the gradient edges
+        # then run beside the forward edges instead of below the boxes.
+        unported = _EDGE_PORTS.sub(r"\1 -> \2 ", source)
+        if unported == source:
+            raise RenderError(str(failure)) from None
+        try:
+            return _postprocess(fmt, _run(kind, program, argv, unported, timeout))
+        except _RoutingError:
+            raise RenderError(str(failure)) from None
+
+
+# An edge between ports (`v4:s -> f5:s [...]`): the ports are dropped when routing fails.
+_EDGE_PORTS = re.compile(r"^(\t\S+?):[nsewc]{1,2} -> (\S+?):[nsewc]{1,2} ", flags=re.M)
+_ROUTING = re.compile(r"triangulation failed|Pshortestpath failed|lost \S+ \S+ edge")
+
+
+class _RoutingError(RenderError):
+    """The renderer could not route an edge (a Graphviz limitation with ports)."""
+
+
+def _run(kind: str, program: str, argv: list[str], source: str, timeout: float | None) -> bytes:
+    """Run the renderer on ``source``; its output, or RenderError with its own error lines."""
+    try:
         done = subprocess.run(argv, input=source.encode("utf-8"), capture_output=True,
                               timeout=timeout, check=False)
     except FileNotFoundError as exc:
@@ -225,11 +251,12 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
         raise RenderError(f"{kind} renderer took more than {timeout} s: hide inner calls "
                           f"(--inner hide) or write the DOT only (--format dot)") from exc
     if done.returncode != 0 or not done.stdout:
-        errors = [line for line in done.stderr.decode("utf-8", "replace").splitlines()
-                  if "non-ASCII" not in line][:5]
+        text = done.stderr.decode("utf-8", "replace")
+        errors = [line for line in text.splitlines() if "non-ASCII" not in line][:5]
         detail = "; ".join(errors) or f"exit status {done.returncode}"
-        raise RenderError(f"{kind} renderer ({program}) failed on -T{fmt}: {detail}")
-    return _postprocess(fmt, done.stdout)
+        failure = _RoutingError if _ROUTING.search(text) else RenderError
+        raise failure(f"{kind} renderer ({program}) failed on -T{argv[1][2:]}: {detail}")
+    return done.stdout
 
 
 def write(graph, path, format: str | None = None, **options) -> Path:

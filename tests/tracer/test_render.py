@@ -1,8 +1,10 @@
 """tracer.render: SVG/PNG/JSON/PDF output, renderer choice, errors naming the fixes, Jupyter."""
 
 import json
+import sys
 import warnings
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +144,29 @@ def test_plain_text_labels_of_big_graphs_render_names_literally(monkeypatch):
     texts = svg_texts(render(hostile_trace(), "svg", renderer="bundled", theme="debug"))
     for name in ('<b>&amp;"q"</b>', "back\\slash {braces}", "이름 한국어", "-> \\N \\G", 'Op<"&> ④'):
         assert name in texts, name
+
+
+def _fake_renderer(tmp_path, monkeypatch, fails_when: str) -> Path:
+    """A renderer that fails like Graphviz's edge router whenever its input contains ``fails_when``."""
+    program = tmp_path / "fake-dot"
+    program.write_text(f"#!{sys.executable}\nimport sys\ntext = sys.stdin.read()\n"
+                       f"if {fails_when!r} in text:\n"
+                       f"    sys.stderr.write('lib/pathplan/shortest.c:333: triangulation failed\\n"
+                       f"Error: lost v1 f1 edge\\n')\n    sys.exit(1)\n"
+                       f"sys.stdout.write('<svg>' + str(text.count('->')) + '</svg>')\n")
+    program.chmod(0o755)
+    monkeypatch.setattr(R, "find_renderer", lambda kind: str(program))
+    return program
+
+
+def test_an_edge_the_renderer_cannot_route_is_drawn_without_its_ports(tmp_path, monkeypatch):
+    _fake_renderer(tmp_path, monkeypatch, ":s -> ")
+    source = "digraph {\n\tv1 -> f1\n\tv1:s -> f1:s [style=dashed]\n}\n"
+    assert R.render(source, "svg", renderer="bundled") == b"<svg>2</svg>"  # both edges kept
+
+
+def test_a_graph_that_fails_also_without_ports_names_the_renderers_error(tmp_path, monkeypatch):
+    _fake_renderer(tmp_path, monkeypatch, "v1 -> f1")
+    with pytest.raises(R.RenderError, match=r"failed on -Tsvg: lib/pathplan/shortest.c:333: triangulation "
+                                            r"failed; Error: lost v1 f1 edge$"):
+        R.render("digraph {\n\tv1 -> f1\n\tv1:s -> f1:s\n}\n", "svg", renderer="bundled")
