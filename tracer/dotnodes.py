@@ -149,16 +149,21 @@ def role_names(trace, pass_record, var_ids) -> dict[int, str]:
     if not wanted:
         return names
     kept = {p.id: p for p in trace.passes}
-    first_use: dict[int, object] = {}  # a seed is first used by the first step of its pass
-    for call_id in sorted(set(pass_record.inner_calls + pass_record.calls)):
-        call = trace.calls.get(call_id)
-        for v in call.inputs if call is not None else ():
-            first_use.setdefault(v, call)
+    # A seed is first used by the first step of its pass: its first use in the whole trace, as
+    # a later pass's graph may use an earlier pass's seed (y's seed in the gradient gx = gy·cos x).
+    first_use: dict[int, object] = {}
+    for call_id in sorted(trace.calls):
+        call = trace.calls[call_id]
+        for v in call.inputs:
+            if v in wanted:
+                first_use.setdefault(v, call)
     for v, call in first_use.items():
         record = trace.variables.get(v)
         if (v in wanted and call.in_step is not None and call.in_step[1] == 1
                 and record.creator is None and record.kind != "Constant"):
             made_by = kept.get(call.in_step[0])
+            if made_by is not None and made_by.root is not None and v < made_by.root:
+                continue  # made before that pass's root, so not the seed its backward() made
             root = trace.name_of(made_by.root) if made_by is not None and made_by.root else None
             names[v] = f"{root}.grad (seed)" if root else f"seed of pass {call.in_step[0]}"
     root = pass_record.root

@@ -374,6 +374,23 @@ def test_a_seed_reused_by_the_next_pass_keeps_its_own_pass():
     assert re.findall(r"<I>([^<]*seed[^<]*)</I>", to_dot(t, inner="hide").source) == ["seed of pass 1"]
 
 
+def test_each_seed_keeps_its_own_pass_three_passes_deep():
+    for keep, expected in (("last", ["seed of pass 1", "seed of pass 2"]),
+                           ("all", ["gx.grad (seed)", "y.grad (seed)"])):
+        with tracer.trace(keep=keep) as t:
+            x = E.Variable(np.array(1.0), name="x")
+            y = E.sin(x)
+            y.backward(create_graph=True)
+            gx = x.grad
+            x.cleargrad()
+            gx.backward(create_graph=True)  # its graph uses y's seed: gx = seed(y) * cos(x)
+            gx2 = x.grad
+            x.cleargrad()
+            gx2.backward()
+        shown = re.findall(r"<I>([^<]*seed[^<]*)</I>", to_dot(t, inner="hide").source)
+        assert sorted(shown) == expected, keep  # y's seed was named after pass 2 as well
+
+
 def test_very_big_graphs_keep_constants_and_parameters_in_plain_text(monkeypatch):
     import tracer.dot as D
     monkeypatch.setattr(D, "COMPACT_NODES", 3)
