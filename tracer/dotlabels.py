@@ -16,6 +16,7 @@ STATE_WORDS = {
     "not-computed": "not computed",
     "not-reached": "not reached",
     "pending": "not yet",
+    "leftover": "left over",
 }
 
 
@@ -65,6 +66,8 @@ def grad_text(view: GradView, precision: int) -> str:
         return f"{format_array(view.grad, precision)} (cleared)"
     if view.state == "not-computed":
         return "None (not computed)"
+    if view.state == "leftover" and view.grad is not None:
+        return f"{format_array(view.grad, precision)} (left over)"
     return STATE_WORDS.get(view.state, view.state)
 
 
@@ -231,7 +234,7 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
                     f'<TD ALIGN="LEFT">gradient sent by a backward step</TD></TR>')
     if grads:
         for state in states:
-            sample = {"value": "3.14", "zero": "0"}.get(state, "")
+            sample = {"value": "3.14", "zero": "0", "leftover": "-9 (left over)"}.get(state, "")
             view = GradView(state)
             fill, color, italic, bold = grad_font(theme, view)
             words = sample or STATE_WORDS.get(state, state)
@@ -239,7 +242,8 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
                        "cleared": ".grad cleared after use (retain_grad=False)",
                        "not-computed": "on the graph, no gradient arrived",
                        "not-reached": "not on this backward pass",
-                       "pending": "not computed yet at this step"}.get(state, state)
+                       "pending": "not computed yet at this step",
+                       "leftover": "left from before this pass (no cleargrad)"}.get(state, state)
             rows.append(f'<TR><TD BGCOLOR="{fill or theme.var_fill}">{_styled(words, color, italic, bold)}'
                         f'</TD><TD ALIGN="LEFT">{_small(theme, meaning, theme.value_color)}</TD></TR>')
     return ('<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2" COLOR="#BBBBBB">'

@@ -14,7 +14,8 @@ __all__ = ["GradView", "PassIndex", "NOT_REACHED", "is_zero"]
 
 @dataclass(frozen=True)
 class GradView:
-    """A gradient field: ``state`` (one of GRAD_STATES, or "pending" before it arrives) and value.
+    """A gradient field: ``state`` (one of GRAD_STATES; or, in a step view, "pending" before it
+    arrives, "leftover" for a ``.grad`` the variable held before the pass began) and value.
 
     For "cleared", ``grad`` is the gradient that passed through before ``.grad`` was cleared
     (None when unknown). ``step`` is the backward step that last changed the field (0 for the
@@ -109,13 +110,44 @@ class PassIndex:
         grads += [grad for _, grad, _ in items]
         return _sum(grads) if grads else None
 
+    def _leftover(self, var: int) -> ArraySnapshot | None:
+        """The ``.grad`` a variable already held when the pass began (no ``cleargrad`` before it)."""
+        known = getattr(self.trace, "initial_grads", None) or {}
+        return known.get(self.pass_record.id, {}).get(var)
+
     def _initial(self, var: int) -> GradView:
         record = self.pass_record
         if var == record.root and record.root_grad is not None:
             return _with_value(record.root_grad, 0)
+        leftover = self._leftover(var)
+        if leftover is not None:
+            return GradView("leftover", leftover, None)
         if self.final(var).state == "not-computed":
             return GradView("not-computed")
         return GradView("pending")
+
+    def _cleared_after_creator(self) -> dict[int, list[int]]:
+        """Step -> variables whose ``.grad`` the engine cleared after that step (a step that ran
+        their creator's backward).
+
+        After the last such step, the variable is cleared if it ends the pass cleared. After an
+        earlier one (a backward run too early, or twice), if the next gradient to arrive started
+        afresh: the ``.grad`` after it is that gradient alone, not a sum with what it held.
+        """
+        clear_at: dict[int, list[int]] = {}
+        for var in self.pass_record.variables:
+            received = self.received.get(var, ())
+            for step in self.steps_of_call.get(self.creator.get(var), ()):
+                later = [(grad, after) for index, grad, after in received if index > step]
+                if later:
+                    grad, after = later[0]
+                    held = any(index < step for index, _, _ in received)
+                    cleared = held and after is not None and after == grad
+                else:
+                    cleared = self.final(var).state == "cleared"
+                if cleared:
+                    clear_at.setdefault(step, []).append(var)
+        return clear_at
 
     def timeline(self) -> list[dict[int, GradView]]:
         """Changes per step: item 0 is every variable before step 1, item k what step k changed."""
@@ -124,13 +156,8 @@ class PassIndex:
             return [{}]
         current = {var: self._initial(var) for var in record.variables}
         changes: list[dict[int, GradView]] = [dict(current)]
-        sums: dict[int, list] = {}
-        clear_at: dict[int, list[int]] = {}
-        for var in record.variables:
-            if self.final(var).state == "cleared":
-                step = self.step_of_call.get(self.creator.get(var))
-                if step is not None:
-                    clear_at.setdefault(step, []).append(var)
+        sums: dict[int, list] = {var: [view.grad] for var, view in current.items() if view.state == "leftover"}
+        clear_at = self._cleared_after_creator()
         by_step: dict[int, list[tuple[int, ArraySnapshot | None, ArraySnapshot | None]]] = {}
         for var, items in self.received.items():
             for index, grad, after in items:
@@ -147,6 +174,7 @@ class PassIndex:
             for var in clear_at.get(step.index, ()):
                 if var not in delta:
                     delta[var] = GradView("cleared", current[var].grad, step.index)
+                    sums.pop(var, None)  # a gradient arriving later starts afresh
             current.update(delta)
             changes.append(delta)
         return changes

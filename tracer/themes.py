@@ -74,7 +74,7 @@ class Theme:
         return self.finding_border
 
     def state(self, name: str) -> StateStyle:
-        """The style of gradient state ``name`` (one of GRAD_STATES, or "pending")."""
+        """The style of gradient state ``name`` (one of GRAD_STATES, "pending" or "leftover")."""
         return self.states.get(name) or self.states["value"]
 
 
@@ -87,6 +87,7 @@ LECTURE = Theme(
         "not-computed": StateStyle("#EDEDED", "#444444", italic=True),
         "not-reached": StateStyle("", "#9A9A9A", italic=True),
         "pending": StateStyle("", "#9A9A9A"),
+        "leftover": StateStyle("", "#9E1B12", italic=True),
     },
 )
 
@@ -106,6 +107,7 @@ DEBUG = Theme(
         "not-computed": StateStyle("#FFCC80", "#6D3A00", italic=True),
         "not-reached": StateStyle("#F5F5F5", "#9E9E9E", italic=True),
         "pending": StateStyle("", "#9E9E9E"),
+        "leftover": StateStyle("#FFE0B2", "#6D3A00", italic=True),
     },
     colored=True,
 )

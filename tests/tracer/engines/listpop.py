@@ -23,7 +23,7 @@ class Variable:
     def cleargrad(self):
         self.grad = None
 
-    def backward(self):
+    def backward(self, retain_grad=True):
         if self.grad is None:
             self.grad = np.ones_like(self.data)
         funcs = [self.creator]
@@ -37,6 +37,9 @@ class Variable:
                 x.grad = gx if x.grad is None else x.grad + gx
                 if x.creator is not None:
                     funcs.append(x.creator)
+            if not retain_grad:  # as the book's step 18 (which also sorts by generation)
+                for output in f.outputs:
+                    output.grad = None
 
 
 class Function:

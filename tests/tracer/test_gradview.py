@@ -1,0 +1,41 @@
+"""tracer.gradview: what each gradient field shows after every backward step."""
+
+import numpy as np
+
+import engine as E
+import tracer
+from tests.tracer.engines import listpop
+from tracer.gradview import PassIndex
+
+
+def fields(t, pass_record, name: str) -> list[tuple[str, float | None]]:
+    """(state, value) of the variable named ``name`` before step 1, after step 1, 2, ..."""
+    var = next(v.id for v in t.variables.values() if v.name == name)
+    index = PassIndex(t, pass_record)
+    views = [index.at_step(k)[var] for k in range(len(pass_record.steps) + 1)]
+    return [(v.state, v.grad.values[0] if v.grad is not None else None) for v in views]
+
+
+def test_a_gradient_cleared_by_a_backward_run_too_early_shows_cleared_until_it_is_set_again():
+    with tracer.trace(listpop.Function, listpop.Variable) as t:
+        x = listpop.Variable(np.array(2.0), name="x")
+        a = listpop.square(x)
+        a.name = "a"
+        y = listpop.add(listpop.square(a), listpop.square(a))
+        y.backward(retain_grad=False)  # no generations: Square(x) runs at steps 3 and 5
+    p = t.select_pass()
+    assert [t.calls[s.call].op for s in p.steps] == ["Add", "Square", "Square", "Square", "Square"]
+    assert fields(t, p, "a") == [("pending", None), ("pending", None), ("value", 8.0),
+                                 ("cleared", 8.0), ("value", 8.0), ("cleared", 8.0)]  # 3 showed a live 8
+
+
+def test_a_gradient_left_from_the_pass_before_shows_from_the_start():
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(2.0), name="x")
+        for _ in range(2):  # no x.cleargrad() between the passes
+            loss = E.square(x - 3.0)
+            loss.backward()
+    second = t.select_pass(2)
+    assert fields(t, second, "x") == [("leftover", -2.0), ("leftover", -2.0), ("value", -4.0)]
+    assert "-2 (left over)" in tracer.to_dot(t, which=2, step=0).source
+    assert fields(t, t.select_pass(1), "x")[0] == ("pending", None)
