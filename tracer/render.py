@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import time
 import warnings
 from pathlib import Path
 
@@ -181,8 +182,27 @@ def compact_svg(data: bytes) -> bytes:
     return head + style + sep + body
 
 
+_PDF_DATE = re.compile(rb"(/(?:CreationDate|ModDate) \(D:)(\d{14})(Z|[+-]\d\d'\d\d')")
+
+
+def _pdf_date(match: re.Match) -> bytes:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    seconds = min(int(epoch), 253402300799) if epoch.isdigit() else 0  # at most 9999-12-31
+    stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(seconds)).encode()
+    zone = b"Z" if match.group(3) == b"Z" else b"+00'00'"
+    return match.group(1) + stamp + zone
+
+
+def deterministic_pdf(data: bytes) -> bytes:
+    """The PDF with its creation date fixed (``$SOURCE_DATE_EPOCH``, else 1970-01-01), so that the
+    same run gives the same bytes. The date keeps its length: the file's offsets stay valid."""
+    return _PDF_DATE.sub(_pdf_date, data)
+
+
 def _postprocess(fmt: str, data: bytes) -> bytes:
-    return compact_svg(data) if fmt == "svg" else data
+    if fmt == "svg":
+        return compact_svg(data)
+    return deterministic_pdf(data) if fmt == "pdf" else data
 
 
 def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int | None = None,

@@ -170,3 +170,21 @@ def test_a_graph_that_fails_also_without_ports_names_the_renderers_error(tmp_pat
     with pytest.raises(R.RenderError, match=r"failed on -Tsvg: lib/pathplan/shortest.c:333: triangulation "
                                             r"failed; Error: lost v1 f1 edge$"):
         R.render("digraph {\n\tv1 -> f1\n\tv1:s -> f1:s\n}\n", "svg", renderer="bundled")
+
+
+def test_pdf_creation_dates_are_fixed_so_the_same_run_gives_the_same_bytes(monkeypatch):
+    made = b"<< /Producer (cairo)\n   /CreationDate (D:20261127043719Z)\n   /ModDate (D:20261127043719+01'00') >>"
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    fixed = R.deterministic_pdf(made)
+    assert fixed == made.replace(b"20261127043719Z", b"19700101000000Z").replace(
+        b"20261127043719+01'00'", b"19700101000000+00'00'")
+    assert len(fixed) == len(made)  # the PDF's byte offsets stay valid
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert b"(D:20231114221320Z)" in R.deterministic_pdf(made)
+
+
+@needs_system
+def test_a_pdf_carries_the_fixed_date(monkeypatch):
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    data = render(seed_trace(), "pdf")
+    assert data.startswith(b"%PDF") and b"/CreationDate (D:19700101000000" in data
