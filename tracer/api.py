@@ -11,6 +11,7 @@ from pathlib import Path
 from . import hooks as _hooks
 from .discovery import engine_classes_in
 from .errors import EngineNotFoundError, HookError, TraceActiveError, TraceWarning
+from .fanout import FanOut
 from .recorder import Recorder
 from .records import EngineInfo
 from .snapshot import DEFAULT_MAX_ELEMENTS
@@ -19,6 +20,7 @@ from .trace import Trace
 __all__ = ["trace"]
 
 _start_lock = threading.Lock()
+_open_traces: list = []  # the traces recording now, outermost first (all in one thread)
 _ENGINE_DIR = Path(__file__).resolve().parent.parent / "engine"
 
 
@@ -117,6 +119,7 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                                 and not self._variable_names)
         self._problems: list[str] = []
         self._warn = warn
+        self._previous = None
         self.trace = Trace()
 
     def add_namespace(self, namespace: dict) -> None:
@@ -159,6 +162,14 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         for sub in [cls, *_all_subclasses(cls)]:
             self._hooks.hook_steps_of(sub)
 
+    def _leave(self):
+        """Take this trace off the open ones; the trace it ran inside, or None."""
+        if self in _open_traces:
+            position = _open_traces.index(self)
+            del _open_traces[position:]  # traces opened inside this one and never closed end too
+            return _open_traces[position - 1] if position else None
+        return None
+
     def _nothing_recorded(self) -> str:
         """The warning for a block that recorded no Function call, naming the likely fix."""
         if self._hooks.function_classes and any(p.steps for p in self.trace.passes):
@@ -187,9 +198,10 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
 
     def __enter__(self) -> Trace:
         with _start_lock:
-            if _hooks.active_recorder() is not None:
-                raise TraceActiveError("a trace is already recording: nested or concurrent traces are "
-                                       "not supported; end the running trace first")
+            outer = _open_traces[-1] if _open_traces else None
+            if outer is not None and outer._recorder.thread_id != threading.get_ident():
+                raise TraceActiveError("another thread is recording a trace: concurrent traces are "
+                                       "not supported; trace in one thread at a time")
             caller = sys._getframe(1)
             try:
                 self._install(caller)
@@ -197,19 +209,30 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                 self._hooks.remove()
                 raise
             self._recorder.hooks = self._hooks
-            _hooks._set_active(self._recorder)
+            # Inside another trace (a script the CLI runs that traces a block itself) both record.
+            self._previous = _hooks.active_recorder()
+            _hooks._set_active(FanOut(self._previous, self._recorder) if self._previous is not None
+                               else self._recorder)
+            _open_traces.append(self)
         self._frame = caller
         return self.trace
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        with _start_lock:
+            outer = self._leave()
         try:
-            _hooks._set_active(None)
+            previous = self._previous if self._previous is not None and \
+                self._previous.internal_error is None else None
+            _hooks._set_active(previous if outer is not None else None)
         finally:
             try:
                 if self._watcher is not None:
                     self._watcher.remove()
             finally:
-                self._hooks.remove()
+                if outer is not None:
+                    self._hooks.hand_over(outer._hooks)
+                else:
+                    self._hooks.remove()
         namespaces = list(self._namespaces)
         if self._frame is not None:
             namespaces.append(self._frame.f_locals)

@@ -17,7 +17,7 @@ class EngineNotFoundError(TraceError):
 
 
 class TraceActiveError(TraceError):
-    """A trace is already recording (nested or concurrent traces are not supported)."""
+    """A trace is already recording in another thread (concurrent traces are not supported)."""
 
 
 class OutputError(TraceError):

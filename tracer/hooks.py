@@ -98,6 +98,12 @@ def _stop_recording(recorder, exc: Exception) -> None:
     recorder.internal_error = f"{type(exc).__name__}: {exc}"
 
 
+def _marked(hook):
+    """Mark a hook as gradtrace's, so that a trace opened inside another never wraps it twice."""
+    hook.__gradtrace_hook__ = True
+    return hook
+
+
 def _make_call_hook(original):
     @functools.wraps(original)
     def __call__(self, *args, **kwargs):
@@ -122,7 +128,7 @@ def _make_call_hook(original):
         except Exception as ours:  # noqa: BLE001 - see _stop_recording
             _stop_recording(recorder, ours)
         return result
-    return __call__
+    return _marked(__call__)
 
 
 def _make_step_hook(original):
@@ -151,7 +157,7 @@ def _make_step_hook(original):
         except Exception as ours:  # noqa: BLE001 - see _stop_recording
             _stop_recording(recorder, ours)
         return result
-    return backward
+    return _marked(backward)
 
 
 def _make_pass_hook(original):
@@ -188,7 +194,7 @@ def _make_pass_hook(original):
         except Exception as ours:  # noqa: BLE001 - see _stop_recording
             _stop_recording(recorder, ours)
         return result
-    return backward
+    return _marked(backward)
 
 
 class Hooks:
@@ -204,6 +210,8 @@ class Hooks:
     def _patch(self, owner: type, attribute: str, make_hook) -> None:
         if (owner, attribute) in self._patched:
             return
+        if getattr(owner.__dict__.get(attribute), "__gradtrace_hook__", False):
+            return  # hooked by the trace this one runs inside: its hook reports to both
         original = _plain_function(owner, attribute)
         try:
             setattr(owner, attribute, make_hook(original))
@@ -240,6 +248,18 @@ class Hooks:
         owner = _owner_of(cls, "backward")
         if owner is not None and inspect.isfunction(owner.__dict__["backward"]):
             self._patch(owner, "backward", _make_step_hook)
+
+    def hand_over(self, outer: "Hooks") -> None:
+        """Give these patches to the trace this one ran inside: they are undone when it ends
+        (it may have come to rely on them for classes first used inside this trace)."""
+        outer._undo.extend(self._undo)
+        outer._patched.update(self._patched)
+        outer._stepped.update(self._stepped)
+        outer.function_classes += [c for c in self.function_classes if c not in outer.function_classes]
+        outer.variable_classes += [c for c in self.variable_classes if c not in outer.variable_classes]
+        self._undo.clear()
+        self._patched.clear()
+        self._stepped.clear()
 
     def remove(self) -> None:
         """Undo every patch, newest first; the classes end exactly as they were."""

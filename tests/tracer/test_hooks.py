@@ -199,12 +199,52 @@ def test_backward_that_raises_halfway_marks_the_failing_step():
     assert "backward" not in Broken.__dict__ or Broken.__dict__["backward"].__name__ == "backward"
 
 
-def test_nested_trace_is_refused_and_leaves_classes_intact():
+def test_a_trace_inside_a_trace_records_its_block_and_the_outer_one_goes_on():
+    saved = {cls: dict(cls.__dict__) for cls in (E.Function, E.Variable, E.Square, E.Exp,
+                                                 listpop.Function, listpop.Variable, listpop.Square)}
+    with tracer.trace(keep="all") as outer:
+        e = E.exp(E.Variable(np.array(1.0)))
+        with tracer.trace(keep="all") as inner:
+            y = E.square(E.Variable(np.array(2.0)))
+            y.backward()
+            with tracer.trace(listpop.Function, listpop.Variable) as innermost:  # classes outer never hooked
+                listpop.square(listpop.Variable(np.array(3.0))).backward()
+        z = listpop.square(listpop.Variable(np.array(4.0)))  # hooked by innermost, now outer's
+        z.backward()
+    assert [c.op for c in outer.calls.values()] == ["Exp", "Square", "Square", "Square"]
+    assert [c.op for c in inner.calls.values()] == ["Square", "Square"]
+    assert [c.op for c in innermost.calls.values()] == ["Square"]
+    assert outer.pass_count == 3 and inner.pass_count == 2 and innermost.pass_count == 1
+    assert not outer.warnings and not inner.warnings and not innermost.warnings and e.data > 0
+    assert {cls: dict(cls.__dict__) for cls in saved} == saved  # every class exactly as before
+    assert tracer.hooks.active_recorder() is None
+
+
+def test_a_trace_inside_a_trace_that_raises_leaves_the_outer_one_recording():
+    with tracer.trace() as outer:
+        with pytest.raises(ZeroDivisionError), tracer.trace():
+            e = E.exp(E.Variable(np.array(1.0)))
+            1 / 0
+        s = E.sin(E.Variable(np.array(1.0)))
+    assert [c.op for c in outer.calls.values()] == ["Exp", "Sin"] and e.data > 0 and s.data > 0
+
+
+def test_a_trace_from_another_thread_is_refused_and_leaves_classes_intact():
     saved = dict(E.Function.__dict__)
-    with pytest.warns(tracer.TraceWarning, match="nothing was recorded"), tracer.trace():
-        with pytest.raises(tracer.TraceActiveError, match="already recording"):
+    errors = []
+
+    def second():
+        try:
             with tracer.trace():
                 pass
+        except tracer.TraceActiveError as exc:
+            errors.append(str(exc))
+    with tracer.trace(warn=False):
+        worker = threading.Thread(target=second)
+        worker.start()
+        worker.join()
+    assert errors == ["another thread is recording a trace: concurrent traces are not supported; "
+                      "trace in one thread at a time"]
     assert dict(E.Function.__dict__) == saved
 
 

@@ -305,3 +305,17 @@ def test_a_variable_class_without_backward_can_be_named(tmp_path):
                           variable_names=["Variable"])
     assert t.error is None and not t.warnings, t.warnings
     assert t.engine.variable_classes == ("__main__.Variable",) and ops_of_steps(t) == ["Square", "Exp", "Square"]
+
+
+def test_a_script_that_traces_a_block_itself_runs_under_the_cli_trace(tmp_path, capsys):
+    script = write(tmp_path / "own.py", ENGINE_SOURCE + textwrap.dedent("""
+        import tracer
+        with tracer.trace() as t:  # the README's notebook recipe, run by `gradtrace check`
+            x = Variable(np.array(2.0))
+            square(square(x)).backward()
+        print(len(t.calls), t.pass_count, t.engine.function_classes)
+    """))
+    t = tracer.run_script(script)
+    assert t.error is None, t.error
+    assert capsys.readouterr().out == "2 1 ('__main__.Function',)\n"
+    assert ops_of_steps(t) == ["Square", "Square"] and t.pass_count == 1

@@ -1,0 +1,62 @@
+"""Send the hooks' events to two recorders: a trace opened inside another one (a script that the
+CLI runs, and that traces a block itself) records its block while the outer trace goes on."""
+
+from __future__ import annotations
+
+__all__ = ["FanOut"]
+
+
+class FanOut:
+    """Looks like one recorder to the hooks; passes every event to the outer recorder, then the
+    inner one. A recorder whose own code fails stops receiving (its trace keeps what it had)."""
+
+    def __init__(self, outer, inner) -> None:
+        self.outer, self.inner = outer, inner
+        self.members = (outer, inner)
+        self.thread_id = outer.thread_id
+        self.call_stack: list = []  # the call hook pushes here; each member gets its own push
+        self.internal_error: str | None = None
+
+    def _each(self, event, *args) -> list:
+        results = []
+        for member in self.members:
+            if member.internal_error is not None:
+                results.append(None)
+                continue
+            try:
+                results.append(event(member, *args))
+            except Exception as exc:  # noqa: BLE001 - one trace's bug must not stop the other
+                member.internal_error = f"{type(exc).__name__}: {exc}"
+                results.append(None)
+        return results
+
+    def call_exit(self, fn, args, result, error) -> None:
+        """A Function call ended: each member sees it as if its own hook had pushed it."""
+        self.call_stack.pop()
+
+        def record(member, *event):
+            member.call_stack.append(fn)
+            member.call_exit(fn, *event)
+        self._each(record, args, result, error)
+
+    def step_enter(self, fn, grads):
+        """A backward step begins; the token holds each member's own step (None: not a new step)."""
+        tokens = tuple(self._each(lambda member: member.step_enter(fn, grads)))
+        return None if all(token is None for token in tokens) else tokens
+
+    def step_exit(self, tokens, grads_out, error) -> None:
+        """A backward step ended."""
+        for member, token in zip(self.members, tokens):
+            if token is not None and member.internal_error is None:
+                try:
+                    member.step_exit(token, grads_out, error)
+                except Exception as exc:  # noqa: BLE001 - as in _each
+                    member.internal_error = f"{type(exc).__name__}: {exc}"
+
+    def pass_enter(self, root, options: dict, caller_frame) -> None:
+        """``Variable.backward`` was called."""
+        self._each(lambda member: member.pass_enter(root, options, caller_frame))
+
+    def pass_exit(self, error) -> None:
+        """``Variable.backward`` returned or raised."""
+        self._each(lambda member: member.pass_exit(error))
