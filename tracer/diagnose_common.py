@@ -96,6 +96,14 @@ class Amount:
         mean = self.mean + other.mean if self.mean is not None and other.mean is not None else None
         return Amount(array, mean, self.scale + other.scale, max(self.eps, other.eps), self.shape)
 
+    def describe(self) -> str:
+        """Short text: the values (the first four), or the mean when only that is known."""
+        if self.array is None:
+            return f"mean {self.mean:.6g}"
+        flat = self.array.reshape(-1)
+        items = ", ".join(f"{v:.6g}" for v in flat[:4]) + (", ..." if flat.size > 4 else "")
+        return items if self.array.ndim == 0 else f"[{items}]"
+
     def matches(self, other: Amount, rtol: float) -> bool | None:
         """True/False when the two agree within rtol of their scale; None when unknown."""
         if self.shape != other.shape:

@@ -304,9 +304,9 @@ def _check_leaf(trace, pass_record, cache, settings, chain, base, root, seed, ep
     if mismatch is None:
         return None
     at = f" at index {tuple(mismatch['index'])}" if mismatch["index"] else ""
-    got = "no gradient" if final is None else f"{mismatch['analytic']:.6g}{at}"
+    got = "is None" if final is None else f"is {mismatch['analytic']:.6g}{at}"
     return make_finding(
         "leaf-gradient",
-        f"the gradient of {var_label(trace, vid)} is {got} but a numerical derivative of the whole pass "
+        f"the gradient of {var_label(trace, vid)} {got} but a numerical derivative of the whole pass "
         f"gives {mismatch['numerical']:.6g} (relative error {mismatch['relative_error']:.3g})",
         pass_id=pass_record.id, variable=vid, hint=_HINT_LEAF_ALONE, numbers=mismatch)

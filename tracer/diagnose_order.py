@@ -20,6 +20,9 @@ _HINT_MISSING = ("the backward loop never reached this function: check that ever
                  "creator is queued (all inputs, not only the first)")
 _HINT_OVERWRITTEN = ("the engine replaced the gradient instead of adding to it: write "
                      "`x.grad = gx if x.grad is None else x.grad + gx`")
+_HINT_ALIASED = ("the .grad is the very array of another gradient (x.grad = gx keeps gx itself), so an "
+                 "in-place `x.grad += gx` changed both: write `x.grad = x.grad + gx` (a new array), "
+                 "as in the book's step 14")
 _HINT_SHAPE = ("a broadcast in forward must be undone in backward: sum the gradient back to the "
                "input's shape (sum_to)")
 
@@ -188,20 +191,52 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
             if ok is False and restarted and received.matches(now, settings.tolerance):
                 ok = True
             if ok is False:
-                finding = (index, now, expected)
+                # Replaced: it holds what arrived (or its last part) alone. Otherwise it changed by
+                # something else than what arrived: an in-place update through a shared array.
+                replaced = received.matches(now, settings.tolerance) or \
+                    parts[-1].matches(now, settings.tolerance)
+                finding = (index, now, expected, not replaced)
                 break
             base, previous = now, index
         if finding is None:
             final = amount(pass_record.grads.get(vid))
             if final is not None and base is not None and base.matches(final, settings.tolerance) is False:
-                finding = (None, final, base)
+                finding = (None, final, base, True)  # changed after its last step: no step wrote it
         if finding is not None:
             findings.append(_overwritten_finding(trace, pass_record, vid, *finding))
+    findings += _root_changed(trace, pass_record, per_var, settings)
     return findings
 
 
-def _overwritten_finding(trace, pass_record, vid, step, actual, expected):
-    where = f"after step {step}" if step is not None else "at the end of the pass"
+def _root_changed(trace, pass_record, per_var, settings: Settings) -> list:
+    """The root's ``.grad`` (kept with retain_grad) changed from its seed though no step wrote it."""
+    root = pass_record.root
+    seed, final = amount(pass_record.root_grad), amount(pass_record.grads.get(root))
+    if root in per_var or seed is None or final is None or seed.matches(final, settings.tolerance) is not False:
+        return []
+    return [_overwritten_finding(trace, pass_record, root, None, final, seed, True)]
+
+
+def _overwritten_finding(trace, pass_record, vid, step, actual, expected, aliased=False):
+    if aliased:
+        where = f"after step {step}" if step is not None else "at the end of the pass"
+        return make_finding(
+            "overwritten-gradient",
+            f"the .grad of {var_label(trace, vid)} {where} is {actual.describe()}, not "
+            f"{expected.describe()}: it changed by more than the gradients it received"
+            if step is not None else
+            f"the .grad of {var_label(trace, vid)} changed to {actual.describe()} after its last "
+            f"gradient arrived ({expected.describe()}), though no step sent it more",
+            pass_id=pass_record.id, call=_call_at(pass_record, step), variable=vid, step=step,
+            hint=_HINT_ALIASED, numbers=_numbers(actual, expected))
+    return _replaced_finding(trace, pass_record, vid, step, actual, expected)
+
+
+def _call_at(pass_record, step):
+    return next((s.call for s in pass_record.steps if s.index == step), None) if step is not None else None
+
+
+def _numbers(actual, expected) -> dict:
     numbers = {"grad_mean": actual.mean, "expected_mean": expected.mean}
     if actual.array is not None and expected.array is not None and actual.array.size:
         worst = int(abs(actual.array - expected.array).reshape(-1).argmax())
@@ -209,9 +244,13 @@ def _overwritten_finding(trace, pass_record, vid, step, actual, expected):
                    "expected": expected.array.reshape(-1)[worst]}
         if actual.array.ndim:
             numbers["index"] = [int(i) for i in _multi_index(worst, actual.array.shape)]
-    call = None
-    if step is not None:
-        call = next((s.call for s in pass_record.steps if s.index == step), None)
+    return numbers
+
+
+def _replaced_finding(trace, pass_record, vid, step, actual, expected):
+    where = f"after step {step}" if step is not None else "at the end of the pass"
+    numbers = _numbers(actual, expected)
+    call = _call_at(pass_record, step)
     return make_finding(
         "overwritten-gradient",
         f"the .grad of {var_label(trace, vid)} {where} is not the sum of the gradients it received"

@@ -512,6 +512,35 @@ def test_overwriting_engine_on_a_branching_graph_names_the_overwriting_step():
     assert t.calls[over[0].call].op == "Square"
 
 
+def test_in_place_accumulation_through_a_shared_array_is_told_apart_from_overwriting():
+    eng = make_engine(in_place=True)
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x = eng.Variable(np.array(3.0), name="x")
+        t1 = eng.add(x, x)
+        t1.name = "t"
+        eng.add(t1, x).backward()  # x.grad is the seed array itself; += doubles it: 4, not 3
+    assert x.grad == 4.0
+    over = [f for f in diagnose(t) if f.kind == "overwritten-gradient"]
+    assert [(f.variable, f.step) for f in over] == [(1, 2)]
+    assert over[0].message == ("the .grad of x (v1) after step 2 is 4, not 3: it changed by more than "
+                               "the gradients it received")
+    assert "x.grad += gx" in over[0].hint and "x.grad = x.grad + gx" in over[0].hint
+
+
+def test_a_root_whose_kept_seed_is_changed_in_place_is_found():
+    eng = make_engine(in_place=True)
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x = eng.Variable(np.array(3.0), name="x")
+        y = eng.add(x, x)
+        y.name = "y"
+        y.backward(retain_grad=True)  # x.grad = the seed; x.grad += seed: y.grad becomes 2 as well
+    assert y.grad == 2.0
+    over = [f for f in diagnose(t) if f.kind == "overwritten-gradient"]
+    assert [(f.variable, f.step) for f in over] == [(2, None)]
+    assert "the .grad of y (v2) changed to 2 after its last gradient arrived (1)" in over[0].message
+    assert "x.grad += gx" in over[0].hint
+
+
 def test_broadcast_not_summed_back_on_an_engine_without_shape_checks():
     eng = make_engine()
     with tracer.trace(eng.Function, eng.Variable) as t:

@@ -1,8 +1,10 @@
 """DeZero step 16-19 style engines with one classic bug each (a flag per bug).
 
 ``make_engine()`` with no flags is a correct engine; ``overwrite`` stores ``x.grad = gx`` (step 13
-before the fix), ``first_input_only`` queues only the first input's creator, ``no_seen`` queues a
-function once per use (no ``seen`` set). None checks gradient shapes, like the book's engine.
+before the fix), ``in_place`` adds with ``x.grad += gx`` (step 14's aliasing: the first gradient is
+kept as the very array it arrived as), ``first_input_only`` queues only the first input's creator,
+``no_seen`` queues a function once per use (no ``seen`` set). None checks gradient shapes, like
+the book's engine.
 """
 
 from types import SimpleNamespace
@@ -10,7 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 
 
-def make_engine(*, overwrite=False, first_input_only=False, no_seen=False) -> SimpleNamespace:
+def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_seen=False) -> SimpleNamespace:
     """A fresh engine (new classes each call) with the chosen bugs."""
 
     class Variable:
@@ -42,7 +44,10 @@ def make_engine(*, overwrite=False, first_input_only=False, no_seen=False) -> Si
                 if not isinstance(gxs, tuple):
                     gxs = (gxs,)
                 for x, gx in zip(f.inputs, gxs):
-                    x.grad = gx if overwrite or x.grad is None else x.grad + gx
+                    if in_place and x.grad is not None:
+                        x.grad += gx
+                    else:
+                        x.grad = gx if overwrite or x.grad is None else x.grad + gx
                 queued = f.inputs[:1] if first_input_only else f.inputs
                 for x in queued:
                     if x.creator is not None:
