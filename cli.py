@@ -361,8 +361,12 @@ def _picture(trace, *, theme=None, rankdir="TB", timeout=120, **options) -> dict
                 theme=theme or ("debug" if trace.error is not None else "lecture"))
 
 
-def _prepare_output(out, fmt, renderer=None, *, format_option=True):
-    """Format from --format / OUT; OUT and the renderer checked before anything runs."""
+def _prepare_output(out, fmt, renderer=None, *, format_option=True, script=None):
+    """Format from --format / OUT; OUT and the renderer checked before anything runs (OUT must
+    not be the script or saved trace that is read: writing it would destroy it)."""
+    if out not in (None, "-") and script is not None and _same_file(out, script):
+        raise click.BadParameter(f"{out} is {script} itself, which would be overwritten: choose "
+                                 f"another output path, e.g. -o graph.svg", param_hint="'-o' / '--output'")
     try:
         fmt = _choose_format(out, fmt)
     except click.BadParameter as exc:
@@ -373,6 +377,14 @@ def _prepare_output(out, fmt, renderer=None, *, format_option=True):
         _output.check_writable(out)
         _export.check_ready(fmt, renderer)
     return fmt
+
+
+def _same_file(out, script) -> bool:
+    """True when OUT names SCRIPT's file (also through a link)."""
+    try:
+        return os.path.samefile(out, script)
+    except OSError:  # OUT does not exist yet: the same path once links are followed?
+        return os.path.realpath(out) == os.path.realpath(script)
 
 
 def _deliver(trace, out, fmt, what: str = "script", **options) -> None:
@@ -412,7 +424,7 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
     """Run SCRIPT [ARGS]... under the tracer and draw its computation graph to OUT."""
     if out is None and frames_dir is None:
         raise click.UsageError("give the output file with -o OUT (e.g. -o graph.svg), or --frames DIR")
-    fmt = _prepare_output(out, fmt, renderer)
+    fmt = _prepare_output(out, fmt, renderer, script=script)
     if fmt == "html" and step is not None:
         raise click.BadParameter("the HTML player shows every step: leave out --step, or draw one "
                                  "picture (e.g. -o graph.svg --step K)", param_hint="'--step'")
@@ -608,7 +620,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
     if unknown:
         raise click.BadParameter(f"unknown check {', '.join(unknown)}: choose from {', '.join(diagnosis.CHECKS)}",
                                  param_hint="'--only'")
-    fmt = _prepare_output(out, None, format_option=False)
+    fmt = _prepare_output(out, None, format_option=False, script=script)
     to_stdout = _is_stdout(out)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class,

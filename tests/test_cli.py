@@ -1002,3 +1002,16 @@ def test_a_pass_a_saved_trace_does_not_hold_says_how_to_record_it(tmp_path):
                                   f"script again with --keep all (or --keep 2) -o t.json")
     beyond = run("steps", saved, "--pass", "21")
     assert "pass 21 does not exist: the run made 20 backward passes" in error_line(beyond)
+
+
+@pytest.mark.parametrize("command", [["render", "--format", "dot"], ["render", "-f", "json"], ["check"]])
+def test_an_output_that_is_the_script_itself_is_refused_and_the_script_kept(scripts, command):
+    script = scripts / "seed.py"
+    before = script.read_text()
+    link = scripts / "graph.svg"
+    link.symlink_to(script)
+    for out in (script, link):
+        result = run(command[0], script, "-o", out, *command[1:])
+        assert result.exit_code == 2, result.output
+        assert f"is {script} itself, which would be overwritten: choose another output path" in error_line(result)
+    assert script.read_text() == before and link.is_symlink()
