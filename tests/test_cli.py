@@ -1015,3 +1015,13 @@ def test_an_output_that_is_the_script_itself_is_refused_and_the_script_kept(scri
         assert result.exit_code == 2, result.output
         assert f"is {script} itself, which would be overwritten: choose another output path" in error_line(result)
     assert script.read_text() == before and link.is_symlink()
+
+
+@pytest.mark.parametrize("raised", ["BaseException('odd')", "GeneratorExit()"])
+def test_a_script_raising_a_base_exception_is_reported_as_its_error(scripts, raised):
+    script = scripts / "base.py"
+    script.write_text(SEED + f"\nraise {raised}\n")
+    result = run("render", script, "-o", scripts / "g.svg")
+    assert result.exit_code == 1
+    assert "(partial: the script raised" in result.stderr and (scripts / "g.svg").exists()
+    assert "cli.py" not in result.stderr

@@ -144,6 +144,6 @@ def _execute(units, namespace: dict, recording, workdir: Path | None) -> BaseExc
                 exec(compile(unit, label, "exec"), namespace)  # noqa: S102
     except SystemExit as exc:
         return exc if exc.code not in (None, 0) else None
-    except (Exception, KeyboardInterrupt) as exc:  # the script's own end: reported, not raised
+    except BaseException as exc:  # noqa: BLE001 - the script's own end (even GeneratorExit): reported
         return exc
     return None

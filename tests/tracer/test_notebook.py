@@ -125,10 +125,10 @@ def test_cli_renders_a_notebook(tmp_path):
     assert not (tmp_path / "g.svg").exists()
 
 
-def test_a_cell_that_ends_python_itself_leaves_no_cell_lines_behind(tmp_path):
-    notebook = write_notebook(tmp_path / "hw.ipynb", code("raise GeneratorExit"))
-    with pytest.raises(GeneratorExit):
-        tracer.run_script(notebook)
+def test_a_cell_that_raises_a_base_exception_is_the_notebooks_error(tmp_path):
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("raise GeneratorExit('stop')"))
+    t = tracer.run_script(notebook)  # it escaped as gradtrace's own traceback
+    assert (t.error.type, t.error.message) == ("GeneratorExit", "stop")
     assert not [k for k in linecache.cache if "(cell " in str(k)]
 
 
