@@ -99,6 +99,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     if is_notebook or _EXPORTED_MAGIC.search(source) is not None:
         module.__dict__.update(shell_names())
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr  # a script may replace (or close) them
     saved_main = sys.modules.get("__main__")
     shadowed_tops, shadowed = _shadowed_modules(script_dir, notebook.writes if notebook is not None else ())
     recording = trace(auto=True, keep=keep, max_elements=max_elements, function_names=function_names,
@@ -114,6 +115,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
         failure = _execute(units, module.__dict__, recording, script_dir if is_notebook else None)
         failure_text = script_traceback(failure, script) if failure is not None else None
     finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
         os.chdir(saved_cwd)
         sys.argv = saved_argv
         sys.path[:] = saved_path

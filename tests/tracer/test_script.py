@@ -319,3 +319,15 @@ def test_a_script_that_traces_a_block_itself_runs_under_the_cli_trace(tmp_path, 
     assert t.error is None, t.error
     assert capsys.readouterr().out == "2 1 ('__main__.Function',)\n"
     assert ops_of_steps(t) == ["Square", "Square"] and t.pass_count == 1
+
+
+def test_streams_a_script_replaced_are_restored(tmp_path, capsys):
+    script = write(tmp_path / "tee.py", """
+        import io, sys
+        sys.stdout = io.StringIO()  # e.g. a script that logs to a file
+        sys.stderr = io.StringIO()
+        print("hidden")
+    """)
+    assert tracer.run_script(script).error is None
+    print("seen")
+    assert capsys.readouterr().out == "seen\n"
