@@ -142,7 +142,8 @@ def _warn(message: str) -> None:
     click.echo(f"Warning: {_one_line(message)}", err=True)
 
 
-def _report_run(trace, script: str, no_backward: str = "showing the forward graph only") -> None:
+def _report_run(trace, script: str, no_backward: str = "showing the forward graph only",
+                named: bool = False) -> None:
     """The script's traceback and the warnings about what was (not) recorded, on stderr."""
     if trace.error is not None:
         if trace.error.type == "SystemExit":
@@ -153,11 +154,11 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
         else:
             click.echo((trace.error.traceback or str(trace.error)).rstrip("\n"), err=True)
     if not trace.calls and trace.error is not None:
-        _warn(f"{script} stopped before its first Function call: the picture is empty")
+        _warn(f"{script} stopped before its first Function call: nothing was recorded")
     elif not trace.calls:
         classes = trace.engine.function_classes
-        hint = ("" if classes else ": no DeZero-style Function class was found; name yours with "
-                "--function-class NAME --variable-class NAME")
+        hint = ("" if classes or named else ": no DeZero-style Function class was found; name yours "
+                "with --function-class NAME --variable-class NAME")
         _warn(f"{script} made no Function calls{hint}")
     elif trace.pass_count == 0 and trace.error is None:
         _warn(f"{script} never called backward(): {no_backward}")
@@ -435,7 +436,11 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class,
                  quiet_stdout=_is_stdout(out), which=which)
-    _report_run(trace, script)
+    _report_run(trace, script, named=bool(function_class))
+    if not trace.calls:  # an empty picture would only replace a good one
+        written = " nor ".join(str(p) for p in (out, frames_dir) if p is not None)
+        raise click.ClickException(f"nothing to draw, so {written} was not written: {script} made no "
+                                   f"Function call (see above)")
     options = _picture(trace, which=which, **picture)
     if out is not None:
         _deliver(trace, out, fmt, renderer=renderer, dpi=dpi, step=step, **options)
@@ -574,7 +579,7 @@ def steps(script, args, keep, max_elements, function_class, variable_class, whic
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class, quiet_stdout=as_json,
                  which=which)
-    _report_run(trace, script, no_backward="there are no backward steps to show")
+    _report_run(trace, script, no_backward="there are no backward steps to show", named=bool(function_class))
     if as_json:
         import json
         click.echo(json.dumps(steps_table.steps_to_dict(trace, which), indent=1, ensure_ascii=False))
@@ -625,7 +630,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class,
                  quiet_stdout=as_json or to_stdout, which=which)
-    _report_run(trace, script, no_backward="only the forward values can be checked")
+    _report_run(trace, script, no_backward="only the forward values can be checked", named=bool(function_class))
     notes: list[str] = []
     source = click.get_current_context().get_parameter_source("which")
     whole_forward = source == click.core.ParameterSource.DEFAULT or which == "all"  # --pass K: K's graph
@@ -640,7 +645,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
         click.echo(json.dumps(data, indent=1, ensure_ascii=False), err=to_stdout)
     else:
         click.echo(diagnosis.format_report(findings, trace, notes), nl=False, err=to_stdout)
-    if out is not None:
+    if out is not None and trace.calls:  # nothing recorded: an empty picture would replace a good one
         _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug")
     if findings or trace.error is not None:
         raise click.exceptions.Exit(1)
@@ -731,7 +736,7 @@ def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, rende
     if show_steps and trace.passes:
         from tracer import steps_table
         click.echo(steps_table.format_steps(trace, "last", picture["precision"]), err=_is_stdout(out))
-    if out is not None:
+    if out is not None and trace.calls:  # nothing recorded: keep whatever OUT holds
         _deliver(trace, out, fmt, what="expression", renderer=renderer, dpi=dpi, **_picture(trace, **picture))
     if trace.error is not None:
         raise click.ClickException(_one_line(

@@ -370,12 +370,23 @@ def test_script_that_never_calls_backward_draws_the_forward_graph(scripts):
     assert "Exp" in out.read_text()
 
 
-def test_script_without_an_engine_warns_how_to_name_the_classes(scripts):
-    result = run("render", scripts / "nothing.py", "-o", scripts / "g.dot")
-    assert result.exit_code == 0 and result.stdout == "no engine here\n"
+def test_script_without_an_engine_warns_how_to_name_the_classes_and_keeps_the_output(scripts):
+    out = sentinel(scripts / "g.dot")
+    result = run("render", scripts / "nothing.py", "-o", out)
+    assert result.exit_code == 1 and result.stdout == "no engine here\n"
     assert result.stderr.startswith(
         f"Warning: {scripts / 'nothing.py'} made no Function calls: no DeZero-style Function class was "
         f"found; name yours with --function-class NAME --variable-class NAME\n")
+    assert error_line(result) == (f"Error: nothing to draw, so {out} was not written: "
+                                  f"{scripts / 'nothing.py'} made no Function call (see above)")
+    assert out.read_text() == SENTINEL  # an empty picture replaced a good one
+
+
+def test_a_class_name_that_names_nothing_says_so(scripts):
+    result = run("steps", scripts / "seed.py", "--function-class", "Nope")
+    assert ("Warning: no class named 'Nope' was defined or imported, so it was not traced: give the "
+            "class's own name (e.g. Function) or module.Class") in result.stderr
+    assert "name yours with --function-class" not in result.stderr  # the user did
 
 
 def test_quiet_keeps_warnings_drops_info(scripts):
@@ -781,11 +792,11 @@ def test_a_script_failing_before_its_first_call_gets_no_engine_hint(scripts):
     assert result.exit_code == 1
     assert "EOFError" in result.stderr and "--function-class" not in result.stderr
     assert "Warning: " + str(scripts / "early.py") + " stopped before its first Function call" in result.stderr
-    assert out.exists()
+    assert not out.exists()  # nothing to draw
 
 
 def test_sys_exit_with_a_message(scripts):
-    (scripts / "quits.py").write_text('import sys\nsys.exit("bad config: no data dir")\n')
+    (scripts / "quits.py").write_text(SEED + 'import sys\nsys.exit("bad config: no data dir")\n')
     out = scripts / "g.svg"
     result = run("render", scripts / "quits.py", "-o", out)
     assert result.exit_code == 1

@@ -248,7 +248,8 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         # dict.fromkeys: a notebook cell run again leaves two classes of the same name
         self.trace.engine = EngineInfo(tuple(dict.fromkeys(map(_class_qualname, used_functions))),
                                        tuple(dict.fromkeys(map(_class_qualname, used_variables))))
-        warnings = self._problems + (list(self._watcher.problems) if self._watcher else [])
+        warnings = self._problems + (list(self._watcher.problems) + self._watcher.unmatched()
+                                     if self._watcher else [])
         if not self.trace.calls and exc is None and not self._auto and not recorder.internal_error:
             warnings.append(self._nothing_recorded())
         if recorder.internal_error:

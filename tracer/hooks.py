@@ -279,17 +279,18 @@ class ClassWatcher:
         self._variable_names = tuple(variable_names)
         self._original = None
         self.problems: list[str] = []
+        self.matched: set[str] = set()  # the given names that named a class
 
     def consider(self, cls) -> None:
         """Hook ``cls`` if it is (or is named as) a Function base or a Variable class."""
         if not isinstance(cls, type):
             return
         if self._function_names:
-            is_function = any(matches_name(cls, n) for n in self._function_names)
+            is_function = self._named(cls, self._function_names)
         else:
             is_function = looks_like_function_base(cls)
         if self._variable_names:
-            is_variable = any(matches_name(cls, n) for n in self._variable_names)
+            is_variable = self._named(cls, self._variable_names)
         else:
             is_variable = looks_like_variable_class(cls)
         try:
@@ -299,6 +300,18 @@ class ClassWatcher:
                 self._hooks.hook_variable_class(cls)
         except HookError as exc:
             self.problems.append(str(exc))
+
+    def _named(self, cls: type, names: tuple[str, ...]) -> bool:
+        found = [name for name in names if matches_name(cls, name)]
+        self.matched.update(found)
+        return bool(found)
+
+    def unmatched(self) -> list[str]:
+        """A warning for each given class name that named no class the run defined or imported."""
+        return [f"no class named {name!r} was defined or imported, so it was not traced: give the "
+                f"class's own name (e.g. Function) or module.Class"
+                for name in dict.fromkeys(self._function_names + self._variable_names)
+                if name not in self.matched]
 
     def install(self) -> None:
         """Wrap ``builtins.__build_class__``."""

@@ -219,7 +219,8 @@ def test_trace_works_beside_values_whose_classes_misbehave():
 
 def test_names_given_turn_the_namespace_search_off():
     Variable, Square = recursive.Variable, recursive.Square  # noqa: N806 - found if searched
-    with tracer.trace(auto=True, function_names=["NoSuchFunction"]) as t:
+    with pytest.warns(tracer.TraceWarning, match="no class named 'NoSuchFunction' was defined or imported"), \
+            tracer.trace(auto=True, function_names=["NoSuchFunction"]) as t:
         y = Square()(Variable(np.array(2.0)))
         y.grad = np.array(1.0)
         y.backward()
