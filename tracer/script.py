@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import linecache
 import os
 import re
 import sys
+import threading
 import traceback
 import types
 from collections.abc import Sequence
@@ -135,17 +137,44 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     return result
 
 
+class _HardExit(BaseException):
+    """``os._exit(code)`` called by the script itself: its run ends here, gradtrace's does not."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+@contextlib.contextmanager
+def _os_exit_ends_the_script():
+    """While the script runs, its own ``os._exit`` (in its thread and process) ends only the
+    script, so that what it recorded is still drawn; elsewhere it ends the process, as always."""
+    real_exit, pid, thread = os._exit, os.getpid(), threading.get_ident()
+
+    def _exit(code):
+        if os.getpid() != pid or threading.get_ident() != thread:  # a forked child, another thread
+            real_exit(code)
+        raise _HardExit(code)
+    os._exit = _exit
+    try:
+        yield
+    finally:
+        os._exit = real_exit
+
+
 def _execute(units, namespace: dict, recording, workdir: Path | None) -> BaseException | None:
     """Run the code units under ``recording``; the exception that ended the script, None for success."""
     try:
         if workdir is not None:
             os.chdir(workdir)  # as Jupyter runs a notebook
-        with recording:
+        with recording, _os_exit_ends_the_script():
             for label, unit in units:
                 # noqa: S102 below - running the user's script is the job
                 exec(compile(unit, label, "exec"), namespace)  # noqa: S102
-    except SystemExit as exc:
-        return exc if exc.code not in (None, 0) else None
+    except (SystemExit, _HardExit) as exc:
+        if exc.code in (None, 0):
+            return None
+        return exc if isinstance(exc, SystemExit) else SystemExit(exc.code)
     except BaseException as exc:  # noqa: BLE001 - the script's own end (even GeneratorExit): reported
         return exc
     return None

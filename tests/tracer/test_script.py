@@ -331,3 +331,17 @@ def test_streams_a_script_replaced_are_restored(tmp_path, capsys):
     assert tracer.run_script(script).error is None
     print("seen")
     assert capsys.readouterr().out == "seen\n"
+
+
+@pytest.mark.parametrize("code, error", [(0, None), (5, ("SystemExit", "5"))])
+def test_os_exit_in_the_script_ends_the_script_not_gradtrace(tmp_path, code, error):
+    real_exit = os._exit
+    script = write(tmp_path / "hard.py", ENGINE_SOURCE + f"""
+import os
+square(Variable(np.array(2.0))).backward()
+os._exit({code})
+print("never")
+""")
+    t = tracer.run_script(script)
+    assert (t.error.type, t.error.message) == error if error else t.error is None
+    assert ops_of_steps(t) == ["Square"] and os._exit is real_exit
