@@ -130,7 +130,8 @@ def _from_number(value):
     if isinstance(value, str):
         if value in _NONFINITE:
             return _NONFINITE[value]
-        raise SchemaError(f"unexpected string {value!r} where a number belongs")
+        raise SchemaError(f"malformed {SCHEMA} document (unexpected string {value!r} where a number "
+                          f"belongs): re-export it with 'gradtrace render ... -o trace.json'")
     return value
 
 
@@ -174,10 +175,32 @@ def trace_from_dict(data: dict) -> Trace:
         raise SchemaError(f"not a {SCHEMA} document (schema: {found!r}): give a file written by "
                           f"'gradtrace render ... -o trace.json'")
     try:
-        return _build(data)
-    except (KeyError, TypeError, ValueError) as exc:
+        return _checked(_build(data))
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError,
+            RecursionError) as exc:
         raise SchemaError(f"malformed {SCHEMA} document ({type(exc).__name__}: {exc}): "
                           f"re-export it with 'gradtrace render ... -o trace.json'") from exc
+
+
+def _checked(trace: Trace) -> Trace:
+    """The trace, once its records hold together (ValueError naming the first thing that does not)."""
+    for v in trace.variables.values():
+        if v.name is not None and not isinstance(v.name, str):
+            raise ValueError(f"variable {v.id} has a name that is not text")
+        if v.shape is not None and not all(isinstance(n, int) and n >= 0 for n in v.shape):
+            raise ValueError(f"variable {v.id} has shape {list(v.shape)}, not whole numbers >= 0")
+    for c in trace.calls.values():
+        unknown = [i for i in c.inputs + c.outputs if i not in trace.variables]
+        if unknown:
+            raise ValueError(f"call {c.id} names variable {unknown[0]}, which the document does not hold")
+    for p in trace.passes:
+        for position, step in enumerate(p.steps, start=1):
+            if step.index != position:
+                raise ValueError(f"pass {p.id} has step {step.index} in position {position}")
+            if step.call is not None and step.call not in trace.calls:
+                raise ValueError(f"pass {p.id} step {position} names call {step.call}, which the document "
+                                 f"does not hold")
+    return trace
 
 
 def _build(data: dict) -> Trace:
@@ -231,6 +254,9 @@ def loads(text: str) -> Trace:
     except json.JSONDecodeError as exc:
         raise SchemaError(f"not JSON ({exc.msg} at line {exc.lineno}): give a trace written by "
                           f"'gradtrace render ... -o trace.json'") from exc
+    except RecursionError as exc:
+        raise SchemaError("not a trace: its JSON is nested too deeply; give a trace written by "
+                          "'gradtrace render ... -o trace.json'") from exc
     return trace_from_dict(data)
 
 
@@ -241,4 +267,7 @@ def load(path: str | os.PathLike) -> Trace:
             text = handle.read()
     except OSError as exc:
         raise SchemaError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise SchemaError(f"{path} is not a trace (not UTF-8 text): give a trace written by "
+                          f"'gradtrace render ... -o trace.json'") from exc
     return loads(text)

@@ -8,6 +8,7 @@ import pytest
 
 import engine as E
 import tracer
+from tests.tracer.builders import generation_trace
 from tracer import jsonio
 
 
@@ -82,3 +83,33 @@ def test_bad_documents_are_clear_errors(text, message):
 def test_load_missing_file(tmp_path):
     with pytest.raises(tracer.SchemaError, match="cannot read"):
         jsonio.load(tmp_path / "missing.json")
+
+
+def _damaged(change) -> str:
+    data = json.loads(generation_trace().to_json())
+    change(data)
+    return json.dumps(data)
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda d: d.update(pass_count=float("inf")), "OverflowError"),
+    (lambda d: d["variables"][0].update(name={"a": 1}), "variable 1 has a name that is not text"),
+    (lambda d: d["variables"][0].update(shape=[-1, "a"]), "variable 1 has shape [-1, 'a'], not whole numbers"),
+    (lambda d: d["passes"][0]["steps"][0].update(index=10 ** 9), "pass 1 has step 1000000000 in position 1"),
+    (lambda d: d["passes"][0]["steps"][0].update(call=999), "step 1 names call 999, which the document"),
+    (lambda d: d["calls"][0].update(inputs=[77]), "call 1 names variable 77, which the document"),
+    (lambda d: d["variables"][0]["value"].update(value="hello"), "unexpected string 'hello' where a number"),
+])
+def test_a_damaged_trace_is_a_clear_error_naming_the_fix(change, says):
+    with pytest.raises(tracer.SchemaError) as caught:
+        tracer.loads(_damaged(change))
+    assert says in str(caught.value) and str(caught.value).endswith("re-export it with 'gradtrace "
+                                                                    "render ... -o trace.json'")
+
+
+def test_text_that_is_not_a_trace_is_a_clear_error(tmp_path):
+    with pytest.raises(tracer.SchemaError, match="nested too deeply"):
+        tracer.loads("[" * 100_000)
+    (tmp_path / "t.json").write_bytes(b"\xff\xfe")
+    with pytest.raises(tracer.SchemaError, match=r"t\.json is not a trace \(not UTF-8 text\)"):
+        jsonio.load(tmp_path / "t.json")
