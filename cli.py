@@ -47,7 +47,7 @@ class _PassType(click.ParamType):
         text = str(value).strip().lower()
         if text in ("last", "first") or (self.allow_all and text == "all"):
             return text
-        if text.isdigit() and int(text) >= 1:
+        if text.isascii() and text.isdigit() and int(text) >= 1:  # not "³", which isdigit() accepts
             return int(text)
         choices = "last, first, all" if self.allow_all else "last, first"
         self.fail(f"{value!r} is not a pass: give {choices} or a pass number (1 = the first backward pass)",
@@ -166,7 +166,7 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
 
 def _exit_status(message: str) -> str:
     """The status ``sys.exit(code)`` gives: the number, or 1 for a message."""
-    return message if message.lstrip("-").isdigit() else "1"
+    return message if message.isascii() and message.lstrip("-").isdigit() else "1"
 
 
 def _run(script, args, *, keep, max_elements, function_class, variable_class, quiet_stdout=False,

@@ -327,11 +327,12 @@ def test_first_pass_is_recorded_and_drawn():
     assert "pass 1 of 4: y.backward() with create_graph=True" in result.stdout
 
 
-def test_bad_pass_value_is_a_usage_error(scripts):
-    result = run("render", scripts / "seed.py", "-o", scripts / "g.svg", "--pass", "0")
+@pytest.mark.parametrize("value", ["0", "\u00b2", "\u0663"])  # zero, a superscript two, an Arabic-Indic three
+def test_bad_pass_value_is_a_usage_error(scripts, value):
+    result = run("render", scripts / "seed.py", "-o", scripts / "g.svg", "--pass", value)
     assert result.exit_code == 2
-    assert error_line(result) == ("Error: Invalid value for '--pass': '0' is not a pass: give last, first "
-                                  "or a pass number (1 = the first backward pass)")
+    assert error_line(result) == (f"Error: Invalid value for '--pass': '{value}' is not a pass: give last, "
+                                  f"first or a pass number (1 = the first backward pass)")
 
 
 # ----- render: the script's behaviour -------------------------------------------------------------

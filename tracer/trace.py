@@ -63,7 +63,7 @@ class Trace:
             return self.passes[-1]
         if which == "first":
             return self.passes[0]
-        if isinstance(which, str) and which.isdigit():
+        if isinstance(which, str) and which.isascii() and which.isdigit():
             which = int(which)
         for record in self.passes:
             if record.id == which:
