@@ -442,10 +442,10 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
         raise click.ClickException(f"nothing to draw, so {written} was not written: {script} made no "
                                    f"Function call (see above)")
     options = _picture(trace, which=which, **picture)
+    if frames_dir is not None:  # first: frames that cannot be written leave OUT as it was
+        _write_frames(trace, frames_dir, created_frames_dir, renderer=renderer, **options)
     if out is not None:
         _deliver(trace, out, fmt, renderer=renderer, dpi=dpi, step=step, **options)
-    if frames_dir is not None:
-        _write_frames(trace, frames_dir, created_frames_dir, renderer=renderer, **options)
     if trace.error is not None:
         raise click.exceptions.Exit(1)
 
@@ -493,6 +493,8 @@ def _prepare_frames_dir(path) -> bool:
 
     Returns whether it was created (so that it can be removed again when nothing is written).
     """
+    if not str(path).strip():
+        raise click.UsageError("an empty name is no directory: give one, e.g. frames/")
     if os.path.isdir(path):
         _output.check_writable(os.path.join(path, "frame.svg"))
         return False

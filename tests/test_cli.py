@@ -1037,3 +1037,21 @@ def test_a_script_raising_a_base_exception_is_reported_as_its_error(scripts, rai
     assert result.exit_code == 1
     assert "(partial: the script raised" in result.stderr and (scripts / "g.svg").exists()
     assert "cli.py" not in result.stderr
+
+
+def test_frames_that_cannot_all_be_written_write_nothing(scripts):
+    frames_dir = scripts / "ff"
+    (frames_dir / "step-002.svg").mkdir(parents=True)  # in the way of the second frame
+    old = sentinel(frames_dir / "step-009.svg")
+    out = sentinel(scripts / "g.svg")
+    result = run("render", SAMPLES / "generations.py", "-o", out, "--frames", frames_dir)
+    assert result.exit_code == 1
+    assert error_line(result) == (f"Error: cannot write frame {frames_dir / 'step-002.svg'}: a directory has "
+                                  f"that name; remove it or choose another frames directory")
+    assert sorted(p.name for p in frames_dir.iterdir()) == ["step-002.svg", "step-009.svg"]
+    assert old.read_text() == SENTINEL and out.read_text() == SENTINEL
+
+
+def test_an_empty_frames_directory_name_is_a_usage_error(scripts):
+    result = run("render", scripts / "seed.py", "--frames", "")
+    assert result.exit_code == 2 and "an empty name is no directory: give one, e.g. frames/" in result.stderr

@@ -12,7 +12,7 @@ from .dotnodes import constant_ids
 from .errors import OutputError, TraceError
 from .gradview import GradView, PassIndex
 from .labels import text_width
-from .output import write_atomic
+from .output import check_writable, write_atomic
 from .render import render
 from .themes import get_theme
 
@@ -237,7 +237,10 @@ def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[
         raise OutputError(f"cannot create directory {target}: {exc.strerror or exc}") from exc
     made = trace if isinstance(trace, Frames) else frames(trace, **options)
     digits = max(3, len(str(made.count)))
-    paths = []
-    for k, svg in enumerate(made.frames_bytes(), start=1):
-        paths.append(write_atomic(target / f"{prefix}{k:0{digits}d}.svg", svg))
-    return paths
+    planned = [(target / f"{prefix}{k:0{digits}d}.svg", svg) for k, svg in enumerate(made.frames_bytes(), start=1)]
+    for path, _ in planned:  # all checked before any is written: never a mix of old and new frames
+        if path.is_dir():
+            raise OutputError(f"cannot write frame {path}: a directory has that name; remove it or "
+                              f"choose another frames directory")
+        check_writable(path)
+    return [write_atomic(path, svg) for path, svg in planned]
