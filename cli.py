@@ -661,6 +661,7 @@ class _ExprCommand(click.Command):
 
     def parse_args(self, ctx, args):
         args = list(args)
+        plain: list[int] = []
         if "--" not in args:
             takes_value = {name for p in self.params if isinstance(p, click.Option) and not p.is_flag
                            and not p.count for name in p.opts + p.secondary_opts}
@@ -680,7 +681,13 @@ class _ExprCommand(click.Command):
             if not plain and len(dashed) == 1:  # no other EXPRESSION: this is it, not an option
                 arg = args.pop(dashed[0])
                 args += ["--", arg]
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.NoSuchOption as exc:
+            if not exc.possibilities and not plain and exc.option_name.startswith("--"):  # maybe an expression
+                exc.message = (f"No such option: {exc.option_name} (an expression that starts with -- "
+                               f"goes after a lone --: gradtrace expr [OPTIONS] -- '{exc.option_name}')")
+            raise
 
 
 def _is_option(arg: str, known: set) -> bool:

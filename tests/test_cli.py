@@ -1055,3 +1055,19 @@ def test_frames_that_cannot_all_be_written_write_nothing(scripts):
 def test_an_empty_frames_directory_name_is_a_usage_error(scripts):
     result = run("render", scripts / "seed.py", "--frames", "")
     assert result.exit_code == 2 and "an empty name is no directory: give one, e.g. frames/" in result.stderr
+
+
+def test_expr_without_a_function_call_says_what_to_write(tmp_path):
+    out = sentinel(tmp_path / "e.svg")
+    result = run("expr", "x", "--let", "x=1", "-o", out)
+    assert result.exit_code == 2 and out.read_text() == SENTINEL
+    assert "'x' calls no function, so there is no graph to draw: use one, e.g. square(x)" in error_line(result)
+    assert "with block" not in result.stderr and "function_cls" not in result.stderr
+
+
+def test_expr_starting_with_two_dashes_says_where_it_goes(tmp_path):
+    result = run("expr", "--x", "--let", "x=1", "-o", tmp_path / "e.svg")
+    assert result.exit_code == 2
+    assert error_line(result) == ("Error: No such option: --x (an expression that starts with -- goes after "
+                                  "a lone --: gradtrace expr [OPTIONS] -- '--x')")
+    assert run("expr", "--let", "x=1", "-o", tmp_path / "e.svg", "--", "--x").exit_code == 0

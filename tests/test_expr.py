@@ -101,6 +101,8 @@ def test_expressions_that_cannot_be_evaluated(source, message):
 @pytest.mark.parametrize("text, name, value", [
     ("x=0.5", "x", 0.5), ("W=[[1,2],[3,4]]", "W", [[1, 2], [3, 4]]), (" t = -1e3 ", "t", -1000.0),
     ("v=[1, -2, inf]", "v", [1, -2, math.inf]),
+    ("\uc785\ub825=0.5", "\uc785\ub825", 0.5),  # Korean, as in the lecture notes
+    ("\u00e9=1", "\u00e9", 1.0), ("\uff58=2", "x", 2.0),  # a fullwidth x is x, as in the expression
 ])
 def test_good_bindings(text, name, value):
     got_name, got = E.parse_binding(text)
@@ -110,8 +112,9 @@ def test_good_bindings(text, name, value):
 @pytest.mark.parametrize("text, message", [
     ("x", "'x' is not NAME=VALUE: write e.g. --let x=0.5 or --let 'W=[[1,2],[3,4]]'"),
     ("x=", "'x=' is not NAME=VALUE"),
-    ("1x=2", "'1x' is not a usable name: use letters, digits and _, e.g. --let x=0.5"),
+    ("1x=2", "'1x' is not a usable name: use letters, digits and _ (not first), e.g. --let x=0.5"),
     ("__x=1", "'__x' is not a usable name"),
+    ("lambda=1", "'lambda' is not a usable name"), ("a-b=1", "'a-b' is not a usable name"),
     ("exp=1", "'exp' is an engine function or constant: choose another name"),
     ("x=[[1,2],[3]]", "--let x=[[1,2],[3]]: the value must be a number or a nested list of numbers"),
     ("x=__import__('os')", "--let x=__import__('os'): the value must be a number"),

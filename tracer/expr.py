@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast
 import inspect
+import keyword
 import math
 import operator
 import re
+import unicodedata
 
 import numpy as np
 
@@ -38,7 +40,6 @@ _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos}
 _ALLOWED = "engine functions, numbers, names bound with --let and + - * / ** @ ( ) [ ]"
 _SYMBOLS = {ast.FloorDiv: "//", ast.Mod: "%", ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|",
             ast.BitAnd: "&", ast.BitXor: "^", ast.Invert: "~", ast.Not: "not"}
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
 # Readable names for the syntax an expression may not use.
 _REFUSED = {
@@ -90,8 +91,10 @@ def parse_binding(text: str) -> tuple[str, np.ndarray]:
     name, value = name.strip(), value.strip()
     if not sep or not value:
         raise BindingError(f"{text!r} is not NAME=VALUE: write e.g. --let x=0.5 or --let 'W=[[1,2],[3,4]]'")
-    if not _NAME.match(name) or name.startswith("__"):
-        raise BindingError(f"{name!r} is not a usable name: use letters, digits and _, e.g. --let x=0.5")
+    name = unicodedata.normalize("NFKC", name)  # as Python reads the names in the expression
+    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
+        raise BindingError(f"{name!r} is not a usable name: use letters, digits and _ (not first), "
+                           f"e.g. --let x=0.5")
     if name in FUNCTIONS or name in CONSTANTS:
         raise BindingError(f"{name!r} is an engine function or constant: choose another name")
     try:
@@ -344,13 +347,16 @@ def trace_expression(source: str, bindings: dict[str, np.ndarray], *, backward: 
     import engine
 
     check_expression(source, bindings)
-    recording = trace(max_elements=max_elements)
+    recording = trace(max_elements=max_elements, find_in_caller=False, warn=False)
     try:
         with recording:
             result, variables = evaluate(source, bindings)
             if not isinstance(result, engine.Variable):
                 raise ExprError(f"{source.strip()!r} does not use any --let variable: "
                                 f"bind one, e.g. --let x=0.5, and use it")
+            if result.creator is None:
+                raise ExprError(f"{source.strip()!r} calls no function, so there is no graph to draw: "
+                                f"use one, e.g. square({source.strip()})")
             if result.name is None:
                 result.name = "y" if "y" not in variables else "out"
             if backward:
