@@ -1,6 +1,7 @@
 """Core of the autograd engine: Variable, Function, Config and Variable.backward."""
 
 import contextlib
+import threading
 import weakref
 
 import numpy as np
@@ -32,11 +33,19 @@ ARRAY_OUT = _probe_array_out()
 # =============================================================================
 # Config
 # =============================================================================
-class Config:
-    """Global switches: ``enable_backprop`` (build the graph) and ``train`` (dropout on)."""
+class _Config(threading.local):
+    """The switches ``enable_backprop`` (build the graph) and ``train`` (dropout on).
+
+    One set per thread, as PyTorch's grad mode: a backward pass in one thread (which turns
+    ``enable_backprop`` off while it runs) must not stop another thread's forward from building
+    its graph. A new thread starts with both on.
+    """
 
     enable_backprop = True
     train = True
+
+
+Config = _Config()
 
 
 @contextlib.contextmanager

@@ -133,6 +133,24 @@ def test_config_restored_after_an_exception():
     assert E.Config.enable_backprop is True and E.Config.train is True
 
 
+def test_config_is_per_thread_so_a_backward_elsewhere_does_not_stop_this_forward():
+    import threading
+    inside, go_on, seen = threading.Event(), threading.Event(), []
+
+    def other():
+        with E.no_grad():  # as a backward pass in another thread turns it off while it runs
+            inside.set()
+            go_on.wait(5)
+        seen.append(E.Config.enable_backprop)
+    worker = threading.Thread(target=other)
+    worker.start()
+    inside.wait(5)
+    y = E.square(Variable(np.array(2.0)))  # this thread still builds its graph
+    go_on.set()
+    worker.join()
+    assert y.creator is not None and E.Config.enable_backprop is True and seen == [True]
+
+
 class TwoOut(E.Function):
     """Splits x into (2x, 3x)."""
 
