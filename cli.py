@@ -153,7 +153,11 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
             click.echo(f"{script} exited with status {status}", err=True)
         else:
             click.echo((trace.error.traceback or str(trace.error)).rstrip("\n"), err=True)
-    if not trace.calls and trace.error is not None:
+    if not trace.calls and trace.calls_made:
+        made = trace.calls_made
+        _warn(f"{script} made {made} Function call{'s' if made != 1 else ''}, but none is on a graph that "
+              f"was kept: made under no_grad() (no graph is built), or freed before a backward pass")
+    elif not trace.calls and trace.error is not None:
         _warn(f"{script} stopped before its first Function call: nothing was recorded")
     elif not trace.calls:
         classes = trace.engine.function_classes
@@ -439,8 +443,8 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
     _report_run(trace, script, named=bool(function_class))
     if not trace.calls:  # an empty picture would only replace a good one
         written = " nor ".join(str(p) for p in (out, frames_dir) if p is not None)
-        raise click.ClickException(f"nothing to draw, so {written} was not written: {script} made no "
-                                   f"Function call (see above)")
+        raise click.ClickException(f"nothing to draw, so {written} was not written: {script} left no "
+                                   f"Function call on a graph (see above)")
     options = _picture(trace, which=which, **picture)
     if frames_dir is not None:  # first: frames that cannot be written leave OUT as it was
         _write_frames(trace, frames_dir, created_frames_dir, renderer=renderer, **options)

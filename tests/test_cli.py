@@ -379,7 +379,7 @@ def test_script_without_an_engine_warns_how_to_name_the_classes_and_keeps_the_ou
         f"Warning: {scripts / 'nothing.py'} made no Function calls: no DeZero-style Function class was "
         f"found; name yours with --function-class NAME --variable-class NAME\n")
     assert error_line(result) == (f"Error: nothing to draw, so {out} was not written: "
-                                  f"{scripts / 'nothing.py'} made no Function call (see above)")
+                                  f"{scripts / 'nothing.py'} left no Function call on a graph (see above)")
     assert out.read_text() == SENTINEL  # an empty picture replaced a good one
 
 
@@ -1071,3 +1071,13 @@ def test_expr_starting_with_two_dashes_says_where_it_goes(tmp_path):
     assert error_line(result) == ("Error: No such option: --x (an expression that starts with -- goes after "
                                   "a lone --: gradtrace expr [OPTIONS] -- '--x')")
     assert run("expr", "--let", "x=1", "-o", tmp_path / "e.svg", "--", "--x").exit_code == 0
+
+
+def test_calls_made_under_no_grad_are_not_called_no_calls(scripts):
+    script = scripts / "ng.py"
+    script.write_text("import numpy as np\nimport engine as E\nx = E.Variable(np.array(2.0))\n"
+                      "with E.no_grad():\n    y = E.square(E.square(x))\ny.backward()\n")
+    result = run("steps", script)
+    assert (f"Warning: {script} made 2 Function calls, but none is on a graph that was kept: made under "
+            f"no_grad() (no graph is built), or freed before a backward pass") in result.stderr
+    assert "stopped before its first Function call" not in result.stderr

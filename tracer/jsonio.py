@@ -209,6 +209,7 @@ def _build(data: dict) -> Trace:
                               tuple(data["engine"]["variable_classes"]))
     trace.max_elements = int(data["max_elements"])
     trace.pass_count = int(data["pass_count"])
+    trace.calls_made = len(data["calls"])
     trace.error = _error_from_json(data["error"])
     for v in data["variables"]:
         trace.variables[int(v["id"])] = VariableRecord(

@@ -26,6 +26,7 @@ class Trace:
         self.calls: dict[int, CallRecord] = {}
         self.passes: tuple[PassRecord, ...] = ()
         self.pass_count: int = 0
+        self.calls_made: int = 0  # Function calls the run made, also those forgotten (not kept)
         self.error: ErrorRecord | None = None
         self.engine: EngineInfo = EngineInfo((), ())
         self.findings: tuple[Finding, ...] = ()
