@@ -95,14 +95,15 @@ def choose_renderer(fmt: str, renderer: str | None = None, source: str = "") -> 
             f"the system Graphviz `dot` is not installed: {_SYSTEM_FIX}, or use --renderer "
             f"bundled (graphviz-pure; also unset {ENV_RENDERER}); --format dot needs neither")
     bundled = find_renderer("bundled")
-    if wanted == "auto" and fmt == "png" and needs_full_fonts(source):
-        path = find_renderer("system")
+    if fmt == "png" and needs_full_fonts(source):
+        path = find_renderer("system") if wanted == "auto" else None
         if path:
             return "system", path
-        if bundled:
+        if bundled:  # also when asked for by name: the user should know before printing it
+            fix = "use svg, or --renderer system" if find_renderer("system") else f"use svg, or {_SYSTEM_FIX}"
             warnings.warn(RenderWarning(
-                "some text (CJK, symbols) will show as boxes in PNG from the bundled renderer: "
-                f"use svg, or {_SYSTEM_FIX}"), stacklevel=3)
+                f"some text (CJK, symbols) will show as boxes in PNG from the bundled renderer: {fix}"),
+                stacklevel=3)
     if bundled:
         return "bundled", bundled
     if wanted == "auto":

@@ -101,6 +101,11 @@ def test_png_with_cjk_prefers_system_fonts(monkeypatch):
     monkeypatch.setattr(R, "find_renderer", lambda kind: f"/bin/{kind}")
     assert R.choose_renderer("png", None, "이름")[0] == "system"
     assert R.choose_renderer("png", None, "plain")[0] == "bundled"
+    with pytest.warns(RenderWarning, match="boxes in PNG from the bundled renderer: use svg, or --renderer system"):
+        assert R.choose_renderer("png", "bundled", "이름")[0] == "bundled"  # asked for: still told
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert R.choose_renderer("svg", "bundled", "이름")[0] == "bundled"  # SVG text is the browser's
 
 
 @needs_bundled
