@@ -92,6 +92,8 @@ def format_summary(snapshot: ArraySnapshot | None, precision: int = 3) -> str:
         return ""
     parts = []
     if snapshot.min is not None:
+        if snapshot.nan_count or snapshot.inf_count:  # the statistics leave those out: say so
+            parts.append("finite:")
         parts.append(f"min {format_number(snapshot.min, precision)}")
         parts.append(f"max {format_number(snapshot.max, precision)}")
         parts.append(f"mean {format_number(snapshot.mean, precision)}")
@@ -102,7 +104,8 @@ def format_summary(snapshot: ArraySnapshot | None, precision: int = 3) -> str:
         counts.append(f"{snapshot.inf_count} inf")
     if counts:
         parts.append(", ".join(counts))
-    return " · ".join(parts[:3] and [" ".join(parts[:3])] + parts[3:]) if parts else ""
+    statistics = len(parts) - (1 if counts else 0)
+    return " · ".join([" ".join(parts[:statistics])] * bool(statistics) + parts[statistics:]) if parts else ""
 
 
 MAX_NAME = 32  # columns of a variable's name a box shows (a wide character takes two)

@@ -441,3 +441,15 @@ def test_a_long_name_is_cut_in_its_box_and_whole_in_the_tooltip():
 def test_short_names_count_columns(name, shown):
     from tracer.labels import short_name
     assert short_name(name) == shown
+
+
+def test_summaries_say_their_statistics_leave_nan_and_inf_out():
+    from tracer.labels import format_summary
+    from tracer.snapshot import capture, freeze
+
+    def summary(values):
+        return format_summary(freeze(capture(np.array(values, dtype=float))))
+    assert summary([-np.inf, 0.54, 1.86]) == "finite: min 0.54 max 1.86 mean 1.2 · 1 inf"  # min was "0.54"
+    assert summary([np.nan, np.inf, -np.inf, 1]) == "finite: min 1 max 1 mean 1 · 1 nan, 2 inf"
+    assert summary(np.arange(10.0)) == "min 0 max 9 mean 4.5"
+    assert summary([np.nan, np.nan]) == "2 nan"
