@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .gradview import GradView
-from .labels import (escape_attr, escape_html, format_array, format_shape, format_summary, pad_wide,
-                     short_name)
+from .labels import (escape_attr, escape_html, format_array, format_shape, format_summary, head_precision,
+                     pad_wide, short_name)
 from .snapshot import ArraySnapshot
 from .themes import Theme
 
@@ -98,7 +98,7 @@ def _value_rows(theme: Theme, value: ArraySnapshot | None, precision: int, shape
         text = f'<FONT COLOR="{theme.nonfinite_color}">{text}</FONT>'
     rows += f'<TR><TD ALIGN="LEFT">{_key(theme, "data")}{text}</TD></TR>'
     if value is not None and value.size > 1:
-        summary = format_summary(value)
+        summary = format_summary(value, head_precision(precision))
         if summary:
             rows += f'<TR><TD ALIGN="LEFT">{_small(theme, escape_html(summary))}</TD></TR>'
     return rows

@@ -79,9 +79,15 @@ def format_array(snapshot: ArraySnapshot | None, precision: int = 4, max_items: 
         return text if not snapshot.shape else "[" * len(snapshot.shape) + text + "]" * len(snapshot.shape)
     if snapshot.complete and snapshot.size <= max_items:
         return _nested_text(snapshot.nested(), precision)
-    short = min(precision, 3)  # a head is a hint, not the data: keep the box narrow
+    short = head_precision(precision)
     head = ", ".join(format_number(v, short) for v in snapshot.head[:max_items - 1])
     return f"[{head}, ...]"
+
+
+def head_precision(precision: int) -> int:
+    """Digits for the head and summary of a big array: a hint, not the data, so at most 3 to keep
+    boxes narrow, unless more than the default 4 were asked for (then those)."""
+    return precision if precision > 4 else min(precision, 3)
 
 
 def format_summary(snapshot: ArraySnapshot | None, precision: int = 3) -> str:

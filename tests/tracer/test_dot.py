@@ -453,3 +453,11 @@ def test_summaries_say_their_statistics_leave_nan_and_inf_out():
     assert summary([np.nan, np.inf, -np.inf, 1]) == "finite: min 1 max 1 mean 1 · 1 nan, 2 inf"
     assert summary(np.arange(10.0)) == "min 0 max 9 mean 4.5"
     assert summary([np.nan, np.nan]) == "2 nan"
+
+
+def test_a_precision_above_the_default_reaches_array_heads_and_summaries():
+    with tracer.trace() as t:
+        E.sum(E.Variable(np.array([[0.123456789, 0.2345678, 0.3456789], [1.0, 2.0, 3.0]]), name="w") * 2.0).backward()
+    assert "[0.123, 0.235, 0.346, ...]" in to_dot(t).source  # the default keeps boxes narrow
+    source = to_dot(t, precision=8).source
+    assert "[0.12345679, 0.2345678, 0.3456789, ...]" in source and "min 0.12345679" in source
