@@ -118,15 +118,22 @@ MAX_NAME = 32  # columns of a variable's name a box shows (a wide character take
 
 
 def short_name(name: str) -> str:
-    """A name as a box shows it: at most ``MAX_NAME`` columns, a longer one cut with "…"."""
+    """A name as a box shows it: at most ``MAX_NAME`` columns; a longer one loses its middle to
+    "…", keeping its start and its end (``layer1_weight`` and ``layer2_weight`` stay apart)."""
     widths = [2 if _is_wide(ch) else 1 for ch in name]
     if sum(widths) <= MAX_NAME:
         return name
-    used = count = 0
-    while used + widths[count] <= MAX_NAME - 1:  # room for the "…"
-        used += widths[count]
-        count += 1
-    return name[:count] + "…"
+    room = MAX_NAME - 1  # the "…" takes one column
+    tail_room = room // 3
+    tail = used = 0
+    while used + widths[-1 - tail] <= tail_room:
+        used += widths[-1 - tail]
+        tail += 1
+    head = 0
+    while used + widths[head] <= room:
+        used += widths[head]
+        head += 1
+    return name[:head] + "…" + (name[-tail:] if tail else "")
 
 
 def badge_text(step: int) -> str:
