@@ -8,6 +8,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from .dotnodes import constant_ids, role_names
 from .frames import Frames, frames
 from .labels import badge_text, format_array
 from .output import write_atomic
@@ -19,25 +20,38 @@ def _template(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def _name(trace, var_id: int) -> str:
-    return trace.name_of(var_id) or f"v{var_id}"
+def _name(trace, var_id: int, roles: dict[int, str]) -> str:
+    """What the picture calls a variable: its name, its role (seed, ∂y/∂x), else what made it
+    (an unnamed box shows no id, so "v13" would point at nothing)."""
+    name = trace.name_of(var_id) or roles.get(var_id)
+    if name:
+        return name
+    record = trace.variables.get(var_id)
+    creator = trace.calls.get(record.creator) if record is not None and record.creator else None
+    return f"the output of {creator.op}" if creator is not None else f"v{var_id}"
 
 
 def _steps(made: Frames) -> list[dict]:
     trace, record = made.trace, made.pass_record
     precision = made.options.precision
+    roles = role_names(trace, record, list(record.variables) + [v for c in record.inner_calls
+                                                                for v in trace.calls[c].inputs
+                                                                if c in trace.calls])
     out = []
     for step in record.steps:
         call = trace.calls.get(step.call)
         inputs = call.inputs if call else ()
         outputs = call.outputs if call else ()
-        received = [[_name(trace, v), format_array(g, precision)]
+        received = [[_name(trace, v, roles), format_array(g, precision)]
                     for v, g in zip(outputs, step.grads_in)]
+        folded = constant_ids(trace, inputs, record, full=made.theme.colored)  # drawn inside the box
         sent = []
         for position, v in enumerate(inputs):
+            if v in folded:
+                continue
             grad = step.grads_out[position] if position < len(step.grads_out) else None
             after = step.accumulated[position] if position < len(step.accumulated) else None
-            sent.append([_name(trace, v), format_array(grad, precision),
+            sent.append([_name(trace, v, roles), format_array(grad, precision),
                          format_array(after, precision) if after is not None else ""])
         findings = [f"{f.severity}: {f.message}" + (f" ({f.hint})" if f.hint else "")
                     for f in trace.findings

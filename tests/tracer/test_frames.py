@@ -157,3 +157,16 @@ def test_constants_have_no_gradient_field_to_step_through():
     for svg in made.svgs():
         assert not consts & set(grad_texts(svg))
     assert made.count == len(t.select_pass().steps)
+
+
+def test_the_player_panel_names_variables_as_the_picture_does():
+    from tracer.player import _steps
+    with tracer.trace() as t:
+        x = E.Variable(np.array(2.0), name="x")
+        y = E.exp(E.square(x) - 3.0)  # an unnamed output, and a constant folded into Sub's box
+        y.name = "y"
+        y.backward()
+    steps = {s["op"]: s for s in _steps(frames(t))}
+    assert steps["Exp"]["sent"] == [["the output of Sub", "2.718", "2.718"]]  # it said v4
+    assert [name for name, *_ in steps["Sub"]["sent"]] == ["the output of Square"]  # no 3.0 (folded)
+    assert steps["Exp"]["received"] == [["y", "1"]]
