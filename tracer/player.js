@@ -85,7 +85,7 @@
     head.appendChild(element("span", "badge", String(step.n)));
     head.appendChild(document.createTextNode(" " + step.op));
     panel.appendChild(head);
-    panel.appendChild(element("div", "hint", "backward step " + step.badge + " of " + count +
+    panel.appendChild(element("div", "hint", "backward step " + step.n + " of " + count +
                               " \u00b7 forward call " + step.call));
     (step.again || []).forEach(function (text) {
       panel.appendChild(element("div", "again", "This function's backward " + text));
@@ -117,6 +117,9 @@
       if (pair[1] <= k) { pair[0].removeAttribute("visibility"); } else { pair[0].setAttribute("visibility", "hidden"); }
     });
     if (caption) { caption.textContent = step.caption; }
+    if (!graph.classList.contains("fit") && fnBoxes[step.call] && fnBoxes[step.call].scrollIntoView) {
+      fnBoxes[step.call].scrollIntoView({ block: "nearest", inline: "nearest" });  // keep the step in view
+    }
     current = k;
     slider.value = String(k);
     pos.textContent = "Step " + k + " / " + count;
@@ -144,9 +147,23 @@
   document.getElementById("gt-last").addEventListener("click", function () { stop(); show(count); });
   playButton.addEventListener("click", play);
   slider.addEventListener("input", function () { stop(); show(Number(slider.value)); });
-  document.getElementById("gt-fit").addEventListener("change", function (event) {
+  var fitBox = document.getElementById("gt-fit");
+  fitBox.addEventListener("change", function (event) {
     graph.classList.toggle("fit", event.target.checked);
+    root.setAttribute("data-fit", event.target.checked ? "1" : "0");
+    if (!event.target.checked && current) { show(current); }
   });
+
+  // Fitting a big graph into the window shrinks its text below reading size: then it is shown
+  // at its own size instead, and stepping scrolls the current function into view.
+  function readableWhenFit() {
+    var svg = graph.querySelector("svg");
+    var box = svg && svg.viewBox && svg.viewBox.baseVal;
+    if (!box || !box.width || !box.height || !graph.clientWidth || !graph.clientHeight) { return true; }
+    var natural = 4 / 3;  // the SVG's points in CSS pixels
+    var scale = Math.min(graph.clientWidth / (box.width * natural), graph.clientHeight / (box.height * natural));
+    return scale >= 0.5;
+  }
   document.addEventListener("keydown", function (event) {
     if (event.target && event.target.tagName === "INPUT" && event.target.type !== "checkbox" &&
         event.key !== "Home" && event.key !== "End") { return; }
@@ -160,7 +177,10 @@
   });
 
   slider.max = String(count);
-  graph.classList.add("fit");
+  var fit = readableWhenFit();
+  fitBox.checked = fit;
+  graph.classList.toggle("fit", fit);
+  root.setAttribute("data-fit", fit ? "1" : "0");
   var start = /step=(\d+)/.exec(location.hash || "");
   show(start ? Number(start[1]) : data.start);
   root.setAttribute("data-ready", "1");

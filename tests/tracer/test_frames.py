@@ -170,3 +170,20 @@ def test_the_player_panel_names_variables_as_the_picture_does():
     assert steps["Exp"]["sent"] == [["the output of Sub", "2.718", "2.718"]]  # it said v4
     assert [name for name, *_ in steps["Sub"]["sent"]] == ["the output of Square"]  # no 3.0 (folded)
     assert steps["Exp"]["received"] == [["y", "1"]]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_the_player_fits_a_small_graph_and_shows_a_big_one_at_reading_size(tmp_path):
+    small = write_player(seed_trace(), tmp_path / "small.html")
+    dom, log = run_chromium(small.as_uri(), tmp_path, "--window-size=1200,900")
+    assert 'data-ready="1"' in dom and 'data-fit="1"' in dom, log[-2000:]
+    with tracer.trace() as t:
+        y = E.Variable(np.array(0.5), name="x")
+        for _ in range(120):
+            y = E.sin(y)
+        y.backward()
+    big = write_player(t, tmp_path / "big.html")
+    dom, log = run_chromium(big.as_uri(), tmp_path, "--window-size=1200,900")
+    assert 'data-ready="1"' in dom and 'data-fit="0"' in dom, log[-2000:]  # fit shrank it to a hairline
+    assert "Uncaught" not in log and "data-errors" not in re.search(r"<html[^>]*>", dom).group(0)
