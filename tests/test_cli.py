@@ -461,7 +461,16 @@ def test_steps_table_of_the_seed_example(scripts):
         "   2  Exp#2       1  b: 2.568     a: 3.297       a: 3.297",
         "   3  Square#1    0  a: 3.297     x: 3.297       x: 3.297",
         "leaf gradients after the pass: x: 3.297",
+        "cleared by the engine after use (.grad is None at the end; retain_grad=True keeps them): a, b, y",
     ]
+
+
+def test_steps_leaves_constants_out_of_leaf_gradients_and_writes_shapes_as_python(tmp_path):
+    script = tmp_path / "c.py"
+    script.write_text("import numpy as np\nimport engine as E\nx = E.Variable(np.arange(10.0), name='x')\n"
+                      "y = E.sum(x * 3.0 - 1.0)\ny.backward()\n")
+    lines = run("steps", script).stdout.splitlines()
+    assert "leaf gradients after the pass: x: [3, 3, 3, ...] shape (10,)" in lines  # no "v3: 3", no "(10)"
 
 
 def test_steps_reveals_the_own_engine_bug():

@@ -47,7 +47,7 @@ def _grad(snapshot: ArraySnapshot | None, precision: int) -> str:
         return "None"
     text = format_array(snapshot, precision, max_items=_MAX_ITEMS)
     if snapshot.size > _MAX_ITEMS:
-        text += " shape (" + ", ".join(str(n) for n in snapshot.shape) + ")"
+        text += f" shape {tuple(snapshot.shape)}"  # (10,) as in the picture and in numpy
     return text
 
 
@@ -116,12 +116,16 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
             out.append(line([cell[k] if k < len(cell) else "" for cell in row]))
     if not rows:
         out.append("(no steps: the root has no creator)")
-    leaves = [v for v in pass_record.variables
-              if v in trace.variables and trace.variables[v].creator is None]
+    leaves = [v for v in pass_record.variables  # constants are numbers, not inputs one asks about
+              if v in trace.variables and trace.variables[v].creator is None and not trace.is_constant(v)]
     if leaves:
         finals = ", ".join(f"{_var_name(trace, v)}: {_grad(trace.final_grad(pass_record, v), precision)}"
                            for v in leaves)
         out.append(f"leaf gradients after the pass: {finals}")
+    cleared = [v for v in pass_record.variables if trace.grad_state(pass_record, v) == "cleared"]
+    if cleared:
+        out.append("cleared by the engine after use (.grad is None at the end; retain_grad=True keeps "
+                   f"them): {', '.join(_var_name(trace, v) for v in cleared)}")
     return "\n".join(out)
 
 
