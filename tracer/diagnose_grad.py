@@ -150,7 +150,7 @@ def _check_step(trace, call, step, replay, settings: Settings, flagged) -> list:
 def _wrong_finding(trace, pass_record, call, step, position, vid, numbers):
     op = op_of(trace, call.id)
     numbers = dict(numbers)
-    where = f"input {position + 1}, {var_label(trace, vid)}"
+    where = f"inputs[{position}], {var_label(trace, vid)}"  # as in the engine code and the picture
     if numbers.pop("returned_none"):
         message = (f"{op}.backward returned None (no gradient) for {where}, but {op}.forward "
                    f"depends on it: a numerical derivative gives {numbers['numerical']:.6g}")
@@ -162,7 +162,7 @@ def _wrong_finding(trace, pass_record, call, step, position, vid, numbers):
                    f"(relative error {numbers['relative_error']:.3g})")
         hint = _HINT_WRONG.format(op=op)
     return make_finding("wrong-backward", message, pass_id=pass_record.id, call=call.id, variable=vid,
-                        step=step.index, hint=hint, numbers={"input": position + 1, **numbers})
+                        step=step.index, hint=hint, numbers={"input": position, **numbers})
 
 
 # ----- leaf gradients ------------------------------------------------------------------------

@@ -277,7 +277,7 @@ def check_shapes(trace, pass_record) -> list:
                 findings.append(_shape_finding(
                     trace, pass_record, vid, grad.shape, record.shape,
                     f"{op_of(trace, call.id)}.backward returned a gradient of shape "
-                    f"{tuple(grad.shape)} for input {position + 1}, {var_label(trace, vid)}, of "
+                    f"{tuple(grad.shape)} for inputs[{position}], {var_label(trace, vid)}, of "
                     f"shape {tuple(record.shape)}", call.id, step.index))
     for vid, grad in sorted(pass_record.grads.items()):
         record = trace.variables.get(vid)
