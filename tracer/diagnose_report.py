@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 
 from .diagnose_common import KINDS, call_label, var_label
@@ -60,23 +61,94 @@ def _headline(findings, trace) -> str:
     return f"gradtrace check: {len(findings)} {noun} ({counts}){scope}{ran}."
 
 
+def _node_name(finding: Finding, trace) -> str | None:
+    """The node a finding is about, by name and not by id (a training loop's every pass makes new
+    calls, and often new variables, of the same names)."""
+    if trace is None:
+        return None
+    if finding.call is not None:
+        call = trace.calls.get(finding.call)
+        return call.op if call is not None else None
+    if finding.variable is not None:
+        record = trace.variables.get(finding.variable)
+        if record is None or record.creator is None:  # a leaf (a parameter) lives through the passes
+            return f"v{finding.variable}"
+        creator = trace.calls.get(record.creator)
+        name = trace.name_of(finding.variable)
+        return f"{name} = {creator.op}" if creator is not None else name
+    return None
+
+
+def _grouped(findings, trace) -> list[tuple[Finding, list[Finding]]]:
+    """Findings of one kind about the same-named node in several passes: the first of each, with
+    the others (a loop of 300 steps that forgets cleargrad() gives one entry, not 1196)."""
+    groups: dict = {}
+    order = []
+    for finding in findings:
+        name = _node_name(finding, trace)
+        key = (finding.kind, finding.severity, finding.hint, name) if name and finding.pass_id else finding
+        if key not in groups:
+            groups[key] = (finding, [])
+            order.append(key)
+        else:
+            groups[key][1].append(finding)
+    return [groups[key] for key in order]
+
+
+def _ranges(numbers) -> str:
+    """``2–5, 7, 9–300`` for the sorted distinct numbers."""
+    numbers = sorted(set(numbers))
+    parts, start = [], None
+    for position, n in enumerate(numbers):
+        if start is None:
+            start = n
+        if position + 1 == len(numbers) or numbers[position + 1] != n + 1:
+            parts.append(str(start) if start == n else f"{start}\u2013{n}")
+            start = None
+    return ", ".join(parts)
+
+
+def _grouped_notes(notes) -> list[str]:
+    """Notes that differ only in their pass and call ids, once, with the passes they cover."""
+    groups: dict[str, list[int]] = {}
+    for note in notes:
+        passes = [int(n) for n in re.findall(r"\bpass (\d+)", note)]
+        key = re.sub(r" \(f\d+\)", "", re.sub(r"\bpass \d+", "pass N", note))
+        groups.setdefault(key, []).extend(passes or [0])
+    lines = []
+    for key, passes in groups.items():
+        real = [p for p in passes if p]
+        if "pass N" in key and len(set(real)) > 1:
+            lines.append(key.replace("pass N", "passes " + _ranges(real), 1))
+        elif "pass N" in key:
+            lines.append(key.replace("pass N", f"pass {real[0]}", 1))
+        else:
+            lines.append(key)
+    return lines
+
+
 def format_report(findings, trace=None, notes=()) -> str:
     """A short human report: per finding its kind, node, pass/step, message and a hint.
 
     ``trace`` (optional) names nodes as ``Square (f3)`` / ``x (v1)`` (the ids of the pictures);
-    ``notes`` are lines on what could not be checked (from ``diagnose(..., notes=[])``).
+    ``notes`` are lines on what could not be checked (from ``diagnose(..., notes=[])``). The same
+    finding about the same-named node in several passes is shown once, with the other passes.
     """
     lines = [_headline(findings, trace)]
-    for number, finding in enumerate(findings, start=1):
+    for number, (finding, others) in enumerate(_grouped(findings, trace), start=1):
         lines.append("")
         lines.append(f"{number}. [{finding.severity}] {finding.kind} at {_where(finding, trace)}")
         lines.append(_wrap(finding.message, "   "))
         if finding.hint:
             lines.append(_wrap(f"hint: {finding.hint}", "   "))
+        if others:
+            passes = sorted({f.pass_id for f in others})
+            lines.append(_wrap(f"the same in {len(others)} more: pass{'es' * (len(passes) != 1)} "
+                               f"{_ranges(passes)}", "   "))
     if notes:
         lines.append("")
         lines.append("Not checked:")
-        lines.extend(_wrap(f"- {note}", "  ") for note in notes)
+        lines.extend(_wrap(f"- {note}", "  ") for note in _grouped_notes(notes))
     return "\n".join(lines) + "\n"
 
 

@@ -834,3 +834,20 @@ def test_a_random_forward_is_named_and_the_random_state_kept_whatever_style_repl
     diagnose(t, notes=notes)
     assert (np.random.get_state()[1] == state).all()
     assert any("draws random numbers" in n for n in notes), notes
+
+
+def test_the_report_shows_a_finding_repeated_over_a_loop_once_with_its_passes():
+    from tracer.diagnose import format_report
+    with tracer.trace(keep="all") as t:
+        w = E.Parameter(np.array(1.0), name="w")
+        for _ in range(5):  # no w.cleargrad(): passes 2-5 each add to the last one's gradient
+            loss = E.square(w * 3.0 - 1.0)
+            loss.backward()
+            w.data -= 0.01 * w.grad.data
+    findings = diagnose(t)
+    assert [(f.kind, f.pass_id) for f in findings] == [("stale-gradient", p) for p in (2, 3, 4, 5)]
+    report = format_report(findings, t, notes=["leaf-gradient: pass 2 not checked: Mul (f5) cannot be re-run",
+                                                 "leaf-gradient: pass 3 not checked: Mul (f9) cannot be re-run"])
+    assert report.startswith("gradtrace check: 4 problems (4 warnings) in ")
+    assert report.count("stale-gradient at w (v1)") == 1 and "   the same in 3 more: passes 3\u20135\n" in report
+    assert "  - leaf-gradient: passes 2\u20133 not checked: Mul cannot be re-run\n" in report
