@@ -84,9 +84,9 @@ def _grouped(findings, trace) -> list[tuple[Finding, list[Finding]]]:
     the others (a loop of 300 steps that forgets cleargrad() gives one entry, not 1196)."""
     groups: dict = {}
     order = []
-    for finding in findings:
+    for position, finding in enumerate(findings):
         name = _node_name(finding, trace)
-        key = (finding.kind, finding.severity, finding.hint, name) if name and finding.pass_id else finding
+        key = (finding.kind, finding.severity, finding.hint, name) if name and finding.pass_id else position
         if key not in groups:
             groups[key] = (finding, [])
             order.append(key)
