@@ -9,6 +9,9 @@ from .hooks import looks_like_function_base, looks_like_variable_class
 
 __all__ = ["engine_classes_in"]
 
+# Packages whose namespaces hold no one's engine: not scanned when a name comes from them.
+_NOT_ENGINES = frozenset(getattr(sys, "stdlib_module_names", ())) | {"numpy", "tracer", "IPython", "ipykernel",
+                                                                     "matplotlib", "pandas", "scipy"}
 # Values whose type is never part of an engine: skipped without looking at their class.
 _PLAIN = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
           int, float, complex, str, bytes, bool, list, tuple, dict, set, frozenset, type(None))
@@ -102,17 +105,29 @@ def engine_classes_in(*namespaces: dict) -> tuple[list[type], list[type]]:
     together count: a lone class with ``forward``/``backward`` (a layer) is not one.
     """
     found = _Found()
+    homes: dict[str, None] = {}  # modules that define the namespace's own classes and functions
     for namespace in namespaces:
         for value in list(namespace.values()):
             try:
                 if isinstance(value, types.ModuleType):  # import mydezero as dz
                     found.add(*_engine_classes_of_module(value, own_only=True))
                     continue
+                if isinstance(value, (type, types.FunctionType)):
+                    homes[getattr(value, "__module__", None) or ""] = None
                 classes = _classes_of_value(value)
             except Exception:  # noqa: BLE001 - an object whose class cannot be read is skipped
                 continue
             for cls in classes:
                 found.consider(cls)
+    # `from mylayers import TwoLayerNet, SGD`: the engine is what mylayers itself imported.
+    for name in homes:
+        module = sys.modules.get(name)
+        if module is None or name.split(".")[0] in _NOT_ENGINES:
+            continue
+        try:
+            found.add(*_engine_classes_of_module(module, own_only=False))
+        except Exception:  # noqa: BLE001 - a sys.modules entry that is no real module is skipped
+            continue
     for cls in [*found.functions, *found.variables]:  # the classes defined or imported beside it
         module = sys.modules.get(getattr(cls, "__module__", None) or "")
         try:

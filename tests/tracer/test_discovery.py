@@ -274,3 +274,23 @@ def test_a_reloaded_engine_module_is_found_again(tmp_path, monkeypatch):
     importlib.reload(dz)  # new classes under the same names: same namespace size
     assert len(run().calls) == 1
     sys.modules.pop("mydz_reload", None)
+
+
+def test_names_imported_from_a_module_lead_to_the_engine_that_module_imports(tmp_path, monkeypatch):
+    (tmp_path / "mydz_core.py").write_text(ENGINE_CELL, encoding="utf-8")
+    (tmp_path / "mydz_layers.py").write_text(
+        "from mydz_core import Variable, Square\n\n"
+        "class Net:  # a step-45 model: no engine class among the names a script imports from here\n"
+        "    def __call__(self, x):\n        return Square()(Square()(Variable(x)))\n\n"
+        "def loss_of(y):\n    return y\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from mydz_layers import Net, loss_of
+    import mydz_core
+    try:
+        assert engine_classes_in({"Net": Net, "loss_of": loss_of}) == ([mydz_core.Function], [mydz_core.Variable])
+        with tracer.trace() as t:
+            loss_of(Net()(np.array(2.0))).backward()
+        assert len(t.calls) == 2 and not t.warnings
+    finally:
+        sys.modules.pop("mydz_core", None)
+        sys.modules.pop("mydz_layers", None)
