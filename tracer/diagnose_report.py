@@ -50,8 +50,11 @@ def _headline(findings, trace) -> str:
     scope = ""
     if trace is not None:
         passes = len(trace.passes)
-        scope = f" in {len(trace.calls)} call{'s' * (len(trace.calls) != 1)} and {passes} " \
-                f"backward pass{'es' * (passes != 1)}"
+        forward = sum(1 for c in trace.calls.values() if c.in_step is None)
+        inner = len(trace.calls) - forward  # made while computing gradients (a full core's backward)
+        scope = f" in {forward} call{'s' * (forward != 1)}" + \
+            (f" (and {inner} made inside backward)" if inner else "") + \
+            f" and {passes} backward pass{'es' * (passes != 1)}"
     ran = ""
     if trace is not None and trace.error is not None:
         ran = f", up to where the run ended with {trace.error.type}"

@@ -851,3 +851,14 @@ def test_the_report_shows_a_finding_repeated_over_a_loop_once_with_its_passes():
     assert report.startswith("gradtrace check: 4 problems (4 warnings) in ")
     assert report.count("stale-gradient at w (v1)") == 1 and "   the same in 3 more: passes 3\u20135\n" in report
     assert "  - leaf-gradient: passes 2\u20133 not checked: Mul cannot be re-run\n" in report
+
+
+def test_the_report_counts_forward_calls_apart_from_those_backward_made():
+    from tracer.diagnose import format_report
+    with tracer.trace() as t:
+        x = E.Variable(np.array(2.0), name="x")
+        (x * x + x).backward(create_graph=True)  # the gradient graph: calls made inside backward
+    inner = sum(1 for c in t.calls.values() if c.in_step is not None)
+    assert inner > 0
+    assert format_report(diagnose(t), t).startswith(
+        f"gradtrace check: no problems found in 2 calls (and {inner} made inside backward) and 1 backward pass.")
