@@ -6,6 +6,7 @@ from .diagnose_replay import NO_STATE
 from .raw import (CALL_CLASS, CALL_ERROR, CALL_GENERATION, CALL_IN_STEP, CALL_INPUT_VALUES, CALL_INPUTS,
                   CALL_OP, CALL_OUTPUTS, CALL_STATE, VAR_CREATOR, VAR_DTYPE, VAR_KIND, VAR_NAME, VAR_SHAPE,
                   VAR_VALUE, RawPass)
+from .naming import attribute_paths
 from .records import CallRecord, ErrorRecord, PassRecord, StepRecord, VariableRecord
 from .snapshot import freeze
 from .trace import Trace
@@ -35,6 +36,7 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
         variables[vid] = _tuple_new(VariableRecord, (vid, name, source, raw[VAR_KIND], raw[VAR_SHAPE],
                                                      raw[VAR_DTYPE], freeze(raw[VAR_VALUE]),
                                                      raw[VAR_CREATOR], vid in implicit))
+    _tell_apart(variables, live, namespaces)
     calls = {}
     for call_id, raw in sorted(recorder.raw_calls.items()):
         calls[call_id] = _tuple_new(CallRecord, (call_id, raw[CALL_OP], raw[CALL_INPUTS], raw[CALL_OUTPUTS],
@@ -59,6 +61,21 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     recorder.functions.clear()
     trace.complete = True
     return trace
+
+
+def _tell_apart(variables: dict, live, namespaces) -> None:
+    """Leaves that share a name (the ``W`` of every Linear layer) are named by where they hang in
+    the script instead (``model.l1.W``, ``model.l2.W``), when that can be found."""
+    by_name: dict[str, list[int]] = {}
+    for vid, record in variables.items():
+        if record.name and record.creator is None:
+            by_name.setdefault(record.name, []).append(vid)
+    shared = [vid for vids in by_name.values() if len(vids) > 1 for vid in vids]
+    if not shared or not namespaces:
+        return
+    wanted = {id(obj): vid for vid in shared if (obj := live(vid)) is not None}
+    for vid, path in attribute_paths(namespaces, wanted).items():
+        variables[vid] = variables[vid]._replace(name=path, name_source="script")
 
 
 def _freeze_pass(raw: RawPass, calls: dict[int, CallRecord]) -> PassRecord:

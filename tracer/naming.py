@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import types
+
 from .identity import ObjectIds
 
-__all__ = ["NameBook"]
+# Values never searched for attributes holding Variables (numbers, text, code, modules, arrays).
+_OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType, type,
+           int, float, complex, str, bytes, bool, type(None))
+_MAX_VISITS = 5000  # objects looked at per search: a huge namespace is cut short, never slow
+
+__all__ = ["NameBook", "attribute_paths"]
 
 
 class NameBook:
@@ -37,3 +44,48 @@ class NameBook:
         self.harvest_namespace(frame.f_locals, ids)
         if frame.f_globals is not frame.f_locals:
             self.harvest_namespace(frame.f_globals, ids)
+
+
+def attribute_paths(namespaces, wanted: dict[int, int], depth: int = 3) -> dict[int, str]:
+    """Where the objects in ``wanted`` (``id(obj)`` -> variable id) hang in ``namespaces``:
+    ``model.l1.W`` for the ``W`` of a model's first layer, found breadth first (the shortest
+    path wins) through attributes, list items (``layers[0].W``) and dict values, ``depth`` deep."""
+    found: dict[int, str] = {}
+    seen: set[int] = set()
+    level = [(name, value) for namespace in namespaces for name, value in list(namespace.items())
+             if isinstance(name, str) and not name.startswith("_")]
+    visits = 0
+    for _ in range(depth + 1):
+        following = []
+        for path, value in level:
+            visits += 1
+            if visits > _MAX_VISITS or len(found) == len(wanted):
+                return found
+            key = id(value)
+            if key in seen:
+                continue
+            seen.add(key)
+            if key in wanted:
+                found.setdefault(wanted[key], path)
+                continue  # a Variable's own attributes are not searched
+            following.extend(_children(path, value))
+        level = following
+    return found
+
+
+def _children(path: str, value) -> list:
+    if isinstance(value, _OPAQUE) or type(value).__module__.split(".")[0] == "numpy":
+        return []
+    try:
+        if isinstance(value, (list, tuple)):
+            return [(f"{path}[{i}]", item) for i, item in enumerate(value[:100])]
+        if isinstance(value, dict):
+            return [(f"{path}[{key!r}]", item) for key, item in list(value.items())[:100]
+                    if isinstance(key, (str, int))]
+        attributes = getattr(value, "__dict__", None)
+        if not isinstance(attributes, dict):
+            return []
+        return [(f"{path}.{name}", item) for name, item in list(attributes.items())[:100]
+                if isinstance(name, str) and not name.startswith("_")]
+    except Exception:  # noqa: BLE001 - a user's object whose attributes raise is not searched
+        return []

@@ -479,3 +479,32 @@ def test_tracer_diagnose_is_reachable_after_import_tracer():
     code = "import tracer; print(tracer.diagnose.diagnose.__name__); tracer.no_such_thing"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.stdout == "diagnose\n" and "has no attribute 'no_such_thing'" in done.stderr
+
+
+class _Layer:
+    def __init__(self, n_in, n_out, seed):
+        rng = np.random.default_rng(seed)
+        self.W = E.Parameter(rng.standard_normal((n_in, n_out)), name="W")  # every layer's is "W"
+        self.b = E.Parameter(np.zeros(n_out), name="b")
+
+    def __call__(self, x):
+        return E.linear(x, self.W, self.b)
+
+
+class _Model:
+    def __init__(self):
+        self.l1, self.l2 = _Layer(2, 3, 0), _Layer(3, 1, 1)
+        self.layers = [self.l1]
+
+
+def test_leaves_sharing_a_name_are_named_by_where_they_hang():
+    model = _Model()
+    with tracer.trace() as t:
+        loss = E.sum(model.l2(E.sigmoid(model.l1(np.ones((4, 2))))))
+        loss.backward()
+    names = sorted(v.name for v in t.variables.values() if v.kind == "Parameter")
+    assert names == ["model.l1.W", "model.l1.b", "model.l2.W", "model.l2.b"]  # not W, b, W, b
+    with tracer.trace() as alone:
+        w = E.Parameter(np.array(2.0), name="W")
+        E.square(w).backward()
+    assert [v.name for v in alone.variables.values() if v.kind == "Parameter"] == ["W"]  # unique: kept
