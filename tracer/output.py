@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import OutputError
@@ -13,6 +15,7 @@ from .errors import OutputError
 __all__ = ["write_atomic", "check_writable"]
 
 
+PIPE_READER_WAIT = 10.0  # seconds a named pipe may take to get its reader before it is an error
 _DESCRIPTOR = re.compile(r"/dev/(?:stdout|stderr|stdin|fd/\d+)|/proc/(?:self|\d+)/fd/\d+")
 
 
@@ -85,7 +88,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
     payload = data.encode("utf-8") if isinstance(data, str) else data
     if stream:
         try:
-            with open(given, "ab") as handle:
+            with _open_stream(given) as handle:
                 handle.write(payload)
         except BrokenPipeError:
             raise  # the reader left (`| head`): the CLI ends quietly, as for -o -
@@ -94,6 +97,31 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
         return given
     _replace(target, payload)
     return given
+
+
+def _open_stream(path: Path):
+    """Open a pipe, device or descriptor for appending. A named pipe nobody reads would block
+    forever: that is an error naming the fix instead."""
+    try:
+        is_fifo = stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:
+        is_fifo = False
+    if not is_fifo:
+        return open(path, "ab")
+    deadline = time.monotonic() + PIPE_READER_WAIT
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+            break
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:
+                raise
+            if time.monotonic() >= deadline:
+                raise OutputError(f"nothing is reading the pipe {path}: start its reader first "
+                                  f"(e.g. cat {path} &)") from exc
+            time.sleep(0.05)
+    os.set_blocking(fd, True)  # a reader is there: write all of it, waiting as it reads
+    return os.fdopen(fd, "ab")
 
 
 def _replace(target: Path, payload: bytes) -> None:

@@ -117,3 +117,13 @@ def test_a_symlink_loop_is_a_clear_error_and_stays_as_it_was(tmp_path):
         write_atomic(first, "<svg/>")
     assert first.is_symlink() and os.readlink(first) == str(second)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.svg", "b.svg"]
+
+
+def test_a_named_pipe_nobody_reads_is_a_clear_error_not_a_hang(tmp_path, monkeypatch):
+    import tracer.output as O
+    monkeypatch.setattr(O, "PIPE_READER_WAIT", 0.2)
+    pipe = tmp_path / "p.svg"
+    os.mkfifo(pipe)
+    with pytest.raises(OutputError, match=r"nothing is reading the pipe .*p\.svg: start its reader first"):
+        write_atomic(pipe, "<svg/>")
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
