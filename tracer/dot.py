@@ -239,7 +239,9 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
         repeated = any(len(s) > 1 for s in index.steps_of_call.values())
         legend = legend_label(theme, grads=bool(views), grad_edges=options.grad_edges,
                               states=tuple(sorted(states, key=order.index)), repeated=repeated,
-                              constants=bool(consts.small)) if options.legend else None
+                              constants=bool(consts.small), current=current is not None,
+                              pending=options.step is not None and options.step < total) \
+            if options.legend else None
         if caption:
             lines.append(f"\tgraph [labelloc=t labeljust=l label={caption_label(theme, caption, legend)}]\n")
         else:
@@ -286,7 +288,7 @@ def _call_lines(trace, call, index: PassIndex, options: DotOptions, theme: Theme
         return lines + _edge_lines(trace, call, fid, theme, inner, proxied, consts)
     label = function_label(theme, fid, call.op, steps, inner=inner, error=error, border=border,
                            tooltip=_fn_tooltip(call, steps, total, findings, error)
-                           if theme.colored else "", detail=detail)
+                           if theme.colored else "", detail=detail, done=options.step, current=current)
     if current:
         label = label.replace(f'BGCOLOR="{theme.fn_fill}"', f'BGCOLOR="{theme.current_fill}"', 1)
     lines = [f'\t{fid} [id={fid} class="{classes}" label={label}]\n']

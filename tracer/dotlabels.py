@@ -29,21 +29,25 @@ _BADGES: dict[tuple, tuple[str, str]] = {}
 
 
 def badge_cell(theme: Theme, step: int, size: int | None = None, nested: bool = False,
-               repeated: bool = False) -> str:
+               repeated: bool = False, pending: bool = False) -> str:
     """A dark rounded cell with the backward step number in white (renders in every font).
 
     ``nested`` wraps it in its own table so a wider column cannot stretch it; ``repeated`` marks
-    a step that ran the function's backward again (``theme.repeat_fill``).
+    a step that ran the function's backward again (``theme.repeat_fill``); ``pending`` a step
+    that has not run yet in a step view: hollow, dark number on white (told apart in greyscale).
     """
     digits = str(step)
     size = size or theme.small_size + 1
     fill = theme.repeat_fill if repeated else theme.badge_fill
-    key = (fill, theme.badge_text, size, len(digits), nested)
+    text, cell_fill, border = theme.badge_text, fill, ""
+    if pending:
+        text, cell_fill, border = fill, "#FFFFFF", f' BORDER="1" COLOR="{fill}"'
+    key = (fill, theme.badge_text, size, len(digits), nested, pending)
     parts = _BADGES.get(key)
     if parts is None:
         width = max(8 + size * 0.62 * len(digits), size + 7)
         head = (f'<TD FIXEDSIZE="TRUE" WIDTH="{width:.0f}" HEIGHT="{size + 7}" STYLE="rounded" '
-                f'BGCOLOR="{fill}" CELLPADDING="0"><FONT COLOR="{theme.badge_text}" '
+                f'BGCOLOR="{cell_fill}"{border} CELLPADDING="0"><FONT COLOR="{text}" '
                 f'POINT-SIZE="{size}"><B>')
         tail = "</B></FONT></TD>"
         if nested:
@@ -152,12 +156,14 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
 
 def function_label(theme: Theme, fid: str, op: str, steps, *, inner: bool = False,
                    error: str | None = None, tooltip: str = "", border: str | None = None,
-                   detail: str = "") -> str:
+                   detail: str = "", done: int | None = None, current: bool = False) -> str:
     """A function as a square box: op name, ``detail`` (a folded constant, parameters) and a
     badge for every backward step that ran it (``steps``: a step number, a sequence or None).
 
     A second run of the same backward (an engine without generations) gets a badge in
-    ``theme.repeat_fill``. ``tooltip`` (left out when empty) describes the call on hover.
+    ``theme.repeat_fill``. ``tooltip`` (left out when empty) describes the call on hover. In a
+    view after step ``done``, the badges of later steps are hollow; the ``current`` step's box
+    has a heavy border (both survive greyscale printing, where the highlight's colour does not).
     """
     if steps is None:
         steps = ()
@@ -172,14 +178,15 @@ def function_label(theme: Theme, fid: str, op: str, steps, *, inner: bool = Fals
         cells += f'<TD>{escape_html(detail)}</TD>'
     nested = bool(error and theme.colored)
     for n, step in enumerate(steps):
-        cells += badge_cell(theme, step, nested=nested, repeated=n > 0)
+        cells += badge_cell(theme, step, nested=nested, repeated=n > 0,
+                            pending=done is not None and step > done)
     rows = f"<TR>{cells}</TR>"
     if error and theme.colored:
         short = error if len(error) <= 40 else error[:39] + "..."
         rows += (f'<TR><TD COLSPAN="{1 + len(steps) + bool(detail)}">'
                  f'{_small(theme, escape_html(short), theme.nonfinite_color)}</TD></TR>')
     style = ' STYLE="dashed"' if inner else ""
-    width = ' BORDER="2"' if border or (error and theme.colored) else ' BORDER="1"'
+    width = ' BORDER="3"' if current else ' BORDER="2"' if border or (error and theme.colored) else ' BORDER="1"'
     tip = f' ID="{fid}t" TOOLTIP="{escape_attr(tooltip)}"' if tooltip else ""
     return (f'<<TABLE{width} CELLBORDER="0" CELLSPACING="1" CELLPADDING="3"{style} '
             f'BGCOLOR="{fill}" COLOR="{color}"{tip}>'
@@ -213,9 +220,11 @@ def edge_label(theme: Theme, step: int, grad: ArraySnapshot | None, precision: i
 
 
 def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[str, ...],
-                 repeated: bool = False, constants: bool = False) -> str:
+                 repeated: bool = False, constants: bool = False, current: bool = False,
+                 pending: bool = False) -> str:
     """A small key: what the shapes, the badge, the edges and the gradient fields mean
-    (``repeated`` / ``constants``: rows for re-run steps and constant nodes, when drawn)."""
+    (``repeated`` / ``constants`` / ``current`` / ``pending``: rows for re-run steps, constant
+    nodes, and a step view's current step and steps not run yet, when drawn)."""
     rows = ['<TR><TD COLSPAN="2" ALIGN="LEFT"><B>Legend</B></TD></TR>',
             f'<TR><TD BGCOLOR="{theme.var_fill}" STYLE="rounded" BORDER="1" COLOR="{theme.var_border}">'
             f' x </TD><TD ALIGN="LEFT">variable: name, data, grad</TD></TR>',
@@ -225,6 +234,10 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
             f'<TD ALIGN="LEFT">backward step order (1 ran first)</TD></TR>',
             *([f'<TR>{badge_cell(theme, 2, nested=True, repeated=True)}'
                f'<TD ALIGN="LEFT">the same backward ran again</TD></TR>'] if repeated else []),
+            *([f'<TR><TD BGCOLOR="{theme.current_fill}" BORDER="3" COLOR="{theme.current_border}">f</TD>'
+               f'<TD ALIGN="LEFT">the step shown: its backward just ran</TD></TR>'] if current else []),
+            *([f'<TR>{badge_cell(theme, 3, nested=True, pending=True)}'
+               f'<TD ALIGN="LEFT">a step that has not run yet</TD></TR>'] if pending else []),
             *([f'<TR><TD>{constant_label(theme, "", None, 1, "2")[1:-1]}</TD>'
                f'<TD ALIGN="LEFT">constant (a plain number)</TD></TR>'] if constants else []),
             f'<TR><TD><FONT COLOR="{theme.fwd_edge}">&#8594;</FONT></TD>'

@@ -463,3 +463,14 @@ def test_a_precision_above_the_default_reaches_array_heads_and_summaries():
     assert "[0.123, 0.235, 0.346, ...]" in to_dot(t).source  # the default keeps boxes narrow
     source = to_dot(t, precision=8).source
     assert "[0.12345679, 0.2345678, 0.3456789, ...]" in source and "min 0.12345679" in source
+
+
+def test_a_step_view_tells_the_current_and_later_steps_apart_in_greyscale():
+    source = to_dot(generation_trace(), step=2, legend=True).source
+    later = re.findall(r'BGCOLOR="#FFFFFF" BORDER="1" COLOR="#1F2D3D" CELLPADDING="0"><FONT COLOR="#1F2D3D" '
+                       r'POINT-SIZE="\d+"><B>(\d+)</B>', source)
+    assert sorted(later) == ["3", "3", "4"]  # hollow badges: steps 3 and 4 (and the legend's sample)
+    assert source.count('<TABLE BORDER="3"') == 1  # the current step's heavy border
+    assert "the step shown: its backward just ran" in source and "a step that has not run yet" in source
+    plain = to_dot(generation_trace(), legend=True).source
+    assert 'BORDER="3"' not in plain and "has not run yet" not in plain
