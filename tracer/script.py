@@ -61,8 +61,8 @@ def script_traceback(exc: BaseException, script: Path) -> str:
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not any(Path(f.filename).resolve().is_relative_to(d) for d in ours)
               and Path(f.filename).resolve() != _OUR_ROOT / "cli.py"]
-    lines = ["Traceback (most recent call last):\n"] + traceback.format_list(frames)
-    lines += traceback.format_exception_only(type(exc), exc)
+    lines = ["Traceback (most recent call last):\n", *traceback.format_list(frames)] if frames else []
+    lines += traceback.format_exception_only(type(exc), exc)  # a SyntaxError has no frames of the script
     return "".join(lines)
 
 

@@ -109,6 +109,7 @@ def test_sys_exit_zero_is_success_and_nonzero_is_an_error(tmp_path):
 def test_syntax_error_is_reported_as_the_scripts_error(tmp_path):
     t = tracer.run_script(write(tmp_path / "syn.py", "x = (\n"))
     assert t.error.type == "SyntaxError"
+    assert t.error.traceback.startswith(f'  File "{tmp_path / "syn.py"}", line 1\n')  # no empty "Traceback"
 
 
 def test_missing_script_is_a_clear_error(tmp_path):
