@@ -72,6 +72,18 @@ def _default_engine_classes() -> tuple[list[type], list[type]]:
     return [function], [variable]
 
 
+def _activate() -> None:
+    """Point the hooks at the recorders of the open traces: one, or a FanOut to all of them (a
+    trace opened inside another records its block while the outer one goes on). Traces may end
+    in any order; a recorder stopped by an internal error gets nothing more."""
+    active = None
+    for recording in _open_traces:
+        recorder = recording._recorder
+        if recorder.internal_error is None:
+            active = recorder if active is None else FanOut(active, recorder)
+    _hooks._set_active(active)
+
+
 def _class_qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -119,7 +131,6 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                                 and not self._variable_names)
         self._problems: list[str] = []
         self._warn = warn
-        self._previous = None
         self.trace = Trace()
 
     def add_namespace(self, namespace: dict) -> None:
@@ -162,14 +173,6 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         for sub in [cls, *_all_subclasses(cls)]:
             self._hooks.hook_steps_of(sub)
 
-    def _leave(self):
-        """Take this trace off the open ones; the trace it ran inside, or None."""
-        if self in _open_traces:
-            position = _open_traces.index(self)
-            del _open_traces[position:]  # traces opened inside this one and never closed end too
-            return _open_traces[position - 1] if position else None
-        return None
-
     def _nothing_recorded(self) -> str:
         """The warning for a block that recorded no Function call, naming the likely fix."""
         if self._hooks.function_classes and any(p.steps for p in self.trace.passes):
@@ -198,8 +201,10 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
 
     def __enter__(self) -> Trace:
         with _start_lock:
-            outer = _open_traces[-1] if _open_traces else None
-            if outer is not None and outer._recorder.thread_id != threading.get_ident():
+            if self in _open_traces:
+                raise TraceActiveError("this trace is already recording: a trace() records one with "
+                                       "block; make a new one for another block")
+            if any(t._recorder.thread_id != threading.get_ident() for t in _open_traces):
                 raise TraceActiveError("another thread is recording a trace: concurrent traces are "
                                        "not supported; trace in one thread at a time")
             caller = sys._getframe(1)
@@ -209,30 +214,30 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                 self._hooks.remove()
                 raise
             self._recorder.hooks = self._hooks
-            # Inside another trace (a script the CLI runs that traces a block itself) both record.
-            self._previous = _hooks.active_recorder()
-            _hooks._set_active(FanOut(self._previous, self._recorder) if self._previous is not None
-                               else self._recorder)
             _open_traces.append(self)
+            _activate()
         self._frame = caller
         return self.trace
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         with _start_lock:
-            outer = self._leave()
-        try:
-            previous = self._previous if self._previous is not None and \
-                self._previous.internal_error is None else None
-            _hooks._set_active(previous if outer is not None else None)
-        finally:
+            position = _open_traces.index(self) if self in _open_traces else len(_open_traces)
+            if self in _open_traces:
+                _open_traces.remove(self)
+            # The hooks go to the trace this one ran inside (or, if that ended first, to the
+            # earliest one opened inside this one), which removes them when it ends.
+            heir = (_open_traces[position - 1] if position else _open_traces[0]) if _open_traces else None
             try:
-                if self._watcher is not None:
-                    self._watcher.remove()
+                _activate()
             finally:
-                if outer is not None:
-                    self._hooks.hand_over(outer._hooks)
-                else:
-                    self._hooks.remove()
+                try:
+                    if self._watcher is not None:
+                        self._watcher.remove()
+                finally:
+                    if heir is not None:  # a trace still open may rely on these hooks: it removes them
+                        self._hooks.hand_over(heir._hooks)
+                    else:
+                        self._hooks.remove()
         namespaces = list(self._namespaces)
         if self._frame is not None:
             namespaces.append(self._frame.f_locals)

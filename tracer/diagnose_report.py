@@ -87,9 +87,17 @@ def _grouped(findings, trace) -> list[tuple[Finding, list[Finding]]]:
     the others (a loop of 300 steps that forgets cleargrad() gives one entry, not 1196)."""
     groups: dict = {}
     order = []
+    seen_in_pass: dict = {}  # (kind, severity, hint, name, pass) -> how many so far
     for position, finding in enumerate(findings):
         name = _node_name(finding, trace)
-        key = (finding.kind, finding.severity, finding.hint, name) if name and finding.pass_id else position
+        if name and finding.pass_id:
+            # Never two of one pass in a group: the k-th such finding of each pass goes together.
+            base = (finding.kind, finding.severity, finding.hint, name)
+            nth = seen_in_pass.get((*base, finding.pass_id), 0)
+            seen_in_pass[(*base, finding.pass_id)] = nth + 1
+            key = (*base, nth)
+        else:
+            key = position
         if key not in groups:
             groups[key] = (finding, [])
             order.append(key)

@@ -1,5 +1,4 @@
-"""Send the hooks' events to two recorders: a trace opened inside another one (a script that the
-CLI runs, and that traces a block itself) records its block while the outer trace goes on."""
+"""Send the hooks' events to the recorders of nested traces, each getting those of its own classes."""
 
 from __future__ import annotations
 
@@ -17,10 +16,10 @@ class FanOut:
         self.call_stack: list = []  # the call hook pushes here; each member gets its own push
         self.internal_error: str | None = None
 
-    def _each(self, event, *args) -> list:
+    def _each(self, event, *args, about=None, variable=False) -> list:
         results = []
         for member in self.members:
-            if member.internal_error is not None:
+            if member.internal_error is not None or not _takes(member, about, variable):
                 results.append(None)
                 continue
             try:
@@ -37,11 +36,11 @@ class FanOut:
         def record(member, *event):
             member.call_stack.append(fn)
             member.call_exit(fn, *event)
-        self._each(record, args, result, error)
+        self._each(record, args, result, error, about=fn)
 
     def step_enter(self, fn, grads):
         """A backward step begins; the token holds each member's own step (None: not a new step)."""
-        tokens = tuple(self._each(lambda member: member.step_enter(fn, grads)))
+        tokens = tuple(self._each(lambda member: member.step_enter(fn, grads), about=fn))
         return None if all(token is None for token in tokens) else tokens
 
     def step_exit(self, tokens, grads_out, error) -> None:
@@ -55,8 +54,18 @@ class FanOut:
 
     def pass_enter(self, root, options: dict, caller_frame) -> None:
         """``Variable.backward`` was called."""
-        self._each(lambda member: member.pass_enter(root, options, caller_frame))
+        self._each(lambda member: member.pass_enter(root, options, caller_frame), about=root, variable=True)
 
     def pass_exit(self, error) -> None:
         """``Variable.backward`` returned or raised."""
         self._each(lambda member: member.pass_exit(error))
+
+
+def _takes(member, obj, variable: bool) -> bool:
+    """Whether ``member`` records events about ``obj``: an object of the classes its trace hooked
+    (a trace naming its classes gets no other engine's calls), anything for a FanOut."""
+    hooks = getattr(member, "hooks", None)
+    if obj is None or hooks is None:
+        return True
+    classes = hooks.variable_classes if variable else hooks.function_classes
+    return not classes or isinstance(obj, tuple(classes))

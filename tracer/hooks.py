@@ -14,6 +14,10 @@ get_ident = threading.get_ident
 
 __all__ = ["Hooks", "looks_like_function_base", "looks_like_variable_class", "matches_name"]
 
+# The class watchers of the open traces, and the ``builtins.__build_class__`` their one wrapper wraps.
+_watchers: list = []
+_real_build_class = None
+
 # The recorder all hooks report to; None when no trace is recording. Hooks installed by a trace
 # stay harmless (pass-through) if they are ever called after it ended.
 _active = None
@@ -95,6 +99,8 @@ def _stop_recording(recorder, exc: Exception) -> None:
     global _active
     if _active is recorder:
         _active = None
+    for member in getattr(recorder, "members", ()):  # a FanOut: every trace it feeds stops too
+        member.internal_error = member.internal_error or f"{type(exc).__name__}: {exc}"
     recorder.internal_error = f"{type(exc).__name__}: {exc}"
 
 
@@ -249,7 +255,7 @@ class Hooks:
         if owner is not None and inspect.isfunction(owner.__dict__["backward"]):
             self._patch(owner, "backward", _make_step_hook)
 
-    def hand_over(self, outer: "Hooks") -> None:
+    def hand_over(self, outer: Hooks) -> None:
         """Give these patches to the trace this one ran inside: they are undone when it ends
         (it may have come to rely on them for classes first used inside this trace)."""
         outer._undo.extend(self._undo)
@@ -277,7 +283,6 @@ class ClassWatcher:
         self._hooks = hooks
         self._function_names = tuple(function_names)
         self._variable_names = tuple(variable_names)
-        self._original = None
         self.problems: list[str] = []
         self.matched: set[str] = set()  # the given names that named a class
 
@@ -314,21 +319,28 @@ class ClassWatcher:
                 if name not in self.matched]
 
     def install(self) -> None:
-        """Wrap ``builtins.__build_class__``."""
-        original = builtins.__build_class__
-        self._original = original
-        watcher = self
+        """Watch every ``class`` statement (one wrapper of ``builtins.__build_class__`` serves
+        all watchers, so traces may end in any order and the original always comes back)."""
+        global _real_build_class
+        if not _watchers:
+            original = builtins.__build_class__
+            _real_build_class = original
 
-        def __build_class__(func, name, *bases, **kwargs):
-            cls = original(func, name, *bases, **kwargs)
-            if _active is not None and threading.get_ident() == _active.thread_id:
-                watcher.consider(cls)
-            return cls
+            def __build_class__(func, name, *bases, **kwargs):
+                cls = original(func, name, *bases, **kwargs)
+                if _active is not None and threading.get_ident() == _active.thread_id:
+                    for watcher in list(_watchers):
+                        watcher.consider(cls)
+                return cls
 
-        builtins.__build_class__ = __build_class__
+            builtins.__build_class__ = __build_class__
+        _watchers.append(self)
 
     def remove(self) -> None:
-        """Restore ``builtins.__build_class__``."""
-        if self._original is not None:
-            builtins.__build_class__ = self._original
-            self._original = None
+        """Stop watching; the last watcher to go restores ``builtins.__build_class__``."""
+        global _real_build_class
+        if self in _watchers:
+            _watchers.remove(self)
+        if not _watchers and _real_build_class is not None:
+            builtins.__build_class__ = _real_build_class
+            _real_build_class = None

@@ -862,3 +862,13 @@ def test_the_report_counts_forward_calls_apart_from_those_backward_made():
     assert inner > 0
     assert format_report(diagnose(t), t).startswith(
         f"gradtrace check: no problems found in 2 calls (and {inner} made inside backward) and 1 backward pass.")
+
+
+def test_the_report_never_groups_two_findings_of_one_pass():
+    from tracer.diagnose import format_report
+    t = run(lambda dtype: E.sum(bad_ops.HalfSquare()(E.Variable(np.array([0.5, 1.5]), name="x"))
+                                + bad_ops.HalfSquare()(E.Variable(np.array([2.0, 1.0]), name="z"))))
+    wrong = [f for f in diagnose(t) if f.kind == "wrong-backward"]
+    assert len(wrong) == 2
+    report = format_report(wrong, t)
+    assert report.count("wrong-backward at HalfSquare") == 2 and "the same in" not in report

@@ -508,3 +508,27 @@ def test_leaves_sharing_a_name_are_named_by_where_they_hang():
         w = E.Parameter(np.array(2.0), name="W")
         E.square(w).backward()
     assert [v.name for v in alone.variables.values() if v.kind == "Parameter"] == ["W"]  # unique: kept
+
+
+def test_traces_that_end_out_of_order_leave_the_others_recording_and_classes_as_before():
+    import builtins
+    saved = {cls: dict(cls.__dict__) for cls in (E.Function, E.Variable, E.Exp, E.Sin,
+                                                 listpop.Function, listpop.Variable, listpop.Square)}
+    real_build_class = builtins.__build_class__
+    a, b = tracer.trace(keep="all", auto=True, warn=False), tracer.trace(keep="all", auto=True, warn=False)
+    c = tracer.trace(listpop.Function, listpop.Variable, keep="all", warn=False)
+    ta, tb = a.__enter__(), b.__enter__()
+    tc = c.__enter__()
+    b.__exit__(None, None, None)  # b ends first (a suspended generator's with block, say)
+    kept = E.exp(E.Variable(np.array(1.0)))
+    theirs = listpop.square(listpop.Variable(np.array(2.0)))
+    c.__exit__(None, None, None)
+    also = E.sin(E.Variable(np.array(1.0)))
+    with pytest.raises(tracer.TraceActiveError, match="this trace is already recording"):
+        a.__enter__()  # the same trace object twice
+    a.__exit__(None, None, None)
+    assert [c_.op for c_ in ta.calls.values()] == ["Exp", "Square", "Sin"] and kept.data > 0 and also.data > 0
+    assert [c_.op for c_ in tc.calls.values()] == ["Square"] and theirs.data == 4.0  # its own engine's only
+    assert not tb.calls
+    assert {cls: dict(cls.__dict__) for cls in saved} == saved
+    assert builtins.__build_class__ is real_build_class and tracer.hooks.active_recorder() is None
