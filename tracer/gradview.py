@@ -131,9 +131,12 @@ class PassIndex:
         their creator's backward).
 
         After the last such step, the variable is cleared if it ends the pass cleared. After an
-        earlier one (a backward run too early, or twice), if the next gradient to arrive started
-        afresh: the ``.grad`` after it is that gradient alone, not a sum with what it held.
+        earlier one (a backward run too early, or twice), if the engine clears gradients at all
+        (some variable ends the pass cleared) and the next gradient to arrive started afresh:
+        the ``.grad`` after it is that gradient alone, not a sum with the non-zero one it held.
+        An engine that overwrites instead of adding (``x.grad = gx``) clears nothing.
         """
+        clears = any(self.final(v).state == "cleared" for v in self.pass_record.variables)
         clear_at: dict[int, list[int]] = {}
         for var in self.pass_record.variables:
             received = self.received.get(var, ())
@@ -141,8 +144,9 @@ class PassIndex:
                 later = [(grad, after) for index, grad, after in received if index > step]
                 if later:
                     grad, after = later[0]
-                    held = any(index < step for index, _, _ in received)
-                    cleared = held and after is not None and after == grad
+                    held = [after for index, _, after in received if index < step]
+                    cleared = (clears and bool(held) and held[-1] is not None and not is_zero(held[-1])
+                               and after is not None and after == grad)
                 else:
                     cleared = self.final(var).state == "cleared"
                 if cleared:

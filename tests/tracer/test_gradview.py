@@ -39,3 +39,15 @@ def test_a_gradient_left_from_the_pass_before_shows_from_the_start():
     assert fields(t, second, "x") == [("leftover", -2.0), ("leftover", -2.0), ("value", -4.0)]
     assert "-2 (left over)" in tracer.to_dot(t, which=2, step=0).source
     assert fields(t, t.select_pass(1), "x")[0] == ("pending", None)
+
+
+def test_an_engine_that_overwrites_gradients_is_not_shown_clearing_them():
+    with tracer.trace(listpop.Function, listpop.Variable) as t:
+        x = listpop.Variable(np.array(0.5), name="x")
+        a = listpop.square(x)
+        a.name = "a"
+        y = listpop.add(listpop.square(a), listpop.square(a))
+        y.backward(overwrite=True)  # no generations: Square(x) runs before a's last gradient arrives
+    p = t.select_pass()
+    states = [state for state, _ in fields(t, p, "a")]
+    assert "cleared" not in states and states[-1] == "value"  # it was shown cleared after step 3

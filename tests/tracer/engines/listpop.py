@@ -23,7 +23,7 @@ class Variable:
     def cleargrad(self):
         self.grad = None
 
-    def backward(self, retain_grad=True):
+    def backward(self, retain_grad=True, overwrite=False):
         if self.grad is None:
             self.grad = np.ones_like(self.data)
         funcs = [self.creator]
@@ -34,7 +34,7 @@ class Variable:
             if not isinstance(gxs, tuple):
                 gxs = (gxs,)
             for x, gx in zip(f.inputs, gxs):
-                x.grad = gx if x.grad is None else x.grad + gx
+                x.grad = gx if x.grad is None or overwrite else x.grad + gx  # overwrite: step 13's bug
                 if x.creator is not None:
                     funcs.append(x.creator)
             if not retain_grad:  # as the book's step 18 (which also sorts by generation)
