@@ -1,5 +1,4 @@
-"""A stand-in for IPython's shell (``get_ipython()``, ``display``), so that a notebook, or a script
-exported from one, runs as plain Python under the tracer."""
+"""A stand-in for IPython's shell (``get_ipython()``, ``display``): notebooks run as plain Python."""
 
 from __future__ import annotations
 
@@ -7,6 +6,8 @@ import builtins
 import contextlib
 import importlib
 import io
+import os
+import re
 import shlex
 import sys
 from pathlib import Path
@@ -71,18 +72,24 @@ class Shell:
     """What ``get_ipython()`` returns while gradtrace runs a notebook or a script exported from one.
 
     Magics that change what the code computes behave as in IPython: ``%run``, ``%time``,
-    ``%timeit`` and ``%prun`` (their statement runs once), ``%%writefile`` and ``%%capture``.
-    Other magics (``%matplotlib``, ``%load_ext``) and shell commands (``!pip install``) are
-    skipped: gradtrace runs Python, not the shell.
+    ``%timeit`` and ``%prun`` (their statement runs once), ``%cd``, ``%env``, ``%pwd``,
+    ``%%writefile`` and ``%%capture``. Display and extension magics (``%matplotlib``,
+    ``%load_ext``) and shell commands (``!pip install``) are skipped: gradtrace runs Python, not
+    the shell. Any other magic is skipped with a note on stderr.
     """
 
     def run_line_magic(self, magic_name: str, line: str, _stack_depth: int = 1):
         """Run ``%magic_name line`` as IPython would, where it was called."""
         frame = sys._getframe(_stack_depth)
+        if magic_name in _PLACES:
+            return _PLACES[magic_name](_expanded(line, frame))
         if magic_name == "run":
-            return self._run_file(line, frame)
+            return self._run_file(_expanded(line, frame), frame)
         statement = timed_statement(f"%{magic_name} {line}")
         if not statement:
+            if statement is None and magic_name not in _QUIET and magic_name not in _noted:
+                _noted.add(magic_name)
+                print(f"gradtrace: %{magic_name} has no effect outside IPython: skipped", file=sys.stderr)
             return None
         if statement.startswith("%"):  # `%time %timeit f()`
             name, _, rest = statement[1:].partition(" ")
@@ -158,14 +165,20 @@ class Shell:
             units = [(str(path), path.read_text(encoding="utf-8"))]
         namespace = frame.f_globals if "-i" in options else {
             "__name__": "__main__" if "-n" not in options else path.stem, "__file__": str(path),
-            "__builtins__": frame.f_globals.get("__builtins__", builtins)}
-        saved_argv = sys.argv
+            "__builtins__": frame.f_globals.get("__builtins__", builtins), **shell_names()}
+        saved_argv, folder = sys.argv, str(path.resolve().parent)
         sys.argv = [str(path), *words[1:]]
+        sys.path.insert(0, folder)  # as IPython: the file imports what lies beside it
         try:
             for label, unit in units:
                 exec(compile(unit, label, "exec"), namespace)  # noqa: S102 - the user's own file
+        except SystemExit as exc:  # as IPython, sys.exit() ends the file, not the notebook
+            if exc.code not in (None, 0):
+                print(f"{path} exited with status {exc.code}", file=sys.stderr)
         finally:
             sys.argv = saved_argv
+            if folder in sys.path:
+                sys.path.remove(folder)
         if namespace is not frame.f_globals:
             frame.f_globals.update({k: v for k, v in namespace.items() if k not in ("__name__", "__file__",
                                                                                  "__builtins__")})
@@ -186,6 +199,49 @@ class Shell:
     def __getattr__(self, name: str):
         raise AttributeError(f"get_ipython().{name} is not available: gradtrace runs this notebook "
                              f"without IPython (run it in Jupyter to use {name})")
+
+
+# Magics that only change how IPython shows things or loads extensions: skipped without a word.
+_QUIET = frozenset({"matplotlib", "pylab", "load_ext", "reload_ext", "unload_ext", "autoreload",
+                    "aimport", "config", "precision", "xmode", "pdb", "who", "whos", "history",
+                    "lsmagic", "pip", "conda", "notebook", "doctest_mode", "colors", "autosave",
+                    "autocall", "automagic", "pprint", "page", "pinfo", "pinfo2", "clear"})
+_noted: set[str] = set()
+
+
+def _cd(line: str):
+    target = line.strip().strip("'\"") or "~"
+    os.chdir(os.path.expanduser(target))
+    print(os.getcwd())
+
+
+def _env(line: str):
+    """``%env NAME=value`` / ``%env NAME value`` sets, ``%env NAME`` reads (as IPython)."""
+    text = line.strip()
+    if not text:
+        return dict(os.environ)
+    name, sep, value = text.partition("=") if "=" in text.split(" ", 1)[0] else text.partition(" ")
+    if not sep:
+        return os.environ.get(name)
+    os.environ[name.strip()] = value.strip()
+    print(f"env: {name.strip()}={value.strip()}")
+    return None
+
+
+_PLACES = {"cd": _cd, "env": _env, "pwd": lambda _line: os.getcwd()}
+
+
+def _expanded(line: str, frame) -> str:
+    """``$name`` and ``{expression}`` in a magic's line replaced by their values, as IPython
+    does (``%run train.py --lr $lr``); what cannot be read is left as written, ``$$`` is ``$``."""
+    def value_of(text: str, whole: str) -> str:
+        try:
+            return str(eval(text, frame.f_globals, frame.f_locals))  # noqa: S307 - the user's own
+        except Exception:  # noqa: BLE001 - as IPython: an expression that fails stays as written
+            return whole
+    line = re.sub(r"(?<!\$)\{([^{}]+)\}", lambda m: value_of(m.group(1), m.group(0)), line)
+    line = re.sub(r"(?<!\$)\$([A-Za-z_]\w*)", lambda m: value_of(m.group(1), m.group(0)), line)
+    return line.replace("$$", "$")
 
 
 _SHELL = Shell()

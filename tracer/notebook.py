@@ -121,6 +121,11 @@ def as_python(source: str) -> str | None:
             return None
         setup = timed_statement(lines[first][1:]) if words[0] in ("%%timeit", "%%prun") else None
         lines[first] = setup or ""
+        rest = lines[first + 1:]
+        second = next((line for line in rest if line.strip()), "")
+        if second.startswith("%%"):  # `%%time` over `%%capture c`: the inner cell magic runs
+            inner = as_python("\n".join(rest))
+            return None if inner is None else "\n".join(lines[:first + 1]) + "\n" + inner
     out: list[str] = []
     position = 0
     while position < len(lines):

@@ -101,7 +101,8 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     if is_notebook or _EXPORTED_MAGIC.search(source) is not None:
         module.__dict__.update(shell_names())
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
-    saved_streams = sys.stdin, sys.stdout, sys.stderr  # a script may replace (or close) them
+    saved_streams = sys.stdin, sys.stdout, sys.stderr  # a script may replace them
+    saved_environ = dict(os.environ)  # and set variables (a notebook's %env)
     saved_main = sys.modules.get("__main__")
     shadowed_tops, shadowed = _shadowed_modules(script_dir, notebook.writes if notebook is not None else ())
     recording = trace(auto=True, keep=keep, max_elements=max_elements, function_names=function_names,
@@ -118,6 +119,9 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
         failure_text = script_traceback(failure, script) if failure is not None else None
     finally:
         sys.stdin, sys.stdout, sys.stderr = saved_streams
+        if os.environ != saved_environ:
+            os.environ.clear()
+            os.environ.update(saved_environ)
         os.chdir(saved_cwd)
         sys.argv = saved_argv
         sys.path[:] = saved_path

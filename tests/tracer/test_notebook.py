@@ -2,6 +2,7 @@
 
 import json
 import linecache
+import os
 import sys
 
 import pytest
@@ -233,3 +234,32 @@ def test_what_the_stand_in_shell_cannot_do_is_named(tmp_path):
     notebook = write_notebook(tmp_path / "hw.ipynb", code("get_ipython().kernel"))
     assert "get_ipython().kernel is not available: gradtrace runs this notebook without IPython" \
         in str(tracer.run_script(notebook).error.message)
+
+
+def test_run_expands_variables_puts_the_files_folder_on_the_path_and_survives_sys_exit(tmp_path, capsys):
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "helper.py").write_text("K = 10\n", encoding="utf-8")
+    (sub / "runme.py").write_text("import sys\nfrom helper import K\nprint(K, sys.argv[1:])\n"
+                                  "get_ipython().run_line_magic('matplotlib', 'inline')\nsys.exit(0)\n"
+                                  "print('never')\n", encoding="utf-8")
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("n = 3\n%run sub/runme.py --n $n --m {n+1}\nprint('on')"),
+                              code("%env GT_TEST_VAR=7\n%cd sub\nimport os\nprint(os.environ['GT_TEST_VAR'], open('helper.py').read().strip())"))
+    t = tracer.run_script(notebook)
+    assert t.error is None, t.error
+    out = capsys.readouterr().out
+    assert out.startswith("10 ['--n', '3', '--m', '4']\non\nenv: GT_TEST_VAR=7\n") and out.endswith("7 K = 10\n")
+    assert "GT_TEST_VAR" not in os.environ and str(sub) not in sys.path
+
+
+def test_a_magic_that_does_nothing_here_is_named_once(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("%matplotlib inline\n%debug\n%debug\nx = 1"))
+    assert tracer.run_script(notebook).error is None
+    assert capsys.readouterr().err == "gradtrace: %debug has no effect outside IPython: skipped\n"
+
+
+def test_a_timed_cell_over_a_capture_cell_runs_both(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("%%time\n%%capture c\nprint('inside')"),
+                              code("print(repr(c.stdout))"))
+    assert tracer.run_script(notebook).error is None
+    assert capsys.readouterr().out == "'inside\\n'\n"
