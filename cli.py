@@ -442,8 +442,12 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
                  quiet_stdout=_is_stdout(out), which=which)
     _report_run(trace, script, named=bool(function_class))
     if not trace.calls:  # an empty picture would only replace a good one
-        written = " nor ".join(str(p) for p in (out, frames_dir) if p is not None)
-        raise click.ClickException(f"nothing to draw, so {written} was not written: {script} left no "
+        if created_frames_dir:
+            with contextlib.suppress(OSError):
+                os.rmdir(frames_dir)  # made for this run, still empty
+        targets = [str(p) for p in (out, frames_dir) if p is not None]
+        written = f"neither {targets[0]} nor {targets[1]} was" if len(targets) == 2 else f"{targets[0]} was not"
+        raise click.ClickException(f"nothing to draw, so {written} written: {script} left no "
                                    f"Function call on a graph (see above)")
     options = _picture(trace, which=which, **picture)
     if frames_dir is not None:  # first: frames that cannot be written leave OUT as it was
@@ -637,6 +641,8 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
                  function_class=function_class, variable_class=variable_class,
                  quiet_stdout=as_json or to_stdout, which=which)
     _report_run(trace, script, no_backward="only the forward values can be checked", named=bool(function_class))
+    if not trace.calls:  # "no problems found" would read as a clean bill of health
+        raise click.ClickException(f"nothing to check: {script} left no Function call on a graph (see above)")
     notes: list[str] = []
     source = click.get_current_context().get_parameter_source("which")
     whole_forward = source == click.core.ParameterSource.DEFAULT or which == "all"  # --pass K: K's graph

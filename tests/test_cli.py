@@ -1090,3 +1090,17 @@ def test_calls_made_under_no_grad_are_not_called_no_calls(scripts):
     assert (f"Warning: {script} made 2 Function calls, but none is on a graph that was kept: made under "
             f"no_grad() (no graph is built), or freed before a backward pass") in result.stderr
     assert "stopped before its first Function call" not in result.stderr
+
+
+def test_check_of_a_run_that_recorded_nothing_is_an_error_not_a_clean_bill(scripts):
+    result = run("check", scripts / "nothing.py")
+    assert result.exit_code == 1 and "no problems found" not in result.stdout
+    assert error_line(result) == (f"Error: nothing to check: {scripts / 'nothing.py'} left no Function call "
+                                  f"on a graph (see above)")
+
+
+def test_nothing_to_draw_removes_the_frames_directory_it_made_and_says_neither_nor(scripts):
+    out, frames_dir = scripts / "g.svg", scripts / "new_frames"
+    result = run("render", scripts / "nothing.py", "-o", out, "--frames", frames_dir)
+    assert result.exit_code == 1 and not frames_dir.exists() and not out.exists()
+    assert error_line(result).startswith(f"Error: nothing to draw, so neither {out} nor {frames_dir} was written")

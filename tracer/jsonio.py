@@ -193,7 +193,15 @@ def _checked(trace: Trace) -> Trace:
         unknown = [i for i in c.inputs + c.outputs if i not in trace.variables]
         if unknown:
             raise ValueError(f"call {c.id} names variable {unknown[0]}, which the document does not hold")
+    if len(trace.passes) > trace.pass_count or len({p.id for p in trace.passes}) != len(trace.passes):
+        raise ValueError(f"it keeps {len(trace.passes)} passes of a run that made {trace.pass_count}")
     for p in trace.passes:
+        if not 1 <= p.id <= trace.pass_count:
+            raise ValueError(f"pass {p.id} is not one of the run's {trace.pass_count} passes")
+        missing = [c for c in p.calls if c not in trace.calls] + [v for v in p.variables if v not in trace.variables]
+        if missing or (p.root is not None and p.root not in trace.variables):
+            raise ValueError(f"pass {p.id} names call or variable {missing[0] if missing else p.root}, which "
+                             f"the document does not hold")
         for position, step in enumerate(p.steps, start=1):
             if step.index != position:
                 raise ValueError(f"pass {p.id} has step {step.index} in position {position}")
@@ -253,7 +261,8 @@ def loads(text: str) -> Trace:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SchemaError(f"not JSON ({exc.msg} at line {exc.lineno}): give a trace written by "
+        where = f"{'' if exc.msg.endswith(' at') else ' at'} line {exc.lineno}"  # "...starting at line 3"
+        raise SchemaError(f"not JSON ({exc.msg}{where}): give a trace written by "
                           f"'gradtrace render ... -o trace.json'") from exc
     except RecursionError as exc:
         raise SchemaError("not a trace: its JSON is nested too deeply; give a trace written by "

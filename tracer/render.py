@@ -183,14 +183,14 @@ def compact_svg(data: bytes) -> bytes:
     return head + style + sep + body
 
 
-_PDF_DATE = re.compile(rb"(/(?:CreationDate|ModDate) \(D:)(\d{14})(Z|[+-]\d\d'\d\d')")
+_PDF_DATE = re.compile(rb"(/(?:CreationDate|ModDate) \(D:)(\d{14})(Z|[+-]\d\d'\d\d'?)")  # cairo: +09'00
 
 
 def _pdf_date(match: re.Match) -> bytes:
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
     seconds = min(int(epoch), 253402300799) if epoch.isascii() and epoch.isdigit() else 0  # to 9999
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(seconds)).encode()
-    zone = b"Z" if match.group(3) == b"Z" else b"+00'00'"
+    zone = b"Z" if match.group(3) == b"Z" else b"+00'00'"[:len(match.group(3))]  # the same length
     return match.group(1) + stamp + zone
 
 

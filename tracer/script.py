@@ -101,7 +101,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     if is_notebook or _EXPORTED_MAGIC.search(source) is not None:
         module.__dict__.update(shell_names())
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
-    saved_streams = sys.stdin, sys.stdout, sys.stderr  # a script may replace them
+    saved_streams = sys.stdin, sys.stdout, sys.stderr  # a script may replace them (not a closed one)
     saved_environ = dict(os.environ)  # and set variables (a notebook's %env)
     saved_main = sys.modules.get("__main__")
     shadowed_tops, shadowed = _shadowed_modules(script_dir, notebook.writes if notebook is not None else ())
@@ -147,6 +147,9 @@ class _HardExit(BaseException):
     def __init__(self, code: int) -> None:
         super().__init__(code)
         self.code = code
+
+
+_HardExit.__name__ = _HardExit.__qualname__ = "os._exit"  # what a step it ended in shows: "os._exit: 4"
 
 
 @contextlib.contextmanager

@@ -60,6 +60,9 @@ class Trace:
             if which in ("last", "first", None):
                 return None
             raise PassSelectionError(f"pass {which} was not recorded: the run made no backward pass")
+        if not self.passes:
+            raise PassSelectionError(f"none of the run's {self.pass_count} backward passes was kept: record "
+                                     f"it again with --keep all (keep='all')")
         if which in ("last", None):
             return self.passes[-1]
         if which == "first":

@@ -113,3 +113,15 @@ def test_text_that_is_not_a_trace_is_a_clear_error(tmp_path):
     (tmp_path / "t.json").write_bytes(b"\xff\xfe")
     with pytest.raises(tracer.SchemaError, match=r"t\.json is not a trace \(not UTF-8 text\)"):
         jsonio.load(tmp_path / "t.json")
+
+
+def test_passes_that_name_what_the_document_lacks_or_none_kept_are_clear_errors():
+    with pytest.raises(tracer.SchemaError, match="pass 1 names call or variable 77, which the document"):
+        tracer.loads(_damaged(lambda d: d["passes"][0].update(calls=[1, 77])))
+    with pytest.raises(tracer.SchemaError, match="pass 1 names call or variable 999"):
+        tracer.loads(_damaged(lambda d: d["passes"][0].update(root=999)))
+    none_kept = tracer.loads(_damaged(lambda d: d.update(passes=[], pass_count=3)))
+    with pytest.raises(tracer.PassSelectionError, match="none of the run's 3 backward passes was kept"):
+        none_kept.select_pass()
+    with pytest.raises(tracer.SchemaError, match=r"^not JSON \(Unterminated string starting at line 1\)"):
+        tracer.loads('{"a": "abc')

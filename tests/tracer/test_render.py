@@ -184,6 +184,8 @@ def test_pdf_creation_dates_are_fixed_so_the_same_run_gives_the_same_bytes(monke
     assert fixed == made.replace(b"20261127043719Z", b"19700101000000Z").replace(
         b"20261127043719+01'00'", b"19700101000000+00'00'")
     assert len(fixed) == len(made)  # the PDF's byte offsets stay valid
+    cairo = b"/CreationDate (D:20261127141754+09'00)"  # cairo's own form, outside UTC: no last quote
+    assert R.deterministic_pdf(cairo) == b"/CreationDate (D:19700101000000+00'00)"
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     assert b"(D:20231114221320Z)" in R.deterministic_pdf(made)
 

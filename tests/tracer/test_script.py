@@ -344,5 +344,20 @@ os._exit({code})
 print("never")
 """)
     t = tracer.run_script(script)
-    assert (t.error.type, t.error.message) == error if error else t.error is None
+    assert ((t.error.type, t.error.message) == error) if error else (t.error is None)
     assert ops_of_steps(t) == ["Square"] and os._exit is real_exit
+
+
+def test_os_exit_inside_a_backward_step_is_named_as_such(tmp_path):
+    script = write(tmp_path / "hard.py", ENGINE_SOURCE + """
+import os
+class Quits(Function):
+    def forward(self, x):
+        return x
+    def backward(self, gy):
+        os._exit(4)
+Quits()(Variable(np.array(2.0))).backward()
+""")
+    t = tracer.run_script(script)
+    assert (t.error.type, t.error.message) == ("SystemExit", "4")
+    assert t.select_pass().steps[0].error == "os._exit: 4"  # not the name of a class of ours
