@@ -92,7 +92,8 @@ def _grouped(findings, trace) -> list[tuple[Finding, list[Finding]]]:
         name = _node_name(finding, trace)
         if name and finding.pass_id:
             # Never two of one pass in a group: the k-th such finding of each pass goes together.
-            base = (finding.kind, finding.severity, finding.hint, name)
+            hint = re.sub(r" \([fv]\d+\)", "", finding.hint)  # "caused by: ... at Sin (f148)"
+            base = (finding.kind, finding.severity, hint, name)
             nth = seen_in_pass.get((*base, finding.pass_id), 0)
             seen_in_pass[(*base, finding.pass_id)] = nth + 1
             key = (*base, nth)

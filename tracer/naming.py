@@ -49,28 +49,31 @@ class NameBook:
 def attribute_paths(namespaces, wanted: dict[int, int], depth: int = 3) -> dict[int, str]:
     """Where the objects in ``wanted`` (``id(obj)`` -> variable id) hang in ``namespaces``:
     ``model.l1.W`` for the ``W`` of a model's first layer, found breadth first (the shortest
-    path wins) through attributes, list items (``layers[0].W``) and dict values, ``depth`` deep."""
+    path wins) through attributes, list items (``layers[0].W``) and dict values, ``depth`` deep.
+    A plain name in the namespace counts only when no such path exists: it may be a loop's
+    variable (``for p in params``) that happens to hold the object last."""
     found: dict[int, str] = {}
+    plain: dict[int, str] = {}
     seen: set[int] = set()
     level = [(name, value) for namespace in namespaces for name, value in list(namespace.items())
              if isinstance(name, str) and not name.startswith("_")]
     visits = 0
-    for _ in range(depth + 1):
+    for level_number in range(depth + 1):
         following = []
         for path, value in level:
             visits += 1
             if visits > _MAX_VISITS or len(found) == len(wanted):
-                return found
+                return {**plain, **found}
             key = id(value)
+            if key in wanted:
+                (plain if level_number == 0 else found).setdefault(wanted[key], path)
+                continue  # a Variable's own attributes are not searched
             if key in seen:
                 continue
             seen.add(key)
-            if key in wanted:
-                found.setdefault(wanted[key], path)
-                continue  # a Variable's own attributes are not searched
             following.extend(_children(path, value))
         level = following
-    return found
+    return {**plain, **found}
 
 
 def _children(path: str, value) -> list:

@@ -872,3 +872,17 @@ def test_the_report_never_groups_two_findings_of_one_pass():
     assert len(wrong) == 2
     report = format_report(wrong, t)
     assert report.count("wrong-backward at HalfSquare") == 2 and "the same in" not in report
+
+
+def test_findings_whose_hints_name_a_call_of_each_pass_are_grouped_too():
+    from tracer.diagnose import format_report
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array([0.5, 1.5]), name="x")
+        for _ in range(4):
+            x.cleargrad()
+            E.sum(bad_ops.HalfSquare()(x)).backward()
+    findings = diagnose(t, passes=[1, 2, 3, 4])
+    leaf = [f for f in findings if f.kind == "leaf-gradient"]
+    assert len(leaf) == 4 and len({f.hint for f in leaf}) == 4  # each names its own pass's call
+    report = format_report(findings, t)
+    assert report.count("leaf-gradient at x (v1)") == 1 and report.count("the same in 3 more: passes 2\u20134") == 2

@@ -502,6 +502,8 @@ def test_leaves_sharing_a_name_are_named_by_where_they_hang():
     with tracer.trace() as t:
         loss = E.sum(model.l2(E.sigmoid(model.l1(np.ones((4, 2))))))
         loss.backward()
+        for p in (model.l1.W, model.l2.b):  # a loop variable left holding l2.b is not its name
+            p.data = p.data - 0.1 * p.grad.data
     names = sorted(v.name for v in t.variables.values() if v.kind == "Parameter")
     assert names == ["model.l1.W", "model.l1.b", "model.l2.W", "model.l2.b"]  # not W, b, W, b
     with tracer.trace() as alone:
