@@ -183,9 +183,10 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
     if str(script).lower().endswith(".json"):
         return _saved_trace(script, args, which)
     redirect = contextlib.redirect_stdout(sys.stderr) if quiet_stdout else contextlib.nullcontext()
+    descriptor = _descriptor_1_to_stderr() if quiet_stdout else contextlib.nullcontext()
     cwd = os.getcwd()
     try:
-        with redirect:
+        with redirect, descriptor:
             trace = tracer.run_script(script, list(args), keep=keep, max_elements=max_elements,
                                       function_names=function_class, variable_names=variable_class)
     finally:
@@ -201,6 +202,26 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
             f"(choose 1{'..' + str(count) if count > 1 else ''}, first or last)")
     _note_selection(trace, which, keep)
     return trace
+
+
+@contextlib.contextmanager
+def _descriptor_1_to_stderr():
+    """While the script runs, what it writes to file descriptor 1 itself (``os.system``,
+    ``sys.__stdout__``) goes to stderr too: stdout carries gradtrace's result (``-o -``)."""
+    try:
+        sys.__stdout__.flush()
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except (OSError, ValueError, AttributeError):  # no real descriptors here (an embedding host)
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.__stdout__.flush()  # what the script left in its buffer goes to stderr as well
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _saved_trace(path, args, which):

@@ -1104,3 +1104,13 @@ def test_nothing_to_draw_removes_the_frames_directory_it_made_and_says_neither_n
     result = run("render", scripts / "nothing.py", "-o", out, "--frames", frames_dir)
     assert result.exit_code == 1 and not frames_dir.exists() and not out.exists()
     assert error_line(result).startswith(f"Error: nothing to draw, so neither {out} nor {frames_dir} was written")
+
+
+def test_what_a_script_writes_past_sys_stdout_stays_out_of_the_result_on_stdout(tmp_path):
+    script = tmp_path / "loud.py"
+    script.write_text("import os, sys\nimport numpy as np\nimport engine as E\n"
+                      "print('to fd 1', file=sys.__stdout__)\nos.system('echo from a shell')\n"
+                      "E.square(E.Variable(np.array(2.0))).backward()\n")
+    done = real("render", script, "-o", "-", cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("digraph") and "to fd 1" in done.stderr and "from a shell" in done.stderr
