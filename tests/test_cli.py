@@ -1114,3 +1114,13 @@ def test_what_a_script_writes_past_sys_stdout_stays_out_of_the_result_on_stdout(
     done = real("render", script, "-o", "-", cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("digraph") and "to fd 1" in done.stderr and "from a shell" in done.stderr
+
+
+def test_a_script_that_closes_stdout_and_stderr_still_gets_its_table(tmp_path):
+    script = tmp_path / "closes.py"
+    script.write_text("import sys\nimport numpy as np\nimport engine as E\n"
+                      "E.square(E.Variable(np.array(2.0), name='x')).backward()\n"
+                      "sys.stdout.close()\nsys.stderr.close()\n")
+    done = real("steps", script, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "leaf gradients after the pass: x: 4" in done.stdout and "lost sys.stderr" not in done.stderr

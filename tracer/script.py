@@ -44,6 +44,17 @@ def _shadowed_modules(script_dir: Path, will_write=()) -> tuple[set[str], dict[s
     return names, removed
 
 
+def _usable(stream, fd: int, mode: str):
+    """``stream``, or a new one on its file descriptor when the script closed it (Python's own
+    standard streams leave the descriptor open)."""
+    if stream is None or not getattr(stream, "closed", False):
+        return stream
+    try:
+        return open(fd, mode, buffering=1, encoding="utf-8", errors="backslashreplace", closefd=False)
+    except OSError:  # the descriptor itself is gone (os.close(2)): nothing better to offer
+        return stream
+
+
 def _cache_sources(sources: dict[str, str]) -> None:
     """Let tracebacks show the lines of a notebook's cells (they have no file of their own)."""
     for label, text in sources.items():
@@ -101,7 +112,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     if is_notebook or _EXPORTED_MAGIC.search(source) is not None:
         module.__dict__.update(shell_names())
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
-    saved_streams = sys.stdin, sys.stdout, sys.stderr  # a script may replace them (not a closed one)
+    saved_streams = sys.stdin, sys.stdout, sys.stderr  # a script may replace (or close) them
     saved_environ = dict(os.environ)  # and set variables (a notebook's %env)
     saved_main = sys.modules.get("__main__")
     shadowed_tops, shadowed = _shadowed_modules(script_dir, notebook.writes if notebook is not None else ())
@@ -118,7 +129,8 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
         failure = _execute(units, module.__dict__, recording, script_dir if is_notebook else None)
         failure_text = script_traceback(failure, script) if failure is not None else None
     finally:
-        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        sys.stdin, sys.stdout, sys.stderr = (_usable(stream, fd, mode) for stream, fd, mode
+                                             in zip(saved_streams, (0, 1, 2), ("r", "w", "w")))
         if os.environ != saved_environ:
             os.environ.clear()
             os.environ.update(saved_environ)
