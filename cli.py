@@ -450,6 +450,10 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
     """Run SCRIPT [ARGS]... under the tracer and draw its computation graph to OUT."""
     if out is None and frames_dir is None:
         raise click.UsageError("give the output file with -o OUT (e.g. -o graph.svg), or --frames DIR")
+    if out not in (None, "-") and frames_dir is not None and \
+            os.path.realpath(out) == os.path.realpath(frames_dir):
+        raise click.UsageError(f"-o and --frames both name {out}: give the frames their own directory, "
+                               f"e.g. --frames frames/")
     fmt = _prepare_output(out, fmt, renderer, script=script)
     if fmt == "html" and step is not None:
         raise click.BadParameter("the HTML player shows every step: leave out --step, or draw one "

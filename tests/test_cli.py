@@ -1124,3 +1124,9 @@ def test_a_script_that_closes_stdout_and_stderr_still_gets_its_table(tmp_path):
     done = real("steps", script, cwd=ROOT)
     assert done.returncode == 0, done.stderr
     assert "leaf gradients after the pass: x: 4" in done.stdout and "lost sys.stderr" not in done.stderr
+
+
+def test_output_and_frames_on_one_path_are_refused_before_the_script_runs(scripts):
+    result = run("render", scripts / "seed.py", "-o", scripts / "p.html", "--frames", scripts / "p.html")
+    assert result.exit_code == 2 and "-o and --frames both name" in result.stderr
+    assert not (scripts / "p.html").exists() and "script says hi" not in result.output
