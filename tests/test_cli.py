@@ -1087,9 +1087,24 @@ def test_calls_made_under_no_grad_are_not_called_no_calls(scripts):
     script.write_text("import numpy as np\nimport engine as E\nx = E.Variable(np.array(2.0))\n"
                       "with E.no_grad():\n    y = E.square(E.square(x))\ny.backward()\n")
     result = run("steps", script)
-    assert (f"Warning: {script} made 2 Function calls, but none is on a graph that was kept: made under "
-            f"no_grad() (no graph is built), or freed before a backward pass") in result.stderr
     assert "stopped before its first Function call" not in result.stderr
+    forward = run("render", script, "-o", scripts / "g.dot")
+    assert forward.exit_code == 0 and "Square" in (scripts / "g.dot").read_text()  # y's creator is drawn
+    script.write_text(script.read_text().replace("y.backward()\n", "x.backward()\n"))
+    unkept = run("steps", script)
+    assert (f"Warning: {script} made 2 Function calls, but none is on a graph that was kept: made under "
+            f"no_grad() (no graph is built), or freed before a backward pass") in unkept.stderr
+
+
+def test_check_says_why_a_backward_from_a_no_grad_result_ran_no_step(scripts):
+    script = scripts / "ng.py"
+    script.write_text("import numpy as np\nimport engine as E\nx = E.Variable(np.array(2.0), name='x')\n"
+                      "with E.no_grad():\n    y = E.square(x)\ny.name = 'y'\ny.backward()\n")
+    result = run("check", script)
+    assert result.exit_code == 1
+    assert ("y.backward() ran no backward step, though y (v2) came from Square (f1): that call kept no "
+            "link to it") in " ".join(result.stdout.split())
+    assert "outside `with no_grad():`" in result.stdout
 
 
 def test_check_of_a_run_that_recorded_nothing_is_an_error_not_a_clean_bill(scripts):

@@ -93,8 +93,28 @@ def _backward_is_hookable(trace, call_id: int) -> bool:
     return False
 
 
+def _unlinked_root(trace, pass_record) -> list:
+    """A backward that ran no step although its root came from a Function call: the call kept no
+    link to it (made under no_grad(), or an engine that never sets ``creator``)."""
+    record = trace.variables.get(pass_record.root)
+    if pass_record.steps or pass_record.error is not None or pass_record.kind != "backward" or \
+            record is None or record.creator is None or record.creator not in trace.calls:
+        return []
+    root = var_label(trace, pass_record.root)
+    return [make_finding(
+        "missing-step",
+        f"{trace.name_of(pass_record.root) or 'the root'}.backward() ran no backward step, though {root} "
+        f"came from {call_label(trace, record.creator)}: that call kept no link to it, so no gradient "
+        f"reaches its inputs",
+        pass_id=pass_record.id, call=record.creator, variable=pass_record.root,
+        hint=("compute it outside `with no_grad():` (no graph is built there), or have Function.__call__ "
+              "set output.creator (set_creator) when backprop is enabled"))]
+
+
 def _missing(trace, pass_record, runs) -> list:
-    if pass_record.error is not None or not pass_record.steps:
+    if not pass_record.steps:
+        return _unlinked_root(trace, pass_record)
+    if pass_record.error is not None:
         return []
     manual = pass_record.kind == "manual"
     findings = []

@@ -336,13 +336,14 @@ class Recorder:
         seen_calls = set()
         todo = [root_id]
         while todo:
-            raw = raw_vars.get(todo.pop())
+            vid = todo.pop()
+            raw = raw_vars.get(vid)
             creator = raw[VAR_CREATOR] if raw is not None else None
             if creator is None or creator in seen_calls:
                 continue
             call = raw_calls.get(creator)
-            if call is None or not call[CALL_LINKED]:
-                continue
+            if call is None or (not call[CALL_LINKED] and vid != root_id):
+                continue  # the root's own creator is kept even unlinked: check says why no step ran
             seen_calls.add(creator)
             for vid in call[CALL_INPUTS]:
                 if vid not in seen_vars:
