@@ -512,15 +512,18 @@ def test_overwriting_engine_on_a_branching_graph_names_the_overwriting_step():
     assert t.calls[over[0].call].op == "Square"
 
 
-def test_in_place_accumulation_through_a_shared_array_is_told_apart_from_overwriting():
+def _in_place(build):
+    """``build(engine, x)`` traced on an engine that accumulates with ``x.grad += gx`` (step 14)."""
     eng = make_engine(in_place=True)
     with tracer.trace(eng.Function, eng.Variable) as t:
         x = eng.Variable(np.array(3.0), name="x")
-        t1 = eng.add(x, x)
-        t1.name = "t"
-        eng.add(t1, x).backward()  # x.grad is the seed array itself; += doubles it: 4, not 3
-    assert x.grad == 4.0
-    over = [f for f in diagnose(t) if f.kind == "overwritten-gradient"]
+        build(eng, x)
+    return t, x, [f for f in diagnose(t) if f.kind == "overwritten-gradient"]
+
+
+def test_in_place_accumulation_through_a_shared_array_is_told_apart_from_overwriting():
+    t, x, over = _in_place(lambda eng, x: eng.add(eng.add(x, x), x).backward())  # x.grad is the seed
+    assert x.grad == 4.0  # += doubled the seed array: 4, not 3
     assert [(f.variable, f.step) for f in over] == [(1, 2)]
     assert over[0].message == ("the .grad of x (v1) after step 2 is 4, not 3: it changed by more than "
                                "the gradients it received")
@@ -528,14 +531,15 @@ def test_in_place_accumulation_through_a_shared_array_is_told_apart_from_overwri
 
 
 def test_a_root_whose_kept_seed_is_changed_in_place_is_found():
-    eng = make_engine(in_place=True)
-    with tracer.trace(eng.Function, eng.Variable) as t:
-        x = eng.Variable(np.array(3.0), name="x")
+    kept = []
+
+    def build(eng, x):
         y = eng.add(x, x)
         y.name = "y"
         y.backward(retain_grad=True)  # x.grad = the seed; x.grad += seed: y.grad becomes 2 as well
-    assert y.grad == 2.0
-    over = [f for f in diagnose(t) if f.kind == "overwritten-gradient"]
+        kept.append(y)
+    t, _, over = _in_place(build)
+    assert kept[0].grad == 2.0
     assert [(f.variable, f.step) for f in over] == [(2, None)]
     assert "the .grad of y (v2) changed to 2 after its last gradient arrived (1)" in over[0].message
     assert "x.grad += gx" in over[0].hint

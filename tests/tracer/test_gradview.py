@@ -16,13 +16,18 @@ def fields(t, pass_record, name: str) -> list[tuple[str, float | None]]:
     return [(v.state, v.grad.values[0] if v.grad is not None else None) for v in views]
 
 
-def test_a_gradient_cleared_by_a_backward_run_too_early_shows_cleared_until_it_is_set_again():
+def branching(**backward_options):
+    """a = x², y = a² + a² on the list-pop engine (no generations: Square(x) runs too early)."""
     with tracer.trace(listpop.Function, listpop.Variable) as t:
         x = listpop.Variable(np.array(2.0), name="x")
         a = listpop.square(x)
         a.name = "a"
-        y = listpop.add(listpop.square(a), listpop.square(a))
-        y.backward(retain_grad=False)  # no generations: Square(x) runs at steps 3 and 5
+        listpop.add(listpop.square(a), listpop.square(a)).backward(**backward_options)
+    return t
+
+
+def test_a_gradient_cleared_by_a_backward_run_too_early_shows_cleared_until_it_is_set_again():
+    t = branching(retain_grad=False)  # Square(x) runs at steps 3 and 5
     p = t.select_pass()
     assert [t.calls[s.call].op for s in p.steps] == ["Add", "Square", "Square", "Square", "Square"]
     assert fields(t, p, "a") == [("pending", None), ("pending", None), ("value", 8.0),
@@ -42,12 +47,7 @@ def test_a_gradient_left_from_the_pass_before_shows_from_the_start():
 
 
 def test_an_engine_that_overwrites_gradients_is_not_shown_clearing_them():
-    with tracer.trace(listpop.Function, listpop.Variable) as t:
-        x = listpop.Variable(np.array(0.5), name="x")
-        a = listpop.square(x)
-        a.name = "a"
-        y = listpop.add(listpop.square(a), listpop.square(a))
-        y.backward(overwrite=True)  # no generations: Square(x) runs before a's last gradient arrives
+    t = branching(overwrite=True)  # Square(x) runs before a's last gradient arrives
     p = t.select_pass()
     states = [state for state, _ in fields(t, p, "a")]
     assert "cleared" not in states and states[-1] == "value"  # it was shown cleared after step 3
