@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import ast
 import inspect
-import keyword
 import math
 import operator
-import re
 import unicodedata
+from keyword import iskeyword
 
 import numpy as np
 
@@ -92,7 +91,7 @@ def parse_binding(text: str) -> tuple[str, np.ndarray]:
     if not sep or not value:
         raise BindingError(f"{text!r} is not NAME=VALUE: write e.g. --let x=0.5 or --let 'W=[[1,2],[3,4]]'")
     name = unicodedata.normalize("NFKC", name)  # as Python reads the names in the expression
-    if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
+    if not name.isidentifier() or iskeyword(name) or name.startswith("__"):
         raise BindingError(f"{name!r} is not a usable name: use letters, digits and _ (not first), "
                            f"e.g. --let x=0.5")
     if name in FUNCTIONS or name in CONSTANTS:
