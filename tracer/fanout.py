@@ -15,6 +15,7 @@ class FanOut:
         self.thread_id = outer.thread_id
         self.call_stack: list = []  # the call hook pushes here; each member gets its own push
         self.internal_error: str | None = None
+        self._passes: list[tuple] = []  # per open backward() call: the members that were told of it
 
     def _each(self, event, *args, about=None, variable=False) -> list:
         results = []
@@ -54,11 +55,18 @@ class FanOut:
 
     def pass_enter(self, root, options: dict, caller_frame) -> None:
         """``Variable.backward`` was called."""
+        self._passes.append(tuple(_takes(member, root, True) for member in self.members))
         self._each(lambda member: member.pass_enter(root, options, caller_frame), about=root, variable=True)
 
     def pass_exit(self, error) -> None:
-        """``Variable.backward`` returned or raised."""
-        self._each(lambda member: member.pass_exit(error))
+        """``Variable.backward`` returned or raised: only the members told of its start hear of it."""
+        told = self._passes.pop() if self._passes else (True,) * len(self.members)
+        for member, was_told in zip(self.members, told):
+            if was_told and member.internal_error is None:
+                try:
+                    member.pass_exit(error)
+                except Exception as exc:  # noqa: BLE001 - as in _each
+                    member.internal_error = f"{type(exc).__name__}: {exc}"
 
 
 def _takes(member, obj, variable: bool) -> bool:

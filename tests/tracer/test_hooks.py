@@ -534,3 +534,15 @@ def test_traces_that_end_out_of_order_leave_the_others_recording_and_classes_as_
     assert not tb.calls
     assert {cls: dict(cls.__dict__) for cls in saved} == saved
     assert builtins.__build_class__ is real_build_class and tracer.hooks.active_recorder() is None
+
+
+def test_a_backward_of_another_engine_does_not_end_an_inner_traces_manual_pass():
+    with tracer.trace(warn=False), tracer.trace(listpop.Function, listpop.Variable) as inner:
+        x = listpop.Variable(np.array(3.0))
+        first, second = listpop.Square(), listpop.Square()
+        y = second(first(x))
+        y.grad = np.array(1.0)
+        gy = second.backward(y.grad)  # a manual pass, the book's step 6 way
+        E.square(E.Variable(np.array(2.0))).backward()  # our engine's backward: not the inner's
+        first.backward(gy)
+    assert inner.pass_count == 1 and len(inner.select_pass().steps) == 2
