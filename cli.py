@@ -182,7 +182,7 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
     """
     if str(script).lower().endswith(".json"):
         return _saved_trace(script, args, which)
-    redirect = contextlib.redirect_stdout(sys.stderr) if quiet_stdout else contextlib.nullcontext()
+    redirect = contextlib.redirect_stdout(_KeptOpen(sys.stderr)) if quiet_stdout else contextlib.nullcontext()
     descriptor = _descriptor_1_to_stderr() if quiet_stdout else contextlib.nullcontext()
     cwd = os.getcwd()
     try:
@@ -202,6 +202,24 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
             f"(choose 1{'..' + str(count) if count > 1 else ''}, first or last)")
     _note_selection(trace, which, keep)
     return trace
+
+
+class _KeptOpen:
+    """The script's ``sys.stdout`` while stdout carries our result: writes go to stderr, and the
+    script closing it (``sys.stdout.close()``) does not close stderr for it as well."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def close(self) -> None:
+        self._stream.flush()
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 @contextlib.contextmanager

@@ -1145,3 +1145,22 @@ def test_output_and_frames_on_one_path_are_refused_before_the_script_runs(script
     result = run("render", scripts / "seed.py", "-o", scripts / "p.html", "--frames", scripts / "p.html")
     assert result.exit_code == 2 and "-o and --frames both name" in result.stderr
     assert not (scripts / "p.html").exists() and "script says hi" not in result.output
+
+
+def test_a_no_grad_root_does_not_pull_the_graph_before_it_into_the_pass(scripts):
+    script = scripts / "detached.py"
+    script.write_text("import numpy as np\nimport engine as E\nx = E.Variable(np.array(1.0), name='x')\n"
+                      "y = E.exp(E.square(x))\nwith E.no_grad():\n    z = E.sin(y)\nz.name = 'z'\nz.backward()\n")
+    result = run("check", script)
+    kinds = [line.split("] ")[1].split(" at ")[0] for line in result.stdout.splitlines() if line[:1].isdigit()]
+    assert kinds == ["missing-step"]  # not also a leaf-gradient through the calls detached on purpose
+
+
+def test_a_script_closing_its_stdout_under_o_dash_keeps_its_stderr(scripts):
+    script = scripts / "closer.py"
+    script.write_text("import sys\nimport numpy as np\nimport engine as E\n"
+                      "E.square(E.Variable(np.array(2.0))).backward()\n"
+                      "sys.stdout.close()\nprint('still here', file=sys.stderr)\n")
+    result = run("render", script, "-o", "-")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("digraph") and "still here" in result.stderr

@@ -76,12 +76,11 @@ def _activate() -> None:
     """Point the hooks at the recorders of the open traces: one, or a FanOut to all of them (a
     trace opened inside another records its block while the outer one goes on). Traces may end
     in any order; a recorder stopped by an internal error gets nothing more."""
-    active = None
-    for recording in _open_traces:
-        recorder = recording._recorder
-        if recorder.internal_error is None:
-            active = recorder if active is None else FanOut(active, recorder)
-    _hooks._set_active(active)
+    recorders = [t._recorder for t in _open_traces if t._recorder.internal_error is None]
+    if len(recorders) == 1 and not recorders[0].hooks.adopted:
+        _hooks._set_active(recorders[0])  # the usual case: no filter on the hot path
+    else:
+        _hooks._set_active(FanOut(*recorders) if recorders else None)
 
 
 def _class_qualname(cls: type) -> str:
@@ -228,16 +227,16 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             # earliest one opened inside this one), which removes them when it ends.
             heir = (_open_traces[position - 1] if position else _open_traces[0]) if _open_traces else None
             try:
-                _activate()
+                if self._watcher is not None:
+                    self._watcher.remove()
             finally:
                 try:
-                    if self._watcher is not None:
-                        self._watcher.remove()
-                finally:
                     if heir is not None:  # a trace still open may rely on these hooks: it removes them
                         self._hooks.hand_over(heir._hooks)
                     else:
                         self._hooks.remove()
+                finally:
+                    _activate()  # after the hand-over: a trace holding others' hooks gets a filter
         namespaces = list(self._namespaces)
         if self._frame is not None:
             namespaces.append(self._frame.f_locals)

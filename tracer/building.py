@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .diagnose_replay import NO_STATE
-from .raw import (CALL_CLASS, CALL_ERROR, CALL_GENERATION, CALL_IN_STEP, CALL_INPUT_VALUES, CALL_INPUTS,
+from .raw import (CALL_CLASS, CALL_ERROR, CALL_LINKED, CALL_GENERATION, CALL_IN_STEP, CALL_INPUT_VALUES, CALL_INPUTS,
                   CALL_OP, CALL_OUTPUTS, CALL_STATE, VAR_CREATOR, VAR_DTYPE, VAR_KIND, VAR_NAME, VAR_SHAPE,
                   VAR_VALUE, RawPass)
 from .naming import attribute_paths
@@ -51,6 +51,7 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     raw_calls, classes = recorder.raw_calls, recorder.classes
     trace.function_types = {c: classes[raw_calls[c][CALL_CLASS]] for c in calls}
     trace.function_states = {c: raw_calls[c][CALL_STATE] or NO_STATE for c in calls}
+    trace.unlinked_calls = frozenset(c for c in calls if not raw_calls[c][CALL_LINKED])
     trace.initial_grads = {p.id: {v: freeze(g) for v, g in p.initial_grads.items()}
                            for p in recorder.kept}
     trace.max_elements = recorder.max_elements

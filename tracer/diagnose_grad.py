@@ -224,6 +224,9 @@ def check_leaf_gradient(trace, pass_record, settings: Settings, cache: ReplayCac
     root = pass_record.root
     if pass_record.error is not None or not pass_record.calls or root is None:
         return []
+    creator = trace.variables[root].creator if root in trace.variables else None
+    if not pass_record.steps and creator in trace.unlinked_calls:  # under no_grad: missing-step says why
+        return []
     plan = _pass_plan(trace, pass_record, settings, cache)
     if plan is None:
         return []

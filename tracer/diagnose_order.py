@@ -93,27 +93,30 @@ def _backward_is_hookable(trace, call_id: int) -> bool:
     return False
 
 
-def _unlinked_root(trace, pass_record) -> list:
+def _no_step(trace, pass_record) -> list:
     """A backward that ran no step although its root came from a Function call: the call kept no
-    link to it (made under no_grad(), or an engine that never sets ``creator``)."""
+    link to it (made under no_grad(), or an engine that never sets ``creator``), or the engine's
+    backward loop never reached it."""
     record = trace.variables.get(pass_record.root)
     if pass_record.steps or pass_record.error is not None or pass_record.kind != "backward" or \
             record is None or record.creator is None or record.creator not in trace.calls:
         return []
-    root = var_label(trace, pass_record.root)
-    return [make_finding(
-        "missing-step",
-        f"{trace.name_of(pass_record.root) or 'the root'}.backward() ran no backward step, though {root} "
-        f"came from {call_label(trace, record.creator)}: that call kept no link to it, so no gradient "
-        f"reaches its inputs",
-        pass_id=pass_record.id, call=record.creator, variable=pass_record.root,
-        hint=("compute it outside `with no_grad():` (no graph is built there), or have Function.__call__ "
-              "set output.creator (set_creator) when backprop is enabled"))]
+    root, made = var_label(trace, pass_record.root), call_label(trace, record.creator)
+    start = f"{trace.name_of(pass_record.root) or 'the root'}.backward() ran no backward step, though {root} came from {made}"
+    if record.creator in trace.unlinked_calls:
+        message = f"{start}: that call kept no link to it, so no gradient reaches its inputs"
+        hint = ("compute it outside `with no_grad():` (no graph is built there), or have Function.__call__ "
+                "set output.creator (set_creator) when backprop is enabled")
+    else:
+        message = f"{start}, linked as its creator: the backward loop never ran it"
+        hint = _HINT_MISSING
+    return [make_finding("missing-step", message, pass_id=pass_record.id, call=record.creator,
+                         variable=pass_record.root, hint=hint)]
 
 
 def _missing(trace, pass_record, runs) -> list:
     if not pass_record.steps:
-        return _unlinked_root(trace, pass_record)
+        return _no_step(trace, pass_record)
     if pass_record.error is not None:
         return []
     manual = pass_record.kind == "manual"

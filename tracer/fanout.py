@@ -6,13 +6,14 @@ __all__ = ["FanOut"]
 
 
 class FanOut:
-    """Looks like one recorder to the hooks; passes every event to the outer recorder, then the
-    inner one. A recorder whose own code fails stops receiving (its trace keeps what it had)."""
+    """Looks like one recorder to the hooks; passes every event to its recorders, outermost first,
+    each only the events about its own classes. A recorder whose own code fails stops receiving
+    (its trace keeps what it had). With one recorder it is a filter: for a trace left holding
+    hooks that another trace installed."""
 
-    def __init__(self, outer, inner) -> None:
-        self.outer, self.inner = outer, inner
-        self.members = (outer, inner)
-        self.thread_id = outer.thread_id
+    def __init__(self, *members) -> None:
+        self.members = members
+        self.thread_id = members[0].thread_id
         self.call_stack: list = []  # the call hook pushes here; each member gets its own push
         self.internal_error: str | None = None
         self._passes: list[tuple] = []  # per open backward() call: the members that were told of it
@@ -71,8 +72,8 @@ class FanOut:
 
 def _takes(member, obj, variable: bool) -> bool:
     """Whether ``member`` records events about ``obj``: an object of the classes its trace hooked
-    (a trace naming its classes gets no other engine's calls), anything for a FanOut."""
-    hooks = getattr(member, "hooks", None)
+    (a trace naming its classes gets no other engine's calls)."""
+    hooks = member.hooks
     if obj is None or hooks is None:
         return True
     classes = hooks.variable_classes if variable else hooks.function_classes

@@ -212,6 +212,7 @@ class Hooks:
         self.function_classes: list[type] = []
         self.variable_classes: list[type] = []
         self._stepped: set[type] = set()
+        self.adopted = False  # holds patches another trace made (see hand_over)
 
     def _patch(self, owner: type, attribute: str, make_hook) -> None:
         if (owner, attribute) in self._patched:
@@ -257,12 +258,12 @@ class Hooks:
 
     def hand_over(self, outer: Hooks) -> None:
         """Give these patches to the trace this one ran inside: they are undone when it ends
-        (it may have come to rely on them for classes first used inside this trace)."""
+        (it may have come to rely on them for classes first used inside this trace). Its own
+        classes stay its own: events of the patches it was given do not reach its recorder."""
         outer._undo.extend(self._undo)
         outer._patched.update(self._patched)
         outer._stepped.update(self._stepped)
-        outer.function_classes += [c for c in self.function_classes if c not in outer.function_classes]
-        outer.variable_classes += [c for c in self.variable_classes if c not in outer.variable_classes]
+        outer.adopted = outer.adopted or bool(self._undo)
         self._undo.clear()
         self._patched.clear()
         self._stepped.clear()

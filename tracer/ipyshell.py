@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .notebook import as_python, read_notebook, timed_statement
 
-__all__ = ["Shell", "CapturedOutput", "display", "writefile", "shell_names"]
+__all__ = ["Shell", "CapturedOutput", "UsageError", "display", "writefile", "shell_names", "new_run"]
 
 
 def display(*objects, **_options) -> None:
@@ -201,6 +201,16 @@ class Shell:
                              f"without IPython (run it in Jupyter to use {name})")
 
 
+class UsageError(Exception):
+    """A magic used in a way IPython refuses too (its UsageError)."""
+
+
+def new_run() -> None:
+    """Forget what an earlier run in this process noted or left (skipped magics, %cd history)."""
+    _noted.clear()
+    _previous_dirs.clear()
+
+
 # Magics that only change how IPython shows things or loads extensions: skipped without a word.
 _QUIET = frozenset({"matplotlib", "pylab", "load_ext", "reload_ext", "unload_ext", "autoreload",
                     "aimport", "config", "precision", "xmode", "pdb", "who", "whos", "history",
@@ -209,10 +219,23 @@ _QUIET = frozenset({"matplotlib", "pylab", "load_ext", "reload_ext", "unload_ext
 _noted: set[str] = set()
 
 
+_previous_dirs: list[str] = []
+
+
 def _cd(line: str):
-    target = line.strip().strip("'\"") or "~"
+    """``%cd [-q] [DIR]``: DIR, ``-`` for the one before, none for home (bookmarks are not kept)."""
+    words = _words(line)
+    quiet = "-q" in words
+    targets = [w for w in words if w == "-" or not w.startswith("-")]
+    target = targets[0] if targets else "~"
+    if target == "-":
+        if not _previous_dirs:
+            raise UsageError("%cd -: there is no previous directory")
+        target = _previous_dirs[-1]
+    _previous_dirs.append(os.getcwd())
     os.chdir(os.path.expanduser(target))
-    print(os.getcwd())
+    if not quiet:
+        print(os.getcwd())
 
 
 def _env(line: str):
@@ -222,7 +245,9 @@ def _env(line: str):
         return dict(os.environ)
     name, sep, value = text.partition("=") if "=" in text.split(" ", 1)[0] else text.partition(" ")
     if not sep:
-        return os.environ.get(name)
+        if name not in os.environ:
+            raise UsageError(f"Environment does not have key: {name}")  # IPython's words
+        return os.environ[name]
     os.environ[name.strip()] = value.strip()
     print(f"env: {name.strip()}={value.strip()}")
     return None

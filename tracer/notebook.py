@@ -124,8 +124,12 @@ def as_python(source: str) -> str | None:
         rest = lines[first + 1:]
         second = next((line for line in rest if line.strip()), "")
         if second.startswith("%%"):  # `%%time` over `%%capture c`: the inner cell magic runs
-            inner = as_python("\n".join(rest))
-            return None if inner is None else "\n".join(lines[:first + 1]) + "\n" + inner
+            inner = as_python("\n" * (first + 1) + "\n".join(rest))  # lines keep their numbers
+            if inner is None or not setup:
+                return inner
+            inner_lines = inner.split("\n")
+            inner_lines[first] = setup  # %%timeit's setup statement, on its own line
+            return "\n".join(inner_lines)
     out: list[str] = []
     position = 0
     while position < len(lines):

@@ -343,12 +343,14 @@ class Recorder:
                 continue
             call = raw_calls.get(creator)
             if call is None or (not call[CALL_LINKED] and vid != root_id):
-                continue  # the root's own creator is kept even unlinked: check says why no step ran
+                continue
             seen_calls.add(creator)
-            for vid in call[CALL_INPUTS]:
+            detached = not call[CALL_LINKED]  # the root's own creator, kept even unlinked (check says
+            for vid in call[CALL_INPUTS]:     # why no step ran), but not what lies behind it
                 if vid not in seen_vars:
                     seen_vars.add(vid)
-                    todo.append(vid)
+                    if not detached:
+                        todo.append(vid)
             seen_vars.update(call[CALL_OUTPUTS])
         return tuple(sorted(seen_calls)), tuple(sorted(seen_vars))
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .api import trace
 from .errors import ScriptNotFoundError
-from .ipyshell import shell_names
+from .ipyshell import new_run, shell_names
 from .notebook import read_notebook
 from .records import ErrorRecord
 from .snapshot import DEFAULT_MAX_ELEMENTS
@@ -111,6 +111,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     # for its magics), finds `get_ipython` and `display` in its namespace, as in Jupyter.
     if is_notebook or _EXPORTED_MAGIC.search(source) is not None:
         module.__dict__.update(shell_names())
+        new_run()
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
     saved_streams = sys.stdin, sys.stdout, sys.stderr  # a script may replace (or close) them
     saved_environ = dict(os.environ)  # and set variables (a notebook's %env)

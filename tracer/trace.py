@@ -40,6 +40,8 @@ class Trace:
         self.function_types: dict[int, type] = {}
         self.function_states: dict[int, dict] = {}
         self.initial_grads: dict[int, dict[int, ArraySnapshot]] = {}
+        # Calls whose outputs were not linked to them (``creator``): made under no_grad, say.
+        self.unlinked_calls: frozenset[int] = frozenset()
         # Read back from JSON instead of function_states: each call's parameter text ("^3").
         self.param_texts: dict[int, str] = {}
 

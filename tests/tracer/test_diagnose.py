@@ -890,3 +890,18 @@ def test_findings_whose_hints_name_a_call_of_each_pass_are_grouped_too():
     assert len(leaf) == 4 and len({f.hint for f in leaf}) == 4  # each names its own pass's call
     report = format_report(findings, t)
     assert report.count("leaf-gradient at x (v1)") == 1 and report.count("the same in 3 more: passes 2\u20134") == 2
+
+
+def test_a_backward_loop_that_runs_nothing_is_told_apart_from_a_no_grad_root(monkeypatch):
+    def lazy_backward(self):  # a student's first try: seeds the root, never walks the graph
+        self.grad = np.ones_like(self.data)
+    monkeypatch.setattr(listpop.Variable, "backward", lazy_backward)
+    with tracer.trace(listpop.Function, listpop.Variable) as t:
+        x = listpop.Variable(np.array(2.0), name="x")
+        y = listpop.square(x)
+        y.name = "y"
+        y.backward()
+    findings = diagnose(t)
+    missing = next(f for f in findings if f.kind == "missing-step")
+    assert "linked as its creator: the backward loop never ran it" in missing.message
+    assert "leaf-gradient" in [f.kind for f in findings]  # x's None gradient is still checked here

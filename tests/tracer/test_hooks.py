@@ -546,3 +546,41 @@ def test_a_backward_of_another_engine_does_not_end_an_inner_traces_manual_pass()
         E.square(E.Variable(np.array(2.0))).backward()  # our engine's backward: not the inner's
         first.backward(gy)
     assert inner.pass_count == 1 and len(inner.select_pass().steps) == 2
+
+
+def test_a_trace_left_holding_anothers_hooks_records_only_its_own_classes():
+    a = tracer.trace(warn=False)  # our engine
+    b = tracer.trace(listpop.Function, listpop.Variable)
+    a.__enter__()
+    tb = b.__enter__()
+    a.__exit__(None, None, None)  # the outer ends first: b keeps a's hooks until it ends
+    x = listpop.Variable(np.array(3.0))
+    first, second = listpop.Square(), listpop.Square()
+    y = second(first(x))
+    y.grad = np.array(1.0)
+    gy = second.backward(y.grad)
+    E.square(E.Variable(np.array(2.0))).backward()  # our engine: a's hooks, not b's classes
+    first.backward(gy)
+    b.__exit__(None, None, None)
+    assert tb.pass_count == 1 and len(tb.select_pass().steps) == 2
+    assert [c.op for c in tb.calls.values()] == ["Square", "Square"]
+    assert tb.engine.function_classes == ("tests.tracer.engines.listpop.Function",)
+
+
+def test_an_internal_error_stops_every_nested_trace_for_good(monkeypatch):
+    from tracer import fanout
+    traces = [tracer.trace(warn=False) for _ in range(3)]
+    results = [t.__enter__() for t in traces]
+
+    def broken(self, *args):
+        raise RuntimeError("a bug of ours")
+    monkeypatch.setattr(fanout.FanOut, "call_exit", broken)
+    e = E.exp(E.Variable(np.array(1.0)))
+    monkeypatch.undo()
+    with tracer.trace(warn=False):  # entering and leaving another trace must not revive them
+        pass
+    s = E.sin(E.Variable(np.array(1.0)))
+    for t in reversed(traces):
+        t.__exit__(None, None, None)
+    assert all(not r.calls for r in results) and e.data > 0 and s.data > 0
+    assert all(any("internal error" in w for w in r.warnings) for r in results)

@@ -263,3 +263,25 @@ def test_a_timed_cell_over_a_capture_cell_runs_both(tmp_path, capsys):
                               code("print(repr(c.stdout))"))
     assert tracer.run_script(notebook).error is None
     assert capsys.readouterr().out == "'inside\\n'\n"
+
+
+def test_a_capture_cell_under_time_keeps_its_line_numbers(tmp_path):
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("%%time\n%%capture c\nx = 1\ny = 1 / 0"))
+    t = tracer.run_script(notebook)
+    assert f'File "{notebook} (cell 1)", line 4, in <module>\n    y = 1 / 0' in t.error.traceback
+
+
+def test_cd_takes_its_options_and_env_refuses_an_unset_name_as_ipython_does(tmp_path, capsys):
+    (tmp_path / "sub").mkdir()
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("%cd -q sub\n%cd -\nimport os\nprint(os.path.basename(os.getcwd()))"),
+                              code("%env GT_SURELY_UNSET_NAME"))
+    t = tracer.run_script(notebook)
+    assert capsys.readouterr().out.splitlines()[-1] == tmp_path.name  # -q quiet, - back
+    assert (t.error.type, t.error.message) == ("UsageError", "Environment does not have key: GT_SURELY_UNSET_NAME")
+
+
+def test_a_skipped_magic_is_noted_in_every_run(tmp_path, capsys):
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("%debug"))
+    for _ in range(2):
+        tracer.run_script(notebook)
+        assert "%debug has no effect outside IPython" in capsys.readouterr().err
