@@ -1164,3 +1164,13 @@ def test_a_script_closing_its_stdout_under_o_dash_keeps_its_stderr(scripts):
     result = run("render", script, "-o", "-")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("digraph") and "still here" in result.stderr
+
+
+def test_a_saved_trace_still_knows_a_no_grad_root(scripts):
+    script = scripts / "ng.py"
+    script.write_text("import numpy as np\nimport engine as E\nx = E.Variable(np.array(2.0), name='x')\n"
+                      "with E.no_grad():\n    y = E.square(x)\ny.name = 'y'\ny.backward()\n")
+    assert run("render", script, "-o", scripts / "t.json").exit_code == 0
+    assert '"unlinked": true' in (scripts / "t.json").read_text()
+    again = run("check", scripts / "t.json")
+    assert "that call kept no link to it" in " ".join(again.stdout.split())
