@@ -82,8 +82,12 @@ def _lines(source: str) -> list[str]:
 
 
 def _written_file(lines: list[str]) -> tuple[int, str, bool] | None:
-    """For a ``%%writefile [-a] FILE`` cell: (index of the magic line, FILE, append), else None."""
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    """For a ``%%writefile [-a] FILE`` cell (also under ``%%time``): (index of the magic line,
+    FILE, append), else None."""
+    magics = [i for i, line in enumerate(lines) if line.strip()][:2]
+    if len(magics) == 2 and lines[magics[0]].split(maxsplit=1)[0] in _PYTHON_CELL_MAGICS:
+        magics = magics[1:]  # `%%time` over `%%writefile engine.py`
+    first = magics[0] if magics else None
     match = _WRITEFILE.match(lines[first]) if first is not None else None
     return (first, _unquoted(match.group("file")), bool(match.group("append"))) if match else None
 

@@ -285,3 +285,11 @@ def test_a_skipped_magic_is_noted_in_every_run(tmp_path, capsys):
     for _ in range(2):
         tracer.run_script(notebook)
         assert "%debug has no effect outside IPython" in capsys.readouterr().err
+
+
+def test_a_written_engine_py_under_time_still_shadows_ours(tmp_path):
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("%%time\n%%writefile engine.py\n" + ENGINE_CELL),
+                              code("import numpy as np\nimport engine\nengine.Square()(engine.Variable(np.array(2.0))).backward()"))
+    t = tracer.run_script(notebook)
+    assert t.error is None, t.error
+    assert t.engine.function_classes == ("engine.Function",)  # the notebook's, not gradtrace's
