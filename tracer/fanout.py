@@ -19,17 +19,8 @@ class FanOut:
         self._passes: list[tuple] = []  # per open backward() call: the members that were told of it
 
     def _each(self, event, *args, about=None, variable=False) -> list:
-        results = []
-        for member in self.members:
-            if member.internal_error is not None or not _takes(member, about, variable):
-                results.append(None)
-                continue
-            try:
-                results.append(event(member, *args))
-            except Exception as exc:  # noqa: BLE001 - one trace's bug must not stop the other
-                member.internal_error = f"{type(exc).__name__}: {exc}"
-                results.append(None)
-        return results
+        return [_safely(member, event, *args) if _takes(member, about, variable) else None
+                for member in self.members]
 
     def call_exit(self, fn, args, result, error) -> None:
         """A Function call ended: each member sees it as if its own hook had pushed it."""
@@ -48,11 +39,8 @@ class FanOut:
     def step_exit(self, tokens, grads_out, error) -> None:
         """A backward step ended."""
         for member, token in zip(self.members, tokens):
-            if token is not None and member.internal_error is None:
-                try:
-                    member.step_exit(token, grads_out, error)
-                except Exception as exc:  # noqa: BLE001 - as in _each
-                    member.internal_error = f"{type(exc).__name__}: {exc}"
+            if token is not None:
+                _safely(member, lambda m: m.step_exit(token, grads_out, error))
 
     def pass_enter(self, root, options: dict, caller_frame) -> None:
         """``Variable.backward`` was called."""
@@ -63,11 +51,19 @@ class FanOut:
         """``Variable.backward`` returned or raised: only the members told of its start hear of it."""
         told = self._passes.pop() if self._passes else (True,) * len(self.members)
         for member, was_told in zip(self.members, told):
-            if was_told and member.internal_error is None:
-                try:
-                    member.pass_exit(error)
-                except Exception as exc:  # noqa: BLE001 - as in _each
-                    member.internal_error = f"{type(exc).__name__}: {exc}"
+            if was_told:
+                _safely(member, lambda m: m.pass_exit(error))
+
+
+def _safely(member, event, *args):
+    """``event(member, *args)`` unless the member stopped; a bug of ours stops that member only."""
+    if member.internal_error is not None:
+        return None
+    try:
+        return event(member, *args)
+    except Exception as exc:  # noqa: BLE001 - one trace's bug must not stop the others
+        member.internal_error = f"{type(exc).__name__}: {exc}"
+        return None
 
 
 def _takes(member, obj, variable: bool) -> bool:

@@ -136,7 +136,8 @@ class PassIndex:
         the ``.grad`` after it is that gradient alone, not a sum with the non-zero one it held.
         An engine that overwrites instead of adding (``x.grad = gx``) clears nothing.
         """
-        clears = any(self.final(v).state == "cleared" for v in self.pass_record.variables)
+        states = {v: self.final(v).state for v in self.pass_record.variables}
+        clears = "cleared" in states.values()
         clear_at: dict[int, list[int]] = {}
         for var in self.pass_record.variables:
             received = self.received.get(var, ())
@@ -148,7 +149,7 @@ class PassIndex:
                     cleared = (clears and bool(held) and held[-1] is not None and not is_zero(held[-1])
                                and after is not None and after == grad)
                 else:
-                    cleared = self.final(var).state == "cleared"
+                    cleared = states[var] == "cleared"
                 if cleared:
                     clear_at.setdefault(step, []).append(var)
         return clear_at

@@ -12,7 +12,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .notebook import as_python, read_notebook, timed_statement
+from .notebook import as_python, read_notebook, timed_statement, writefile_arguments
 
 __all__ = ["Shell", "CapturedOutput", "UsageError", "display", "writefile", "shell_names", "new_run"]
 
@@ -108,11 +108,9 @@ class Shell:
         """Run a ``%%magic_name line`` cell as IPython would, where it was called."""
         frame = sys._getframe(1)
         if magic_name == "writefile":
-            words = _words(line)
-            append = bool({"-a", "--append"} & set(words))
-            names = [word for word in words if word not in ("-a", "--append")]
-            if names:
-                writefile(names[0], cell if cell.endswith("\n") else cell + "\n", append)
+            arguments = writefile_arguments(line)
+            if arguments:
+                writefile(arguments[0], cell if cell.endswith("\n") else cell + "\n", arguments[1])
             return None
         python = as_python(cell) if magic_name in ("time", "timeit", "prun", "capture") else None
         if python is None:

@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 from .errors import ScriptNotFoundError
 
-__all__ = ["NotebookError", "Notebook", "read_notebook", "notebook_cells", "as_python", "timed_statement"]
+__all__ = ["NotebookError", "Notebook", "read_notebook", "notebook_cells", "as_python", "timed_statement",
+           "writefile_arguments"]
 
 # Cell magics whose body is Python that runs once; a cell under any other cell magic
 # (%%bash, %%html, %%writefile ...) is not Python and is skipped.
@@ -21,7 +22,7 @@ _MAGIC_LINE = re.compile(r"^(?P<indent>[ \t]*)(?P<target>[A-Za-z_][\w.]*[ \t]*=[
 # IPython's help syntax: `os.path?`, `??len`.
 _HELP_LINE = re.compile(r"^(?P<indent>[ \t]*)(?:\?{1,2}[\w.]+|[\w.]+\?{1,2})[ \t]*$")
 # %%writefile [-a] FILE: the cell's text is written to FILE (a notebook may write its own engine).
-_WRITEFILE = re.compile(r"^%%writefile(?P<append>[ \t]+(?:-a|--append))?[ \t]+(?P<file>.+?)[ \t]*$")
+_WRITEFILE = re.compile(r"^(?P<append>(?:-a|--append)(?:[ \t]+|$))?(?P<file>.+?)[ \t]*$")
 # Magics that time or profile a statement: the statement runs (once); options as IPython's.
 _TIMING_OPTIONS = {"time": ("", ""), "timeit": ("nrp", "tcqo"), "prun": ("DlsT", "rq")}
 
@@ -88,8 +89,17 @@ def _written_file(lines: list[str]) -> tuple[int, str, bool] | None:
     if len(magics) == 2 and lines[magics[0]].split(maxsplit=1)[0] in _PYTHON_CELL_MAGICS:
         magics = magics[1:]  # `%%time` over `%%writefile engine.py`
     first = magics[0] if magics else None
-    match = _WRITEFILE.match(lines[first]) if first is not None else None
-    return (first, _unquoted(match.group("file")), bool(match.group("append"))) if match else None
+    words = lines[first].split(maxsplit=1) if first is not None else []
+    arguments = writefile_arguments(words[1] if len(words) > 1 else "") \
+        if words and words[0] == "%%writefile" else None
+    return (first, *arguments) if arguments else None
+
+
+def writefile_arguments(line: str) -> tuple[str, bool] | None:
+    """``[-a] FILE`` after ``%%writefile``: (FILE without its quotes, append), None without a FILE.
+    The one reading of that line: for what a notebook will write, and when the cell runs."""
+    match = _WRITEFILE.match(line.strip())
+    return (_unquoted(match.group("file")), bool(match.group("append"))) if match else None
 
 
 def _shell_call(text: str) -> str:

@@ -345,8 +345,10 @@ class Recorder:
             if call is None or (not call[CALL_LINKED] and vid != root_id):
                 continue
             seen_calls.add(creator)
-            detached = not call[CALL_LINKED]  # the root's own creator, kept even unlinked (check says
-            for vid in call[CALL_INPUTS]:     # why no step ran), but not what lies behind it
+            # An unlinked call here is the root's own creator (check says why no step ran): its
+            # inputs are kept, but not the graph behind them.
+            detached = not call[CALL_LINKED]
+            for vid in call[CALL_INPUTS]:
                 if vid not in seen_vars:
                     seen_vars.add(vid)
                     if not detached:
