@@ -145,6 +145,8 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
         background = f' BGCOLOR="{cell_fill or fill}"' if cell_fill or always_fill else ""
         rows += (f'<TR><TD ID="{vid}g" TOOLTIP="{tip}" ALIGN="LEFT"{background}>{_key(theme, "grad")}'
                  f'{_styled(text, text_color, italic, bold)}</TD></TR>')
+        if background:  # lifts the square fill clear of the table's rounded bottom corners
+            rows += '<TR><TD FIXEDSIZE="TRUE" WIDTH="1" HEIGHT="3" CELLPADDING="0"></TD></TR>'
     if not rows:
         rows = '<TR><TD> </TD></TR>'
     style = ' STYLE="rounded,dashed"' if inner else ' STYLE="rounded"'

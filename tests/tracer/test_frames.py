@@ -187,3 +187,15 @@ def test_the_player_fits_a_small_graph_and_shows_a_big_one_at_reading_size(tmp_p
     dom, log = run_chromium(big.as_uri(), tmp_path, "--window-size=1200,900")
     assert 'data-ready="1"' in dom and 'data-fit="0"' in dom, log[-2000:]  # fit shrank it to a hairline
     assert "Uncaught" not in log and "data-errors" not in re.search(r"<html[^>]*>", dom).group(0)
+
+
+def test_a_filled_gradient_field_stays_inside_the_rounded_box():
+    svg = next(frames(seed_trace()).svgs())
+    for vid in grad_texts(svg):
+        box = re.search(rf'<g id="v{vid}" class="node var[^"]*">\n<rect [^>]* y="([-\d.]+)" '
+                        rf'width="[\d.]+" height="([\d.]+)" rx="([\d.]+)"', svg)
+        fill = re.search(rf'<g id="a_v{vid}g"><a [^>]*>\n<polygon [^>]*points="[-\d.]+,([-\d.]+) ', svg)
+        bottom, radius = float(box.group(1)) + float(box.group(2)), float(box.group(3))
+        inset = 2.0  # the table's border and cell spacing: the fill's side
+        gap = bottom - float(fill.group(1))
+        assert radius - (radius ** 2 - (radius - gap) ** 2) ** 0.5 <= inset, vid
