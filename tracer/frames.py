@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -21,7 +22,11 @@ __all__ = ["Frames", "FramesError", "Look", "frames", "write_frames"]
 _CELL = re.compile(r'<g id="a_v(\d+)g"><a xlink:title="([^"]*)">\n<polygon fill="([^"]*)" '
                    r'stroke="none"[^>]*/>\n<text [^>]*>grad </text>\n(<text [^>]*>[^<]*</text>)')
 _FN = re.compile(r'<g id="f(\d+)" class="node fn[^"]*">\n(?:<title>[^<]*</title>\n)?'
-                 r'(?:<g id="a_f\d+t"><a xlink:title="[^"]*">\n)?<polygon fill="([^"]*)"')
+                 r'(?:<g id="a_f\d+t"><a xlink:title="[^"]*">\n)?<polygon fill="([^"]*)"( stroke="[^"]*")')
+# A step badge: its rounded cell, then its number.
+_GROUP = re.compile(r'<g id="([^"]*)"')
+_FN_GROUP = re.compile(r'f\d+|a_f\d+t')
+_BADGE = re.compile(r'<rect (fill="([^"]*)" stroke="none")[^>]*/>\n<text [^>]*?( fill="[^"]*")>(\d+)</text>')
 _EDGE = re.compile(r'<g id="g(\d+)_\d+" class="edge grad s\d+"()')
 _CAPTION = re.compile(r'<g id="a_caption"><a xlink:title="[^"]*">\n<text [^>]*>([^<]*)</text>')
 _TEXT_POS = re.compile(r'x="([^"]+)" y="([^"]+)".*font-size="([^"]+)"')
@@ -142,9 +147,23 @@ class Frames:
             spans.append((m.start(4), m.end(4), ("text", var)))
             self._text_pos[var] = _TEXT_POS.search(m.group(4)).groups()
         self._fn_fill: dict[int, str] = {}
+        self._fn_stroke: dict[int, str] = {}
         for m in _FN.finditer(svg):
-            self._fn_fill[int(m.group(1))] = m.group(2)
-            spans.append((m.start(2), m.end(2), ("fn", int(m.group(1)))))
+            call = int(m.group(1))
+            self._fn_fill[call] = m.group(2)
+            self._fn_stroke[call] = m.group(3)
+            spans.append((m.start(2), m.end(2), ("fn", call)))
+            spans.append((m.start(3), m.end(3), ("fnstroke", call)))
+        groups = [(m.start(), m.group(1)) for m in _GROUP.finditer(svg)]
+        self._badges: dict[int, tuple[str, str, str]] = {}  # step -> (cell, fill, number's fill)
+        for m in _BADGE.finditer(svg):
+            inside = groups[bisect.bisect(groups, (m.start(),)) - 1][1] if groups else ""
+            if not _FN_GROUP.fullmatch(inside):
+                continue  # a cell of some other box
+            step = int(m.group(4))
+            self._badges[step] = (m.group(1), m.group(2), m.group(3))
+            spans.append((m.start(1), m.end(1), ("badge", step)))
+            spans.append((m.start(3), m.end(3), ("badgetext", step)))
         for m in _EDGE.finditer(svg):
             spans.append((m.start(2), m.end(2), ("edge", int(m.group(1)))))
         caption = _CAPTION.search(svg)
@@ -182,7 +201,15 @@ class Frames:
             edges_by_step.setdefault(step, []).append(index)
             parts[index] = b' visibility="hidden"'
         current_fn = None
+        badges = self._badges
+        pending = {step: self._pending_badge(step) for step in badges}
+        for step, (cell, _, number) in badges.items():
+            parts[slots[("badge", step)]], parts[slots[("badgetext", step)]] = pending[step]
         for k in range(1, self.count + 1):
+            if k in badges:
+                cell, _, number = badges[k]
+                parts[slots[("badge", k)]] = cell.encode("utf-8")
+                parts[slots[("badgetext", k)]] = number.encode("utf-8")
             for var, look in self.looks[k - 1].items():
                 parts[slots[("tip", var)]] = _xml(look.tip).encode("utf-8")
                 parts[slots[("fill", var)]] = look.fill.encode("ascii")
@@ -190,13 +217,26 @@ class Frames:
             call = self.pass_record.steps[k - 1].call
             if current_fn is not None and ("fn", current_fn) in slots:
                 parts[slots[("fn", current_fn)]] = self._fn_fill[current_fn].encode("ascii")
+                parts[slots[("fnstroke", current_fn)]] = self._fn_stroke[current_fn].encode("ascii")
             if ("fn", call) in slots:
                 parts[slots[("fn", call)]] = self.theme.current_fill.encode("ascii")
+                parts[slots[("fnstroke", call)]] = self.current_stroke.encode("ascii")
             current_fn = call
             for index in edges_by_step.get(k, ()):
                 parts[index] = b""
             parts[slots[("caption", 0)]] = _xml(self.captions[k - 1]).encode("utf-8")
             yield b"".join(parts)
+
+    @property
+    def current_stroke(self) -> str:
+        """The current step's box border: heavy, as in ``--step`` pictures (kept in greyscale)."""
+        return f' stroke="{self.theme.current_border}" stroke-width="3"'
+
+    def _pending_badge(self, step: int) -> tuple[bytes, bytes]:
+        """A badge of a step not run yet: hollow, its number in the badge's colour."""
+        _, fill, _ = self._badges[step]
+        return (f'fill="#ffffff" stroke="{fill}"'.encode("utf-8"),
+                f' fill="{fill}"'.encode("utf-8"))
 
     def svgs(self):
         """Yield the SVG text of frames 1..count."""

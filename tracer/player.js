@@ -40,6 +40,13 @@
     var group = document.getElementById("f" + id);
     if (group) { fnBoxes[id] = group.querySelector("polygon"); }
   });
+  var badges = {};  // step -> [cell, number]: hollow until the step has run, as in --step pictures
+  Object.keys(fnBoxes).forEach(function (id) {
+    Array.prototype.forEach.call(document.getElementById("f" + id).querySelectorAll("rect"), function (rect) {
+      var number = rect.nextElementSibling;
+      if (number && number.textContent in data.badges) { badges[number.textContent] = [rect, number]; }
+    });
+  });
   var captionGroup = document.getElementById("a_caption");
   var caption = captionGroup && captionGroup.querySelector("text");
 
@@ -110,9 +117,23 @@
       for (var id in delta) { merged[id] = delta[id]; }
     }
     Object.keys(merged).forEach(function (id) { applyLook(id, merged[id]); });
-    Object.keys(fnBoxes).forEach(function (id) { fnBoxes[id].setAttribute("fill", data.fnFill[id]); });
+    Object.keys(fnBoxes).forEach(function (id) {
+      fnBoxes[id].setAttribute("fill", data.fnFill[id]);
+      fnBoxes[id].setAttribute("stroke", data.fnBorder[id]);
+      fnBoxes[id].removeAttribute("stroke-width");
+    });
+    Object.keys(badges).forEach(function (n) {
+      var colours = data.badges[n], done = Number(n) <= k;
+      badges[n][0].setAttribute("fill", done ? colours[0] : "#ffffff");
+      badges[n][0].setAttribute("stroke", done ? "none" : colours[0]);
+      badges[n][1].setAttribute("fill", done ? colours[1] : colours[0]);
+    });
     var step = data.steps[k - 1];
-    if (fnBoxes[step.call]) { fnBoxes[step.call].setAttribute("fill", data.currentFill); }
+    if (fnBoxes[step.call]) {
+      fnBoxes[step.call].setAttribute("fill", data.currentFill);
+      fnBoxes[step.call].setAttribute("stroke", data.currentBorder);
+      fnBoxes[step.call].setAttribute("stroke-width", "3");  // heavy, so it survives greyscale
+    }
     edges.forEach(function (pair) {
       if (pair[1] <= k) { pair[0].removeAttribute("visibility"); } else { pair[0].setAttribute("visibility", "hidden"); }
     });

@@ -74,6 +74,10 @@ def _data(made: Frames, interval_ms: int) -> str:
     data = {"count": made.count, "start": 1, "interval": interval_ms,
             "currentFill": made.theme.current_fill,
             "fnFill": {str(k): v for k, v in sorted(made._fn_fill.items())},
+            "currentBorder": made.theme.current_border,
+            "fnBorder": {str(k): v.split('"')[1] for k, v in sorted(made._fn_stroke.items())},
+            "badges": {str(step): [fill, number.split('"')[1]]
+                       for step, (_, fill, number) in sorted(made._badges.items())},
             "cells": cells, "steps": _steps(made)}
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")

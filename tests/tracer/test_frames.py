@@ -199,3 +199,43 @@ def test_a_filled_gradient_field_stays_inside_the_rounded_box():
         inset = 2.0  # the table's border and cell spacing: the fill's side
         gap = bottom - float(fill.group(1))
         assert radius - (radius ** 2 - (radius - gap) ** 2) ** 0.5 <= inset, vid
+
+
+def badge_looks(svg: str) -> dict[str, tuple[str, str]]:
+    """step -> (badge cell's fill and stroke, number's fill), for badges inside function boxes."""
+    looks = {}
+    for m in re.finditer(r'<rect\b([^>]*?)/?>(?:</rect>)?\s*<text\b([^>]*)>(\d+)</text>', svg):
+        cell, number = (dict(re.findall(r'([\w-]+)="([^"]*)"', attrs)) for attrs in m.group(1, 2))
+        looks[m.group(3)] = (f"{cell['fill']} {cell['stroke']}", number["fill"])
+    return looks
+
+
+def heavy_boxes(svg: str) -> list[str]:
+    """Function boxes with a heavy border (an SVG file, or the DOM Chromium serialised)."""
+    return re.findall(r'<g id="f(\d+)" class="node fn[^"]*">\s*<polygon [^>]*stroke-width="3"', svg)
+
+
+def test_frames_show_steps_to_come_hollow_and_the_current_step_heavy_as_step_pictures_do():
+    made = frames(generation_trace())
+    steps = made.pass_record.steps
+    for k, svg in enumerate(made.svgs(), start=1):
+        looks = badge_looks(svg)
+        assert sorted(looks) == ["1", "2", "3", "4"]
+        for n, (cell, number) in looks.items():
+            if int(n) <= k:
+                assert cell == "#1f2d3d none" and number == "#ffffff", (k, n)
+            else:  # hollow: told apart from a step that ran also in greyscale
+                assert cell == "#ffffff #1f2d3d" and number == "#1f2d3d", (k, n)
+        assert heavy_boxes(svg) == [str(steps[k - 1].call)]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_the_player_shows_steps_to_come_hollow_and_the_current_step_heavy(tmp_path):
+    made = frames(generation_trace())
+    path = write_player(made, tmp_path / "player.html")
+    frame_2 = made.svg(2)
+    dom, log = run_chromium(path.as_uri() + "#step=2", tmp_path)
+    assert 'data-step="2"' in dom, log[-2000:]
+    assert badge_looks(dom) == badge_looks(frame_2)
+    assert heavy_boxes(dom) == heavy_boxes(frame_2) == [str(made.pass_record.steps[1].call)]
