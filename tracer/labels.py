@@ -27,7 +27,11 @@ _ARIAL = (
 
 
 def format_number(x, precision: int = 4) -> str:
-    """A number in at most ``precision`` significant digits: 3.297, 1e+10, nan, -inf, 7."""
+    """A number in ``precision`` significant digits: 3.297, 1e+10, nan, -inf, 7.
+
+    Below a million the whole part is never cut: 603.25 at precision 2 is "603", not "6e+02"
+    (which reads as exactly 600), as whole numbers of up to six digits are written in full.
+    """
     kind = type(x)
     if kind is float:
         if x != x:
@@ -36,7 +40,8 @@ def format_number(x, precision: int = 4) -> str:
             return "0"
         if x in (math.inf, -math.inf):
             return "inf" if x > 0 else "-inf"
-        return "%.*g" % (precision, x)
+        text = "%.*g" % (precision, x)
+        return "%.0f" % x if "e+" in text and abs(x) < 999_999.5 else text
     if kind is bool or not isinstance(x, (int, float)):
         return str(x)
     if isinstance(x, int):

@@ -184,6 +184,11 @@ def test_formatting_helpers():
     assert [format_number(v) for v in (float("nan"), float("-inf"), 0.0, 7, 1e10)] == \
         ["nan", "-inf", "0", "7", "1e+10"]
     assert format_array(None) == "None"
+    # below a million the whole part is kept: "6e+02" read as exactly 600
+    assert [format_number(v, p) for v, p in ((603.25, 2), (14.0, 1), (9.99, 1), (12345.6, 4), (-603.7, 2))] \
+        == ["603", "14", "10", "12346", "-604"]
+    assert [format_number(v, p) for v, p in ((1234567.0, 4), (0.000012345, 4), (999999.6, 4))] == \
+        ["1.235e+06", "1.234e-05", "1e+06"]
     assert escape_html("a\nb<c>") == "a<BR/>b&lt;c&gt;"
 
 
