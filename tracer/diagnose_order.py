@@ -23,6 +23,8 @@ _HINT_OVERWRITTEN = ("the engine replaced the gradient instead of adding to it: 
 _HINT_ALIASED = ("the .grad is the very array of another gradient (x.grad = gx keeps gx itself), so an "
                  "in-place `x.grad += gx` changed both: write `x.grad = x.grad + gx` (a new array), "
                  "as in the book's step 14")
+_HINT_TRANSPOSED = ("a transposed gradient: the backward multiplies in the wrong order or forgets a "
+                    ".T (for y = x @ W: gx = gy @ W.T and gW = x.T @ gy)")
 _HINT_SHAPE = ("a broadcast in forward must be undone in backward: sum the gradient back to the "
                "input's shape (sum_to)")
 
@@ -315,13 +317,26 @@ def check_shapes(trace, pass_record) -> list:
 
 
 def _shape_finding(trace, pass_record, vid, grad_shape, shape, message, call, step):
-    same_size = _size(grad_shape) == _size(shape)
+    grad_shape, shape = tuple(grad_shape), tuple(shape)
+    severity, hint = "error", _HINT_SHAPE
+    if len(shape) == 2 and grad_shape == shape[::-1]:
+        message += ": the transpose of its shape"
+        hint = _HINT_TRANSPOSED
+    elif _size(grad_shape) == _size(shape):
+        if _broadcasts_to(grad_shape, shape):  # e.g. () for (1,): an update keeps the data's shape
+            severity, hint = "warning", "same elements, another shape: reshape the gradient to the input's shape"
+        else:  # x.data -= lr * x.grad would fail, or change the data's shape
+            hint = "same number of elements in another layout: reshape the gradient to the input's shape"
     return make_finding(
         "shape-mismatch", message, pass_id=pass_record.id, call=call, variable=vid, step=step,
-        severity="warning" if same_size else "error",
-        hint=("same number of elements: reshape the gradient to the input's shape" if same_size
-              else _HINT_SHAPE),
-        numbers={"grad_shape": list(grad_shape), "shape": list(shape)})
+        severity=severity, hint=hint, numbers={"grad_shape": list(grad_shape), "shape": list(shape)})
+
+
+def _broadcasts_to(shape, target) -> bool:
+    try:
+        return np.broadcast_shapes(shape, target) == target
+    except ValueError:
+        return False
 
 
 def _multi_index(flat: int, shape) -> tuple:

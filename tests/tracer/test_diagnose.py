@@ -565,6 +565,27 @@ def test_broadcast_not_summed_back_on_our_engine_which_raises():
     assert findings[0].call == op_call(t, "UnsummedAdd") and findings[0].variable == 2
 
 
+def test_a_transposed_gradient_is_an_error_that_says_transpose():
+    with pytest.raises(E.BackwardError):
+        with tracer.trace() as t:
+            x, w = E.Variable(np.ones((2, 3)), name="x"), E.Variable(np.ones((3, 2)), name="W")
+            E.sum(bad_ops.TransposedMatMul()(x, w)).backward()
+    (finding,) = diagnose(t)
+    assert (finding.kind, finding.severity, finding.variable) == ("shape-mismatch", "error", 2)
+    assert finding.message.endswith("of shape (3, 2): the transpose of its shape")
+    assert "gW = x.T @ gy" in finding.hint and "reshape" not in finding.hint  # reshaping gave wrong values
+
+
+def test_a_same_size_gradient_is_a_warning_only_when_it_broadcasts_to_the_data():
+    from tests.tracer.builders import seed_trace
+    from tracer.diagnose_order import _shape_finding
+    t = seed_trace()
+    cases = [((), (1,)), ((6,), (2, 3)), ((1, 3), (3,))]  # x.data -= lr * grad keeps (1,) only
+    found = [_shape_finding(t, t.passes[-1], 1, grad, shape, "m", None, None) for grad, shape in cases]
+    assert [f.severity for f in found] == ["warning", "error", "error"]
+    assert "another layout" in found[1].hint
+
+
 # ----- NaN / Inf ------------------------------------------------------------------------------
 
 def test_nan_inf_from_the_forward_names_the_op_and_where_it_flowed():

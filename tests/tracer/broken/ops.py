@@ -57,3 +57,14 @@ class ScaledSquare(E.Function):
 
     def backward(self, gy):
         return 2 * self.c * self.inputs[0].data * gy
+
+
+class TransposedMatMul(E.Function):
+    """x @ W whose backward returns gW transposed (gy.T @ x for x.T @ gy), as students write it."""
+
+    def forward(self, x, W):
+        return x @ W
+
+    def backward(self, gy):
+        x, W = self.inputs
+        return E.matmul(gy, W.T), E.matmul(E.transpose(gy), x)
