@@ -81,10 +81,12 @@ class Recorder:
                                   creator)
             return vid
         shape = getattr(data, "shape", None)
+        dtype = dtype_name(data.dtype) if hasattr(data, "dtype") else None
+        value = capture(data, self.max_elements)
+        if shape is None and type(data) in (int, float, complex) and type(value) is np.ndarray:
+            shape, dtype = (), dtype_name(value.dtype)  # a plain Python number: 0-d, as numpy keeps it
         self.raw_vars[vid] = (getattr(obj, "name", None), kind.__name__,
-                              tuple(shape) if shape is not None else None,
-                              dtype_name(data.dtype) if hasattr(data, "dtype") else None,
-                              capture(data, self.max_elements), creator)
+                              tuple(shape) if shape is not None else None, dtype, value, creator)
         return vid
 
     def _variable_id(self, obj) -> int:

@@ -586,6 +586,40 @@ def test_a_same_size_gradient_is_a_warning_only_when_it_broadcasts_to_the_data()
     assert "another layout" in found[1].hint
 
 
+def test_an_engine_of_plain_python_floats_gets_the_step_checks_too():
+    class Variable:
+        def __init__(self, data):
+            self.data, self.grad, self.creator = data, None, None
+
+        def backward(self):
+            self.grad = 1.0 if self.grad is None else self.grad
+            f = self.creator
+            if f is not None:
+                for x, gx in zip(f.inputs, f.backward(self.grad)):
+                    x.grad = gx  # overwritten, not added: x * x loses half
+                    x.backward()
+
+    class Function:
+        def __call__(self, *inputs):
+            out = Variable(self.forward(*[i.data for i in inputs]))
+            out.creator, self.inputs = self, inputs
+            return out
+
+    class Mul(Function):
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, gy):
+            return gy * self.inputs[1].data, gy * self.inputs[0].data
+
+    with tracer.trace(Function, Variable) as t:
+        x = Variable(0.5)
+        Mul()(x, x).backward()
+    assert (t.variables[1].shape, t.variables[1].dtype) == ((), "float64")
+    assert [(f.kind, f.variable) for f in diagnose(t) if f.severity == "error"][0] == \
+        ("overwritten-gradient", 1)  # it said only "no single step explains it"
+
+
 # ----- NaN / Inf ------------------------------------------------------------------------------
 
 def test_nan_inf_from_the_forward_names_the_op_and_where_it_flowed():
