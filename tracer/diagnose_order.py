@@ -23,6 +23,9 @@ _HINT_OVERWRITTEN = ("the engine replaced the gradient instead of adding to it: 
 _HINT_ALIASED = ("the .grad is the very array of another gradient (x.grad = gx keeps gx itself), so an "
                  "in-place `x.grad += gx` changed both: write `x.grad = x.grad + gx` (a new array), "
                  "as in the book's step 14")
+_HINT_LOST = ("the engine cleared this gradient before the function that made the variable had used "
+              "it: with retain_grad=False clear the outputs' gradients after a function's backward "
+              "(`y().grad = None for y in f.outputs`), not its inputs'")
 _HINT_TRANSPOSED = ("a transposed gradient: the backward multiplies in the wrong order or forgets a "
                     ".T (for y = x @ W: gx = gy @ W.T and gW = x.T @ gy)")
 _HINT_SHAPE = ("a broadcast in forward must be undone in backward: sum the gradient back to the "
@@ -230,7 +233,47 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
         if finding is not None:
             findings.append(_overwritten_finding(trace, pass_record, vid, *finding))
     findings += _root_changed(trace, pass_record, per_var, settings)
+    flagged = {f.variable for f in findings}
+    findings += [f for f in _lost_before_use(trace, pass_record, per_var) if f.variable not in flagged]
     return findings
+
+
+def _lost_before_use(trace, pass_record, per_var) -> list:
+    """A gradient a step sent whose ``.grad`` was None right after, and None when its creator's
+    backward received it: the engine cleared it (the inputs' gradients instead of the outputs')
+    or never stored it. An engine that hands gradients on another way is not flagged: there the
+    creator receives them."""
+    findings = []
+    received_by_step = {}
+    for step in pass_record.steps:
+        call = trace.calls.get(step.call)
+        if call is not None:
+            for position, out in enumerate(call.outputs):
+                got = step.grads_in[position] if position < len(step.grads_in) else None
+                received_by_step.setdefault(out, []).append((step.index, got, step.call))
+    for vid, arrivals in sorted(per_var.items()):
+        for index, parts, acc in arrivals:
+            if acc is not None or not parts:
+                continue
+            later = [(j, got, call) for j, got, call in received_by_step.get(vid, ()) if j > index]
+            if not later or later[0][1] is not None:
+                continue
+            j, _, creator = later[0]
+            sent = _total(parts)
+            value = _short_text(sent)
+            findings.append(make_finding(
+                "overwritten-gradient",
+                f"{call_label(trace, creator)} received None for {var_label(trace, vid)} at step {j}, "
+                f"though step {index} sent it {value}: its .grad was already None after step {index}",
+                pass_id=pass_record.id, call=creator, variable=vid, step=j, hint=_HINT_LOST))
+            break
+    return findings
+
+
+def _short_text(part) -> str:
+    if part.array is not None and part.array.size == 1:
+        return f"{float(part.array.reshape(-1)[0]):.6g}"
+    return f"a gradient of shape {part.shape}"
 
 
 def _root_changed(trace, pass_record, per_var, settings: Settings) -> list:

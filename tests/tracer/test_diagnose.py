@@ -586,6 +586,21 @@ def test_a_same_size_gradient_is_a_warning_only_when_it_broadcasts_to_the_data()
     assert "another layout" in found[1].hint
 
 
+def test_a_gradient_cleared_before_its_creator_used_it_is_found():
+    eng = make_engine(clear_inputs=True)  # clears the inputs' gradients, not the outputs'
+    with pytest.raises(TypeError):
+        with tracer.trace(eng.Function, eng.Variable) as t:
+            x = eng.Variable(np.array(2.0), name="x")
+            a = eng.square(x)
+            a.name = "a"
+            eng.exp(a).backward()
+    (finding,) = diagnose(t)
+    assert (finding.kind, finding.variable, finding.step) == ("overwritten-gradient", 2, 2)
+    assert finding.message == ("Square (f1) received None for a (v2) at step 2, though step 1 sent "
+                               "it 54.5982: its .grad was already None after step 1")
+    assert "not its inputs'" in finding.hint
+
+
 def test_an_engine_of_plain_python_floats_gets_the_step_checks_too():
     class Variable:
         def __init__(self, data):

@@ -12,7 +12,8 @@ from types import SimpleNamespace
 import numpy as np
 
 
-def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_seen=False) -> SimpleNamespace:
+def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_seen=False,
+                clear_inputs=False) -> SimpleNamespace:
     """A fresh engine (new classes each call) with the chosen bugs."""
 
     class Variable:
@@ -53,8 +54,9 @@ def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_s
                     if x.creator is not None:
                         add_func(x.creator)
                 if not retain_grad:
-                    for y in f.outputs:
-                        y.grad = None
+                    for y in (f.inputs if clear_inputs else f.outputs):
+                        if not clear_inputs or y.creator is not None:
+                            y.grad = None
 
     class Function:
         def __call__(self, *inputs):
