@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .labels import format_array
 from .records import Finding
 
 __all__ = ["KINDS", "Settings", "call_label", "var_label", "op_of", "rounded", "make_finding",
@@ -48,9 +49,16 @@ def call_label(trace, call_id: int) -> str:
 
 
 def var_label(trace, var_id: int) -> str:
-    """A variable as reports name it: ``x (v1)``, or ``v1`` when it has no name."""
+    """A variable as reports name it: ``x (v1)``; ``the constant 0.1 (v3)`` for a number the
+    engine wrapped; ``v1`` when it has no name."""
     name = trace.name_of(var_id)
-    return f"{_printable(name)} (v{var_id})" if name else f"v{var_id}"
+    if name:
+        return f"{_printable(name)} (v{var_id})"
+    if trace.is_constant(var_id):
+        value = trace.variables[var_id].value
+        if value is not None and value.size == 1:
+            return f"the constant {format_array(value, 6)} (v{var_id})"
+    return f"v{var_id}"
 
 
 def rounded(value):

@@ -262,8 +262,14 @@ def check_leaf_gradient(trace, pass_record, settings: Settings, cache: ReplayCac
         if finding is not None:
             findings.append(finding)
     if findings and related:
-        causes = ", ".join(sorted({f"{f.kind} at {call_label(trace, f.call)}" for f in related
-                                   if f.call is not None}))
+        places: dict[str, set[str]] = {}
+        for f in related:
+            if f.variable is not None and trace.is_constant(f.variable):
+                continue  # a constant's gradient reaches no leaf
+            if f.call is not None or f.variable is not None:
+                places.setdefault(f.kind, set()).add(call_label(trace, f.call) if f.call is not None
+                                                     else var_label(trace, f.variable))
+        causes = "; ".join(f"{kind} at {', '.join(sorted(where))}" for kind, where in sorted(places.items()))
         hint = f"probably caused by: {causes}" if causes else _HINT_LEAF
         findings = [make_finding(f.kind, f.message, pass_id=f.pass_id, variable=f.variable,
                                  severity=f.severity, hint=hint, numbers=f.numbers)
@@ -272,14 +278,14 @@ def check_leaf_gradient(trace, pass_record, settings: Settings, cache: ReplayCac
 
 
 def _check_leaf(trace, pass_record, cache, settings, chain, base, root, seed, eps, priors, vid):
+    if trace.is_constant(vid):
+        return None  # a number: its gradient, if any, is never used
     final = pass_record.grads.get(vid)
     prior = priors.get(vid)
     shape = base[vid].shape
     if final is None:
         if trace.contributions(pass_record, vid) and trace.grad_state(pass_record, vid) == "cleared":
             return None
-        if trace.is_constant(vid):
-            return None  # a number: the engine may well give it no gradient
         analytic = np.zeros(shape)
     elif final.values is None or tuple(final.shape) != shape or final.has_nonfinite:
         return None

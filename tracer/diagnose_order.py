@@ -370,6 +370,8 @@ def _shape_finding(trace, pass_record, vid, grad_shape, shape, message, call, st
             severity, hint = "warning", "same elements, another shape: reshape the gradient to the input's shape"
         else:  # x.data -= lr * x.grad would fail, or change the data's shape
             hint = "same number of elements in another layout: reshape the gradient to the input's shape"
+    if trace.is_constant(vid):  # harmless here; a parameter broadcast the same way is not
+        severity, hint = "warning", f"a constant's gradient is not used, but {hint[0].lower()}{hint[1:]}"
     return make_finding(
         "shape-mismatch", message, pass_id=pass_record.id, call=call, variable=vid, step=step,
         severity=severity, hint=hint, numbers={"grad_shape": list(grad_shape), "shape": list(shape)})

@@ -601,6 +601,43 @@ def test_a_gradient_cleared_before_its_creator_used_it_is_found():
     assert "not its inputs'" in finding.hint
 
 
+def test_a_constant_is_named_by_its_value_and_its_unsummed_gradient_is_a_warning():
+    with pytest.raises(E.BackwardError):
+        with tracer.trace() as t:
+            E.sum(bad_ops.UnsummedAdd()(E.Variable(np.ones((2, 3)), name="x"), 1.0)).backward()
+    (finding,) = diagnose(t)
+    assert (finding.kind, finding.severity) == ("shape-mismatch", "warning")
+    assert "for inputs[1], the constant 1 (v2), of shape ()" in finding.message  # it said "v2"
+    assert finding.hint.startswith("a constant's gradient is not used, but a broadcast")
+
+
+def test_a_leaf_gradient_finding_names_the_stale_gradients_that_caused_it():
+    eng = make_engine()
+    with tracer.trace(eng.Function, eng.Variable, keep="all") as t:
+        x = eng.Variable(np.array(2.0), name="x")
+        a = eng.square(x)
+        a.name = "a"
+        y = eng.exp(a)
+        y.backward(retain_grad=True)
+        x.cleargrad()  # but not a's: the second pass adds to it
+        y.backward(retain_grad=True)
+    leaf = [f for f in diagnose(t) if f.kind == "leaf-gradient"]
+    assert [(f.pass_id, f.variable) for f in leaf] == [(2, 1)]
+    assert leaf[0].hint == "probably caused by: stale-gradient at a (v2)"  # stale findings have no call
+
+
+def test_a_constants_gradient_is_not_checked_as_a_leaf():
+    with tracer.trace(fullcore.Function, fullcore.Variable, keep="all") as t:
+        x = fullcore.Variable(np.array(2.0), name="x")
+        y = (x * 0.1) * x  # the engine wraps 0.1 in a Variable of its own
+        y.backward(retain_grad=True)
+        x.cleargrad()
+        y.backward(retain_grad=True)  # the stale x * 0.1 makes the constant's gradient wrong too
+    constant = next(v for v in t.variables if t.is_constant(v))
+    found = [f.variable for f in diagnose(t, checks=["leaf-gradient"])]
+    assert found == [1] and constant not in found  # x's is wrong as well: found
+
+
 def test_an_engine_of_plain_python_floats_gets_the_step_checks_too():
     class Variable:
         def __init__(self, data):
