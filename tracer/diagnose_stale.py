@@ -10,6 +10,17 @@ _HINT_STALE = ("call {clear} (or set .grad = None) before each backward, e.g. at
                "training step; ignore this if you meant to add up the gradients of several "
                "backward calls")
 
+_HINT_DATA = ("{name} kept its data while other leaves were updated: if it is input data, whose gradient "
+              "nothing uses, pass it as a plain array instead of a Variable (or ignore this); else "
+              "call {clear} before each backward")
+
+
+def _unchanged(trace, pass_record, vid) -> bool:
+    """A leaf whose data at this pass's forward is what it was when first seen."""
+    record = trace.variables.get(vid)
+    return record is not None and record.creator is None and record.value is not None and \
+        pass_record.values.get(vid) == record.value
+
 
 def forward_inputs(trace) -> set:
     """Ids of the variables some call outside backward steps took as input."""
@@ -34,6 +45,8 @@ def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None)
     if used_by_forward is None:
         used_by_forward = forward_inputs(trace)
     findings = []
+    unchanged = {v for v in pass_record.values if _unchanged(trace, pass_record, v)}
+    training = any(v not in unchanged for v in pass_record.values)  # some leaf was updated
     for vid, prior in sorted(priors.items()):
         if vid == pass_record.root or prior is None or prior.is_zero or vid not in used_by_forward:
             continue
@@ -52,6 +65,7 @@ def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None)
             f"{var_label(trace, vid)} began backward pass {pass_record.id} with a .grad left from an "
             f"earlier backward, and this pass added its gradient to that one",
             pass_id=pass_record.id, variable=vid, severity="warning",
-            hint=_HINT_STALE.format(clear=f"{name}.cleargrad()" if name else "cleargrad() on it"),
+            hint=(_HINT_DATA if training and vid in unchanged else _HINT_STALE).format(
+                clear=f"{name}.cleargrad()" if name else "cleargrad() on it", name=name or "it"),
             numbers=numbers))
     return findings

@@ -638,6 +638,20 @@ def test_a_constants_gradient_is_not_checked_as_a_leaf():
     assert found == [1] and constant not in found  # x's is wrong as well: found
 
 
+def test_a_stale_gradient_on_input_data_in_a_training_loop_says_pass_it_as_an_array():
+    with tracer.trace() as t:
+        data = E.Variable(np.array([1.0, 2.0]), name="X")
+        w = E.Parameter(np.array([0.5, 0.5]), name="W")
+        for _ in range(3):
+            w.cleargrad()  # but never X's
+            loss = E.sum(data * w)
+            loss.backward()
+            w.data -= 0.1 * w.grad.data
+    (stale,) = diagnose(t, checks=["stale-gradient"])
+    assert stale.variable == 1 and stale.hint.startswith("X kept its data while other leaves were updated")
+    assert "pass it as a plain array" in stale.hint and "X.cleargrad()" in stale.hint
+
+
 def test_an_engine_of_plain_python_floats_gets_the_step_checks_too():
     class Variable:
         def __init__(self, data):
