@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -471,6 +472,15 @@ def test_steps_leaves_constants_out_of_leaf_gradients_and_writes_shapes_as_pytho
                       "y = E.sum(x * 3.0 - 1.0)\ny.backward()\n")
     lines = run("steps", script).stdout.splitlines()
     assert "leaf gradients after the pass: x: [3, 3, 3, ...] shape (10,)" in lines  # no "v3: 3", no "(10)"
+
+
+def test_steps_tells_apart_variables_that_share_a_name(tmp_path):
+    script = tmp_path / "rebound.py"
+    script.write_text("import numpy as np\nimport engine as E\nx = E.Variable(np.array(0.5), name='x')\n"
+                      "x0 = x\nfor _ in range(2):\n    x = E.sin(x)\ny = x * x0\ny.backward()\n")
+    out = run("steps", script).stdout
+    assert "leaf gradients after the pass: x (v1): " in out  # the leaf and the rebound x were both "x"
+    assert re.search(r"Mul#\d+ +\d+ +y: 1 +x \(v\d+\): ", out), out
 
 
 def test_steps_reveals_the_own_engine_bug():

@@ -24,11 +24,29 @@ def select_passes(trace: Trace, which="last") -> list[PassRecord]:
     return [record] if record is not None else []
 
 
-def _var_name(trace: Trace, var_id: int) -> str:
+def _var_name(trace: Trace, var_id: int, shared: frozenset = frozenset()) -> str:
     """The name for a table cell: control characters (a newline in a name) escaped, so a row
-    stays one line."""
-    name = trace.name_of(var_id) or f"v{var_id}"
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+    stays one line; a name in ``shared`` (held by several variables of the pass: ``x`` rebound
+    in a loop) gets the id, ``x (v1)``."""
+    name = trace.name_of(var_id)
+    if not name:
+        return f"v{var_id}"
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+    return f"{text} (v{var_id})" if name in shared else text
+
+
+def _shared_names(trace: Trace, pass_record: PassRecord) -> frozenset:
+    """Names that more than one variable of the pass (or of its steps' calls) has."""
+    var_ids = set(pass_record.variables)
+    for step in pass_record.steps:
+        call = trace.calls.get(step.call)
+        if call is not None:
+            var_ids.update(call.inputs)
+            var_ids.update(call.outputs)
+    seen, shared = set(), set()
+    for name in filter(None, map(trace.name_of, var_ids)):
+        (shared if name in seen else seen).add(name)
+    return frozenset(shared)
 
 
 def _width(text: str) -> int:
@@ -51,11 +69,11 @@ def _grad(snapshot: ArraySnapshot | None, precision: int) -> str:
     return text
 
 
-def _cells(trace: Trace, var_ids, grads, precision: int) -> list[str]:
+def _cells(trace: Trace, var_ids, grads, precision: int, shared: frozenset) -> list[str]:
     lines = []
     for position, var_id in enumerate(var_ids):
         grad = grads[position] if position < len(grads) else None
-        lines.append(f"{_var_name(trace, var_id)}: {_grad(grad, precision)}")
+        lines.append(f"{_var_name(trace, var_id, shared)}: {_grad(grad, precision)}")
     return lines or ["-"]
 
 
@@ -63,6 +81,7 @@ def step_rows(trace: Trace, pass_record: PassRecord, precision: int = 4) -> list
     """One row per step, each cell a list of lines (one line per output or input)."""
     rows = []
     runs: dict[int, int] = {}
+    shared = _shared_names(trace, pass_record)
     for step in pass_record.steps:
         call = trace.calls.get(step.call)
         runs[step.call] = runs.get(step.call, 0) + 1
@@ -73,17 +92,18 @@ def step_rows(trace: Trace, pass_record: PassRecord, precision: int = 4) -> list
         generation = "-" if call is None or call.generation is None else str(call.generation)
         inputs = call.inputs if call else ()
         outputs = call.outputs if call else ()
-        grads_out = _cells(trace, inputs, step.grads_out, precision)
+        grads_out = _cells(trace, inputs, step.grads_out, precision, shared)
         if step.error:
             grads_out = ["error: " + " ".join(str(step.error).split())]
         rows.append(([str(step.index)], [function], [generation],
-                     _cells(trace, outputs, step.grads_in, precision), grads_out,
-                     _cells(trace, inputs, step.accumulated, precision)))
+                     _cells(trace, outputs, step.grads_in, precision, shared), grads_out,
+                     _cells(trace, inputs, step.accumulated, precision, shared)))
     return rows
 
 
 def _pass_title(trace: Trace, pass_record: PassRecord) -> str:
-    root = _var_name(trace, pass_record.root) if pass_record.root is not None else "?"
+    root = "?" if pass_record.root is None else \
+        _var_name(trace, pass_record.root, _shared_names(trace, pass_record))
     how = f"{root}.backward()" if pass_record.kind == "backward" else f"manual backward from {root}"
     options = ", ".join(f"{k}={v}" for k, v in sorted(pass_record.options.items()) if v)
     steps = len(pass_record.steps)
@@ -116,16 +136,17 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
             out.append(line([cell[k] if k < len(cell) else "" for cell in row]))
     if not rows:
         out.append("(no steps: the root has no creator)")
+    shared = _shared_names(trace, pass_record)
     leaves = [v for v in pass_record.variables  # constants are numbers, not inputs one asks about
               if v in trace.variables and trace.variables[v].creator is None and not trace.is_constant(v)]
     if leaves:
-        finals = ", ".join(f"{_var_name(trace, v)}: {_grad(trace.final_grad(pass_record, v), precision)}"
+        finals = ", ".join(f"{_var_name(trace, v, shared)}: {_grad(trace.final_grad(pass_record, v), precision)}"
                            for v in leaves)
         out.append(f"leaf gradients after the pass: {finals}")
     cleared = [v for v in pass_record.variables if trace.grad_state(pass_record, v) == "cleared"]
     if cleared:
         out.append("cleared by the engine after use (.grad is None at the end; retain_grad=True keeps "
-                   f"them): {', '.join(_var_name(trace, v) for v in cleared)}")
+                   f"them): {', '.join(_var_name(trace, v, shared) for v in cleared)}")
     return "\n".join(out)
 
 
