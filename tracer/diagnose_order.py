@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
 
 import numpy as np
 
@@ -26,6 +27,9 @@ _HINT_ALIASED = ("the .grad is the very array of another gradient (x.grad = gx k
 _HINT_LOST = ("the engine cleared this gradient before the function that made the variable had used "
               "it: with retain_grad=False clear the outputs' gradients after a function's backward "
               "(`y().grad = None for y in f.outputs`), not its inputs'")
+_HINT_ONE_ARRAY = ("the gradients of all {n} inputs arrived as one: backward returned them in a list "
+                   "(or one array), which the engine took as the first input's gradient; return a "
+                   "tuple, `return gx0, gx1`")
 _HINT_TRANSPOSED = ("a transposed gradient: the backward multiplies in the wrong order or forgets a "
                     ".T (for y = x @ W: gx = gy @ W.T and gW = x.T @ gy)")
 _HINT_SHAPE = ("a broadcast in forward must be undone in backward: sum the gradient back to the "
@@ -342,11 +346,16 @@ def check_shapes(trace, pass_record) -> list:
                 continue
             if tuple(grad.shape) != tuple(record.shape):
                 flagged.add(vid)
-                findings.append(_shape_finding(
+                finding = _shape_finding(
                     trace, pass_record, vid, grad.shape, record.shape,
                     f"{op_of(trace, call.id)}.backward returned a gradient of shape "
                     f"{tuple(grad.shape)} for inputs[{position}], {var_label(trace, vid)}, of "
-                    f"shape {tuple(record.shape)}", call.id, step.index))
+                    f"shape {tuple(record.shape)}", call.id, step.index)
+                inputs = len(call.inputs)
+                if inputs > 1 and position == 0 and len(step.grads_out) < inputs and \
+                        tuple(grad.shape) == (inputs,) + tuple(record.shape):
+                    finding = replace(finding, hint=_HINT_ONE_ARRAY.format(n=inputs))
+                findings.append(finding)
     for vid, grad in sorted(pass_record.grads.items()):
         record = trace.variables.get(vid)
         if grad is None or record is None or record.shape is None or vid in flagged:

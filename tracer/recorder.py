@@ -39,6 +39,26 @@ def _passed_ids(args) -> set[int]:
     return ids
 
 
+def _as_array(items):
+    """A returned list as numpy would take it whole (None when it cannot: ragged, not numbers)."""
+    try:
+        return np.asarray([g if isinstance(g, _NOT_VARIABLES) else getattr(g, "data", g) for g in items])
+    except (ValueError, TypeError):
+        return None
+
+
+def _list_reading(split: tuple, whole, accumulated: tuple) -> tuple:
+    """How the engine took a list that backward returned: one gradient per input when the first
+    input's ``.grad`` now has an item's shape, else one gradient, whole (``if not
+    isinstance(gxs, tuple): gxs = (gxs,)``, as in the book; also when the engine failed)."""
+    first = accumulated[0] if accumulated else None
+    if whole is None or (first is not None and split and split[0] is not None
+                         and getattr(first, "shape", None) == getattr(split[0], "shape", None)
+                         and getattr(first, "shape", None) != whole.shape):
+        return split
+    return (whole,)
+
+
 class Recorder:
     """Receives events from the hooks and keeps what the ``keep`` policy asks for."""
 
@@ -265,8 +285,11 @@ class Recorder:
             step.error = error_text(error)
             return
         max_elements = self.max_elements
-        if isinstance(grads_out, (tuple, list)):
+        if isinstance(grads_out, tuple):
             step.grads_out = tuple([quick_capture(g, max_elements) for g in grads_out])
+        elif isinstance(grads_out, list):  # one gradient (the book's engines) or one per input
+            step.grads_out = tuple([quick_capture(g, max_elements) for g in grads_out])
+            step.whole_list = capture(_as_array(grads_out), max_elements)
         else:
             step.grads_out = (quick_capture(grads_out, max_elements),)
         fn = step.fn
@@ -329,6 +352,9 @@ class Recorder:
             accumulated.append(captured)
         step.accumulated = tuple(accumulated)
         step.input_objects = ()
+        if step.whole_list is not None:
+            step.grads_out = _list_reading(step.grads_out, step.whole_list, step.accumulated)
+            step.whole_list = None
         return just_read
 
     def _reachable(self, root_id: int) -> tuple[tuple[int, ...], tuple[int, ...]]:

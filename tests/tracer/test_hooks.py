@@ -584,3 +584,21 @@ def test_an_internal_error_stops_every_nested_trace_for_good(monkeypatch):
         t.__exit__(None, None, None)
     assert all(not r.calls for r in results) and e.data > 0 and s.data > 0
     assert all(any("internal error" in w for w in r.warnings) for r in results)
+
+
+@pytest.mark.parametrize("lists_split", [False, True])
+def test_a_list_from_backward_is_recorded_as_the_engine_took_it(lists_split):
+    from tests.tracer.broken.engines import make_engine
+    from tracer.diagnose import diagnose
+    eng = make_engine(lists_split=lists_split)
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x, w = eng.Variable(np.array(2.0), name="x"), eng.Variable(np.array(3.0), name="w")
+        eng.ListMul()(x, w).backward()
+    (step,) = t.passes[-1].steps
+    returned = [g.to_array().tolist() for g in step.grads_out]
+    if lists_split:  # one gradient per input
+        assert returned == [3.0, 2.0] and w.grad == 2.0
+    else:  # the book's `if not isinstance(gxs, tuple)`: x got the whole list, w nothing
+        assert returned == [[3.0, 2.0]] and w.grad is None
+        (finding,) = [f for f in diagnose(t) if f.kind == "shape-mismatch"]
+        assert "backward returned them in a list" in finding.hint and "return gx0, gx1" in finding.hint

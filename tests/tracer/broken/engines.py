@@ -13,7 +13,7 @@ import numpy as np
 
 
 def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_seen=False,
-                clear_inputs=False) -> SimpleNamespace:
+                clear_inputs=False, lists_split=False) -> SimpleNamespace:
     """A fresh engine (new classes each call) with the chosen bugs."""
 
     class Variable:
@@ -42,7 +42,7 @@ def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_s
             while funcs:
                 f = funcs.pop()
                 gxs = f.backward(*[output.grad for output in f.outputs])
-                if not isinstance(gxs, tuple):
+                if not isinstance(gxs, (tuple, list) if lists_split else tuple):
                     gxs = (gxs,)
                 for x, gx in zip(f.inputs, gxs):
                     if in_place and x.grad is not None:
@@ -83,6 +83,14 @@ def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_s
         def backward(self, gy):
             return np.exp(self.inputs[0].data) * gy
 
+    class ListMul(Function):
+        def forward(self, x0, x1):
+            return x0 * x1
+
+        def backward(self, gy):
+            x0, x1 = self.inputs
+            return [gy * x1.data, gy * x0.data]  # a list: one gradient to the book's engines
+
     class Add(Function):
         def forward(self, x0, x1):
             return x0 + x1
@@ -91,5 +99,5 @@ def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_s
             return gy, gy  # no sum back to the input shapes: wrong under broadcasting
 
     return SimpleNamespace(
-        Variable=Variable, Function=Function, Square=Square, Exp=Exp, Add=Add,
+        Variable=Variable, Function=Function, Square=Square, Exp=Exp, Add=Add, ListMul=ListMul,
         square=lambda x: Square()(x), exp=lambda x: Exp()(x), add=lambda a, b: Add()(a, b))
