@@ -1184,3 +1184,27 @@ def test_a_saved_trace_still_knows_a_no_grad_root(scripts):
     assert '"unlinked": true' in (scripts / "t.json").read_text()
     again = run("check", scripts / "t.json")
     assert "that call kept no link to it" in " ".join(again.stdout.split())
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_output_directory_that_refuses_new_files_is_found_before_the_script_runs(tmp_path):
+    ran = tmp_path / "ran"
+    script = tmp_path / "s.py"
+    script.write_text(f"open({str(ran)!r}, 'w').close()\nimport numpy as np, engine as E\n"
+                      "E.exp(E.Variable(np.array(1.0))).backward()\n")
+    result = run("render", script, "-o", "/proc/x.svg")  # permissions say yes to root; creating says no
+    assert result.exit_code == 1 and not ran.exists()
+    assert error_line(result).startswith("Error: cannot write /proc/x.svg: ")
+    assert error_line(result).endswith("choose another output path")
+
+
+def test_a_script_that_changes_the_umask_does_not_set_the_outputs_mode(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import os\nos.umask(0o777)\nimport numpy as np, engine as E\n"
+                      "E.exp(E.Variable(np.array(1.0))).backward()\n")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    result = run("render", script, "-o", tmp_path / "g.dot")
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / "g.dot").stat().st_mode & 0o777 == 0o666 & ~mask  # it was 000
+    assert os.umask(mask) == mask

@@ -48,8 +48,18 @@ def _destination(path: str | os.PathLike) -> tuple[Path, bool]:
 
 
 def check_writable(path: str | os.PathLike) -> Path:
-    """Fail early, before any work, when ``path`` cannot be written; returns it as a Path."""
-    return _checked(path)[0]
+    """Fail early, before any work, when ``path`` cannot be written; returns it as a Path.
+
+    Beyond permissions (which root passes everywhere), a file is made and removed in its
+    directory: a read-only mount or /sys fails here, not after a long run."""
+    given, target, stream = _checked(path)
+    if not stream:
+        try:
+            tempfile.NamedTemporaryFile(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent).close()
+        except OSError as exc:
+            raise OutputError(f"cannot write {given}: {exc.strerror or exc}; choose another output "
+                              f"path") from exc
+    return given
 
 
 def _checked(path: str | os.PathLike) -> tuple[Path, Path, bool]:
@@ -126,7 +136,11 @@ def _open_stream(path: Path):
 
 def _replace(target: Path, payload: bytes) -> None:
     """Write a temporary file beside ``target`` and rename it over ``target``."""
-    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write {target}: {exc.strerror or exc}; choose another output "
+                          f"path") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)

@@ -115,6 +115,8 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     saved_argv, saved_path, saved_cwd = sys.argv, list(sys.path), os.getcwd()
     saved_streams = sys.stdin, sys.stdout, sys.stderr  # a script may replace (or close) them
     saved_environ = dict(os.environ)  # and set variables (a notebook's %env)
+    saved_umask = os.umask(0o022)  # read it (os.umask only reads by setting): our outputs' modes
+    os.umask(saved_umask)
     saved_main = sys.modules.get("__main__")
     shadowed_tops, shadowed = _shadowed_modules(script_dir, notebook.writes if notebook is not None else ())
     recording = trace(auto=True, keep=keep, max_elements=max_elements, function_names=function_names,
@@ -135,6 +137,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
         if os.environ != saved_environ:
             os.environ.clear()
             os.environ.update(saved_environ)
+        os.umask(saved_umask)
         os.chdir(saved_cwd)
         sys.argv = saved_argv
         sys.path[:] = saved_path
