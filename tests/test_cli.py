@@ -1208,3 +1208,14 @@ def test_a_script_that_changes_the_umask_does_not_set_the_outputs_mode(tmp_path)
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / "g.dot").stat().st_mode & 0o777 == 0o666 & ~mask  # it was 000
     assert os.umask(mask) == mask
+
+
+def test_frames_or_the_player_with_the_system_renderer_are_refused_before_the_script_runs(tmp_path):
+    ran = tmp_path / "ran"
+    script = tmp_path / "s.py"
+    script.write_text(f"open({str(ran)!r}, 'w').close()\n")
+    for args in (["-o", tmp_path / "p.html"], ["--frames", tmp_path / "frames"]):
+        result = run("render", script, *args, "--renderer", "system")
+        assert result.exit_code == 2 and not ran.exists(), result.stderr
+        assert "leave out --renderer system" in result.stderr
+    assert not (tmp_path / "frames").exists()
