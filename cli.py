@@ -792,6 +792,9 @@ def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, rende
         raise click.BadParameter(str(exc), param_hint="'EXPRESSION'") from None
     if out is None and not show_steps:
         raise click.UsageError("give the output file with -o OUT (e.g. -o expr.svg), or --steps")
+    if show_steps and no_backward:
+        raise click.UsageError("--steps lists backward steps, and --no-backward runs none: leave out "
+                               "one of them")
     fmt = _prepare_output(out, fmt, renderer)
     try:
         with _warnings_as_lines():  # numpy's "overflow encountered in power": one line each

@@ -1219,3 +1219,16 @@ def test_frames_or_the_player_with_the_system_renderer_are_refused_before_the_sc
         assert result.exit_code == 2 and not ran.exists(), result.stderr
         assert "leave out --renderer system" in result.stderr
     assert not (tmp_path / "frames").exists()
+
+
+def test_steps_lists_at_most_thirty_names_under_the_table(tmp_path):
+    script = tmp_path / "chain.py"
+    script.write_text("import numpy as np\nimport engine as E\ny = E.Variable(np.array(0.5), name='x')\n"
+                      "for _ in range(100):\n    y = E.sin(y)\ny.backward()\n")
+    cleared = [line for line in run("steps", script).stdout.splitlines() if line.startswith("cleared")]
+    assert cleared[0].endswith(", v31, ... (70 more)") and cleared[0].count(", ") == 30  # 100 of them
+
+
+def test_expr_steps_without_backward_is_a_usage_error():
+    result = run("expr", "x*x", "--let", "x=2", "--no-backward", "--steps")
+    assert result.exit_code == 2 and "leave out one of them" in result.stderr  # it printed nothing, exit 0

@@ -13,6 +13,7 @@ from .trace import Trace
 __all__ = ["HEADERS", "select_passes", "step_rows", "format_pass", "format_steps", "steps_to_dict"]
 
 _MAX_ITEMS = 4
+_MAX_LISTED = 30  # names in the lines under the table (a 50k-op chain made one line of 360 KB)
 HEADERS = ("step", "function", "gen", "gradient in", "gradients out", "accumulated .grad")
 
 
@@ -141,12 +142,17 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
               if v in trace.variables and trace.variables[v].creator is None and not trace.is_constant(v)]
     if leaves:
         finals = ", ".join(f"{_var_name(trace, v, shared)}: {_grad(trace.final_grad(pass_record, v), precision)}"
-                           for v in leaves)
+                           for v in leaves[:_MAX_LISTED])
+        if len(leaves) > _MAX_LISTED:
+            finals += f", ... ({len(leaves) - _MAX_LISTED:,} more)"
         out.append(f"leaf gradients after the pass: {finals}")
     cleared = [v for v in pass_record.variables if trace.grad_state(pass_record, v) == "cleared"]
     if cleared:
+        names = [_var_name(trace, v, shared) for v in cleared[:_MAX_LISTED]]
+        if len(cleared) > _MAX_LISTED:
+            names.append(f"... ({len(cleared) - _MAX_LISTED:,} more)")
         out.append("cleared by the engine after use (.grad is None at the end; retain_grad=True keeps "
-                   f"them): {', '.join(_var_name(trace, v, shared) for v in cleared)}")
+                   f"them): {', '.join(names)}")
     return "\n".join(out)
 
 
