@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import difflib
 import io
 import math
 import os
@@ -21,6 +22,31 @@ __all__ = ["main"]
 # Options may come before or after SCRIPT; options gradtrace does not know go to the script,
 # and everything after `--` goes to the script untouched.
 _SCRIPT_COMMAND = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
+
+
+class _ScriptCommand(click.Command):
+    """A command that runs a script: an option passed on to the script that looks like a
+    misspelt gradtrace option (``--frame`` for ``--frames``) is named in a warning."""
+
+    def parse_args(self, ctx, args):
+        ctx.meta["gradtrace.after_dashes"] = len(args) - args.index("--") - 1 if "--" in args else 0
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx):
+        script_args = list(ctx.params.get("args") or ())
+        undelimited = script_args[:len(script_args) - ctx.meta.get("gradtrace.after_dashes", 0)]
+        ours = [name for param in self.params if isinstance(param, click.Option)
+                for name in param.opts + param.secondary_opts if name.startswith("--")]
+        for token in undelimited:
+            name = token.split("=", 1)[0]
+            if not name.startswith("--") or name in ours:
+                continue
+            close = difflib.get_close_matches(name, ours, n=1, cutoff=0.75)
+            if close:
+                _warn(f"{name} went to the script as its own argument: did you mean gradtrace's "
+                      f"{close[0]}? (put the script's arguments after --, and this warning goes)")
+        return super().invoke(ctx)
+
 _ARGS_NOTE = """
 SCRIPT is a .py file, a Jupyter notebook (.ipynb: its code cells run in order, in the
 notebook's folder; %time and %%writefile work, other IPython magics are skipped), or a trace
@@ -443,7 +469,7 @@ def _deliver(trace, out, fmt, what: str = "script", **options) -> None:
 
 # ----- render -----------------------------------------------------------------------------------
 
-@main.command(context_settings=_SCRIPT_COMMAND,
+@main.command(cls=_ScriptCommand, context_settings=_SCRIPT_COMMAND,
               short_help="Run a script and draw its computation graph.", epilog="""\b
 Examples:
   gradtrace render samples/seed_example.py -o seed.svg
@@ -611,7 +637,7 @@ def _warnings_as_lines():
 
 # ----- steps ------------------------------------------------------------------------------------
 
-@main.command(context_settings=_SCRIPT_COMMAND,
+@main.command(cls=_ScriptCommand, context_settings=_SCRIPT_COMMAND,
               short_help="Run a script and print the backward order as a table.", epilog="""\b
 Examples:
   gradtrace steps samples/generations.py
@@ -648,7 +674,7 @@ def steps(script, args, keep, max_elements, function_class, variable_class, whic
 
 # ----- check ------------------------------------------------------------------------------------
 
-@main.command(context_settings=_SCRIPT_COMMAND,
+@main.command(cls=_ScriptCommand, context_settings=_SCRIPT_COMMAND,
               short_help="Run a script and report the usual backprop bugs.", epilog="""\b
 Examples:
   gradtrace check samples/own_engine_bug.py       (exit 1: functions ran out of order)

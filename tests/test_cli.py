@@ -1232,3 +1232,15 @@ def test_steps_lists_at_most_thirty_names_under_the_table(tmp_path):
 def test_expr_steps_without_backward_is_a_usage_error():
     result = run("expr", "x*x", "--let", "x=2", "--no-backward", "--steps")
     assert result.exit_code == 2 and "leave out one of them" in result.stderr  # it printed nothing, exit 0
+
+
+def test_a_misspelt_gradtrace_option_that_went_to_the_script_is_named(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("import sys\nprint(sys.argv[1:])\n")
+    result = run("render", script, "-o", tmp_path / "g.dot", "--frame", "fr", "--lr", "0.1")
+    assert "['--frame', 'fr', '--lr', '0.1']" in result.stdout
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning: --")]
+    assert warnings == ["Warning: --frame went to the script as its own argument: did you mean "
+                        "gradtrace's --frames? (put the script's arguments after --, and this warning goes)"]
+    result = run("check", script, "--", "--pass-all")  # after --: meant for the script
+    assert "went to the script" not in result.stderr
