@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import sysconfig
 import time
 import warnings
+import zlib
 from pathlib import Path
 
 from .errors import TraceError
@@ -200,10 +202,36 @@ def deterministic_pdf(data: bytes) -> bytes:
     return _PDF_DATE.sub(_pdf_date, data)
 
 
-def _postprocess(fmt: str, data: bytes) -> bytes:
+def _postprocess(fmt: str, data: bytes, dpi: int) -> bytes:
     if fmt == "svg":
         return compact_svg(data)
+    if fmt == "png":
+        return png_with_resolution(data, dpi)
     return deterministic_pdf(data) if fmt == "pdf" else data
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_with_resolution(data: bytes, dpi: int) -> bytes:
+    """The PNG with a pHYs chunk saying its resolution, so that office programs and LaTeX place
+    it at the size it was drawn for (without one they assume 72 or 96 dpi). An existing pHYs
+    chunk is replaced."""
+    if not data.startswith(_PNG_SIGNATURE):
+        return data
+    chunks, position = [], len(_PNG_SIGNATURE)
+    while position + 8 <= len(data):
+        length = struct.unpack(">I", data[position:position + 4])[0]
+        end = position + 12 + length
+        chunks.append((data[position + 4:position + 8], data[position:end]))
+        position = end
+    per_metre = round(dpi / 0.0254)
+    body = b"pHYs" + struct.pack(">IIB", per_metre, per_metre, 1)
+    phys = struct.pack(">I", 9) + body + struct.pack(">I", zlib.crc32(body))
+    kept = [chunk for kind, chunk in chunks if kind != b"pHYs"]
+    if not kept or chunks[0][0] != b"IHDR":
+        return data
+    return _PNG_SIGNATURE + kept[0] + phys + b"".join(kept[1:]) + data[position:]
 
 
 def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int | None = None,
@@ -215,6 +243,12 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
     also from $GRADTRACE_RENDERER). ``dpi`` sets PNG resolution. More than ``max_nodes``
     nodes raises GraphTooLargeError; a graph above SLOW_NODES emits a RenderWarning first.
     """
+    dpi = 120 if dpi is None else dpi
+    if isinstance(dpi, bool) or not isinstance(dpi, int) or not 10 <= dpi <= 1200:
+        raise ValueError(f"dpi must be a whole number from 10 to 1200, got {dpi!r}")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                or not timeout > 0):
+        raise ValueError(f"timeout must be a number of seconds above 0 (or None: no limit), got {timeout!r}")
     if dot_options or not (isinstance(graph, str) or hasattr(graph, "source")):
         from .dot import to_dot
         graph = to_dot(graph, **dot_options)
@@ -235,9 +269,9 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
     kind, program = choose_renderer(fmt, renderer, source)
     argv = [program, f"-T{fmt}"]
     if fmt == "png":
-        argv.append(f"-Gdpi={int(dpi or 120)}")
+        argv.append(f"-Gdpi={dpi}")
     try:
-        return _postprocess(fmt, _run(kind, program, argv, source, timeout))
+        return _postprocess(fmt, _run(kind, program, argv, source, timeout), dpi)
     except _RoutingError as failure:
         # Graphviz sometimes cannot route an edge around others when edges leave from ports
         # (the gradient edges do). The same graph without ports lays out; the gradient edges
@@ -246,7 +280,7 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
         if unported == source:
             raise RenderError(str(failure)) from None
         try:
-            return _postprocess(fmt, _run(kind, program, argv, unported, timeout))
+            return _postprocess(fmt, _run(kind, program, argv, unported, timeout), dpi)
         except _RoutingError:
             raise RenderError(str(failure)) from None
 

@@ -61,6 +61,41 @@ def test_png_json_and_dot_formats(tmp_path):
     ET.parse(path)
 
 
+def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    import struct
+    chunks, position = [], 8
+    while position < len(data):
+        length = struct.unpack(">I", data[position:position + 4])[0]
+        chunks.append((data[position + 4:position + 8], data[position + 8:position + 8 + length]))
+        position += 12 + length
+    return chunks
+
+
+def test_a_png_says_its_resolution_so_office_programs_place_it_at_its_size():
+    import struct
+    import zlib
+    data = render(seed_trace(), "png", renderer="bundled", dpi=300)
+    chunks = png_chunks(data)
+    kinds = [kind for kind, _ in chunks]
+    assert kinds[:2] == [b"IHDR", b"pHYs"] and kinds.count(b"pHYs") == 1 and kinds[-1] == b"IEND"
+    assert struct.unpack(">IIB", chunks[1][1]) == (11811, 11811, 1)  # 300 dpi in pixels per metre
+    assert R.png_with_resolution(data, 300) == data  # replaced, not added twice
+    position = data.index(b"pHYs")
+    assert data[position + 13:position + 17] == struct.pack(">I", zlib.crc32(data[position:position + 13]))
+
+
+@pytest.mark.parametrize("bad", [-5, 0, 10 ** 6, 2.5, True, "300"])
+def test_dpi_out_of_range_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="dpi must be a whole number from 10 to 1200"):
+        render(seed_trace(), "png", dpi=bad)
+
+
+@pytest.mark.parametrize("bad", [-1, 0, "5", True])
+def test_a_timeout_that_is_not_positive_is_a_clear_error(bad):
+    with pytest.raises(ValueError, match="timeout must be a number of seconds above 0"):
+        render(seed_trace(), "svg", timeout=bad)
+
+
 @pytest.mark.system_dot
 @needs_system
 def test_pdf_uses_the_system_dot(tmp_path):
