@@ -389,7 +389,8 @@ def picture_options(func):
         click.option("--precision", type=click.IntRange(1, 17), default=4, show_default=True,
                      help="Significant digits of numbers."),
         click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False),
-                     default="TB", show_default=True, help="Layout direction: top-bottom, left-right, bottom-top or right-left."),
+                     default="TB", show_default=True,
+                     help="Layout direction: top-bottom, left-right, bottom-top or right-left."),
         click.option("--theme", type=click.Choice(["lecture", "debug"]), default=None,
                      help="lecture (printable) or debug (NaN/Inf, findings, failing step in colour). "
                           "Default: lecture, or debug when the run raised."),

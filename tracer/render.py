@@ -270,6 +270,8 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
     argv = [program, f"-T{fmt}"]
     if fmt == "png":
         argv.append(f"-Gdpi={dpi}")
+    elif fmt == "pdf":
+        argv.append("-Gmargin=0")  # paged formats add half an inch a side: the picture's own pad is enough
     try:
         return _postprocess(fmt, _run(kind, program, argv, source, timeout), dpi)
     except _RoutingError as failure:

@@ -98,6 +98,16 @@ def test_a_timeout_that_is_not_positive_is_a_clear_error(bad):
 
 @pytest.mark.system_dot
 @needs_system
+def test_a_pdf_page_is_the_picture_without_a_paper_margin():
+    import re
+    svg = render(seed_trace(), "svg", renderer="system").decode()
+    width, height = (float(v) for v in re.search(r'<svg [^>]*width="([\d.]+)pt" height="([\d.]+)pt"', svg).groups())
+    box = re.search(rb"/MediaBox \[\s*0 0 ([\d.]+) ([\d.]+)\s*\]", render(seed_trace(), "pdf"))
+    assert abs(float(box.group(1)) - width) <= 2 and abs(float(box.group(2)) - height) <= 2  # 36 pt a side before
+
+
+@pytest.mark.system_dot
+@needs_system
 def test_pdf_uses_the_system_dot(tmp_path):
     assert render(seed_trace(), "pdf").startswith(b"%PDF")
     assert R.choose_renderer("svg", "system")[0] == "system"
