@@ -69,21 +69,19 @@
   }
 
   function rows(title, items, third) {
+    // one block per variable: its name, then its numbers on lines of their own, so that a long
+    // name or array wraps inside the panel at any window size
     panel.appendChild(element("h3", "", title));
-    var table = element("table");
+    var list = element("div", "items");
     items.forEach(function (item) {
-      var tr = element("tr");
-      tr.appendChild(element("td", "name", item[0]));
-      tr.appendChild(element("td", "num", item[1]));
-      if (third) { tr.appendChild(element("td", "num", item[2] ? ".grad = " + item[2] : "")); }
-      table.appendChild(tr);
+      var block = element("div", "item");
+      block.appendChild(element("div", "name", item[0]));
+      block.appendChild(element("div", "num", item[1]));
+      if (third && item[2]) { block.appendChild(element("div", "num after", ".grad = " + item[2])); }
+      list.appendChild(block);
     });
-    if (!items.length) {
-      var empty = element("tr");
-      empty.appendChild(element("td", "hint", "none"));
-      table.appendChild(empty);
-    }
-    panel.appendChild(table);
+    if (!items.length) { list.appendChild(element("div", "hint", "none")); }
+    panel.appendChild(list);
   }
 
   function describe(step) {

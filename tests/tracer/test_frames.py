@@ -108,6 +108,8 @@ def test_player_runs_in_headless_chromium_without_errors(tmp_path):
     assert 'data-ready="1"' in dom and 'data-step="3"' in dom, log[-2000:]
     assert "data-errors" not in re.search(r"<html[^>]*>", dom).group(0) and "Uncaught" not in log
     assert "Add" in dom and "Gradients sent" in dom
+    # one block per variable (name, then numbers): a table squeezed long names to a letter a line
+    assert '<div class="item"><div class="name">' in dom and "<td" not in dom
     hidden = set(re.findall(r'<g id="(g\d+_\d+)" class="edge grad s(\d+)" visibility="hidden"', dom))
     assert {step for _, step in hidden} == {"4"}
     cell = re.search(r'<g id="a_v3g">.*?</g>', dom, re.S).group(0)
