@@ -136,12 +136,15 @@ def _from_number(value):
     return value
 
 
-def _flatten(value, out: list) -> None:
+def _flatten(value, out: list, convert=_from_number) -> None:
     if isinstance(value, list):
         for v in value:
-            _flatten(v, out)
+            _flatten(v, out, convert)
     else:
-        out.append(_from_number(value))
+        out.append(convert(value))
+
+
+_TEXT_DTYPES = ("<U", "str", "object", "complex")  # kept as their text, e.g. "(1+2j)"
 
 
 def _snapshot_from_json(data) -> ArraySnapshot | None:
@@ -151,13 +154,15 @@ def _snapshot_from_json(data) -> ArraySnapshot | None:
     dtype = data["dtype"]
     if "value" in data:
         flat: list = []
-        _flatten(data["value"], flat)
-        if dtype.startswith(("<U", "str", "object", "complex")) or any(isinstance(v, str) for v in flat):
-            values = tuple(str(v) for v in flat)
+        text = dtype.startswith(_TEXT_DTYPES)
+        _flatten(data["value"], flat, str if text else _from_number)
+        if text:
+            values = tuple(flat)
             return ArraySnapshot(shape, dtype, values, values[:6], None, None, None, None, 0, 0)
         return freeze(np.array(flat, dtype=dtype).reshape(shape))
     summary = data["summary"]
-    return ArraySnapshot(shape, dtype, None, tuple(_from_number(v) for v in summary["head"]),
+    head_item = str if dtype.startswith(_TEXT_DTYPES) else _from_number
+    return ArraySnapshot(shape, dtype, None, tuple(head_item(v) for v in summary["head"]),
                          _from_number(summary["min"]), _from_number(summary["max"]),
                          _from_number(summary["mean"]), _from_number(summary["norm"]),
                          int(summary["nan"]), int(summary["inf"]))

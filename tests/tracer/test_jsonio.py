@@ -125,3 +125,15 @@ def test_passes_that_name_what_the_document_lacks_or_none_kept_are_clear_errors(
         none_kept.select_pass()
     with pytest.raises(tracer.SchemaError, match=r"^not JSON \(Unterminated string starting at line 1\)"):
         tracer.loads('{"a": "abc')
+
+
+@pytest.mark.parametrize("max_elements", [3, 100])  # summarised, and whole
+@pytest.mark.parametrize("data", [np.arange(5, dtype=np.complex128) + 1j,
+                                  np.array([1, 2, 3.5, 4, 5], dtype=object)])
+def test_complex_and_object_data_a_trace_saved_is_read_back(data, max_elements):
+    with tracer.trace(max_elements=max_elements) as t:
+        x = E.Variable(data)
+        (x * x).sum().backward()
+    assert t.variables[1].value.dtype == data.dtype.name
+    saved = t.to_json()
+    assert tracer.loads(saved).to_json() == saved  # "unexpected string '(1+0j)'": the file was unreadable
