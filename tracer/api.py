@@ -27,15 +27,17 @@ _ENGINE_DIR = Path(__file__).resolve().parent.parent / "engine"
 def _as_classes(value) -> list[type]:
     if value is None:
         return []
-    if isinstance(value, type):
-        return [value]
-    if isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
-        classes = list(value)
-        for cls in classes:
-            if not isinstance(cls, type):
-                raise HookError(f"expected classes, got {cls!r}: pass the class itself, e.g. function_cls=Function")
-        return classes
-    raise HookError(f"expected a class, got {value!r}: pass the class itself, e.g. function_cls=Function")
+    classes = [value] if isinstance(value, type) else \
+        list(value) if isinstance(value, Iterable) and not isinstance(value, (str, bytes)) else None
+    if classes is None:
+        raise HookError(f"expected a class, got {value!r}: pass the class itself, e.g. function_cls=Function")
+    for cls in classes:
+        if not isinstance(cls, type):
+            raise HookError(f"expected classes, got {cls!r}: pass the class itself, e.g. function_cls=Function")
+        if cls.__module__ == "builtins":
+            raise HookError(f"{cls.__name__} is a built-in type, not an engine's class: pass your own "
+                            f"Function / Variable classes, e.g. variable_cls=Variable")
+    return classes
 
 
 def _all_subclasses(cls: type) -> list[type]:

@@ -15,6 +15,7 @@ from .diagnose_stale import check_stale_gradient, forward_inputs
 from .diagnose_report import findings_from_json, findings_to_json, format_report
 from .errors import TraceError
 from .records import Finding
+from .trace import require_trace
 
 __all__ = ["diagnose", "attach", "format_report", "findings_to_json", "findings_from_json",
            "CHECKS", "DEFAULT_TOLERANCE", "DEFAULT_BUDGET", "DiagnoseError"]
@@ -70,7 +71,8 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
     otherwise; ``whole_forward`` overrides that (``gradtrace check`` without ``--pass`` checks the
     last pass, and the whole forward, including the call that ended the run).
     """
-    if not getattr(trace, "complete", False):
+    require_trace(trace, "diagnose")
+    if not trace.complete:
         raise DiagnoseError("the trace is not finished: diagnose it after the `with tracer.trace()` "
                             "block (or run_script) has ended")
     if (isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real)

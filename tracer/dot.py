@@ -15,6 +15,7 @@ from .gradview import GradView, PassIndex
 from .labels import badge_text, escape_html, format_array, format_shape
 from .layout import LayoutPlan, graph_attributes, plan
 from .themes import Theme, get_theme
+from .trace import require_trace
 
 __all__ = ["to_dot", "draw", "DotOptions", "DotOptionError", "node_count", "INNER_MODES",
            "RANKDIRS"]
@@ -145,6 +146,7 @@ def draw(trace, options: DotOptions, views: dict[int, GradView] | None = None,
     once with the widest text any step shows, then replace it); ``caption`` puts a title line
     (cell id ``caption``) above the graph.
     """
+    require_trace(trace, "drawing")
     options.check()
     style = get_theme(options.theme)
     pass_record = trace.select_pass(options.which)

@@ -16,6 +16,7 @@ from .labels import text_width
 from .output import check_writable, write_atomic
 from .render import render
 from .themes import get_theme
+from .trace import require_trace
 
 __all__ = ["Frames", "FramesError", "Look", "frames", "write_frames"]
 
@@ -259,6 +260,7 @@ def _width(text: str) -> float:
 
 def frames(trace, *, renderer: str | None = None, **dot_options) -> Frames:
     """Lay out a pass once and prepare one frame per backward step (options as ``to_dot``)."""
+    require_trace(trace, "frames")
     if "step" in dot_options:
         raise FramesError("frames draw every step; leave out step= (or use to_dot(step=k))")
     options = DotOptions(**dot_options)
@@ -271,11 +273,11 @@ def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[
     Options are those of ``frames``; returns the paths in step order.
     """
     target = Path(directory)
+    made = trace if isinstance(trace, Frames) else frames(trace, **options)
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(f"cannot create directory {target}: {exc.strerror or exc}") from exc
-    made = trace if isinstance(trace, Frames) else frames(trace, **options)
     digits = max(3, len(str(made.count)))
     planned = [(target / f"{prefix}{k:0{digits}d}.svg", svg) for k, svg in enumerate(made.frames_bytes(), start=1)]
     for path, _ in planned:  # all checked before any is written: never a mix of old and new frames

@@ -12,6 +12,7 @@ from .dotnodes import constant_ids, role_names
 from .frames import Frames, frames
 from .labels import badge_text, format_array
 from .output import write_atomic
+from .trace import require_trace
 
 __all__ = ["PlayerView", "player_html", "write_player"]
 
@@ -88,7 +89,7 @@ def player_html(trace, *, title: str | None = None, interval_ms: int = 1200, **o
 
     ``trace`` is a Trace (options as ``frames``: which, theme, grad_edges, ...) or a Frames.
     """
-    made = trace if isinstance(trace, Frames) else frames(trace, **options)
+    made = trace if isinstance(trace, Frames) else frames(require_trace(trace, "the player"), **options)
     svg = next(made.svgs())
     svg = svg[svg.index("<svg"):]
     heading = title or f"gradtrace: backward pass {made.pass_record.id}, {made.count} steps"

@@ -252,6 +252,8 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
     if dot_options or not (isinstance(graph, str) or hasattr(graph, "source")):
         from .dot import to_dot
         graph = to_dot(graph, **dot_options)
+    if not isinstance(format, str):
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     fmt = format.lower().lstrip(".")
     if fmt == "gv":
         fmt = "dot"

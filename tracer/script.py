@@ -92,6 +92,10 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     A Jupyter notebook (``.ipynb``) runs as Jupyter would: its code cells in order, in the
     notebook's directory, IPython magics blanked (``tracer.notebook``); a traceback names the cell.
     """
+    if argv is None:
+        argv = ()
+    if isinstance(argv, (str, bytes)) or not all(isinstance(a, str) for a in argv):
+        raise TypeError(f"argv must be a list of strings, e.g. ['--lr', '0.1'], got {argv!r}")
     script = Path(path)
     if not script.is_file():
         raise ScriptNotFoundError(f"script {script} not found: check the path"

@@ -6,7 +6,7 @@ from .errors import TraceError
 from .records import CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord, VariableRecord
 from .snapshot import ArraySnapshot
 
-__all__ = ["Trace", "PassSelectionError"]
+__all__ = ["Trace", "PassSelectionError", "require_trace"]
 
 
 class PassSelectionError(TraceError):
@@ -58,6 +58,10 @@ class Trace:
         Returns None when the run made no backward pass; raises PassSelectionError for a number
         that was not kept.
         """
+        if isinstance(which, str) and which.isascii() and which.isdigit():
+            which = int(which)
+        if not (which in ("last", "first", None) or (type(which) is int and which >= 1)):
+            raise PassSelectionError(f"which must be 'last', 'first' or a pass number >= 1, got {which!r}")
         if not self.passes and self.pass_count == 0:
             if which in ("last", "first", None):
                 return None
@@ -69,12 +73,10 @@ class Trace:
             return self.passes[-1]
         if which == "first":
             return self.passes[0]
-        if isinstance(which, str) and which.isascii() and which.isdigit():
-            which = int(which)
         for record in self.passes:
             if record.id == which:
                 return record
-        if isinstance(which, int) and not 1 <= which <= self.pass_count:
+        if which > self.pass_count:
             raise PassSelectionError(f"pass {which} does not exist: the run made {self.pass_count} "
                                      f"backward pass{'es' if self.pass_count != 1 else ''}")
         kept = ", ".join(str(p.id) for p in self.passes) or "none"
@@ -207,3 +209,11 @@ class Trace:
         except RenderError as exc:
             bundle["text/plain"] += f"\n(no picture: {exc})"
         return bundle
+
+
+def require_trace(obj, what: str) -> Trace:
+    """``obj`` when it is a Trace; else a TypeError saying where a Trace comes from."""
+    if not isinstance(obj, Trace):
+        raise TypeError(f"{what} needs a Trace (from `with tracer.trace() as t:`, tracer.run_script "
+                        f"or tracer.load), got {type(obj).__name__}")
+    return obj

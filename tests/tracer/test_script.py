@@ -361,3 +361,27 @@ Quits()(Variable(np.array(2.0))).backward()
     t = tracer.run_script(script)
     assert (t.error.type, t.error.message) == ("SystemExit", "4")
     assert t.select_pass().steps[0].error == "os._exit: 4"  # not the name of a class of ours
+
+
+def test_the_api_used_wrongly_says_what_it_needs(tmp_path):
+    from tests.tracer.builders import seed_trace
+    from tracer.diagnose import diagnose
+    from tracer.dot import to_dot
+    from tracer.frames import write_frames
+    from tracer.player import write_player
+    from tracer.render import render
+    from tracer.trace import PassSelectionError
+    for call in (lambda: to_dot(None), lambda: render(None), lambda: diagnose(None),
+                 lambda: write_frames(None, tmp_path / "frames"), lambda: write_player("x", tmp_path / "p.html")):
+        with pytest.raises(TypeError, match=r"needs a Trace \(from `with tracer.trace\(\) as t:`"):
+            call()
+    assert not (tmp_path / "frames").exists()  # no directory made for nothing
+    with pytest.raises(ValueError, match="format must be one of"):
+        render(seed_trace(), None)
+    with pytest.raises(TypeError, match=r"argv must be a list of strings, e.g. \['--lr', '0.1'\], got 'abc'"):
+        tracer.run_script(tmp_path / "s.py", "abc")  # it split the text into one argument a letter
+    for which in ("x", 1.5, 0, True):
+        with pytest.raises(PassSelectionError, match="which must be 'last', 'first' or a pass number >= 1"):
+            seed_trace().select_pass(which)
+    with pytest.raises(tracer.HookError, match="int is a built-in type"):
+        tracer.trace(variable_cls=int)
