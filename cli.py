@@ -168,6 +168,17 @@ def _warn(message: str) -> None:
     click.echo(f"Warning: {_one_line(message)}", err=True)
 
 
+def _other_threads(trace) -> str:
+    """What other threads did that was not recorded ("made 3 Function calls"), or ""."""
+    done = []
+    if trace.calls_elsewhere:
+        done.append(f"made {trace.calls_elsewhere} Function call{'s' if trace.calls_elsewhere != 1 else ''}")
+    if trace.passes_elsewhere:
+        times = trace.passes_elsewhere
+        done.append(f"called backward() {'once' if times == 1 else f'{times} times'}")
+    return " and ".join(done)
+
+
 def _report_run(trace, script: str, no_backward: str = "showing the forward graph only",
                 named: bool = False) -> None:
     """The script's traceback and the warnings about what was (not) recorded, on stderr."""
@@ -179,7 +190,11 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
             click.echo(f"{script} exited with status {status}", err=True)
         else:
             click.echo((trace.error.traceback or str(trace.error)).rstrip("\n"), err=True)
-    if not trace.calls and trace.calls_made:
+    threads = _other_threads(trace)
+    if threads and (not trace.calls or trace.pass_count == 0):
+        _warn(f"{script} {threads} in another thread, which gradtrace does not record (it records the "
+              f"thread that runs the script): build the graph and call backward() in the main thread")
+    elif not trace.calls and trace.calls_made:
         made = trace.calls_made
         _warn(f"{script} made {made} Function call{'s' if made != 1 else ''}, but none is on a graph that "
               f"was kept: made under no_grad() (no graph is built), or freed before a backward pass")

@@ -1244,3 +1244,17 @@ def test_a_misspelt_gradtrace_option_that_went_to_the_script_is_named(tmp_path):
                         "gradtrace's --frames? (put the script's arguments after --, and this warning goes)"]
     result = run("check", script, "--", "--pass-all")  # after --: meant for the script
     assert "went to the script" not in result.stderr
+
+
+@pytest.mark.parametrize("in_thread, said", [
+    ("x = E.Variable(np.array(0.5))\n    E.exp(E.square(x)).backward()", "made 2 Function calls and called backward() once"),
+    ("y.backward()", "called backward() once")])
+def test_work_done_in_another_thread_is_named_not_blamed_on_the_engine(tmp_path, in_thread, said):
+    script = tmp_path / "t.py"
+    script.write_text("import threading\nimport numpy as np\nimport engine as E\n"
+                      "y = E.exp(E.Variable(np.array(0.5)))\n"
+                      f"def work():\n    {in_thread}\n"
+                      "worker = threading.Thread(target=work)\nworker.start()\nworker.join()\n")
+    result = run("render", script, "-o", tmp_path / "g.svg")
+    assert f"Warning: {script} {said} in another thread, which gradtrace does not record" in result.stderr
+    assert "--function-class" not in result.stderr and "never called backward" not in result.stderr

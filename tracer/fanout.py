@@ -17,6 +17,7 @@ class FanOut:
         self.call_stack: list = []  # the call hook pushes here; each member gets its own push
         self.internal_error: str | None = None
         self._passes: list[tuple] = []  # per open backward() call: the members that were told of it
+        self.elsewhere = _Counts(members)  # calls and passes of other threads: every member counts them
 
     def _each(self, event, *args, about=None, variable=False) -> list:
         return [_safely(member, event, *args) if _takes(member, about, variable) else None
@@ -74,3 +75,18 @@ def _takes(member, obj, variable: bool) -> bool:
         return True
     classes = hooks.variable_classes if variable else hooks.function_classes
     return not classes or isinstance(obj, tuple(classes))
+
+
+class _Counts:
+    """``recorder.elsewhere`` of all members at once (the hooks do ``elsewhere[i] += 1``)."""
+
+    def __init__(self, members) -> None:
+        self.members = members
+
+    def __getitem__(self, index: int) -> int:
+        return self.members[0].elsewhere[index]
+
+    def __setitem__(self, index: int, value: int) -> None:
+        added = value - self[index]
+        for member in self.members:
+            member.elsewhere[index] += added

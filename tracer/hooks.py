@@ -115,6 +115,8 @@ def _make_call_hook(original):
     def __call__(self, *args, **kwargs):
         recorder = _active
         if recorder is None or get_ident() != recorder.thread_id:
+            if recorder is not None:
+                recorder.elsewhere[0] += 1  # not recorded: said after the run
             return original(self, *args, **kwargs)
         stack = recorder.call_stack
         if stack and stack[-1] is self:
@@ -173,6 +175,8 @@ def _make_pass_hook(original):
     def backward(self, *args, **kwargs):
         recorder = _active
         if recorder is None or get_ident() != recorder.thread_id:
+            if recorder is not None:
+                recorder.elsewhere[1] += 1
             return original(self, *args, **kwargs)
         options = {}
         if args or kwargs:

@@ -85,6 +85,8 @@ class Recorder:
         self.hooks = None
         self.variable_types_seen: set[type] = set()
         self.internal_error: str | None = None  # set when a bug of ours stopped the recording
+        # Function calls and backward passes other threads made while this trace recorded one
+        self.elsewhere = [0, 0]
 
     # ----- variables --------------------------------------------------------------------------
 

@@ -27,6 +27,9 @@ class Trace:
         self.passes: tuple[PassRecord, ...] = ()
         self.pass_count: int = 0
         self.calls_made: int = 0  # Function calls the run made, also those forgotten (not kept)
+        # Function calls and backward() calls made in other threads: not recorded (one thread is)
+        self.calls_elsewhere: int = 0
+        self.passes_elsewhere: int = 0
         self.error: ErrorRecord | None = None
         self.engine: EngineInfo = EngineInfo((), ())
         self.findings: tuple[Finding, ...] = ()
