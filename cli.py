@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import warnings
+from pathlib import Path
 
 import click
 
@@ -88,9 +89,13 @@ class _ScriptType(click.Path):
 
     def convert(self, value, param, ctx):
         if isinstance(value, str) and value.startswith("-") and value != "-":
+            command = ctx.info_name if ctx else "render"
+            if os.path.isfile(value):  # a script whose name starts with a dash
+                raise click.UsageError(f"{value} is read as an option: write it as ./{value}, e.g. "
+                                       f"gradtrace {command} ./{value} ...", ctx)
             raise click.UsageError(
                 f"no such option: {value} (options for the script go after SCRIPT, e.g. "
-                f"gradtrace {ctx.info_name if ctx else 'render'} script.py {value} ...)", ctx)
+                f"gradtrace {command} script.py {value} ...)", ctx)
         return super().convert(value, param, ctx)
 
 
@@ -600,6 +605,10 @@ def _prepare_frames_dir(path) -> bool:
                                  f"frames, e.g. --frames frames/")
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
+        blocker = next((p for p in [parent, *Path(parent).parents] if os.path.exists(p)), None)
+        if blocker is not None and not os.path.isdir(blocker):
+            raise tracer.OutputError(f"cannot make {path}: {blocker} is a file, not a directory; give "
+                                     f"the frames another directory, e.g. --frames frames/")
         raise tracer.OutputError(f"directory {parent} does not exist: create it first (mkdir -p {parent})")
     os.mkdir(path)
     return True

@@ -1258,3 +1258,15 @@ def test_work_done_in_another_thread_is_named_not_blamed_on_the_engine(tmp_path,
     result = run("render", script, "-o", tmp_path / "g.svg")
     assert f"Warning: {script} {said} in another thread, which gradtrace does not record" in result.stderr
     assert "--function-class" not in result.stderr and "never called backward" not in result.stderr
+
+
+def test_path_mistakes_get_fixes_that_work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("base.py").write_text("x = 1\n")
+    Path("-odd.py").write_text("x = 1\n")
+    result = run("render", "base.py", "--frames", "base.py/fr")
+    assert error_line(result) == ("Error: cannot make base.py/fr: " + str(tmp_path / "base.py") + " is a file, "
+                                  "not a directory; give the frames another directory, e.g. --frames frames/")
+    result = run("render", "-o", "g.svg", "--", "-odd.py")  # it said: no such option
+    assert error_line(result) == "Error: -odd.py is read as an option: write it as ./-odd.py, e.g. " \
+                                 "gradtrace render ./-odd.py ..."
