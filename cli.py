@@ -523,6 +523,9 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
     if fmt == "html" and step is not None:
         raise click.BadParameter("the HTML player shows every step: leave out --step, or draw one "
                                  "picture (e.g. -o graph.svg --step K)", param_hint="'--step'")
+    if (fmt == "html" or frames_dir is not None) and not picture["grads"]:
+        raise click.BadParameter("frames and the HTML player step through the gradients: leave out "
+                                 "--no-grads", param_hint="'--no-grads'")
     if (fmt == "html" or frames_dir is not None) and (renderer or "").lower() == "system":
         raise click.BadParameter("frames and the HTML player are laid out by the bundled renderer "
                                  "(the system dot drops the cell marks they restyle): leave out "

@@ -1218,6 +1218,9 @@ def test_frames_or_the_player_with_the_system_renderer_are_refused_before_the_sc
         result = run("render", script, *args, "--renderer", "system")
         assert result.exit_code == 2 and not ran.exists(), result.stderr
         assert "leave out --renderer system" in result.stderr
+        result = run("render", script, *args, "--no-grads")  # frames showed the gradients anyway
+        assert result.exit_code == 2 and not ran.exists(), result.stderr
+        assert "leave out --no-grads" in result.stderr
     assert not (tmp_path / "frames").exists()
 
 

@@ -241,8 +241,11 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
         repeated = any(len(s) > 1 for s in index.steps_of_call.values())
         legend = legend_label(theme, grads=bool(views), grad_edges=options.grad_edges,
                               states=tuple(sorted(states, key=order.index)), repeated=repeated,
-                              constants=bool(consts.small), current=current is not None,
-                              pending=options.step is not None and options.step < total) \
+                              constants=bool(consts.small),
+                              # frames (drawn with a caption) show a current step, and steps to come
+                              current=current is not None or bool(caption),
+                              pending=(options.step is not None and options.step < total)
+                              or (bool(caption) and total > 1), updated=bool(caption)) \
             if options.legend else None
         if caption:
             lines.append(f"\tgraph [labelloc=t labeljust=l label={caption_label(theme, caption, legend)}]\n")

@@ -223,10 +223,11 @@ def edge_label(theme: Theme, step: int, grad: ArraySnapshot | None, precision: i
 
 def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[str, ...],
                  repeated: bool = False, constants: bool = False, current: bool = False,
-                 pending: bool = False) -> str:
+                 pending: bool = False, updated: bool = False) -> str:
     """A small key: what the shapes, the badge, the edges and the gradient fields mean
-    (``repeated`` / ``constants`` / ``current`` / ``pending``: rows for re-run steps, constant
-    nodes, and a step view's current step and steps not run yet, when drawn)."""
+    (``repeated`` / ``constants`` / ``current`` / ``pending`` / ``updated``: rows for re-run
+    steps, constant nodes, and a step view's current step, steps not run yet and the gradients
+    the step just set, when drawn)."""
     rows = ['<TR><TD COLSPAN="2" ALIGN="LEFT"><B>Legend</B></TD></TR>',
             f'<TR><TD BGCOLOR="{theme.var_fill}" STYLE="rounded" BORDER="1" COLOR="{theme.var_border}">'
             f' x </TD><TD ALIGN="LEFT">variable: name, data, grad</TD></TR>',
@@ -261,6 +262,10 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
                        "leftover": "left from before this pass (no cleargrad)"}.get(state, state)
             rows.append(f'<TR><TD BGCOLOR="{fill or theme.var_fill}">{_styled(words, color, italic, bold)}'
                         f'</TD><TD ALIGN="LEFT">{_small(theme, meaning, theme.value_color)}</TD></TR>')
+            if state == "value" and updated:
+                rows.append(f'<TR><TD BGCOLOR="{theme.updated_fill}">{_styled(words, color, italic, bold)}'
+                            f'</TD><TD ALIGN="LEFT">{_small(theme, "just set by the step shown", theme.value_color)}'
+                            f'</TD></TR>')
     return ('<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2" COLOR="#BBBBBB">'
             + "".join(rows) + "</TABLE>>")
 

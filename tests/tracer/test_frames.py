@@ -241,3 +241,10 @@ def test_the_player_shows_steps_to_come_hollow_and_the_current_step_heavy(tmp_pa
     assert 'data-step="2"' in dom, log[-2000:]
     assert badge_looks(dom) == badge_looks(frame_2)
     assert heavy_boxes(dom) == heavy_boxes(frame_2) == [str(made.pass_record.steps[1].call)]
+
+
+def test_a_frames_legend_explains_the_current_step_steps_to_come_and_fresh_gradients():
+    svg = next(frames(generation_trace(), legend=True).svgs())
+    for words in ("the step shown: its backward just ran", "a step that has not run yet",
+                  "just set by the step shown"):
+        assert words in svg
