@@ -508,7 +508,8 @@ Examples:
               help="Draw the state after backward step K (0 = before the first step).")
 @picture_options
 @click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, metavar="DIR",
-              help="Also write one SVG per backward step into DIR (created if missing).")
+              help="Also write one SVG per backward step into DIR (created if missing): "
+                   "step-000.svg (before backward), step-001.svg, ... on one layout.")
 @script_options
 def render(script, args, keep, max_elements, function_class, variable_class, out, fmt, which, step,
            frames_dir, renderer, dpi, **picture):
@@ -636,7 +637,9 @@ def _write_frames(trace, frames_dir, created: bool, **options) -> None:
     for name in stale:
         os.unlink(os.path.join(frames_dir, name))
     note = f" (removed {len(stale)} old frame{'s' if len(stale) != 1 else ''})" if stale else ""
-    _info(f"wrote {len(written)} frame{'s' if len(written) != 1 else ''} to {frames_dir}{note}")
+    steps = len(written) - 1
+    _info(f"wrote {len(written)} frames to {frames_dir}: before backward, and {steps} "
+          f"step{'s' if steps != 1 else ''}{note}")
 
 
 def _rendered(trace, fmt, **options) -> bytes:

@@ -223,8 +223,9 @@ def test_frames_directory_gets_one_svg_per_step(scripts):
     frames = scripts / "frames"
     result = run("render", scripts / "seed.py", "--frames", frames)
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in frames.iterdir()) == ["step-001.svg", "step-002.svg", "step-003.svg"]
-    assert result.stderr.endswith(f"wrote 3 frames to {frames}\n")
+    assert sorted(p.name for p in frames.iterdir()) == ["step-000.svg", "step-001.svg", "step-002.svg",
+                                                         "step-003.svg"]
+    assert result.stderr.endswith(f"wrote 4 frames to {frames}: before backward, and 3 steps\n")
 
 
 # ----- render: errors and atomic output ---------------------------------------------------------------
@@ -738,7 +739,8 @@ def test_a_script_that_changes_directory_does_not_move_the_output(scripts, monke
     result = run("render", "chdir.py", "-o", "graph.svg", "--frames", "frames")
     assert result.exit_code == 0, result.stderr
     assert (scripts / "graph.svg").exists() and not (scripts / "elsewhere" / "graph.svg").exists()
-    assert sorted(p.name for p in (scripts / "frames").iterdir()) == ["step-001.svg", "step-002.svg"]
+    assert sorted(p.name for p in (scripts / "frames").iterdir()) == ["step-000.svg", "step-001.svg",
+                                                                      "step-002.svg"]
     assert os.getcwd() == str(scripts)
 
 
@@ -759,9 +761,10 @@ def test_frames_an_earlier_run_left_are_removed(scripts):
     (frames / "notes.txt").write_text("mine")
     result = run("render", scripts / "seed.py", "--frames", frames)
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in frames.iterdir()) == ["notes.txt", "step-001.svg", "step-002.svg",
-                                                        "step-003.svg"]
-    assert result.stderr.endswith(f"wrote 3 frames to {frames} (removed 5 old frames)\n")
+    assert sorted(p.name for p in frames.iterdir()) == ["notes.txt", "step-000.svg", "step-001.svg",
+                                                        "step-002.svg", "step-003.svg"]
+    assert result.stderr.endswith(f"wrote 4 frames to {frames}: before backward, and 3 steps "
+                                  f"(removed 5 old frames)\n")
 
 
 def test_a_frames_directory_made_for_nothing_is_removed(scripts):

@@ -56,9 +56,10 @@ def _xml(text: str) -> str:
 class Frames:
     """The backward steps of one pass, drawn on a single layout (boxes never move or resize).
 
-    ``count`` frames, one per step: frame k shows the gradients known after step k, the step's
-    function highlighted, its gradient edges (when drawn) and the earlier ones.
-    Build with ``frames(trace, ...)``; ``svg(k)`` is frame k (1-based), ``svgs()`` all of them.
+    One frame per step (``count`` steps): frame k shows the gradients known after step k, the
+    step's function highlighted, its gradient edges (when drawn) and the earlier ones; frame 0
+    the graph before the first step. Build with ``frames(trace, ...)``; ``svg(k)`` is frame k,
+    ``svgs()`` frames 1..count (``svgs(0)`` from frame 0).
     """
 
     def __init__(self, trace, options: DotOptions, renderer: str | None = None) -> None:
@@ -74,11 +75,13 @@ class Frames:
         self._plain = constant_ids(trace, self.pass_record.variables, self.pass_record,
                                    full=self.theme.colored)
         self.runs = PassIndex(trace, self.pass_record).steps_of_call
-        self.looks, final_views = self._looks()
+        self.looks, final_views = self._looks()  # looks[k]: frame k's changes (frame 0: all)
         # bold / italic text runs a little wider than measured: two spaces of slack
         widest = {v: max((look.text for look in looks.values()), key=_width) + "  "
                   for v, looks in self._by_var().items()}
-        self.captions = [self._caption(step) for step in self.pass_record.steps]
+        steps_to_come = f"{self.count} step{'s' if self.count != 1 else ''} to come"
+        self.captions = [f"Before backward: the forward values ({steps_to_come})"] + \
+            [self._caption(step) for step in self.pass_record.steps]  # captions[k]: frame k's
         graph = draw(trace, replace(options, grads=True, step=None), views=final_views,
                      display=widest, caption=max(self.captions, key=_width))
         self.layout = render(graph, "svg", renderer=renderer or "bundled").decode("utf-8")
@@ -95,17 +98,18 @@ class Frames:
                     f"grad: {grad_text(view, 10)}")
 
     def _looks(self) -> tuple[list[dict[int, Look]], dict[int, GradView]]:
-        """Per frame the fields that changed (frame 1: all), and the views after the last step."""
+        """Per frame the fields that changed (frame 0, before the first step: all), and the views
+        after the last step."""
         timeline = PassIndex(self.trace, self.pass_record).timeline()
         state = dict(timeline[0])
         looks: list[dict[int, Look]] = []
         shown: dict[int, Look] = {}
         highlighted: set[int] = set()
-        for k in range(1, self.count + 1):
-            delta = timeline[k]
+        for k in range(self.count + 1):
+            delta = timeline[k] if k else {}
             state.update(delta)
             updated = {v for v, view in delta.items() if view.state in ("value", "zero")}
-            changed = set(delta) | highlighted | updated if k > 1 else set(state)
+            changed = set(delta) | highlighted | updated if k else set(state)
             frame = {}
             for v in changed - self._plain:
                 look = self._look(state[v], v in updated)
@@ -193,8 +197,9 @@ class Frames:
         return (f'<text x="{x}" y="{y}"{style}{weight} font-size="{size}" '
                 f'fill="{look.color}">{_xml(look.text)}</text>')
 
-    def frames_bytes(self):
-        """Yield frames 1..count as UTF-8 SVG bytes (each built from the previous one's changes)."""
+    def frames_bytes(self, first: int = 1):
+        """Yield frames first..count as UTF-8 SVG bytes (each built from the previous one's
+        changes); frame 0 is the graph before the first step."""
         parts = [p.encode("utf-8") for p in self._parts]
         slots = self._slots
         edges_by_step: dict[int, list[int]] = {}
@@ -206,16 +211,16 @@ class Frames:
         pending = {step: self._pending_badge(step) for step in badges}
         for step, (cell, _, number) in badges.items():
             parts[slots[("badge", step)]], parts[slots[("badgetext", step)]] = pending[step]
-        for k in range(1, self.count + 1):
+        for k in range(self.count + 1):
             if k in badges:
                 cell, _, number = badges[k]
                 parts[slots[("badge", k)]] = cell.encode("utf-8")
                 parts[slots[("badgetext", k)]] = number.encode("utf-8")
-            for var, look in self.looks[k - 1].items():
+            for var, look in self.looks[k].items():
                 parts[slots[("tip", var)]] = _xml(look.tip).encode("utf-8")
                 parts[slots[("fill", var)]] = look.fill.encode("ascii")
                 parts[slots[("text", var)]] = self._text_element(var, look).encode("utf-8")
-            call = self.pass_record.steps[k - 1].call
+            call = self.pass_record.steps[k - 1].call if k else None
             if current_fn is not None and ("fn", current_fn) in slots:
                 parts[slots[("fn", current_fn)]] = self._fn_fill[current_fn].encode("ascii")
                 parts[slots[("fnstroke", current_fn)]] = self._fn_stroke[current_fn].encode("ascii")
@@ -225,8 +230,9 @@ class Frames:
             current_fn = call
             for index in edges_by_step.get(k, ()):
                 parts[index] = b""
-            parts[slots[("caption", 0)]] = _xml(self.captions[k - 1]).encode("utf-8")
-            yield b"".join(parts)
+            parts[slots[("caption", 0)]] = _xml(self.captions[k]).encode("utf-8")
+            if k >= first:
+                yield b"".join(parts)
 
     @property
     def current_stroke(self) -> str:
@@ -239,19 +245,16 @@ class Frames:
         return (f'fill="#ffffff" stroke="{fill}"'.encode("utf-8"),
                 f' fill="{fill}"'.encode("utf-8"))
 
-    def svgs(self):
-        """Yield the SVG text of frames 1..count."""
-        for data in self.frames_bytes():
+    def svgs(self, first: int = 1):
+        """Yield the SVG text of frames first..count (0: the graph before the first step)."""
+        for data in self.frames_bytes(first):
             yield data.decode("utf-8")
 
     def svg(self, k: int) -> str:
-        """Frame ``k`` (1 = after the first backward step)."""
-        if not 1 <= k <= self.count:
-            raise FramesError(f"frame {k} does not exist: this pass has frames 1 to {self.count}")
-        for index, text in enumerate(self.svgs(), start=1):
-            if index == k:
-                return text
-        raise AssertionError("unreachable")
+        """Frame ``k`` (1 = after the first backward step; 0 = before it)."""
+        if not 0 <= k <= self.count:
+            raise FramesError(f"frame {k} does not exist: this pass has frames 0 to {self.count}")
+        return next(self.svgs(k))
 
 
 def _width(text: str) -> float:
@@ -268,7 +271,8 @@ def frames(trace, *, renderer: str | None = None, **dot_options) -> Frames:
 
 
 def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[Path]:
-    """Write ``step-001.svg`` … one file per backward step into ``directory`` (created if needed).
+    """Write ``step-000.svg`` (before the first step), ``step-001.svg`` … one file per backward
+    step, into ``directory`` (created if needed).
 
     Options are those of ``frames``; returns the paths in step order.
     """
@@ -279,7 +283,7 @@ def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[
     except OSError as exc:
         raise OutputError(f"cannot create directory {target}: {exc.strerror or exc}") from exc
     digits = max(3, len(str(made.count)))
-    planned = [(target / f"{prefix}{k:0{digits}d}.svg", svg) for k, svg in enumerate(made.frames_bytes(), start=1)]
+    planned = [(target / f"{prefix}{k:0{digits}d}.svg", svg) for k, svg in enumerate(made.frames_bytes(0))]
     for path, _ in planned:  # all checked before any is written: never a mix of old and new frames
         if path.is_dir():
             raise OutputError(f"cannot write frame {path}: a directory has that name; remove it or "

@@ -107,10 +107,17 @@
     }
   }
 
+  function before() {
+    panel.textContent = "";
+    panel.appendChild(element("h2", "", "Before backward"));
+    panel.appendChild(element("div", "hint", "The forward values; no gradient yet. " + count +
+                              " backward step" + (count === 1 ? "" : "s") + " to come: press Next (or \u2192)."));
+  }
+
   function show(k) {
-    k = Math.max(1, Math.min(count, k | 0));
+    k = Math.max(0, Math.min(count, k | 0));  // 0: before the first step
     var merged = {};
-    for (var i = 0; i < k; i++) {
+    for (var i = 0; i <= k; i++) {
       var delta = data.cells[i];
       for (var id in delta) { merged[id] = delta[id]; }
     }
@@ -126,7 +133,7 @@
       badges[n][0].setAttribute("stroke", done ? "none" : colours[0]);
       badges[n][1].setAttribute("fill", done ? colours[1] : colours[0]);
     });
-    var step = data.steps[k - 1];
+    var step = k ? data.steps[k - 1] : { call: null, caption: data.before };
     if (fnBoxes[step.call]) {
       fnBoxes[step.call].setAttribute("fill", data.currentFill);
       fnBoxes[step.call].setAttribute("stroke", data.currentBorder);
@@ -141,8 +148,8 @@
     }
     current = k;
     slider.value = String(k);
-    pos.textContent = "Step " + k + " / " + count;
-    describe(step);
+    pos.textContent = k ? "Step " + k + " / " + count : "Before step 1 / " + count;
+    if (k) { describe(step); } else { before(); }
     root.setAttribute("data-step", String(k));
     try { history.replaceState(null, "", "#step=" + k); } catch (ignored) { /* a sandboxed iframe (notebook) has no URL to update */ }
   }
@@ -153,14 +160,14 @@
   }
   function play() {
     if (timer) { stop(); return; }
-    if (current >= count) { show(1); }
+    if (current >= count) { show(0); }
     playButton.textContent = "Pause";
     timer = setInterval(function () {
       if (current >= count) { stop(); } else { show(current + 1); }
     }, data.interval);
   }
 
-  document.getElementById("gt-first").addEventListener("click", function () { stop(); show(1); });
+  document.getElementById("gt-first").addEventListener("click", function () { stop(); show(0); });
   document.getElementById("gt-prev").addEventListener("click", function () { stop(); show(current - 1); });
   document.getElementById("gt-next").addEventListener("click", function () { stop(); show(current + 1); });
   document.getElementById("gt-last").addEventListener("click", function () { stop(); show(count); });
@@ -170,7 +177,7 @@
   fitBox.addEventListener("change", function (event) {
     graph.classList.toggle("fit", event.target.checked);
     root.setAttribute("data-fit", event.target.checked ? "1" : "0");
-    if (!event.target.checked && current) { show(current); }
+    if (!event.target.checked) { show(current); }
   });
 
   // Fitting a big graph into the window shrinks its text below reading size: then it is shown
@@ -188,7 +195,7 @@
         event.key !== "Home" && event.key !== "End") { return; }
     var keys = { ArrowLeft: -1, ArrowUp: -1, PageUp: -1, ArrowRight: 1, ArrowDown: 1, PageDown: 1 };
     if (event.key in keys) { stop(); show(current + keys[event.key]); }
-    else if (event.key === "Home") { stop(); show(1); }
+    else if (event.key === "Home") { stop(); show(0); }
     else if (event.key === "End") { stop(); show(count); }
     else if (event.key === " ") { play(); }
     else { return; }

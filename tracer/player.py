@@ -72,7 +72,7 @@ def _steps(made: Frames) -> list[dict]:
 def _data(made: Frames, interval_ms: int) -> str:
     cells = [{str(v): [look.text, look.fill, look.color, int(look.italic), int(look.bold), look.tip]
               for v, look in sorted(frame.items())} for frame in made.looks]
-    data = {"count": made.count, "start": 1, "interval": interval_ms,
+    data = {"count": made.count, "start": 0, "interval": interval_ms, "before": made.captions[0],
             "currentFill": made.theme.current_fill,
             "fnFill": {str(k): v for k, v in sorted(made._fn_fill.items())},
             "currentBorder": made.theme.current_border,
@@ -90,7 +90,7 @@ def player_html(trace, *, title: str | None = None, interval_ms: int = 1200, **o
     ``trace`` is a Trace (options as ``frames``: which, theme, grad_edges, ...) or a Frames.
     """
     made = trace if isinstance(trace, Frames) else frames(require_trace(trace, "the player"), **options)
-    svg = next(made.svgs())
+    svg = made.svg(0)
     svg = svg[svg.index("<svg"):]
     heading = title or f"gradtrace: backward pass {made.pass_record.id}, {made.count} steps"
     values = {"CSS": _template("player.css"), "JS": _template("player.js"),

@@ -35,7 +35,7 @@ def hidden_edges(svg: str) -> set[str]:
 
 def test_one_frame_per_step_written_as_numbered_files(tmp_path):
     paths = write_frames(seed_trace(), tmp_path / "frames")
-    assert [p.name for p in paths] == ["step-001.svg", "step-002.svg", "step-003.svg"]
+    assert [p.name for p in paths] == ["step-000.svg", "step-001.svg", "step-002.svg", "step-003.svg"]
     for path in paths:
         ET.parse(path)
     assert frames(generation_trace()).count == 4
@@ -54,7 +54,7 @@ def test_frames_show_gradients_known_so_far_and_the_current_step():
                             rf'<polygon fill="([^"]+)"', svg)
         assert current.group(1) == made.theme.current_fill
     assert made.svg(3) == svgs[2]
-    with pytest.raises(FramesError, match="1 to 4"):
+    with pytest.raises(FramesError, match="0 to 4"):
         made.svg(5)
 
 
@@ -143,8 +143,8 @@ def test_notebook_player_runs_inside_its_sandboxed_iframe_without_errors(tmp_pat
 def test_a_backward_that_ran_twice_is_named_in_captions_and_the_player():
     from tests.tracer.test_dot import repeated_trace
     made = frames(repeated_trace(), grad_edges=True)
-    assert made.captions[2] == "Backward step 3 of 5: Square (runs again at step 5)"
-    assert made.captions[4] == "Backward step 5 of 5: Square again (it ran at step 3)"
+    assert made.captions[3] == "Backward step 3 of 5: Square (runs again at step 5)"
+    assert made.captions[5] == "Backward step 5 of 5: Square again (it ran at step 3)"
     page = player_html(made)
     assert '"again":["ran again at step 5"]' in page
     assert '"again":["already ran at step 3"]' in page
@@ -248,3 +248,26 @@ def test_a_frames_legend_explains_the_current_step_steps_to_come_and_fresh_gradi
     for words in ("the step shown: its backward just ran", "a step that has not run yet",
                   "just set by the step shown"):
         assert words in svg
+
+
+def test_frame_0_is_the_graph_before_the_first_step_for_a_first_slide(tmp_path):
+    made = frames(generation_trace(), grad_edges=True)
+    before = made.svg(0)
+    assert "Before backward: the forward values (4 steps to come)" in before
+    root = str(made.pass_record.root)
+    assert grad_texts(before)[root] == "1"  # the seed
+    assert {text for v, text in grad_texts(before).items() if v != root} == {"not yet"}
+    assert len(hidden_edges(before)) == 5 and heavy_boxes(before) == []  # every gradient edge
+    plain = frames(generation_trace()).svg(0)  # (gradient edges' labels have badges of their own)
+    assert all(cell == "#ffffff #1f2d3d" for cell, _ in badge_looks(plain).values())  # none ran yet
+    assert list(made.svgs(0))[1:] == list(made.svgs())  # frames 1.. as before
+    assert write_frames(made, tmp_path)[0].read_text(encoding="utf-8") == before
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_the_player_opens_before_the_first_step(tmp_path):
+    made = frames(generation_trace())
+    dom, log = run_chromium(write_player(made, tmp_path / "p.html").as_uri(), tmp_path)
+    assert 'data-step="0"' in dom and "Before backward" in dom, log[-2000:]
+    assert badge_looks(dom) == badge_looks(made.svg(0)) and heavy_boxes(dom) == []
