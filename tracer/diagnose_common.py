@@ -14,8 +14,8 @@ __all__ = ["KINDS", "Settings", "call_label", "var_label", "op_of", "rounded", "
            "Amount", "amount", "zero_amount", "prior_grads", "float_eps"]
 
 # Every finding kind, causes before symptoms (the order reports list them in).
-KINDS = ("nan-inf", "shape-mismatch", "wrong-backward", "premature-backward", "repeated-step",
-         "missing-step", "overwritten-gradient", "stale-gradient", "leaf-gradient")
+KINDS = ("nan-inf", "shape-mismatch", "wrong-backward", "wrong-gradient-passed", "premature-backward",
+         "repeated-step", "missing-step", "overwritten-gradient", "stale-gradient", "leaf-gradient")
 
 
 @dataclass

@@ -81,6 +81,43 @@ def _premature(trace, pass_record, runs, arrivals) -> list:
     return findings
 
 
+def _wrong_gradient_passed(trace, pass_record, tolerance: float = 1e-6) -> list:
+    """A backward step that received, for an output, something else than that output's ``.grad``
+    as the steps before had left it: ``A.backward(b.grad)`` where ``a.grad`` was meant (the book's
+    manual backprop), or a loop that hands on the wrong variable's gradient. Outputs whose
+    ``.grad`` was never read (the root, an engine that keeps gradients elsewhere) are skipped."""
+    known: dict[int, tuple] = {}  # variable -> (step that left its .grad, that .grad)
+    findings = []
+    for step in pass_record.steps:
+        call = trace.calls.get(step.call)
+        if call is None:
+            continue
+        for position, out in enumerate(call.outputs):
+            if out not in known or position >= len(step.grads_in):
+                continue
+            left_by, grad = known[out]
+            got = step.grads_in[position]
+            if grad is None or got is None:
+                continue
+            have, expected = amount(got), amount(grad)
+            if have is None or expected is None or expected.matches(have, tolerance) is not False:
+                continue
+            name = trace.name_of(out)
+            findings.append(make_finding(
+                "wrong-gradient-passed",
+                f"{call_label(trace, call.id)}'s backward received {_short_text(have)} for its output "
+                f"{var_label(trace, out)} at step {step.index}, but {name or 'its'}.grad was "
+                f"{_short_text(expected)} (left by step {left_by})",
+                pass_id=pass_record.id, call=call.id, variable=out, step=step.index,
+                hint=(f"pass the output's own gradient: {op_of(trace, call.id)}.backward("
+                      f"{name or 'y'}.grad)" + (" (manual backprop: check which .grad goes to which "
+                                                "backward)" if pass_record.kind == "manual" else ""))))
+        for position, vid in enumerate(call.inputs):
+            if position < len(step.accumulated) and step.accumulated[position] is not None:
+                known[vid] = (step.index, step.accumulated[position])
+    return findings
+
+
 def _repeated(trace, pass_record, runs) -> list:
     return [make_finding(
         "repeated-step",
@@ -148,6 +185,8 @@ def check_order(trace, pass_record, kinds) -> list:
     """premature-backward, repeated-step and missing-step findings of one pass."""
     runs = _steps_by_call(pass_record)
     findings = []
+    if "wrong-gradient-passed" in kinds:
+        findings += _wrong_gradient_passed(trace, pass_record)
     if "premature-backward" in kinds:
         findings += _premature(trace, pass_record, runs, _contribution_steps(trace, pass_record))
     if "repeated-step" in kinds:

@@ -652,6 +652,58 @@ def test_a_stale_gradient_on_input_data_in_a_training_loop_says_pass_it_as_an_ar
     assert "pass it as a plain array" in stale.hint and "X.cleargrad()" in stale.hint
 
 
+def test_a_manual_backward_given_another_variables_gradient_is_found():
+    class Variable:
+        def __init__(self, data):
+            self.data, self.grad = data, None
+
+    class Function:
+        def __call__(self, input):
+            self.input, self.output = input, Variable(self.forward(input.data))
+            return self.output
+
+    class Square(Function):
+        def forward(self, x):
+            return x ** 2
+
+        def backward(self, gy):
+            return 2 * self.input.data * gy
+
+    class Exp(Function):
+        def forward(self, x):
+            return np.exp(x)
+
+        def backward(self, gy):
+            return np.exp(self.input.data) * gy
+
+    with tracer.trace(Function, Variable) as t:
+        A, B, C = Square(), Exp(), Square()
+        x = Variable(np.array(0.5))
+        a = A(x)
+        b = B(a)
+        y = C(b)
+        y.grad = np.array(1.0)
+        b.grad = C.backward(y.grad)
+        a.grad = B.backward(b.grad)
+        x.grad = A.backward(b.grad)  # b.grad where a.grad belongs
+    found = [f for f in diagnose(t) if f.kind == "wrong-gradient-passed"]
+    assert [(f.call, f.variable, f.step) for f in found] == [(1, 2, 3)]
+    assert found[0].message == ("Square (f1)'s backward received 2.56805 for its output a (v2) at step 3, "
+                                "but a.grad was 3.29744 (left by step 2)")
+    assert found[0].hint.startswith("pass the output's own gradient: Square.backward(a.grad)")
+    # the right manual pass has no such finding
+    with tracer.trace(Function, Variable) as t:
+        x = Variable(np.array(0.5))
+        a = A(x)
+        b = B(a)
+        y = C(b)
+        y.grad = np.array(1.0)
+        b.grad = C.backward(y.grad)
+        a.grad = B.backward(b.grad)
+        x.grad = A.backward(a.grad)
+    assert diagnose(t) == ()
+
+
 def test_an_engine_of_plain_python_floats_gets_the_step_checks_too():
     class Variable:
         def __init__(self, data):
@@ -745,7 +797,7 @@ def test_api_checks_passes_attach_and_errors():
             diagnose(unfinished)
     assert set(CHECKS) == {"wrong-backward", "leaf-gradient", "premature-backward",
                            "overwritten-gradient", "stale-gradient", "shape-mismatch", "missing-step",
-                           "repeated-step", "nan-inf"}
+                           "repeated-step", "nan-inf", "wrong-gradient-passed"}
 
 
 def test_findings_are_deterministic_and_round_trip_through_json():
