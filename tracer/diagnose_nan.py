@@ -10,6 +10,9 @@ __all__ = ["check_nan_forward", "check_nan_backward"]
 
 _HINT_FORWARD = ("a value left the function's domain or overflowed: log/div of 0, sqrt or log of "
                  "a negative, exp of a large number; clip the input or use a stable formula")
+_HINT_SINGULAR = ("the input sits at the function's singular point (log or 1/x at 0, sqrt at 0 or below): "
+                  "its value and its derivative are not finite there; keep inputs away from it (clip, "
+                  "or add a small epsilon)")
 _HINT_BACKWARD = ("the forward value is finite but its derivative is not (sqrt or x**c with c < 1 "
                   "at 0, log at 0, 1/x at 0): keep inputs away from the singular point")
 _HINT_DATA = "the input data already held NaN/Inf: check how it was loaded or computed"
@@ -126,10 +129,9 @@ def check_nan_backward(trace, pass_record) -> list:
         call = trace.calls.get(step.call)
         if call is None or step.error or any(_bad(g) for g in step.grads_in):
             continue
-        values = _input_snaps(trace, call) + [trace.variables[v].value for v in call.outputs
-                                              if v in trace.variables]
-        if any(_bad(s) for s in values):
-            continue  # the forward finding explains it
+        if any(_bad(s) for s in _input_snaps(trace, call)):
+            continue  # the NaN/Inf came in with the data: the forward finding explains it
+        forward_bad = any(_bad(trace.variables[v].value) for v in call.outputs if v in trace.variables)
         bad = [(call.inputs[i], g) for i, g in enumerate(step.grads_out)
                if _bad(g) and i < len(call.inputs)]
         if not bad:
@@ -141,9 +143,11 @@ def check_nan_backward(trace, pass_record) -> list:
         findings.append(make_finding(
             "nan-inf", f"{op_of(trace, call.id)}.backward turned finite gradients into "
             f"{_what(_counts([g for _, g in bad]))} (for {var_label(trace, first_var)})"
-            + (f"; the final gradient of {reached} is not finite" if reached else ""),
+            + (f"; the final gradient of {reached} is not finite" if reached else "")
+            + ("; its forward had made its output not finite already, from the same inputs"
+               if forward_bad else ""),
             pass_id=pass_record.id, call=call.id, variable=first_var, step=step.index,
-            hint=_HINT_BACKWARD,
+            hint=_HINT_SINGULAR if forward_bad else _HINT_BACKWARD,
             numbers={**_counts([g for _, g in bad]), "index": _first_index(first_grad),
                      "flowed_into": leaves}))
         break

@@ -747,8 +747,13 @@ def test_nan_inf_from_the_forward_names_the_op_and_where_it_flowed():
 
     t = run(build)
     findings = diagnose(t)
-    assert [f.kind for f in findings] == ["nan-inf"]
-    (nan,) = findings
+    assert [f.kind for f in findings] == ["nan-inf", "nan-inf"]
+    nan, backward = findings
+    # the same log(0) made x's gradient infinite in Log.backward: said, with what reached x.grad
+    assert backward.call == op_call(t, "Log") and backward.variable == 1 and backward.pass_id == 1
+    assert backward.message.endswith("the final gradient of x (v1) is not finite; its forward had made its "
+                                     "output not finite already, from the same inputs")
+    assert backward.hint.startswith("the input sits at the function's singular point")
     assert nan.call == op_call(t, "Log") and nan.pass_id is None and nan.step is None
     assert nan.numbers["inf"] == 1 and nan.numbers["index"] == [1]
     root = t.select_pass().root
@@ -881,7 +886,7 @@ def test_forward_nan_findings_follow_the_passes_chosen():
         z = E.Variable(np.array(0.0), name="z")
         E.log(z).backward()  # pass 2's forward makes -inf
     assert [f.kind for f in diagnose(t, passes=[1], checks=["nan-inf"])] == []
-    assert [f.call for f in diagnose(t, passes=[2], checks=["nan-inf"])] == [2]
+    assert [(f.call, f.step) for f in diagnose(t, passes=[2], checks=["nan-inf"])] == [(2, None), (2, 1)]
     assert [f.call for f in diagnose(t, checks=["nan-inf"])][:1] == [2]  # all passes: reported
 
 
