@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from .diagnose_common import KINDS, Settings
-from .diagnose_grad import check_leaf_gradient, check_wrong_backward
+from .diagnose_grad import check_detached, check_leaf_gradient, check_wrong_backward
 from .diagnose_nan import check_nan_backward, check_nan_forward
 from .diagnose_order import check_order, check_overwritten, check_shapes
 from .diagnose_replay import ReplayCache
@@ -120,6 +120,7 @@ def _run_checks(trace, kinds, settings: Settings, pass_records, scoped: bool = F
             of_pass += check_shapes(trace, pass_record)
         if "wrong-backward" in kinds:
             of_pass += check_wrong_backward(trace, pass_record, settings, cache)
+            of_pass += check_detached(trace, pass_record, settings, cache)
         of_pass += check_order(trace, pass_record, kinds)
         if "overwritten-gradient" in kinds:
             of_pass += check_overwritten(trace, pass_record, settings)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .diagnose_common import Settings, call_label, float_eps, make_finding, op_of, prior_grads, var_label
-from .diagnose_replay import ReplayCache, numeric_mismatch, output_eps
+from .diagnose_replay import ReplayCache, interval_gradient, numeric_mismatch, output_eps
 
-__all__ = ["check_wrong_backward", "check_leaf_gradient", "PER_SIGNATURE"]
+__all__ = ["check_wrong_backward", "check_detached", "check_leaf_gradient", "PER_SIGNATURE"]
 
 PER_SIGNATURE = 50
 
@@ -97,6 +97,73 @@ def check_wrong_backward(trace, pass_record, settings: Settings, cache: ReplayCa
         settings.note(f"wrong-backward: pass {pass_record.id}: {skipped} steps not checked "
                       f"(at most {PER_SIGNATURE} per op and input shapes)")
     return findings
+
+
+def check_detached(trace, pass_record, settings: Settings, cache: ReplayCache) -> list:
+    """wrong-backward in a ``create_graph=True`` pass: a step whose backward built no graph from
+    its function's inputs or outputs (it computed with numpy on ``x.data``), though its gradient
+    depends on them, so a derivative taken through that gradient loses this function's part."""
+    if not pass_record.options.get("create_graph"):
+        return []
+    inner: dict[int, set] = {}
+    for call in trace.calls.values():
+        if call.in_step is not None and call.in_step[0] == pass_record.id:
+            inner.setdefault(call.in_step[1], set()).update(call.inputs)
+    findings, seen = [], set()
+    for step in pass_record.steps:
+        call = trace.calls.get(step.call)
+        if call is None or step.error or call.op in seen:
+            continue
+        if inner.get(step.index, set()) & (set(call.inputs) | set(call.outputs)):
+            continue  # its backward used them through Function calls: a graph back to them
+        depends = _inputs_its_gradient_depends_on(trace, call, step, cache)
+        if depends:
+            seen.add(call.op)
+            op = op_of(trace, call.id)
+            names = ", ".join(var_label(trace, call.inputs[i]) for i in depends)
+            findings.append(make_finding(
+                "wrong-backward",
+                f"{op}.backward ran under create_graph=True without Function calls on its inputs or "
+                f"outputs, though its gradient depends on {names}: the gradient it returned has no "
+                f"graph back to them, so a higher derivative through {op} is lost (None or wrong)",
+                pass_id=pass_record.id, call=call.id, variable=call.inputs[depends[0]], step=step.index,
+                hint=(f"compute {op}.backward with the engine's functions on the Variables (e.g. "
+                      f"cos(x) * gy), not with numpy on x.data, so that create_graph can follow it")))
+    return findings
+
+
+def _inputs_its_gradient_depends_on(trace, call, step, cache: ReplayCache) -> list[int]:
+    """Positions of the (non-constant, float) inputs that the step's vector-Jacobian product
+    changes with: its derivative is not constant in them (numerically, at two points)."""
+    replay = cache.get(call.id)
+    weights = _step_weights(trace, call, step) if replay is not None else None
+    if weights is None:
+        return []
+    arrays = _as_float64(replay.inputs)
+    free = [i for i, a in enumerate(arrays) if a.dtype.kind == "f" and a.size <= 64
+            and not trace.is_constant(call.inputs[i])]
+
+    def phi(xs):
+        return _weighted(replay.run(xs), weights)[0]
+
+    def vjps(xs):
+        return [interval_gradient(phi, xs, i, 1e-4)[2] for i in free]
+
+    try:
+        with np.errstate(all="ignore"):
+            here = vjps(arrays)
+            moved = [np.array(a + 0.01 * (1.0 + np.abs(a)), dtype=np.float64) if i in free else a
+                     for i, a in enumerate(arrays)]  # arrays: a 0-d sum is a numpy scalar
+            there = vjps(moved)
+    except Exception:  # noqa: BLE001 - user code: what cannot be re-run is not judged
+        return []
+    changed = set()
+    for i, a, b in zip(free, here, there):
+        if np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and \
+                not np.allclose(a, b, rtol=1e-3, atol=1e-6 * max(1.0, float(np.abs(a).max(initial=0.0)))):
+            changed.add(i)
+    # the gradient of input i depends on the inputs when some VJP moved with them
+    return sorted(free) if changed else []
 
 
 def _check_step(trace, call, step, replay, settings: Settings, flagged) -> list:
