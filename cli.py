@@ -91,8 +91,8 @@ class _ScriptType(click.Path):
         if isinstance(value, str) and value.startswith("-") and value != "-":
             command = ctx.info_name if ctx else "render"
             if os.path.isfile(value):  # a script whose name starts with a dash
-                raise click.UsageError(f"{value} is read as an option: write it as ./{value}, e.g. "
-                                       f"gradtrace {command} ./{value} ...", ctx)
+                raise click.UsageError(f"a script whose name starts with a dash is taken for an option: "
+                                       f"write it as ./{value}, e.g. gradtrace {command} ./{value} ...", ctx)
             raise click.UsageError(
                 f"no such option: {value} (options for the script go after SCRIPT, e.g. "
                 f"gradtrace {command} script.py {value} ...)", ctx)
@@ -178,9 +178,8 @@ def _other_threads(trace) -> str:
     done = []
     if trace.calls_elsewhere:
         done.append(f"made {trace.calls_elsewhere} Function call{'s' if trace.calls_elsewhere != 1 else ''}")
-    if trace.passes_elsewhere:
-        times = trace.passes_elsewhere
-        done.append(f"called backward() {'once' if times == 1 else f'{times} times'}")
+    if trace.passes_elsewhere:  # not counted: a recursive backward calls itself once per function
+        done.append("called backward()")
     return " and ".join(done)
 
 
@@ -196,10 +195,12 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
         else:
             click.echo((trace.error.traceback or str(trace.error)).rstrip("\n"), err=True)
     threads = _other_threads(trace)
-    if threads and (not trace.calls or trace.pass_count == 0):
+    if threads and (not trace.calls or (trace.pass_count == 0 and trace.passes_elsewhere)):
         _warn(f"{script} {threads} in another thread, which gradtrace does not record (it records the "
               f"thread that runs the script): build the graph and call backward() in the main thread")
-    elif not trace.calls and trace.calls_made:
+        if not trace.calls or trace.error is None:
+            return  # that was the reason
+    if not trace.calls and trace.calls_made:
         made = trace.calls_made
         _warn(f"{script} made {made} Function call{'s' if made != 1 else ''}, but none is on a graph that "
               f"was kept: made under no_grad() (no graph is built), or freed before a backward pass")

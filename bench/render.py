@@ -143,7 +143,7 @@ def main(argv=None) -> None:
             player, _, _ = _timed(lambda: write_player(made, Path(tmp) / "p.html"), repeat)
         nodes = len(long_pass.variables) + len(long_pass.calls)
         rows.append(("one render of a 500-step pass", nodes, f"{one:.2f} s", ""))
-        rows.append(("all 500 frames (layout once + 500 SVG files)", nodes,
+        rows.append(("all 501 frames (layout once + 501 SVG files: before, and 500 steps)", nodes,
                      f"{wall:.2f} s = {wall / one:.1f}× one render ({size:.0f} MB)", "≤ 3×"))
         rows.append(("HTML player from those frames", nodes, f"{player:.3f} s", ""))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -1253,8 +1253,8 @@ def test_a_misspelt_gradtrace_option_that_went_to_the_script_is_named(tmp_path):
 
 
 @pytest.mark.parametrize("in_thread, said", [
-    ("x = E.Variable(np.array(0.5))\n    E.exp(E.square(x)).backward()", "made 2 Function calls and called backward() once"),
-    ("y.backward()", "called backward() once")])
+    ("x = E.Variable(np.array(0.5))\n    E.exp(E.square(x)).backward()", "made 2 Function calls and called backward()"),
+    ("y.backward()", "called backward()")])
 def test_work_done_in_another_thread_is_named_not_blamed_on_the_engine(tmp_path, in_thread, said):
     script = tmp_path / "t.py"
     script.write_text("import threading\nimport numpy as np\nimport engine as E\n"
@@ -1274,5 +1274,16 @@ def test_path_mistakes_get_fixes_that_work(tmp_path, monkeypatch):
     assert error_line(result) == ("Error: cannot make base.py/fr: " + str(tmp_path / "base.py") + " is a file, "
                                   "not a directory; give the frames another directory, e.g. --frames frames/")
     result = run("render", "-o", "g.svg", "--", "-odd.py")  # it said: no such option
-    assert error_line(result) == "Error: -odd.py is read as an option: write it as ./-odd.py, e.g. " \
-                                 "gradtrace render ./-odd.py ..."
+    assert error_line(result) == "Error: a script whose name starts with a dash is taken for an option: " \
+                                 "write it as ./-odd.py, e.g. gradtrace render ./-odd.py ..."
+
+
+def test_a_graph_built_in_the_main_thread_without_backward_is_still_said(tmp_path):
+    script = tmp_path / "t.py"
+    script.write_text("import threading\nimport numpy as np\nimport engine as E\n"
+                      "y = E.exp(E.Variable(np.array(0.5)))\n"
+                      "worker = threading.Thread(target=lambda: E.exp(E.Variable(np.array(1.0))))\n"
+                      "worker.start()\nworker.join()\n")
+    result = run("render", script, "-o", tmp_path / "g.svg")
+    assert f"Warning: {script} never called backward(): showing the forward graph only" in result.stderr
+    assert "another thread" not in result.stderr  # the other thread made calls, but that is not why

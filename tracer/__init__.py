@@ -6,8 +6,8 @@ Submodules with more: ``tracer.render`` (``render(trace, "svg")`` → bytes), ``
 
 from ._version import __version__
 from .api import trace
-from .errors import (EngineNotFoundError, HookError, OutputError, ScriptNotFoundError,
-                     TraceActiveError, TraceError, TraceWarning)
+from .errors import (ArgumentError, EngineNotFoundError, HookError, NotATraceError, OutputError,
+                     ScriptNotFoundError, TraceActiveError, TraceError, TraceWarning)
 from .records import (GRAD_STATES, CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord,
                       StepRecord, VariableRecord)
 from .jsonio import SCHEMA, SchemaError, load, loads
@@ -27,7 +27,7 @@ __all__ = [
     "VariableRecord", "CallRecord", "StepRecord", "PassRecord", "ErrorRecord", "EngineInfo",
     "Finding", "GRAD_STATES",
     "TraceError", "TraceWarning", "HookError", "EngineNotFoundError", "TraceActiveError", "OutputError",
-    "ScriptNotFoundError", "PassSelectionError", "SchemaError", "SCHEMA", "load", "loads",
+    "ScriptNotFoundError", "NotATraceError", "ArgumentError", "PassSelectionError", "SchemaError", "SCHEMA", "load", "loads",
 ]
 
 

@@ -29,7 +29,7 @@ _HINT_LOST = ("the engine cleared this gradient before the function that made th
               "(`y().grad = None for y in f.outputs`), not its inputs'")
 _HINT_ONE_ARRAY = ("the gradients of all {n} inputs arrived as one: backward returned them in a list "
                    "(or one array), which the engine took as the first input's gradient; return a "
-                   "tuple, `return gx0, gx1`")
+                   "tuple, `return {names}`")
 _HINT_TRANSPOSED = ("a transposed gradient: the backward multiplies in the wrong order or forgets a "
                     ".T (for y = x @ W: gx = gy @ W.T and gW = x.T @ gy)")
 _HINT_SHAPE = ("a broadcast in forward must be undone in backward: sum the gradient back to the "
@@ -393,7 +393,8 @@ def check_shapes(trace, pass_record) -> list:
                 inputs = len(call.inputs)
                 if inputs > 1 and position == 0 and len(step.grads_out) < inputs and \
                         tuple(grad.shape) == (inputs,) + tuple(record.shape):
-                    finding = replace(finding, hint=_HINT_ONE_ARRAY.format(n=inputs))
+                    names = ", ".join(f"gx{i}" for i in range(inputs))
+                    finding = replace(finding, hint=_HINT_ONE_ARRAY.format(n=inputs, names=names))
                 findings.append(finding)
     for vid, grad in sorted(pass_record.grads.items()):
         record = trace.variables.get(vid)

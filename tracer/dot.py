@@ -245,7 +245,7 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
                               # frames (drawn with a caption) show a current step, and steps to come
                               current=current is not None or bool(caption),
                               pending=(options.step is not None and options.step < total)
-                              or (bool(caption) and total > 1), updated=bool(caption)) \
+                              or (bool(caption) and total >= 1), updated=bool(caption)) \
             if options.legend else None
         if caption:
             lines.append(f"\tgraph [labelloc=t labeljust=l label={caption_label(theme, caption, legend)}]\n")

@@ -1,7 +1,7 @@
 """The tracer's exception classes: one base, specific subclasses with actionable messages."""
 
 __all__ = ["TraceError", "HookError", "EngineNotFoundError", "TraceActiveError", "OutputError",
-           "ScriptNotFoundError", "TraceWarning"]
+           "ScriptNotFoundError", "NotATraceError", "ArgumentError", "TraceWarning"]
 
 
 class TraceError(Exception):
@@ -26,6 +26,14 @@ class OutputError(TraceError):
 
 class ScriptNotFoundError(TraceError):
     """The script to trace does not exist or is not a file."""
+
+
+class NotATraceError(TraceError, TypeError):
+    """A function that draws or checks a Trace was given something else."""
+
+
+class ArgumentError(TraceError, TypeError):
+    """An argument of the API has the wrong type (a string where a list of strings belongs)."""
 
 
 class TraceWarning(UserWarning):

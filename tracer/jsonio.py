@@ -144,7 +144,14 @@ def _flatten(value, out: list, convert=_from_number) -> None:
         out.append(convert(value))
 
 
-_TEXT_DTYPES = ("<U", "str", "object", "complex")  # kept as their text, e.g. "(1+2j)"
+def _is_text(dtype: str) -> bool:
+    """Data kept as its text, e.g. "(1+2j)": every dtype that is not bool, int or float
+    (complex, object, str, bytes, datetime), as the snapshot stores it."""
+    try:
+        return np.dtype(dtype).kind not in "biuf"
+    except TypeError:
+        raise SchemaError(f"malformed {SCHEMA} document (unknown dtype {dtype!r}): re-export it with "
+                          f"'gradtrace render ... -o trace.json'") from None
 
 
 def _snapshot_from_json(data) -> ArraySnapshot | None:
@@ -154,14 +161,14 @@ def _snapshot_from_json(data) -> ArraySnapshot | None:
     dtype = data["dtype"]
     if "value" in data:
         flat: list = []
-        text = dtype.startswith(_TEXT_DTYPES)
+        text = _is_text(dtype)
         _flatten(data["value"], flat, str if text else _from_number)
         if text:
             values = tuple(flat)
             return ArraySnapshot(shape, dtype, values, values[:6], None, None, None, None, 0, 0)
         return freeze(np.array(flat, dtype=dtype).reshape(shape))
     summary = data["summary"]
-    head_item = str if dtype.startswith(_TEXT_DTYPES) else _from_number
+    head_item = str if _is_text(dtype) else _from_number
     return ArraySnapshot(shape, dtype, None, tuple(head_item(v) for v in summary["head"]),
                          _from_number(summary["min"]), _from_number(summary["max"]),
                          _from_number(summary["mean"]), _from_number(summary["norm"]),

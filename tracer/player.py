@@ -64,7 +64,7 @@ def _steps(made: Frames) -> list[dict]:
         again = [f"already ran at step {n}" for n in runs if n < step.index] + \
             [f"ran again at step {n}" for n in runs if n > step.index]
         out.append({"n": step.index, "badge": badge_text(step.index), "op": call.op if call else "?",
-                    "call": step.call, "caption": made.captions[step.index - 1], "again": again,
+                    "call": step.call, "caption": made.captions[step.index], "again": again,
                     "received": received, "sent": sent, "error": error, "findings": findings})
     return out
 

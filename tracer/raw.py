@@ -28,7 +28,7 @@ VAR_NAME, VAR_KIND, VAR_SHAPE, VAR_DTYPE, VAR_VALUE, VAR_CREATOR = range(6)
 
 class RawStep:
     __slots__ = ("index", "call", "fn", "grads_in", "grads_out", "accumulated", "inner_calls",
-                 "error", "input_objects", "whole_list")
+                 "error", "input_objects", "returned_list")
 
     def __init__(self, index, call, fn, grads_in):
         self.index, self.call, self.fn, self.grads_in = index, call, fn, grads_in
@@ -37,7 +37,7 @@ class RawStep:
         self.inner_calls: list[int] | tuple = ()  # a list once the step makes calls
         self.error = None
         self.input_objects = ()
-        self.whole_list = None  # a list backward returned, taken whole (see Recorder._resolve_pending)
+        self.returned_list = None  # a list backward returned, until read (Recorder._resolve_pending)
 
 
 class RawPass:

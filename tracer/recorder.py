@@ -47,16 +47,18 @@ def _as_array(items):
         return None
 
 
-def _list_reading(split: tuple, whole, accumulated: tuple) -> tuple:
-    """How the engine took a list that backward returned: one gradient per input when the first
-    input's ``.grad`` now has an item's shape, else one gradient, whole (``if not
-    isinstance(gxs, tuple): gxs = (gxs,)``, as in the book; also when the engine failed)."""
+def _taken_whole(returned: list, accumulated: tuple) -> bool:
+    """Whether the engine took a list that backward returned as one gradient (the book's
+    ``if not isinstance(gxs, tuple): gxs = (gxs,)``) rather than one per input: told by the
+    inputs' ``.grad`` after the step. The first input's has the whole list's shape, or no input
+    got a ``.grad`` (the engine failed on it) and no item is None."""
     first = accumulated[0] if accumulated else None
-    if whole is None or (first is not None and split and split[0] is not None
-                         and getattr(first, "shape", None) == getattr(split[0], "shape", None)
-                         and getattr(first, "shape", None) != whole.shape):
-        return split
-    return (whole,)
+    if first is None:
+        return all(a is None for a in accumulated) and all(g is not None for g in returned)
+    item = next((g for g in returned if g is not None), None)
+    item_shape = getattr(getattr(item, "data", item) if not isinstance(item, _NOT_VARIABLES) else item,
+                         "shape", ())
+    return getattr(first, "shape", None) == (len(returned), *item_shape)
 
 
 class Recorder:
@@ -291,7 +293,7 @@ class Recorder:
             step.grads_out = tuple([quick_capture(g, max_elements) for g in grads_out])
         elif isinstance(grads_out, list):  # one gradient (the book's engines) or one per input
             step.grads_out = tuple([quick_capture(g, max_elements) for g in grads_out])
-            step.whole_list = capture(_as_array(grads_out), max_elements)
+            step.returned_list = grads_out  # read whole only if the engine took it so
         else:
             step.grads_out = (quick_capture(grads_out, max_elements),)
         fn = step.fn
@@ -354,9 +356,10 @@ class Recorder:
             accumulated.append(captured)
         step.accumulated = tuple(accumulated)
         step.input_objects = ()
-        if step.whole_list is not None:
-            step.grads_out = _list_reading(step.grads_out, step.whole_list, step.accumulated)
-            step.whole_list = None
+        if step.returned_list is not None:
+            if _taken_whole(step.returned_list, step.accumulated):
+                step.grads_out = (capture(_as_array(step.returned_list), max_elements),)
+            step.returned_list = None
         return just_read
 
     def _reachable(self, root_id: int) -> tuple[tuple[int, ...], tuple[int, ...]]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .api import trace
-from .errors import ScriptNotFoundError
+from .errors import ArgumentError, ScriptNotFoundError
 from .ipyshell import new_run, shell_names
 from .notebook import read_notebook
 from .records import ErrorRecord
@@ -94,8 +94,9 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     """
     if argv is None:
         argv = ()
-    if isinstance(argv, (str, bytes)) or not all(isinstance(a, str) for a in argv):
-        raise TypeError(f"argv must be a list of strings, e.g. ['--lr', '0.1'], got {argv!r}")
+    if isinstance(argv, (str, bytes, os.PathLike)) or not all(isinstance(a, (str, os.PathLike)) for a in argv):
+        raise ArgumentError(f"argv must be a list of strings, e.g. ['--lr', '0.1'], got {argv!r}")
+    argv = [os.fspath(a) for a in argv]
     script = Path(path)
     if not script.is_file():
         raise ScriptNotFoundError(f"script {script} not found: check the path"

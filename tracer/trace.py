@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from .errors import TraceError
+import numbers
+
+from .errors import NotATraceError, TraceError
 from .records import CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord, VariableRecord
 from .snapshot import ArraySnapshot
 
@@ -63,6 +65,8 @@ class Trace:
         """
         if isinstance(which, str) and which.isascii() and which.isdigit():
             which = int(which)
+        if isinstance(which, numbers.Integral) and not isinstance(which, bool):
+            which = int(which)  # numpy integers too
         if not (which in ("last", "first", None) or (type(which) is int and which >= 1)):
             raise PassSelectionError(f"which must be 'last', 'first' or a pass number >= 1, got {which!r}")
         if not self.passes and self.pass_count == 0:
@@ -217,6 +221,6 @@ class Trace:
 def require_trace(obj, what: str) -> Trace:
     """``obj`` when it is a Trace; else a TypeError saying where a Trace comes from."""
     if not isinstance(obj, Trace):
-        raise TypeError(f"{what} needs a Trace (from `with tracer.trace() as t:`, tracer.run_script "
+        raise NotATraceError(f"{what} needs a Trace (from `with tracer.trace() as t:`, tracer.run_script "
                         f"or tracer.load), got {type(obj).__name__}")
     return obj

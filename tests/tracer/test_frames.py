@@ -241,6 +241,8 @@ def test_the_player_shows_steps_to_come_hollow_and_the_current_step_heavy(tmp_pa
     assert 'data-step="2"' in dom, log[-2000:]
     assert badge_looks(dom) == badge_looks(frame_2)
     assert heavy_boxes(dom) == heavy_boxes(frame_2) == [str(made.pass_record.steps[1].call)]
+    caption = re.compile(r'<g id="a_caption">.*?<text[^>]*>([^<]*)</text>', re.S)
+    assert caption.search(dom).group(1) == caption.search(frame_2).group(1) == "Backward step 2 of 4: Square"
 
 
 def test_a_frames_legend_explains_the_current_step_steps_to_come_and_fresh_gradients():

@@ -602,3 +602,17 @@ def test_a_list_from_backward_is_recorded_as_the_engine_took_it(lists_split):
         assert returned == [[3.0, 2.0]] and w.grad is None
         (finding,) = [f for f in diagnose(t) if f.kind == "shape-mismatch"]
         assert "backward returned them in a list" in finding.hint and "return gx0, gx1" in finding.hint
+
+
+def test_a_list_from_backward_with_a_none_first_is_one_gradient_per_input_where_the_engine_splits():
+    from tests.tracer.broken.engines import make_engine
+    from tracer.diagnose import diagnose
+    eng = make_engine(lists_split=True)
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x, w = eng.Variable(np.array(2.0), name="x"), eng.Variable(np.array(3.0), name="w")
+        mul = eng.ListMul()
+        mul.first_none = True
+        mul(x, w).backward()
+    (step,) = t.passes[-1].steps
+    assert step.grads_out[0] is None and step.grads_out[1].to_array().tolist() == 2.0 and w.grad == 2.0
+    assert not [f for f in diagnose(t) if f.kind == "shape-mismatch"]  # it said: return a tuple

@@ -137,3 +137,15 @@ def test_complex_and_object_data_a_trace_saved_is_read_back(data, max_elements):
     assert t.variables[1].value.dtype == data.dtype.name
     saved = t.to_json()
     assert tracer.loads(saved).to_json() == saved  # "unexpected string '(1+0j)'": the file was unreadable
+
+
+@pytest.mark.parametrize("data", [np.array([b"ab", b"cd"]), np.array(["2026-11-27"], dtype="datetime64[D]")])
+def test_bytes_and_dates_in_a_saved_trace_are_read_back(data):
+    from tracer.snapshot import freeze
+    saved = json.loads(json.dumps(jsonio.snapshot_to_json(freeze(data))))
+    assert jsonio._snapshot_from_json(saved) == freeze(data)  # "unexpected string" before
+
+
+def test_an_unknown_dtype_is_a_malformed_document():
+    with pytest.raises(jsonio.SchemaError, match="unknown dtype 'nonsense'"):
+        jsonio._snapshot_from_json({"shape": [1], "dtype": "nonsense", "value": ["x"]})

@@ -373,12 +373,12 @@ def test_the_api_used_wrongly_says_what_it_needs(tmp_path):
     from tracer.trace import PassSelectionError
     for call in (lambda: to_dot(None), lambda: render(None), lambda: diagnose(None),
                  lambda: write_frames(None, tmp_path / "frames"), lambda: write_player("x", tmp_path / "p.html")):
-        with pytest.raises(TypeError, match=r"needs a Trace \(from `with tracer.trace\(\) as t:`"):
+        with pytest.raises(tracer.NotATraceError, match=r"needs a Trace \(from `with tracer.trace\(\) as t:`"):
             call()
     assert not (tmp_path / "frames").exists()  # no directory made for nothing
     with pytest.raises(ValueError, match="format must be one of"):
         render(seed_trace(), None)
-    with pytest.raises(TypeError, match=r"argv must be a list of strings, e.g. \['--lr', '0.1'\], got 'abc'"):
+    with pytest.raises(tracer.ArgumentError, match=r"argv must be a list of strings, e.g. \['--lr', '0.1'\], got 'abc'"):
         tracer.run_script(tmp_path / "s.py", "abc")  # it split the text into one argument a letter
     for which in ("x", 1.5, 0, True):
         with pytest.raises(PassSelectionError, match="which must be 'last', 'first' or a pass number >= 1"):
