@@ -273,3 +273,9 @@ def test_the_player_opens_before_the_first_step(tmp_path):
     dom, log = run_chromium(write_player(made, tmp_path / "p.html").as_uri(), tmp_path)
     assert 'data-step="0"' in dom and "Before backward" in dom, log[-2000:]
     assert badge_looks(dom) == badge_looks(made.svg(0)) and heavy_boxes(dom) == []
+
+
+def test_frame_0_of_a_one_step_pass_explains_its_hollow_badge():
+    with tracer.trace() as t:
+        E.square(E.Variable(np.array(2.0), name="x")).backward()
+    assert "a step that has not run yet" in frames(t, legend=True).svg(0)

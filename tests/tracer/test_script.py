@@ -380,6 +380,7 @@ def test_the_api_used_wrongly_says_what_it_needs(tmp_path):
         render(seed_trace(), None)
     with pytest.raises(tracer.ArgumentError, match=r"argv must be a list of strings, e.g. \['--lr', '0.1'\], got 'abc'"):
         tracer.run_script(tmp_path / "s.py", "abc")  # it split the text into one argument a letter
+    assert seed_trace().select_pass(np.int64(1)).id == 1  # numpy integers are pass numbers
     for which in ("x", 1.5, 0, True):
         with pytest.raises(PassSelectionError, match="which must be 'last', 'first' or a pass number >= 1"):
             seed_trace().select_pass(which)
