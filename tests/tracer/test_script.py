@@ -5,6 +5,7 @@ import os
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import tracer
