@@ -284,9 +284,9 @@ def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[
         raise OutputError(f"cannot create directory {target}: {exc.strerror or exc}") from exc
     digits = max(3, len(str(made.count)))
     planned = [(target / f"{prefix}{k:0{digits}d}.svg", svg) for k, svg in enumerate(made.frames_bytes(0))]
-    for path, _ in planned:  # all checked before any is written: never a mix of old and new frames
+    for number, (path, _) in enumerate(planned):  # all checked before any is written: never a mix
         if path.is_dir():
             raise OutputError(f"cannot write frame {path}: a directory has that name; remove it or "
                               f"choose another frames directory")
-        check_writable(path)
+        check_writable(path, probe=number == 0)  # one directory: one file made there is enough
     return [write_atomic(path, svg) for path, svg in planned]

@@ -47,13 +47,14 @@ def _destination(path: str | os.PathLike) -> tuple[Path, bool]:
                           f"remove it or choose another output path") from exc
 
 
-def check_writable(path: str | os.PathLike) -> Path:
+def check_writable(path: str | os.PathLike, probe: bool = True) -> Path:
     """Fail early, before any work, when ``path`` cannot be written; returns it as a Path.
 
     Beyond permissions (which root passes everywhere), a file is made and removed in its
-    directory: a read-only mount or /sys fails here, not after a long run."""
+    directory (``probe``; once per directory is enough): a read-only mount or /sys fails here,
+    not after a long run."""
     given, target, stream = _checked(path)
-    if not stream:
+    if probe and not stream:
         try:
             tempfile.NamedTemporaryFile(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent).close()
         except OSError as exc:
