@@ -316,6 +316,8 @@ def _edge_lines(trace, call, fid: str, theme: Theme, inner: bool, proxied: froze
         # keeps them off the function's box and off the neighbouring edges (in every rankdir:
         # Graphviz turns labels in the flipped frame).
         angle = 35 if order >= (len(drawn) + 1) // 2 else -35
+        if sum(v == var_id for _, v in drawn) > 1:
+            angle = -angle  # x * x: parallel edges from one box, so each label goes to its outer side
         where = (f' headlabel="{position}" labeldistance=1.5 labelangle={angle} '
                  f'labelfontcolor="{theme.position_color}"') if numbered else ""
         lines.append(f"\t{source} -> {fid} [id=e{call.id}i{position}{edge_style}{where}]\n")

@@ -338,6 +338,20 @@ def test_inputs_of_order_sensitive_ops_are_numbered():
         ("Div", "0", "0"), ("Div", "1", "1"), ("Sub", "0", "0"), ("Sub", "1", "1")]
 
 
+def test_the_labels_of_parallel_edges_from_one_variable_go_to_their_outer_sides():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(2.0), name="x")
+        a = E.Variable(np.array(3.0), name="a")
+        (x / x + a / x).backward()
+    angles = re.findall(r'\tv(\d+) -> f(\d+) \[id=e\d+i(\d) headlabel="\d" labeldistance=1.5 labelangle=(-?\d+)',
+                        to_dot(t).source)
+    by_call = {}
+    for var, call, position, angle in angles:
+        by_call.setdefault(t.calls[int(call)].inputs == (1, 1), []).append((position, angle))
+    assert sorted(by_call[True]) == [("0", "35"), ("1", "-35")]  # x / x: outward; they read "10" between
+    assert sorted(by_call[False]) == [("0", "-35"), ("1", "35")]  # a / x: as before
+
+
 def test_seed_and_unnamed_roots_of_create_graph_passes_are_named():
     with tracer.trace() as t:
         x = E.Variable(np.array(2.0), name="x")
