@@ -50,14 +50,18 @@ def call_label(trace, call_id: int) -> str:
 
 def var_label(trace, var_id: int) -> str:
     """A variable as reports name it: ``x (v1)``; ``the constant 0.1 (v3)`` for a number the
-    engine wrapped; ``v1`` when it has no name."""
+    engine wrapped; ``the output of Mul (v4)`` for an unnamed result; else ``v1``."""
     name = trace.name_of(var_id)
     if name:
         return f"{_printable(name)} (v{var_id})"
+    record = trace.variables.get(var_id)
     if trace.is_constant(var_id):
-        value = trace.variables[var_id].value
+        value = record.value
         if value is not None and value.size == 1:
             return f"the constant {format_array(value, 6)} (v{var_id})"
+    creator = trace.calls.get(record.creator) if record is not None and record.creator else None
+    if creator is not None:  # as the player's panel says it: an unnamed box shows no id
+        return f"the output of {_printable(creator.op)} (v{var_id})"
     return f"v{var_id}"
 
 

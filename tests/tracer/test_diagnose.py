@@ -611,6 +611,15 @@ def test_a_constant_is_named_by_its_value_and_its_unsummed_gradient_is_a_warning
     assert finding.hint.startswith("a constant's gradient is not used, but a broadcast")
 
 
+def test_an_unnamed_result_is_named_by_what_made_it_as_in_the_player():
+    from tracer.diagnose_common import var_label
+    with tracer.trace() as t:
+        x = E.Variable(np.array(2.0), name="x")
+        E.exp(E.square(x) * 3.0).backward()
+    labels = {t.calls[c].op: var_label(t, t.calls[c].outputs[0]) for c in t.calls}
+    assert labels["Square"] == "the output of Square (v2)" and labels["Mul"].startswith("the output of Mul (v")
+
+
 def test_a_leaf_gradient_finding_names_the_stale_gradients_that_caused_it():
     eng = make_engine()
     with tracer.trace(eng.Function, eng.Variable, keep="all") as t:
