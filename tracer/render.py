@@ -274,6 +274,7 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
         argv.append(f"-Gdpi={dpi}")
     elif fmt == "pdf":
         argv.append("-Gmargin=0")  # paged formats add half an inch a side: the picture's own pad is enough
+    started = time.monotonic()
     try:
         return _postprocess(fmt, _run(kind, program, argv, source, timeout), dpi)
     except _RoutingError as failure:
@@ -283,8 +284,11 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
         unported = _EDGE_PORTS.sub(r"\1 -> \2 ", source)
         if unported == source:
             raise RenderError(str(failure)) from None
+        left = None if timeout is None else timeout - (time.monotonic() - started)
+        if left is not None and left <= 0:  # the timeout bounds both layouts together
+            raise _too_slow(kind, timeout) from None
         try:
-            return _postprocess(fmt, _run(kind, program, argv, unported, timeout), dpi)
+            return _postprocess(fmt, _run(kind, program, argv, unported, left, timeout), dpi)
         except _RoutingError:
             raise RenderError(str(failure)) from None
 
@@ -298,8 +302,15 @@ class _RoutingError(RenderError):
     """The renderer could not route an edge (a Graphviz limitation with ports)."""
 
 
-def _run(kind: str, program: str, argv: list[str], source: str, timeout: float | None) -> bytes:
-    """Run the renderer on ``source``; its output, or RenderError with its own error lines."""
+def _too_slow(kind: str, timeout: float) -> RenderError:
+    return RenderError(f"{kind} renderer took more than {timeout:g} s: hide inner calls "
+                       f"(--inner hide) or write the DOT only (--format dot)")
+
+
+def _run(kind: str, program: str, argv: list[str], source: str, timeout: float | None,
+         limit: float | None = None) -> bytes:
+    """Run the renderer on ``source`` for at most ``timeout`` seconds (``limit``: the time the
+    user gave, for the message); its output, or RenderError with its own error lines."""
     try:
         done = subprocess.run(argv, input=source.encode("utf-8"), capture_output=True,
                               timeout=timeout, check=False)
@@ -307,8 +318,7 @@ def _run(kind: str, program: str, argv: list[str], source: str, timeout: float |
         raise RendererNotFoundError(f"cannot run {program}: {exc.strerror}; {_BUNDLED_FIX}, "
                                     f"or {_SYSTEM_FIX}") from exc
     except subprocess.TimeoutExpired as exc:
-        raise RenderError(f"{kind} renderer took more than {timeout} s: hide inner calls "
-                          f"(--inner hide) or write the DOT only (--format dot)") from exc
+        raise _too_slow(kind, limit or timeout) from exc
     if done.returncode != 0 or not done.stdout:
         text = done.stderr.decode("utf-8", "replace")
         errors = [line for line in text.splitlines() if "non-ASCII" not in line][:5]

@@ -240,3 +240,24 @@ def test_a_pdf_carries_the_fixed_date(monkeypatch):
     monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
     data = render(seed_trace(), "pdf")
     assert data.startswith(b"%PDF") and b"/CreationDate (D:19700101000000" in data
+
+
+def test_the_timeout_bounds_the_layout_and_its_retry_without_ports_together(monkeypatch):
+    clock, given = [0.0], []
+
+    def slow_run(kind, program, argv, source, timeout, limit=None):
+        given.append(timeout)
+        clock[0] += 3.0
+        if len(given) == 1:
+            raise R._RoutingError("triangulation failed")
+        return b"<svg/>"
+
+    monkeypatch.setattr(R, "_run", slow_run)
+    monkeypatch.setattr(R.time, "monotonic", lambda: clock[0])
+    source = "digraph {\n\ta:s -> b:n [id=e1]\n}\n"
+    assert render(source, "svg", renderer="bundled", timeout=5) == b"<svg/>"
+    assert given == [5, 2.0]  # the retry gets what is left, not another 5 s
+    given.clear()
+    with pytest.raises(RenderError, match="took more than 2 s"):
+        render(source, "svg", renderer="bundled", timeout=2)
+    assert given == [2]
