@@ -686,6 +686,28 @@ def test_a_manual_backward_given_another_variables_gradient_is_found():
     assert diagnose(_manual_pass("a")) == ()  # the right manual pass: nothing
 
 
+def test_a_backward_on_numpy_data_under_create_graph_is_found_to_lose_higher_derivatives():
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(0.5), name="x")
+        y = bad_ops.DataSin()(x)
+        y.backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.backward()  # no graph from gx back to x: x.grad stays None
+    assert x.grad is None
+    (finding,) = [f for f in diagnose(t) if f.kind == "wrong-backward"]
+    assert (finding.pass_id, finding.call, finding.variable, finding.step) == (1, 1, 1, 1)
+    assert finding.message.startswith("DataSin.backward ran under create_graph=True without Function calls")
+    assert "not with numpy on x.data" in finding.hint
+    with tracer.trace(keep="all") as t:  # the engine's own sin keeps the graph: nothing found
+        x = E.Variable(np.array(0.5), name="x")
+        E.sin(x).backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.backward()
+    assert [f for f in diagnose(t) if f.kind == "wrong-backward"] == []
+
+
 def test_an_engine_of_plain_python_floats_gets_the_step_checks_too():
     class Variable:
         def __init__(self, data):
