@@ -25,9 +25,19 @@ __all__ = ["main"]
 _SCRIPT_COMMAND = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
 
 
+def _read_text(path) -> str:
+    """A file's text for a quick look (empty when it cannot be read)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except (OSError, TypeError):
+        return ""
+
+
 class _ScriptCommand(click.Command):
     """A command that runs a script: an option passed on to the script that looks like a
-    misspelt gradtrace option (``--frame`` for ``--frames``) is named in a warning."""
+    misspelt gradtrace option (``--frame`` for ``--frames``) and that the script's text does not
+    name (argparse's ``--steps``) is named in a warning."""
 
     def parse_args(self, ctx, args):
         ctx.meta["gradtrace.after_dashes"] = len(args) - args.index("--") - 1 if "--" in args else 0
@@ -38,10 +48,11 @@ class _ScriptCommand(click.Command):
         undelimited = script_args[:len(script_args) - ctx.meta.get("gradtrace.after_dashes", 0)]
         ours = [name for param in self.params if isinstance(param, click.Option)
                 for name in param.opts + param.secondary_opts if name.startswith("--")]
+        script_text = _read_text(ctx.params.get("script"))
         for token in undelimited:
             name = token.split("=", 1)[0]
-            if not name.startswith("--") or name in ours:
-                continue
+            if not name.startswith("--") or name in ours or name in script_text:
+                continue  # the script names it itself (argparse): its own option
             close = difflib.get_close_matches(name, ours, n=1, cutoff=0.75)
             if close:
                 _warn(f"{name} went to the script as its own argument: did you mean gradtrace's "

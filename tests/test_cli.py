@@ -1250,6 +1250,9 @@ def test_a_misspelt_gradtrace_option_that_went_to_the_script_is_named(tmp_path):
                         "gradtrace's --frames? (put the script's arguments after --, and this warning goes)"]
     result = run("check", script, "--", "--pass-all")  # after --: meant for the script
     assert "went to the script" not in result.stderr
+    script.write_text("import argparse\nargparse.ArgumentParser().add_argument('--steps')\n")
+    result = run("render", script, "-o", tmp_path / "g.dot", "--steps", "2")  # its own, not --step
+    assert "went to the script" not in result.stderr
 
 
 @pytest.mark.parametrize("in_thread, said", [

@@ -127,7 +127,7 @@ def check_detached(trace, pass_record, settings: Settings, cache: ReplayCache) -
                 f"outputs, though its gradient depends on {names}: the gradient it returned has no "
                 f"graph back to them, so a higher derivative through {op} is lost (None or wrong)",
                 pass_id=pass_record.id, call=call.id, variable=call.inputs[depends[0]], step=step.index,
-                hint=(f"compute {op}.backward with the engine's functions on the Variables (e.g. "
+                hint=(f"compute {op}.backward with the engine's functions on the Variables (for sin: "
                       f"cos(x) * gy), not with numpy on x.data, so that create_graph can follow it")))
     return findings
 

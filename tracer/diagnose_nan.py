@@ -136,8 +136,8 @@ def check_nan_backward(trace, pass_record) -> list:
                if _bad(g) and i < len(call.inputs)]
         if not bad:
             continue
-        leaves = sorted(v for v in pass_record.variables
-                        if v not in produced and _bad(pass_record.grads.get(v)))
+        leaves = sorted(v for v in pass_record.variables  # a constant's gradient is never used
+                        if v not in produced and not trace.is_constant(v) and _bad(pass_record.grads.get(v)))
         first_var, first_grad = bad[0]
         reached = ", ".join(var_label(trace, v) for v in leaves[:3])
         findings.append(make_finding(

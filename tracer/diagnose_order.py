@@ -113,8 +113,11 @@ def _wrong_gradient_passed(trace, pass_record, tolerance: float = 1e-6) -> list:
                       f"{name or 'y'}.grad)" + (" (manual backprop: check which .grad goes to which "
                                                 "backward)" if pass_record.kind == "manual" else ""))))
         for position, vid in enumerate(call.inputs):
-            if position < len(step.accumulated) and step.accumulated[position] is not None:
-                known[vid] = (step.index, step.accumulated[position])
+            left = step.accumulated[position] if position < len(step.accumulated) else None
+            if left is not None:
+                known[vid] = (step.index, left)
+            else:  # not readable after this step (cleared before it was read): unknown from here on
+                known.pop(vid, None)
     return findings
 
 

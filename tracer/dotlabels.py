@@ -263,9 +263,9 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
             rows.append(f'<TR><TD BGCOLOR="{fill or theme.var_fill}">{_styled(words, color, italic, bold)}'
                         f'</TD><TD ALIGN="LEFT">{_small(theme, meaning, theme.value_color)}</TD></TR>')
             if state == "value" and updated:
-                rows.append(f'<TR><TD BGCOLOR="{theme.updated_fill}">{_styled(words, color, italic, bold)}'
-                            f'</TD><TD ALIGN="LEFT">{_small(theme, "just set by the step shown", theme.value_color)}'
-                            f'</TD></TR>')
+                just_set = _small(theme, "just set by the step shown (bold)", theme.value_color)
+                rows.append(f'<TR><TD BGCOLOR="{theme.updated_fill}">{_styled(words, color, italic, True)}'
+                            f'</TD><TD ALIGN="LEFT">{just_set}</TD></TR>')
     return ('<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2" COLOR="#BBBBBB">'
             + "".join(rows) + "</TABLE>>")
 

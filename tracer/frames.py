@@ -92,7 +92,7 @@ class Frames:
     def _look(self, view: GradView, updated: bool) -> Look:
         fill, color, italic, bold = grad_font(self.theme, view)
         if updated and view.state in ("value", "zero"):
-            fill = self.theme.updated_fill
+            fill, bold = self.theme.updated_fill, True  # bold: the light fill is lost in greyscale
         return Look(grad_text(view, self.options.precision), fill or self.theme.var_fill, color,
                     italic, bold,
                     f"grad: {grad_text(view, 10)}")

@@ -110,7 +110,7 @@
   function before() {
     panel.textContent = "";
     panel.appendChild(element("h2", "", "Before backward"));
-    panel.appendChild(element("div", "hint", "The forward values; no gradient yet. " + count +
+    panel.appendChild(element("div", "hint", "The forward values and the seed; no backward step has run yet. " + count +
                               " backward step" + (count === 1 ? "" : "s") + " to come: press Next (or \u2192)."));
   }
 

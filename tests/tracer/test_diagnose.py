@@ -677,6 +677,15 @@ def _manual_pass(grad_for_a: str):
     return t
 
 
+def test_an_engine_that_frees_output_gradients_before_backward_passes_no_wrong_gradient():
+    eng = make_engine(clear_early=True)
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x = eng.Variable(np.array(0.5), name="x")
+        a = eng.square(x)
+        eng.add(eng.exp(a), eng.square(a)).backward()  # a gets two gradients, read only once
+    assert [f.kind for f in diagnose(t)] == []  # it said: wrong-gradient-passed at Square
+
+
 def test_a_manual_backward_given_another_variables_gradient_is_found():
     found = [f for f in diagnose(_manual_pass("b")) if f.kind == "wrong-gradient-passed"]  # b.grad for a.grad
     assert [(f.call, f.variable, f.step) for f in found] == [(1, 2, 3)]
@@ -1087,3 +1096,13 @@ def test_a_backward_loop_that_runs_nothing_is_told_apart_from_a_no_grad_root(mon
     missing = next(f for f in findings if f.kind == "missing-step")
     assert "linked as its creator: the backward loop never ran it" in missing.message
     assert "leaf-gradient" in [f.kind for f in findings]  # x's None gradient is still checked here
+
+
+def test_a_constants_infinite_gradient_is_not_said_to_reach_the_leaves():
+    with np.errstate(all="ignore"), tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        x = fullcore.Variable(np.array(1e200), name="x")
+        z = fullcore.mul(fullcore.mul(x, 1e-200), 1e308)  # forward finite; 1e308 * 1e200 in backward
+        z.backward()
+    (finding,) = [f for f in diagnose(t) if f.kind == "nan-inf"]
+    assert finding.step is not None and "the constant" in finding.message  # its gradient overflowed
+    assert "the final gradient of" not in finding.message  # a constant's gradient is never used

@@ -279,3 +279,10 @@ def test_frame_0_of_a_one_step_pass_explains_its_hollow_badge():
     with tracer.trace() as t:
         E.square(E.Variable(np.array(2.0), name="x")).backward()
     assert "a step that has not run yet" in frames(t, legend=True).svg(0)
+
+
+def test_a_gradient_just_set_is_bold_as_well_as_highlighted_so_greyscale_keeps_it():
+    made = frames(generation_trace())
+    fresh = [look for frame in made.looks[1:] for look in frame.values() if look.fill == made.theme.updated_fill]
+    assert fresh and all(look.bold for look in fresh)
+    assert 'font-weight="bold"' in re.search(r'<g id="a_v2g">.*?</g>', made.svg(2), re.S).group(0)

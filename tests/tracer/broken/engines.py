@@ -13,7 +13,7 @@ import numpy as np
 
 
 def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_seen=False,
-                clear_inputs=False, lists_split=False) -> SimpleNamespace:
+                clear_inputs=False, lists_split=False, clear_early=False) -> SimpleNamespace:
     """A fresh engine (new classes each call) with the chosen bugs."""
 
     class Variable:
@@ -41,7 +41,11 @@ def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_s
             add_func(self.creator)
             while funcs:
                 f = funcs.pop()
-                gxs = f.backward(*[output.grad for output in f.outputs])
+                gys = [output.grad for output in f.outputs]
+                if clear_early:  # right, not a bug: the outputs' gradients freed before backward runs
+                    for output in f.outputs:
+                        output.grad = None
+                gxs = f.backward(*gys)
                 if not isinstance(gxs, (tuple, list) if lists_split else tuple):
                     gxs = (gxs,)
                 for x, gx in zip(f.inputs, gxs):
