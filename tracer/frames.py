@@ -76,9 +76,12 @@ class Frames:
                                    full=self.theme.colored)
         self.runs = PassIndex(trace, self.pass_record).steps_of_call
         self.looks, final_views = self._looks()  # looks[k]: frame k's changes (frame 0: all)
-        # bold / italic text runs a little wider than measured: two spaces of slack
-        widest = {v: max((look.text for look in looks.values()), key=_width) + "  "
-                  for v, looks in self._by_var().items()}
+        # bold / italic text runs wider than measured (bold Arial about a tenth): two spaces of
+        # slack, and one more per ten characters
+        widest = {}
+        for v, looks in self._by_var().items():
+            text = max((look.text for look in looks.values()), key=_width)
+            widest[v] = text + " " * (2 + len(text) // 10)
         steps_to_come = f"{self.count} step{'s' if self.count != 1 else ''} to come"
         self.captions = [f"Before backward: the forward values ({steps_to_come})"] + \
             [self._caption(step) for step in self.pass_record.steps]  # captions[k]: frame k's
