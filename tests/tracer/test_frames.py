@@ -286,3 +286,18 @@ def test_a_gradient_just_set_is_bold_as_well_as_highlighted_so_greyscale_keeps_i
     fresh = [look for frame in made.looks[1:] for look in frame.values() if look.fill == made.theme.updated_fill]
     assert fresh and all(look.bold for look in fresh)
     assert 'font-weight="bold"' in re.search(r'<g id="a_v2g">.*?</g>', made.svg(2), re.S).group(0)
+
+
+def test_a_long_gradient_set_in_bold_fits_its_field():
+    from tracer.labels import text_width
+    with tracer.trace() as t:
+        w = E.Variable(np.array([[0.05245], [-0.2678], [0.1808]]), name="W2")
+        E.sum(E.matmul(E.Variable(np.linspace(-0.0123, 0.0456, 15).reshape(5, 3)), w)).backward()
+    made = frames(t)
+    svg = made.svg(made.count)
+    cell = re.search(r'<g id="a_v2g"><a [^>]*>\n<polygon [^>]*points="([-\d.]+),[-\d.]+ [-\d.]+,[-\d.]+ '
+                     r'([-\d.]+),', svg)
+    width = float(cell.group(2)) - float(cell.group(1))
+    longest = max((look.text for frame in made.looks for v, look in frame.items() if v == 2), key=text_width)
+    needed = text_width("grad ", 9) + 1.1 * text_width(longest, 12) + 4  # bold Arial: a tenth wider; padding
+    assert len(longest) > 20 and needed <= width
