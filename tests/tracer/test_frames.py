@@ -301,3 +301,16 @@ def test_a_long_gradient_set_in_bold_fits_its_field():
     longest = max((look.text for frame in made.looks for v, look in frame.items() if v == 2), key=text_width)
     needed = text_width("grad ", 9) + 1.1 * text_width(longest, 12) + 4  # bold Arial: a tenth wider; padding
     assert len(longest) > 20 and needed <= width
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_a_printed_player_is_the_whole_graph_and_its_panel_on_one_page(tmp_path):
+    path = write_player(generation_trace(), tmp_path / "p.html")
+    pdf = tmp_path / "p.pdf"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             f"--user-data-dir={tmp_path / 'profile'}", "--no-pdf-header-footer", "--virtual-time-budget=3000",
+             f"--print-to-pdf={pdf}", path.as_uri() + "#step=2"]
+    subprocess.run([CHROMIUM, *flags], capture_output=True, timeout=90, check=False)
+    pages = re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes())
+    assert len(pages) == 1  # the title, the graph and the panel were three pages (a scroll box before)
