@@ -256,7 +256,12 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                                        tuple(dict.fromkeys(map(_class_qualname, used_variables))))
         warnings = self._problems + (list(self._watcher.problems) + self._watcher.unmatched()
                                      if self._watcher else [])
-        if not self.trace.calls and exc is None and not self._auto and not recorder.internal_error:
+        if self._hooks.replaced:
+            names = ", ".join(self._hooks.replaced)
+            warnings.insert(0, f"{names} was replaced while the trace recorded: your version is kept, and "
+                               f"calls through it were recorded only if it calls the method it replaced")
+        if not self.trace.calls and exc is None and not self._auto and not recorder.internal_error \
+                and not self._hooks.replaced:  # then the replacement is why
             warnings.append(self._nothing_recorded())
         if recorder.internal_error:
             warnings.append(f"gradtrace stopped recording after an internal error ({recorder.internal_error}); "

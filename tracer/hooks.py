@@ -217,6 +217,7 @@ class Hooks:
         self.variable_classes: list[type] = []
         self._stepped: set[type] = set()
         self.adopted = False  # holds patches another trace made (see hand_over)
+        self.replaced: list[str] = []  # methods the user replaced while hooked (kept, see remove)
 
     def _patch(self, owner: type, attribute: str, make_hook) -> None:
         if (owner, attribute) in self._patched:
@@ -273,10 +274,15 @@ class Hooks:
         self._stepped.clear()
 
     def remove(self) -> None:
-        """Undo every patch, newest first; the classes end exactly as they were."""
+        """Undo every patch, newest first; the classes end exactly as they were. A method the
+        user replaced while the trace ran is left as they made it (named in ``replaced``)."""
         while self._undo:
             owner, attribute, original = self._undo.pop()
-            setattr(owner, attribute, original)
+            current = owner.__dict__.get(attribute)
+            if current is None or getattr(current, "__gradtrace_hook__", False):
+                setattr(owner, attribute, original)
+            else:
+                self.replaced.append(f"{owner.__qualname__}.{attribute}")
         self._patched.clear()
         self._stepped.clear()
 

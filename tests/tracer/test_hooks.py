@@ -616,3 +616,23 @@ def test_a_list_from_backward_with_a_none_first_is_one_gradient_per_input_where_
     (step,) = t.passes[-1].steps
     assert step.grads_out[0] is None and step.grads_out[1].to_array().tolist() == 2.0 and w.grad == 2.0
     assert not [f for f in diagnose(t) if f.kind == "shape-mismatch"]  # it said: return a tuple
+
+
+def test_a_method_the_user_replaces_inside_the_trace_is_kept_and_named():
+    original = E.Function.__dict__["__call__"]
+
+    def mine(self, *inputs):
+        return original(self, *inputs)
+
+    try:
+        with pytest.warns(tracer.TraceWarning) as caught:
+            with tracer.trace() as t:
+                E.Function.__call__ = mine
+                E.exp(E.Variable(np.array(1.0))).backward()
+        assert E.Function.__dict__["__call__"] is mine  # it was silently put back
+        messages = [str(w.message) for w in caught]
+        assert messages[0].startswith("Function.__call__ was replaced while the trace recorded: your "
+                                      "version is kept") and t.warnings == tuple(messages)
+        assert not any("built before the with block" in m for m in messages)
+    finally:
+        E.Function.__call__ = original
