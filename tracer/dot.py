@@ -321,8 +321,12 @@ def _edge_lines(trace, call, fid: str, theme: Theme, inner: bool, proxied: froze
         where = (f' headlabel="{position}" labeldistance=1.5 labelangle={angle} '
                  f'labelfontcolor="{theme.position_color}"') if numbered else ""
         lines.append(f"\t{source} -> {fid} [id=e{call.id}i{position}{edge_style}{where}]\n")
-    for position, var_id in enumerate(call.outputs):
-        lines.append(f"\t{fid} -> v{var_id} [id=e{call.id}o{position}{edge_style}]\n")
+    several = len(call.outputs) > 1  # a split: which output is which is part of the picture
+    for order, var_id in enumerate(call.outputs):
+        angle = -35 if order < (len(call.outputs) + 1) // 2 else 35
+        where = (f' taillabel="{order}" labeldistance=1.5 labelangle={angle} '
+                 f'labelfontcolor="{theme.position_color}"') if several else ""
+        lines.append(f"\t{fid} -> v{var_id} [id=e{call.id}o{order}{edge_style}{where}]\n")
     return lines
 
 

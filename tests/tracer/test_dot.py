@@ -352,6 +352,19 @@ def test_the_labels_of_parallel_edges_from_one_variable_go_to_their_outer_sides(
     assert sorted(by_call[False]) == [("0", "-35"), ("1", "35")]  # a / x: as before
 
 
+def test_the_outputs_of_a_function_with_several_are_numbered():
+    class Split2(E.Function):
+        def forward(self, x):
+            return x[:1], x[1:]
+
+    with tracer.trace() as t:
+        a, b = Split2()(E.Variable(np.array([1.0, 2.0, 3.0]), name="x"))
+        E.exp(a)
+    source = to_dot(t).source
+    assert re.findall(r'\tf1 -> v\d+ \[id=e1o(\d) taillabel="(\d)"', source) == [("0", "0"), ("1", "1")]
+    assert "taillabel" not in source.split("f2 ->", 1)[1]  # Exp has one output: no number
+
+
 def test_seed_and_unnamed_roots_of_create_graph_passes_are_named():
     with tracer.trace() as t:
         x = E.Variable(np.array(2.0), name="x")
