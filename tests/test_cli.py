@@ -1290,3 +1290,10 @@ def test_a_graph_built_in_the_main_thread_without_backward_is_still_said(tmp_pat
     result = run("render", script, "-o", tmp_path / "g.svg")
     assert f"Warning: {script} never called backward(): showing the forward graph only" in result.stderr
     assert "another thread" not in result.stderr  # the other thread made calls, but that is not why
+
+
+def test_steps_names_a_seed_as_the_picture_does():
+    result = run("steps", "samples/newton.py", "--pass", "all", "--", "--iterations", "1")
+    assert result.exit_code == 0, result.stderr
+    assert re.search(r"Mul#\d+ +\d+ +v\d+: 1 +v\d+: 1 +v\d+: 1\n +y\.grad \(seed\) \(v\d+\): 32", result.stdout), \
+        result.stdout  # it said v7, which no picture shows

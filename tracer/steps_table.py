@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
+from .dotnodes import role_names
 from .jsonio import trace_to_dict
 from .labels import format_array
 from .records import PassRecord
@@ -25,29 +26,32 @@ def select_passes(trace: Trace, which="last") -> list[PassRecord]:
     return [record] if record is not None else []
 
 
-def _var_name(trace: Trace, var_id: int, shared: frozenset = frozenset()) -> str:
-    """The name for a table cell: control characters (a newline in a name) escaped, so a row
-    stays one line; a name in ``shared`` (held by several variables of the pass: ``x`` rebound
-    in a loop) gets the id, ``x (v1)``."""
-    name = trace.name_of(var_id)
-    if not name:
-        return f"v{var_id}"
-    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
-    return f"{text} (v{var_id})" if name in shared else text
+class _Names:
+    """How the table names a pass's variables: their own names, with the id when several share
+    one (a leaf ``x`` and the ``x`` rebound in a loop); unnamed ones by their role as the
+    pictures name them (``y.grad (seed)``), with the id; else ``v4``."""
 
+    def __init__(self, trace: Trace, pass_record: PassRecord) -> None:
+        var_ids = set(pass_record.variables)
+        for step in pass_record.steps:
+            call = trace.calls.get(step.call)
+            if call is not None:
+                var_ids.update(call.inputs)
+                var_ids.update(call.outputs)
+        seen, shared = set(), set()
+        for name in filter(None, map(trace.name_of, var_ids)):
+            (shared if name in seen else seen).add(name)
+        self.trace, self.shared = trace, shared
+        self.roles = role_names(trace, pass_record, sorted(var_ids))
 
-def _shared_names(trace: Trace, pass_record: PassRecord) -> frozenset:
-    """Names that more than one variable of the pass (or of its steps' calls) has."""
-    var_ids = set(pass_record.variables)
-    for step in pass_record.steps:
-        call = trace.calls.get(step.call)
-        if call is not None:
-            var_ids.update(call.inputs)
-            var_ids.update(call.outputs)
-    seen, shared = set(), set()
-    for name in filter(None, map(trace.name_of, var_ids)):
-        (shared if name in seen else seen).add(name)
-    return frozenset(shared)
+    def __call__(self, var_id: int) -> str:
+        name = self.trace.name_of(var_id)
+        if not name:
+            role = self.roles.get(var_id)
+            return f"{role} (v{var_id})" if role else f"v{var_id}"
+        # control characters (a newline in a name) escaped, so a row stays one line
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name)
+        return f"{text} (v{var_id})" if name in self.shared else text
 
 
 def _width(text: str) -> int:
@@ -70,11 +74,11 @@ def _grad(snapshot: ArraySnapshot | None, precision: int) -> str:
     return text
 
 
-def _cells(trace: Trace, var_ids, grads, precision: int, shared: frozenset) -> list[str]:
+def _cells(var_ids, grads, precision: int, names: _Names) -> list[str]:
     lines = []
     for position, var_id in enumerate(var_ids):
         grad = grads[position] if position < len(grads) else None
-        lines.append(f"{_var_name(trace, var_id, shared)}: {_grad(grad, precision)}")
+        lines.append(f"{names(var_id)}: {_grad(grad, precision)}")
     return lines or ["-"]
 
 
@@ -82,7 +86,7 @@ def step_rows(trace: Trace, pass_record: PassRecord, precision: int = 4) -> list
     """One row per step, each cell a list of lines (one line per output or input)."""
     rows = []
     runs: dict[int, int] = {}
-    shared = _shared_names(trace, pass_record)
+    names = _Names(trace, pass_record)
     for step in pass_record.steps:
         call = trace.calls.get(step.call)
         runs[step.call] = runs.get(step.call, 0) + 1
@@ -93,18 +97,18 @@ def step_rows(trace: Trace, pass_record: PassRecord, precision: int = 4) -> list
         generation = "-" if call is None or call.generation is None else str(call.generation)
         inputs = call.inputs if call else ()
         outputs = call.outputs if call else ()
-        grads_out = _cells(trace, inputs, step.grads_out, precision, shared)
+        grads_out = _cells(inputs, step.grads_out, precision, names)
         if step.error:
             grads_out = ["error: " + " ".join(str(step.error).split())]
         rows.append(([str(step.index)], [function], [generation],
-                     _cells(trace, outputs, step.grads_in, precision, shared), grads_out,
-                     _cells(trace, inputs, step.accumulated, precision, shared)))
+                     _cells(outputs, step.grads_in, precision, names), grads_out,
+                     _cells(inputs, step.accumulated, precision, names)))
     return rows
 
 
 def _pass_title(trace: Trace, pass_record: PassRecord) -> str:
     root = "?" if pass_record.root is None else \
-        _var_name(trace, pass_record.root, _shared_names(trace, pass_record))
+        _Names(trace, pass_record)(pass_record.root)
     how = f"{root}.backward()" if pass_record.kind == "backward" else f"manual backward from {root}"
     options = ", ".join(f"{k}={v}" for k, v in sorted(pass_record.options.items()) if v)
     steps = len(pass_record.steps)
@@ -137,22 +141,22 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
             out.append(line([cell[k] if k < len(cell) else "" for cell in row]))
     if not rows:
         out.append("(no steps: the root has no creator)")
-    shared = _shared_names(trace, pass_record)
+    names = _Names(trace, pass_record)
     leaves = [v for v in pass_record.variables  # constants are numbers, not inputs one asks about
               if v in trace.variables and trace.variables[v].creator is None and not trace.is_constant(v)]
     if leaves:
-        finals = ", ".join(f"{_var_name(trace, v, shared)}: {_grad(trace.final_grad(pass_record, v), precision)}"
+        finals = ", ".join(f"{names(v)}: {_grad(trace.final_grad(pass_record, v), precision)}"
                            for v in leaves[:_MAX_LISTED])
         if len(leaves) > _MAX_LISTED:
             finals += f", ... ({len(leaves) - _MAX_LISTED:,} more)"
         out.append(f"leaf gradients after the pass: {finals}")
     cleared = [v for v in pass_record.variables if trace.grad_state(pass_record, v) == "cleared"]
     if cleared:
-        names = [_var_name(trace, v, shared) for v in cleared[:_MAX_LISTED]]
+        listed = [names(v) for v in cleared[:_MAX_LISTED]]
         if len(cleared) > _MAX_LISTED:
-            names.append(f"... ({len(cleared) - _MAX_LISTED:,} more)")
+            listed.append(f"... ({len(cleared) - _MAX_LISTED:,} more)")
         out.append("cleared by the engine after use (.grad is None at the end; retain_grad=True keeps "
-                   f"them): {', '.join(names)}")
+                   f"them): {', '.join(listed)}")
     return "\n".join(out)
 
 
