@@ -48,16 +48,18 @@ class _ScriptCommand(click.Command):
         undelimited = script_args[:len(script_args) - ctx.meta.get("gradtrace.after_dashes", 0)]
         ours = [name for param in self.params if isinstance(param, click.Option)
                 for name in param.opts + param.secondary_opts if name.startswith("--")]
-        script_text = _read_text(ctx.params.get("script"))
-        for token in undelimited:
-            name = token.split("=", 1)[0]
-            if not name.startswith("--") or name in ours or name in script_text:
-                continue  # the script names it itself (argparse): its own option
+        names = [token.split("=", 1)[0] for token in undelimited]
+        names = [name for name in names if name.startswith("--") and name not in ours]
+        script_text = _read_text(ctx.params.get("script")) if names else ""
+        for name in names:
+            if any(f"{quote}{name}{quote}" in script_text for quote in ('"', "'", '\\"')):
+                continue  # the script names it itself (argparse's add_argument): its own option
             close = difflib.get_close_matches(name, ours, n=1, cutoff=0.75)
             if close:
                 _warn(f"{name} went to the script as its own argument: did you mean gradtrace's "
                       f"{close[0]}? (put the script's arguments after --, and this warning goes)")
         return super().invoke(ctx)
+
 
 _ARGS_NOTE = """
 SCRIPT is a .py file, a Jupyter notebook (.ipynb: its code cells run in order, in the

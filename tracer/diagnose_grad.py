@@ -109,23 +109,28 @@ def check_detached(trace, pass_record, settings: Settings, cache: ReplayCache) -
     for call in trace.calls.values():
         if call.in_step is not None and call.in_step[0] == pass_record.id:
             inner.setdefault(call.in_step[1], set()).update(call.inputs)
-    findings, seen = [], set()
+    findings, reported, judged = [], set(), set()
     for step in pass_record.steps:
         call = trace.calls.get(step.call)
-        if call is None or step.error or call.op in seen:
+        if call is None or step.error or call.op in reported:
             continue
         if inner.get(step.index, set()) & (set(call.inputs) | set(call.outputs)):
             continue  # its backward used them through Function calls: a graph back to them
+        signature = (call.op, tuple(trace.variables[v].shape if v in trace.variables else None
+                                    for v in call.inputs))
+        if signature in judged:
+            continue  # one judgement per op and input shapes: a long graph repeats a few
+        judged.add(signature)
         depends = _inputs_its_gradient_depends_on(trace, call, step, cache)
         if depends:
-            seen.add(call.op)
+            reported.add(call.op)
             op = op_of(trace, call.id)
             names = ", ".join(var_label(trace, call.inputs[i]) for i in depends)
             findings.append(make_finding(
                 "wrong-backward",
                 f"{op}.backward ran under create_graph=True without Function calls on its inputs or "
-                f"outputs, though its gradient depends on {names}: the gradient it returned has no "
-                f"graph back to them, so a higher derivative through {op} is lost (None or wrong)",
+                f"outputs, though the gradient it returns for {names} changes with their values: it "
+                f"has no graph back to them, so a higher derivative through {op} is lost (None or wrong)",
                 pass_id=pass_record.id, call=call.id, variable=call.inputs[depends[0]], step=step.index,
                 hint=(f"compute {op}.backward with the engine's functions on the Variables (for sin: "
                       f"cos(x) * gy), not with numpy on x.data, so that create_graph can follow it")))
@@ -133,8 +138,10 @@ def check_detached(trace, pass_record, settings: Settings, cache: ReplayCache) -
 
 
 def _inputs_its_gradient_depends_on(trace, call, step, cache: ReplayCache) -> list[int]:
-    """Positions of the (non-constant, float) inputs that the step's vector-Jacobian product
-    changes with: its derivative is not constant in them (numerically, at two points)."""
+    """Positions of the (non-constant, float) inputs whose vector-Jacobian product changes
+    smoothly with the inputs: the same way a little below and a little above the recorded
+    values. Near a kink (ReLU's mask, clip's bounds) the one-sided derivatives disagree and
+    nothing is judged: there the second derivative is zero or undefined, and nothing is lost."""
     replay = cache.get(call.id)
     weights = _step_weights(trace, call, step) if replay is not None else None
     if weights is None:
@@ -147,23 +154,34 @@ def _inputs_its_gradient_depends_on(trace, call, step, cache: ReplayCache) -> li
         return _weighted(replay.run(xs), weights)[0]
 
     def vjps(xs):
-        return [interval_gradient(phi, xs, i, 1e-4)[2] for i in free]
+        """Per free input: (central VJP, whether it is smooth there: both one-sided ones agree)."""
+        out = []
+        for i in free:
+            lower, upper, central = interval_gradient(phi, xs, i, 1e-5)
+            scale = 1e-6 * max(1.0, float(np.abs(central).max(initial=0.0)))
+            out.append((central, bool(np.all(np.isfinite(central))
+                                      and np.allclose(lower, upper, rtol=1e-3, atol=scale))))
+        return out
+
+    def moved(sign):
+        return [np.array(a + sign * 1e-3 * (1.0 + np.abs(a)), dtype=np.float64) if i in free else a
+                for i, a in enumerate(arrays)]  # arrays: a 0-d sum is a numpy scalar
 
     try:
         with np.errstate(all="ignore"):
-            here = vjps(arrays)
-            moved = [np.array(a + 0.01 * (1.0 + np.abs(a)), dtype=np.float64) if i in free else a
-                     for i, a in enumerate(arrays)]  # arrays: a 0-d sum is a numpy scalar
-            there = vjps(moved)
+            below, here, above = vjps(moved(-1)), vjps(arrays), vjps(moved(1))
     except Exception:  # noqa: BLE001 - user code: what cannot be re-run is not judged
         return []
-    changed = set()
-    for i, a, b in zip(free, here, there):
-        if np.all(np.isfinite(a)) and np.all(np.isfinite(b)) and \
-                not np.allclose(a, b, rtol=1e-3, atol=1e-6 * max(1.0, float(np.abs(a).max(initial=0.0)))):
-            changed.add(i)
-    # the gradient of input i depends on the inputs when some VJP moved with them
-    return sorted(free) if changed else []
+    depends = []
+    for i, (low, low_ok), (mid, mid_ok), (high, high_ok) in zip(free, below, here, above):
+        if not (low_ok and mid_ok and high_ok):
+            continue
+        tolerance = 1e-5 * max(1.0, float(np.abs(mid).max(initial=0.0)))
+        rise, fall = high - mid, mid - low
+        steady = (np.abs(rise) > tolerance) & (np.abs(fall) > tolerance) & (np.sign(rise) == np.sign(fall))
+        if np.any(steady):
+            depends.append(i)
+    return depends
 
 
 def _check_step(trace, call, step, replay, settings: Settings, flagged) -> list:

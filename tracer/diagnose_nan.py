@@ -134,6 +134,8 @@ def check_nan_backward(trace, pass_record) -> list:
         forward_bad = any(_bad(trace.variables[v].value) for v in call.outputs if v in trace.variables)
         bad = [(call.inputs[i], g) for i, g in enumerate(step.grads_out)
                if _bad(g) and i < len(call.inputs)]
+        if forward_bad and not _counts([g for _, g in bad])["nan"]:
+            continue  # Inf from an output that overflowed (exp(1000)): the forward finding says it
         if not bad:
             continue
         leaves = sorted(v for v in pass_record.variables  # a constant's gradient is never used

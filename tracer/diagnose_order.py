@@ -82,10 +82,13 @@ def _premature(trace, pass_record, runs, arrivals) -> list:
 
 
 def _wrong_gradient_passed(trace, pass_record, tolerance: float = 1e-6) -> list:
-    """A backward step that received, for an output, something else than that output's ``.grad``
-    as the steps before had left it: ``A.backward(b.grad)`` where ``a.grad`` was meant (the book's
-    manual backprop), or a loop that hands on the wrong variable's gradient. Outputs whose
-    ``.grad`` was never read (the root, an engine that keeps gradients elsewhere) are skipped."""
+    """A manual backward step that received, for an output, something else than that output's
+    ``.grad`` as the steps before had left it: ``A.backward(b.grad)`` where ``a.grad`` was meant
+    (the book's step 6). Outputs whose ``.grad`` was never read are skipped. Automatic passes
+    are not judged: an engine may change a ``.grad`` in place after it was read (step 14's
+    ``x.grad += gx`` on a shared array), which the overwritten-gradient check names."""
+    if pass_record.kind != "manual":
+        return []
     known: dict[int, tuple] = {}  # variable -> (step that left its .grad, that .grad)
     findings = []
     for step in pass_record.steps:
@@ -110,8 +113,8 @@ def _wrong_gradient_passed(trace, pass_record, tolerance: float = 1e-6) -> list:
                 f"{_short_text(expected)} (left by step {left_by})",
                 pass_id=pass_record.id, call=call.id, variable=out, step=step.index,
                 hint=(f"pass the output's own gradient: {op_of(trace, call.id)}.backward("
-                      f"{name or 'y'}.grad)" + (" (manual backprop: check which .grad goes to which "
-                                                "backward)" if pass_record.kind == "manual" else ""))))
+                      f"{name or 'y'}.grad) (manual backprop: check which .grad goes to which "
+                      f"backward)")))
         for position, vid in enumerate(call.inputs):
             left = step.accumulated[position] if position < len(step.accumulated) else None
             if left is not None:

@@ -7,6 +7,7 @@ import functools
 import inspect
 import sys
 import threading
+import weakref
 
 from .errors import HookError
 
@@ -104,10 +105,22 @@ def _stop_recording(recorder, exc: Exception) -> None:
     recorder.internal_error = f"{type(exc).__name__}: {exc}"
 
 
+# gradtrace's hooks, known by identity: a marker attribute would be copied by functools.wraps
+# onto a user's own wrapper, which would then be taken for ours.
+_HOOKS: weakref.WeakSet = weakref.WeakSet()
+
+
 def _marked(hook):
-    """Mark a hook as gradtrace's, so that a trace opened inside another never wraps it twice."""
-    hook.__gradtrace_hook__ = True
+    """Register a hook as gradtrace's, so that a trace opened inside another never wraps it twice."""
+    _HOOKS.add(hook)
     return hook
+
+
+def _is_hook(value) -> bool:
+    try:
+        return value in _HOOKS
+    except TypeError:  # not weak-referenceable: not one of ours
+        return False
 
 
 def _make_call_hook(original):
@@ -222,7 +235,7 @@ class Hooks:
     def _patch(self, owner: type, attribute: str, make_hook) -> None:
         if (owner, attribute) in self._patched:
             return
-        if getattr(owner.__dict__.get(attribute), "__gradtrace_hook__", False):
+        if _is_hook(owner.__dict__.get(attribute)):
             return  # hooked by the trace this one runs inside: its hook reports to both
         original = _plain_function(owner, attribute)
         try:
@@ -279,7 +292,7 @@ class Hooks:
         while self._undo:
             owner, attribute, original = self._undo.pop()
             current = owner.__dict__.get(attribute)
-            if current is None or getattr(current, "__gradtrace_hook__", False):
+            if current is None or current is original or _is_hook(current):
                 setattr(owner, attribute, original)
             else:
                 self.replaced.append(f"{owner.__qualname__}.{attribute}")

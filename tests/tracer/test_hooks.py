@@ -636,3 +636,29 @@ def test_a_method_the_user_replaces_inside_the_trace_is_kept_and_named():
         assert not any("built before the with block" in m for m in messages)
     finally:
         E.Function.__call__ = original
+
+
+def test_a_replacement_made_with_functools_wraps_is_kept_and_one_put_back_is_quiet():
+    import functools
+    import warnings
+    original = E.Function.__dict__["__call__"]
+    try:
+        with pytest.warns(tracer.TraceWarning, match="was replaced while the trace recorded"):
+            with tracer.trace():
+                inner = E.Function.__call__
+
+                @functools.wraps(inner)  # copies the hook's attributes: it was taken for ours
+                def logged(self, *inputs):
+                    return inner(self, *inputs)
+                E.Function.__call__ = logged
+                E.exp(E.Variable(np.array(1.0))).backward()
+        assert E.Function.__dict__["__call__"] is logged
+    finally:
+        E.Function.__call__ = original
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the class ends as before: no warning
+        with tracer.trace():
+            E.exp(E.Variable(np.array(1.0))).backward()
+            E.Function.__call__ = lambda self, *inputs: original(self, *inputs)
+            E.Function.__call__ = original  # put back by hand (a finally:)
+    assert E.Function.__dict__["__call__"] is original
