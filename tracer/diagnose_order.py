@@ -81,14 +81,16 @@ def _premature(trace, pass_record, runs, arrivals) -> list:
     return findings
 
 
-def _wrong_gradient_passed(trace, pass_record, tolerance: float = 1e-6) -> list:
-    """A manual backward step that received, for an output, something else than that output's
-    ``.grad`` as the steps before had left it: ``A.backward(b.grad)`` where ``a.grad`` was meant
-    (the book's step 6). Outputs whose ``.grad`` was never read are skipped. Automatic passes
-    are not judged: an engine may change a ``.grad`` in place after it was read (step 14's
-    ``x.grad += gx`` on a shared array), which the overwritten-gradient check names."""
-    if pass_record.kind != "manual":
-        return []
+def _received_other_than_left(trace, pass_record, tolerance: float = 1e-6) -> list:
+    """Steps that received, for an output, something else than that output's ``.grad`` as the
+    steps before had left it.
+
+    In a manual pass that is ``A.backward(b.grad)`` where ``a.grad`` was meant (the book's step
+    6): wrong-gradient-passed. In an automatic pass the engine passed the ``.grad`` itself, so it
+    changed after it was left: when it now equals another variable's ``.grad``, the two are one
+    array that an in-place ``x.grad += gx`` changed (step 14): overwritten-gradient. Outputs whose
+    ``.grad`` could not be read after a step are not judged from there on."""
+    manual = pass_record.kind == "manual"
     known: dict[int, tuple] = {}  # variable -> (step that left its .grad, that .grad)
     findings = []
     for step in pass_record.steps:
@@ -100,21 +102,22 @@ def _wrong_gradient_passed(trace, pass_record, tolerance: float = 1e-6) -> list:
                 continue
             left_by, grad = known[out]
             got = step.grads_in[position]
-            if grad is None or got is None:
-                continue
             have, expected = amount(got), amount(grad)
             if have is None or expected is None or expected.matches(have, tolerance) is not False:
                 continue
-            name = trace.name_of(out)
-            findings.append(make_finding(
-                "wrong-gradient-passed",
-                f"{call_label(trace, call.id)}'s backward received {_short_text(have)} for its output "
-                f"{var_label(trace, out)} at step {step.index}, but {name or 'its'}.grad was "
-                f"{_short_text(expected)} (left by step {left_by})",
-                pass_id=pass_record.id, call=call.id, variable=out, step=step.index,
-                hint=(f"pass the output's own gradient: {op_of(trace, call.id)}.backward("
-                      f"{name or 'y'}.grad) (manual backprop: check which .grad goes to which "
-                      f"backward)")))
+            if manual:
+                findings.append(_passed_finding(trace, pass_record, call, step, out, have, expected, left_by))
+                continue
+            sharer = next((v for v, (_, g) in known.items() if v != out and amount(g) is not None
+                           and amount(g).matches(have, tolerance) is True), None)
+            if sharer is not None:
+                findings.append(make_finding(
+                    "overwritten-gradient",
+                    f"the .grad of {var_label(trace, out)} changed from {_short_text(expected)} to "
+                    f"{_short_text(have)} after step {left_by} though no gradient arrived for it: it is "
+                    f"the same array as the .grad of {var_label(trace, sharer)}, changed in place",
+                    pass_id=pass_record.id, call=call.id, variable=out, step=step.index,
+                    hint=_HINT_ALIASED))
         for position, vid in enumerate(call.inputs):
             left = step.accumulated[position] if position < len(step.accumulated) else None
             if left is not None:
@@ -122,6 +125,18 @@ def _wrong_gradient_passed(trace, pass_record, tolerance: float = 1e-6) -> list:
             else:  # not readable after this step (cleared before it was read): unknown from here on
                 known.pop(vid, None)
     return findings
+
+
+def _passed_finding(trace, pass_record, call, step, out, have, expected, left_by):
+    name = trace.name_of(out)
+    return make_finding(
+        "wrong-gradient-passed",
+        f"{call_label(trace, call.id)}'s backward received {_short_text(have)} for its output "
+        f"{var_label(trace, out)} at step {step.index}, but {name or 'its'}.grad was "
+        f"{_short_text(expected)} (left by step {left_by})",
+        pass_id=pass_record.id, call=call.id, variable=out, step=step.index,
+        hint=(f"pass the output's own gradient: {op_of(trace, call.id)}.backward({name or 'y'}.grad) "
+              f"(manual backprop: check which .grad goes to which backward)"))
 
 
 def _repeated(trace, pass_record, runs) -> list:
@@ -191,8 +206,8 @@ def check_order(trace, pass_record, kinds) -> list:
     """premature-backward, repeated-step and missing-step findings of one pass."""
     runs = _steps_by_call(pass_record)
     findings = []
-    if "wrong-gradient-passed" in kinds:
-        findings += _wrong_gradient_passed(trace, pass_record)
+    if "wrong-gradient-passed" in kinds and pass_record.kind == "manual":
+        findings += _received_other_than_left(trace, pass_record)
     if "premature-backward" in kinds:
         findings += _premature(trace, pass_record, runs, _contribution_steps(trace, pass_record))
     if "repeated-step" in kinds:
@@ -284,6 +299,9 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
     findings += _root_changed(trace, pass_record, per_var, settings)
     flagged = {f.variable for f in findings}
     findings += [f for f in _lost_before_use(trace, pass_record, per_var) if f.variable not in flagged]
+    if pass_record.kind != "manual":  # a .grad shared with another and changed in place
+        flagged = {f.variable for f in findings}
+        findings += [f for f in _received_other_than_left(trace, pass_record) if f.variable not in flagged]
     return findings
 
 

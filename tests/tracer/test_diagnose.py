@@ -1120,7 +1120,14 @@ def test_an_in_place_accumulation_is_not_called_a_wrong_gradient_passed():
         x, y = eng.Variable(np.array(0.3), name="x"), eng.Variable(np.array(0.2), name="y")
         p, q = eng.square(x), eng.square(eng.square(y))
         eng.add(eng.exp(q), eng.add(p, q)).backward()  # p.grad is the array x.grad += changes later
-    assert "wrong-gradient-passed" not in [f.kind for f in diagnose(t)]  # it said p.grad was 1
+    findings = diagnose(t)
+    assert "wrong-gradient-passed" not in [f.kind for f in findings]  # it said p.grad was 1
+    (shared,) = [f for f in findings if f.kind == "overwritten-gradient"]  # the real cause, named
+    assert shared.message == ("the .grad of p (v2) changed from 1 to 2.0016 after step 2 though no gradient "
+                              "arrived for it: it is the same array as the .grad of q (v5), changed in place")
+    assert "x.grad = x.grad + gx" in shared.hint
+    leaf = [f for f in findings if f.kind == "leaf-gradient"]
+    assert leaf and leaf[0].hint.startswith("probably caused by: overwritten-gradient at Square")
 
 
 @pytest.mark.parametrize("value", [0.0, -0.005, 3.0])
