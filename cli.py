@@ -52,8 +52,8 @@ class _ScriptCommand(click.Command):
         names = [name for name in names if name.startswith("--") and name not in ours]
         script_text = _read_text(ctx.params.get("script")) if names else ""
         for name in names:
-            if any(f"{quote}{name}{quote}" in script_text for quote in ('"', "'", '\\"')):
-                continue  # the script names it itself (argparse's add_argument): its own option
+            if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", script_text):
+                continue  # the script names it itself (argparse, a usage text): its own option
             close = difflib.get_close_matches(name, ours, n=1, cutoff=0.75)
             if close:
                 _warn(f"{name} went to the script as its own argument: did you mean gradtrace's "

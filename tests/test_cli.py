@@ -1253,6 +1253,9 @@ def test_a_misspelt_gradtrace_option_that_went_to_the_script_is_named(tmp_path):
     script.write_text("import argparse\nargparse.ArgumentParser().add_argument('--steps')\n")
     result = run("render", script, "-o", tmp_path / "g.dot", "--steps", "2")  # its own, not --step
     assert "went to the script" not in result.stderr
+    script.write_text('"""Usage: s.py --frame N"""\n')  # docopt: named in a usage text, not quoted
+    result = run("render", script, "-o", tmp_path / "g.dot", "--frame", "2")
+    assert "went to the script" not in result.stderr
     script.write_text('"""Run: gradtrace render s.py --frames out/"""\n')  # --frame is only inside --frames
     result = run("render", script, "-o", tmp_path / "g.dot", "--frame", "out")
     assert "did you mean gradtrace's --frames?" in result.stderr

@@ -116,12 +116,13 @@ def check_detached(trace, pass_record, settings: Settings, cache: ReplayCache) -
             continue
         if inner.get(step.index, set()) & (set(call.inputs) | set(call.outputs)):
             continue  # its backward used them through Function calls: a graph back to them
-        signature = (call.op, tuple(trace.variables[v].shape if v in trace.variables else None
-                                    for v in call.inputs))
+        signature = (call.op, tuple((trace.variables[v].shape, trace.is_constant(v))
+                                    if v in trace.variables else None for v in call.inputs))
         if signature in judged:
-            continue  # one judgement per op and input shapes: a long graph repeats a few
-        judged.add(signature)
-        depends = _inputs_its_gradient_depends_on(trace, call, step, cache)
+            continue  # one judgement per op, input shapes and constants: a long graph repeats a few
+        depends, tested = _inputs_its_gradient_depends_on(trace, call, step, cache)
+        if tested:
+            judged.add(signature)
         if depends:
             reported.add(call.op)
             op = op_of(trace, call.id)
@@ -137,15 +138,16 @@ def check_detached(trace, pass_record, settings: Settings, cache: ReplayCache) -
     return findings
 
 
-def _inputs_its_gradient_depends_on(trace, call, step, cache: ReplayCache) -> list[int]:
+def _inputs_its_gradient_depends_on(trace, call, step, cache: ReplayCache) -> tuple[list[int], bool]:
     """Positions of the (non-constant, float) inputs whose vector-Jacobian product changes
     smoothly with the inputs: the same way a little below and a little above the recorded
     values. Near a kink (ReLU's mask, clip's bounds) the one-sided derivatives disagree and
-    nothing is judged: there the second derivative is zero or undefined, and nothing is lost."""
+    nothing is judged: there the second derivative is zero or undefined, and nothing is lost.
+    Also returns whether anything was tested (a smooth, non-zero product somewhere)."""
     replay = cache.get(call.id)
     weights = _step_weights(trace, call, step) if replay is not None else None
     if weights is None:
-        return []
+        return [], False
     arrays = _as_float64(replay.inputs)
     free = [i for i, a in enumerate(arrays) if a.dtype.kind == "f" and a.size <= 64
             and not trace.is_constant(call.inputs[i])]
@@ -171,17 +173,18 @@ def _inputs_its_gradient_depends_on(trace, call, step, cache: ReplayCache) -> li
         with np.errstate(all="ignore"):
             below, here, above = vjps(moved(-1)), vjps(arrays), vjps(moved(1))
     except Exception:  # noqa: BLE001 - user code: what cannot be re-run is not judged
-        return []
-    depends = []
+        return [], False
+    depends, tested = [], False
     for i, (low, low_ok), (mid, mid_ok), (high, high_ok) in zip(free, below, here, above):
         if not (low_ok and mid_ok and high_ok):
             continue
+        tested = tested or bool(np.any(mid != 0))
         tolerance = 1e-5 * max(1.0, float(np.abs(mid).max(initial=0.0)))
         rise, fall = high - mid, mid - low
         steady = (np.abs(rise) > tolerance) & (np.abs(fall) > tolerance) & (np.sign(rise) == np.sign(fall))
         if np.any(steady):
             depends.append(i)
-    return depends
+    return depends, tested
 
 
 def _check_step(trace, call, step, replay, settings: Settings, flagged) -> list:

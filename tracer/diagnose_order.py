@@ -23,7 +23,8 @@ _HINT_OVERWRITTEN = ("the engine replaced the gradient instead of adding to it: 
                      "`x.grad = gx if x.grad is None else x.grad + gx`")
 _HINT_ALIASED = ("the .grad is the very array of another gradient (x.grad = gx keeps gx itself), so an "
                  "in-place `x.grad += gx` changed both: write `x.grad = x.grad + gx` (a new array), "
-                 "as in the book's step 14")
+                 "as in the book's step 14; a backward that changes its gy in place (`gy[mask] = 0`) "
+                 "does the same: compute a new array (`gy * mask`)")
 _HINT_LOST = ("the engine cleared this gradient before the function that made the variable had used "
               "it: with retain_grad=False clear the outputs' gradients after a function's backward "
               "(`y().grad = None for y in f.outputs`), not its inputs'")
@@ -86,44 +87,49 @@ def _received_other_than_left(trace, pass_record, tolerance: float = 1e-6) -> li
     steps before had left it.
 
     In a manual pass that is ``A.backward(b.grad)`` where ``a.grad`` was meant (the book's step
-    6): wrong-gradient-passed. In an automatic pass the engine passed the ``.grad`` itself, so it
-    changed after it was left: when it now equals another variable's ``.grad``, the two are one
-    array that an in-place ``x.grad += gx`` changed (step 14): overwritten-gradient. Outputs whose
-    ``.grad`` could not be read after a step are not judged from there on."""
+    6): wrong-gradient-passed. In an automatic pass only with evidence of one array: what arrived
+    is what another variable's ``.grad`` holds now, and that one once held this one's value too
+    (changed in place by ``x.grad += gx``, step 14: overwritten-gradient). Other differences in
+    an automatic pass are not judged: an engine may pass gradients in ways the record cannot see. Outputs whose ``.grad``
+    could not be read after a step are not judged from there on."""
     manual = pass_record.kind == "manual"
-    known: dict[int, tuple] = {}  # variable -> (step that left its .grad, that .grad)
+    history: dict[int, list] = {}  # variable -> [(step that left its .grad, that .grad as an Amount)]
+    if pass_record.root is not None and amount(pass_record.root_grad) is not None:
+        history[pass_record.root] = [(0, amount(pass_record.root_grad))]
     findings = []
     for step in pass_record.steps:
         call = trace.calls.get(step.call)
         if call is None:
             continue
         for position, out in enumerate(call.outputs):
-            if out not in known or position >= len(step.grads_in):
+            if not history.get(out) or position >= len(step.grads_in):
                 continue
-            left_by, grad = known[out]
-            got = step.grads_in[position]
-            have, expected = amount(got), amount(grad)
-            if have is None or expected is None or expected.matches(have, tolerance) is not False:
+            left_by, expected = history[out][-1]
+            have = amount(step.grads_in[position])
+            if have is None or expected.matches(have, tolerance) is not False:
                 continue
             if manual:
                 findings.append(_passed_finding(trace, pass_record, call, step, out, have, expected, left_by))
                 continue
-            sharer = next((v for v, (_, g) in known.items() if v != out and amount(g) is not None
-                           and amount(g).matches(have, tolerance) is True), None)
-            if sharer is not None:
+            holders = [v for v, lefts in history.items()
+                       if v != out and lefts and lefts[-1][1].matches(have, tolerance) is True]
+            # held the same value as this .grad once, and the same again now: one array
+            shared = [v for v in holders if any(value.matches(expected, tolerance) is True
+                                                for _, value in history[v])]
+            if shared:
                 findings.append(make_finding(
                     "overwritten-gradient",
                     f"the .grad of {var_label(trace, out)} changed from {_short_text(expected)} to "
                     f"{_short_text(have)} after step {left_by} though no gradient arrived for it: it is "
-                    f"the same array as the .grad of {var_label(trace, sharer)}, changed in place",
+                    f"the same array as the .grad of {var_label(trace, shared[0])}, changed in place",
                     pass_id=pass_record.id, call=call.id, variable=out, step=step.index,
                     hint=_HINT_ALIASED))
         for position, vid in enumerate(call.inputs):
-            left = step.accumulated[position] if position < len(step.accumulated) else None
+            left = amount(step.accumulated[position]) if position < len(step.accumulated) else None
             if left is not None:
-                known[vid] = (step.index, left)
+                history.setdefault(vid, []).append((step.index, left))
             else:  # not readable after this step (cleared before it was read): unknown from here on
-                known.pop(vid, None)
+                history.pop(vid, None)
     return findings
 
 
@@ -206,8 +212,8 @@ def check_order(trace, pass_record, kinds) -> list:
     """premature-backward, repeated-step and missing-step findings of one pass."""
     runs = _steps_by_call(pass_record)
     findings = []
-    if "wrong-gradient-passed" in kinds and pass_record.kind == "manual":
-        findings += _received_other_than_left(trace, pass_record)
+    if "wrong-gradient-passed" in kinds:
+        findings += [f for f in _received_other_than_left(trace, pass_record) if f.kind == "wrong-gradient-passed"]
     if "premature-backward" in kinds:
         findings += _premature(trace, pass_record, runs, _contribution_steps(trace, pass_record))
     if "repeated-step" in kinds:
@@ -301,7 +307,8 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
     findings += [f for f in _lost_before_use(trace, pass_record, per_var) if f.variable not in flagged]
     if pass_record.kind != "manual":  # a .grad shared with another and changed in place
         flagged = {f.variable for f in findings}
-        findings += [f for f in _received_other_than_left(trace, pass_record) if f.variable not in flagged]
+        findings += [f for f in _received_other_than_left(trace, pass_record)
+                     if f.kind == "overwritten-gradient" and f.variable not in flagged]
     return findings
 
 
@@ -340,7 +347,9 @@ def _lost_before_use(trace, pass_record, per_var) -> list:
 def _short_text(part) -> str:
     if part.array is not None and part.array.size == 1:
         return f"{float(part.array.reshape(-1)[0]):.6g}"
-    return f"a gradient of shape {part.shape}"
+    if part.array is not None and part.array.size <= 4:
+        return "[" + ", ".join(f"{float(v):.6g}" for v in part.array.reshape(-1)) + "]"
+    return f"a gradient of shape {part.shape} (mean {part.mean:.6g})"
 
 
 def _root_changed(trace, pass_record, per_var, settings: Settings) -> list:

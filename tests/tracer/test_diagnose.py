@@ -1151,3 +1151,11 @@ def test_the_detached_gradient_check_judges_each_op_and_shape_once(monkeypatch):
         E.sum(y).backward(create_graph=True)
     diagnose(t, checks=["wrong-backward"])
     assert len(judged) == len(set(judged)) <= 3  # it re-ran every step's forward 4 x 64 times
+
+
+def test_a_step_with_nothing_to_test_does_not_vouch_for_its_op():
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(0.5), name="x")
+        y = bad_ops.DataSin()(x) * 0.0 + bad_ops.DataSin()(x)  # one of them gets a zero gradient
+        y.backward(create_graph=True)
+    assert [f.call for f in diagnose(t) if f.kind == "wrong-backward"]  # the first judged for both before
