@@ -166,7 +166,7 @@ def _inputs_its_gradient_depends_on(trace, call, step, cache: ReplayCache) -> tu
         return out
 
     def moved(sign):
-        return [np.array(a + sign * 1e-3 * (1.0 + np.abs(a)), dtype=np.float64) if i in free else a
+        return [np.array(a + sign * 1e-2 * (1.0 + np.abs(a)), dtype=np.float64) if i in free else a
                 for i, a in enumerate(arrays)]  # arrays: a 0-d sum is a numpy scalar
 
     try:
@@ -181,7 +181,9 @@ def _inputs_its_gradient_depends_on(trace, call, step, cache: ReplayCache) -> tu
         tested = tested or bool(np.any(mid != 0))
         tolerance = 1e-5 * max(1.0, float(np.abs(mid).max(initial=0.0)))
         rise, fall = high - mid, mid - low
-        steady = (np.abs(rise) > tolerance) & (np.abs(fall) > tolerance) & (np.sign(rise) == np.sign(fall))
+        # a slope, or a smooth peak (cos at 0: both sides change alike); a kink changes one side only
+        alike = (np.sign(rise) == np.sign(fall)) | ((np.abs(rise) <= 2 * np.abs(fall)) & (np.abs(fall) <= 2 * np.abs(rise)))
+        steady = (np.abs(rise) > tolerance) & (np.abs(fall) > tolerance) & alike
         if np.any(steady):
             depends.append(i)
     return depends, tested

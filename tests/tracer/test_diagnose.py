@@ -1159,3 +1159,10 @@ def test_a_step_with_nothing_to_test_does_not_vouch_for_its_op():
         y = bad_ops.DataSin()(x) * 0.0 + bad_ops.DataSin()(x)  # one of them gets a zero gradient
         y.backward(create_graph=True)
     assert [f.call for f in diagnose(t) if f.kind == "wrong-backward"]  # the first judged for both before
+
+
+def test_a_detached_backward_is_found_also_at_a_smooth_peak_of_its_derivative():
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(0.0), name="x")  # cos, sin's derivative, peaks at 0
+        bad_ops.DataSin()(x).backward(create_graph=True)
+    assert [f.kind for f in diagnose(t)] == ["wrong-backward"]
