@@ -182,7 +182,8 @@ def _inputs_its_gradient_depends_on(trace, call, step, cache: ReplayCache) -> tu
         tolerance = 1e-5 * max(1.0, float(np.abs(mid).max(initial=0.0)))
         rise, fall = high - mid, mid - low
         # a slope, or a smooth peak (cos at 0: both sides change alike); a kink changes one side only
-        alike = (np.sign(rise) == np.sign(fall)) | ((np.abs(rise) <= 2 * np.abs(fall)) & (np.abs(fall) <= 2 * np.abs(rise)))
+        alike = (np.sign(rise) == np.sign(fall)) | \
+            ((np.abs(rise) <= 2 * np.abs(fall)) & (np.abs(fall) <= 2 * np.abs(rise)))
         steady = (np.abs(rise) > tolerance) & (np.abs(fall) > tolerance) & alike
         if np.any(steady):
             depends.append(i)

@@ -90,8 +90,8 @@ def _received_other_than_left(trace, pass_record, tolerance: float = 1e-6) -> li
     6): wrong-gradient-passed. In an automatic pass only with evidence of one array: what arrived
     is what another variable's ``.grad`` holds now, and that one once held this one's value too
     (changed in place by ``x.grad += gx``, step 14: overwritten-gradient). Other differences in
-    an automatic pass are not judged: an engine may pass gradients in ways the record cannot see. Outputs whose ``.grad``
-    could not be read after a step are not judged from there on."""
+    an automatic pass are not judged: an engine may pass gradients in ways the record cannot
+    see. Outputs whose ``.grad`` could not be read after a step are not judged from there on."""
     manual = pass_record.kind == "manual"
     history: dict[int, list] = {}  # variable -> [(step that left its .grad, that .grad as an Amount)]
     if pass_record.root is not None and amount(pass_record.root_grad) is not None:
@@ -212,8 +212,8 @@ def check_order(trace, pass_record, kinds) -> list:
     """premature-backward, repeated-step and missing-step findings of one pass."""
     runs = _steps_by_call(pass_record)
     findings = []
-    if "wrong-gradient-passed" in kinds:
-        findings += [f for f in _received_other_than_left(trace, pass_record) if f.kind == "wrong-gradient-passed"]
+    if "wrong-gradient-passed" in kinds and pass_record.kind == "manual":
+        findings += _received_other_than_left(trace, pass_record)  # a manual pass: only these
     if "premature-backward" in kinds:
         findings += _premature(trace, pass_record, runs, _contribution_steps(trace, pass_record))
     if "repeated-step" in kinds:
@@ -307,8 +307,7 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
     findings += [f for f in _lost_before_use(trace, pass_record, per_var) if f.variable not in flagged]
     if pass_record.kind != "manual":  # a .grad shared with another and changed in place
         flagged = {f.variable for f in findings}
-        findings += [f for f in _received_other_than_left(trace, pass_record)
-                     if f.kind == "overwritten-gradient" and f.variable not in flagged]
+        findings += [f for f in _received_other_than_left(trace, pass_record) if f.variable not in flagged]
     return findings
 
 
@@ -449,7 +448,8 @@ def _shape_finding(trace, pass_record, vid, grad_shape, shape, message, call, st
         hint = _HINT_TRANSPOSED
     elif _size(grad_shape) == _size(shape):
         if _broadcasts_to(grad_shape, shape):  # e.g. () for (1,): an update keeps the data's shape
-            severity, hint = "warning", "same elements, another shape: reshape the gradient to the input's shape"
+            severity = "warning"
+            hint = "same elements, another shape: reshape the gradient to the input's shape"
         else:  # x.data -= lr * x.grad would fail, or change the data's shape
             hint = "same number of elements in another layout: reshape the gradient to the input's shape"
     if trace.is_constant(vid):  # harmless here; a parameter broadcast the same way is not

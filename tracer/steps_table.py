@@ -82,11 +82,12 @@ def _cells(var_ids, grads, precision: int, names: _Names) -> list[str]:
     return lines or ["-"]
 
 
-def step_rows(trace: Trace, pass_record: PassRecord, precision: int = 4) -> list[tuple[list[str], ...]]:
+def step_rows(trace: Trace, pass_record: PassRecord, precision: int = 4,
+              names: _Names | None = None) -> list[tuple[list[str], ...]]:
     """One row per step, each cell a list of lines (one line per output or input)."""
     rows = []
     runs: dict[int, int] = {}
-    names = _Names(trace, pass_record)
+    names = names or _Names(trace, pass_record)
     for step in pass_record.steps:
         call = trace.calls.get(step.call)
         runs[step.call] = runs.get(step.call, 0) + 1
@@ -106,9 +107,8 @@ def step_rows(trace: Trace, pass_record: PassRecord, precision: int = 4) -> list
     return rows
 
 
-def _pass_title(trace: Trace, pass_record: PassRecord) -> str:
-    root = "?" if pass_record.root is None else \
-        _Names(trace, pass_record)(pass_record.root)
+def _pass_title(trace: Trace, pass_record: PassRecord, names: _Names) -> str:
+    root = "?" if pass_record.root is None else names(pass_record.root)
     how = f"{root}.backward()" if pass_record.kind == "backward" else f"manual backward from {root}"
     options = ", ".join(f"{k}={v}" for k, v in sorted(pass_record.options.items()) if v)
     steps = len(pass_record.steps)
@@ -123,7 +123,8 @@ def _pass_title(trace: Trace, pass_record: PassRecord) -> str:
 
 def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> str:
     """A title line and the table of one pass's steps (columns as in HEADERS)."""
-    rows = step_rows(trace, pass_record, precision)
+    names = _Names(trace, pass_record)  # once per pass: it reads every call
+    rows = step_rows(trace, pass_record, precision, names)
     widths = [len(h) for h in HEADERS]
     for row in rows:
         for column, cell in enumerate(row):
@@ -134,14 +135,13 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
         parts = [_pad(c, widths[i], right=i in right) for i, c in enumerate(cells)]
         return "  ".join(parts).rstrip()
 
-    out = [_pass_title(trace, pass_record), line(list(HEADERS)), line(["-" * w for w in widths])]
+    out = [_pass_title(trace, pass_record, names), line(list(HEADERS)), line(["-" * w for w in widths])]
     for row in rows:
         height = max(len(cell) for cell in row)
         for k in range(height):
             out.append(line([cell[k] if k < len(cell) else "" for cell in row]))
     if not rows:
         out.append("(no steps: the root has no creator)")
-    names = _Names(trace, pass_record)
     leaves = [v for v in pass_record.variables  # constants are numbers, not inputs one asks about
               if v in trace.variables and trace.variables[v].creator is None and not trace.is_constant(v)]
     if leaves:
