@@ -11,7 +11,7 @@ from .labels import format_array
 from .records import Finding
 
 __all__ = ["KINDS", "Settings", "call_label", "var_label", "op_of", "rounded", "make_finding",
-           "Amount", "amount", "zero_amount", "prior_grads", "float_eps"]
+           "Amount", "amount", "zero_amount", "prior_grads", "grads_written_after_steps", "float_eps"]
 
 # Every finding kind, causes before symptoms (the order reports list them in).
 KINDS = ("nan-inf", "shape-mismatch", "wrong-backward", "wrong-gradient-passed", "premature-backward",
@@ -158,3 +158,26 @@ def prior_grads(trace, pass_record) -> dict | None:
     """``.grad`` of the pass's variables when it started ({} for all None); None when unknown."""
     known = getattr(trace, "initial_grads", None) or {}
     return known.get(pass_record.id)
+
+
+def grads_written_after_steps(trace, pass_record) -> bool:
+    """Whether the pass's engine hands gradients on some other way (a dict of them) and writes
+    ``.grad`` only when its steps are done: no step but the last left any input's ``.grad``
+    other than it was when the pass began, yet the pass ended with some ``.grad`` changed.
+
+    A step's ``.grad`` after it is read when the next step starts (the last one's when the pass
+    ends), so in such an engine every step's reading but the last shows the old ``.grad``: the
+    checks that follow gradients through ``.grad`` step by step do not apply to it."""
+    steps = [step for step in pass_record.steps if not step.error]
+    if len(steps) < 2:
+        return False
+    before = prior_grads(trace, pass_record) or {}
+    for step in steps[:-1]:
+        call = trace.calls.get(step.call)
+        if call is None:
+            return False
+        for position, vid in enumerate(call.inputs):
+            after = step.accumulated[position] if position < len(step.accumulated) else None
+            if after != before.get(vid):
+                return False
+    return any(grad != before.get(vid) for vid, grad in pass_record.grads.items())

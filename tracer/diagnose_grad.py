@@ -382,6 +382,7 @@ def _check_leaf(trace, pass_record, cache, settings, chain, base, root, seed, ep
         return None
     else:
         analytic = final.to_array().astype(np.float64)
+    whole = analytic
     if prior is not None:
         if prior.values is None or tuple(prior.shape) != shape:
             return None
@@ -399,6 +400,9 @@ def _check_leaf(trace, pass_record, cache, settings, chain, base, root, seed, ep
     magnitude = float(np.abs(np.asarray(base[root], dtype=np.float64) * seed).sum())
     try:
         mismatch = numeric_mismatch(phi, [base[vid].copy()], 0, analytic, eps, magnitude, rtol, atol)
+        if mismatch is not None and prior is not None and \
+                numeric_mismatch(phi, [base[vid].copy()], 0, whole, eps, magnitude, rtol, atol) is None:
+            return None  # the engine replaced the old .grad by this pass's gradient: it is right
     except Exception:  # noqa: BLE001 - user code
         return None
     if mismatch is None:

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import numpy as np
 
-from .diagnose_common import (Settings, amount, call_label, make_finding, op_of, prior_grads,
-                              var_label, zero_amount)
+from .diagnose_common import (Settings, amount, call_label, grads_written_after_steps, make_finding,
+                              op_of, prior_grads, var_label, zero_amount)
 
 __all__ = ["check_order", "check_overwritten", "check_shapes"]
 
@@ -25,6 +25,8 @@ _HINT_ALIASED = ("the .grad is the very array of another gradient (x.grad = gx k
                  "in-place `x.grad += gx` changed both: write `x.grad = x.grad + gx` (a new array), "
                  "as in the book's step 14; a backward that changes its gy in place (`gy[mask] = 0`) "
                  "does the same: compute a new array (`gy * mask`)")
+_HINT_KEPT_ONE = ("the engine kept only one of the gradients that reached this variable: add each one to "
+                  "what it has collected so far (`grads[x] = grads[x] + gx if x in grads else gx`)")
 _HINT_LOST = ("the engine cleared this gradient before the function that made the variable had used "
               "it: with retain_grad=False clear the outputs' gradients after a function's backward "
               "(`y().grad = None for y in f.outputs`), not its inputs'")
@@ -212,7 +214,8 @@ def check_order(trace, pass_record, kinds) -> list:
     """premature-backward, repeated-step and missing-step findings of one pass."""
     runs = _steps_by_call(pass_record)
     findings = []
-    if "wrong-gradient-passed" in kinds and pass_record.kind == "manual":
+    if "wrong-gradient-passed" in kinds and pass_record.kind == "manual" and \
+            not grads_written_after_steps(trace, pass_record):
         findings += _received_other_than_left(trace, pass_record)  # a manual pass: only these
     if "premature-backward" in kinds:
         findings += _premature(trace, pass_record, runs, _contribution_steps(trace, pass_record))
@@ -261,6 +264,11 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
     """overwritten-gradient: a ``.grad`` that is not the sum of the gradients it received."""
     priors = prior_grads(trace, pass_record)
     per_var, creator_runs = _arrivals(trace, pass_record)
+    if grads_written_after_steps(trace, pass_record):
+        findings = _final_sums(trace, pass_record, per_var, priors, settings)
+        findings += _root_changed(trace, pass_record, per_var, settings)
+        flagged = {f.variable for f in findings}
+        return findings + [f for f in _lost_before_use(trace, pass_record, per_var) if f.variable not in flagged]
     findings = []
     for vid, arrivals in sorted(per_var.items()):
         record = trace.variables.get(vid)
@@ -308,6 +316,38 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
     if pass_record.kind != "manual":  # a .grad shared with another and changed in place
         flagged = {f.variable for f in findings}
         findings += [f for f in _received_other_than_left(trace, pass_record) if f.variable not in flagged]
+    return findings
+
+
+def _final_sums(trace, pass_record, per_var, priors, settings: Settings) -> list:
+    """overwritten-gradient where ``.grad`` is written only after the steps: each variable's final
+    ``.grad`` must be the sum of what it received (or that added to the ``.grad`` it began with)."""
+    findings = []
+    for vid, arrivals in sorted(per_var.items()):
+        record = trace.variables.get(vid)
+        final = amount(pass_record.grads.get(vid))
+        if vid == pass_record.root or record is None or final is None or \
+                any(parts is None for _, parts, _ in arrivals):
+            continue
+        parts = [part for _, step_parts, _ in arrivals for part in step_parts]
+        try:
+            received = _total(parts)
+            if received.matches(final, settings.tolerance) is not False:
+                continue
+            before = amount((priors or {}).get(vid))
+            if before is not None and (before + received).matches(final, settings.tolerance) is not False:
+                continue
+        except ValueError:
+            continue
+        numbers = _numbers(final, received)
+        kept = next((part for part in parts if part.matches(final, settings.tolerance) is True), None)
+        findings.append(make_finding(
+            "overwritten-gradient",
+            f"the .grad of {var_label(trace, vid)} after the pass is {_short_text(final)}, not the sum "
+            f"of the {len(parts)} gradients it received ({_short_text(received)})"
+            + (": it holds one of them" if kept is not None and len(parts) > 1 else ""),
+            pass_id=pass_record.id, variable=vid, hint=_HINT_KEPT_ONE if kept is not None else _HINT_OVERWRITTEN,
+            numbers=numbers))
     return findings
 
 

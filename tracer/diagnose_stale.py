@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .diagnose_common import make_finding, prior_grads, var_label
+from .diagnose_common import amount, make_finding, prior_grads, var_label
 
 __all__ = ["check_stale_gradient", "forward_inputs"]
 
@@ -20,6 +20,22 @@ def _unchanged(trace, pass_record, vid) -> bool:
     record = trace.variables.get(vid)
     return record is not None and record.creator is None and record.value is not None and \
         pass_record.values.get(vid) == record.value
+
+
+def _replaced(final, received, tolerance: float = 1e-6) -> bool:
+    """The pass left ``.grad`` as the sum of its own gradients alone: the engine replaced the old
+    ``.grad`` (one that collects gradients apart and writes ``.grad`` at the end), so nothing stale
+    is in it."""
+    parts, final = [amount(grad) for grad in received], amount(final)
+    if final is None or any(part is None for part in parts):
+        return False
+    total = parts[0]
+    try:
+        for part in parts[1:]:
+            total = total + part
+    except ValueError:  # shapes differ
+        return False
+    return total.matches(final, tolerance) is True
 
 
 def forward_inputs(trace) -> set:
@@ -54,7 +70,8 @@ def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None)
         if record is not None and record.implicit:
             continue  # the engine wrapped it from a number: there is nothing the user could clear
         final = pass_record.grads.get(vid)
-        if final == prior or not any(grad is not None for _, grad in trace.contributions(pass_record, vid)):
+        received = [grad for _, grad in trace.contributions(pass_record, vid) if grad is not None]
+        if final == prior or not received or _replaced(final, received):
             continue
         name = trace.name_of(vid)
         numbers = {"stale_mean": prior.mean}

@@ -695,6 +695,51 @@ def test_a_manual_backward_given_another_variables_gradient_is_found():
     assert diagnose(_manual_pass("a")) == ()  # the right manual pass: nothing
 
 
+def _dict_engine_passes(*, as_method: bool, keep_one=False, clear=True):
+    """Two passes through a shared ``a = x²`` on an engine that hands gradients on in a dict and
+    writes ``.grad`` after its steps: from a module-level function (a manual pass to the tracer) or
+    from ``Variable.backward``. Pass 2 begins with pass 1's ``a.grad`` still there."""
+    eng = make_engine()
+    if as_method:
+        eng.Variable.backward = lambda self: eng.backprop(self, keep_one)
+    with tracer.trace(eng.Function, eng.Variable, keep="all") as t:
+        x = eng.Variable(np.array(3.0), name="x")
+        a = eng.square(x)
+        y1 = eng.add(eng.add(a, a), a)  # a gets three gradients
+        y1.backward() if as_method else eng.backprop(y1, keep_one)
+        if clear:
+            x.cleargrad()
+        y2 = eng.add(eng.square(a), a)
+        y2.backward() if as_method else eng.backprop(y2, keep_one)
+    return t, x
+
+
+@pytest.mark.parametrize("as_method", [False, True])
+def test_an_engine_that_writes_grad_after_its_steps_gets_no_false_findings(as_method):
+    t, x = _dict_engine_passes(as_method=as_method)
+    assert [p.kind for p in t.passes] == ["backward" if as_method else "manual"] * 2
+    assert x.grad == (2 * 9 + 1) * 6
+    # it said: wrong-gradient-passed (manual), overwritten-gradient at every step, stale a.grad,
+    # and a leaf-gradient error from the stale x.grad taken as added to
+    assert diagnose(t) == ()
+    t, x = _dict_engine_passes(as_method=as_method, clear=False)  # x.grad replaced: right too
+    assert diagnose(t) == ()
+
+
+@pytest.mark.parametrize("as_method", [False, True])
+def test_an_engine_that_keeps_one_of_the_gradients_in_its_dict_is_found(as_method):
+    t, _ = _dict_engine_passes(as_method=as_method, keep_one=True)
+    over = [f for f in diagnose(t) if f.kind == "overwritten-gradient"]
+    assert [(f.pass_id, f.variable) for f in over] == [(1, 2), (2, 2)]
+    assert over[0].message == ("the .grad of a (v2) after the pass is 1, not the sum "
+                               "of the 3 gradients it received (3): it holds one of them")
+    assert over[0].hint.startswith("the engine kept only one of the gradients")
+    leaf = [f for f in diagnose(t) if f.kind == "leaf-gradient"]
+    # a manual pass ends at the next call, after x.cleargrad(): its x.grad is then unknown
+    assert [(f.pass_id, f.variable) for f in leaf] == [(1, 1), (2, 1)][not as_method:]
+    assert "overwritten-gradient at a (v2)" in leaf[-1].hint
+
+
 def test_a_backward_on_numpy_data_under_create_graph_is_found_to_lose_higher_derivatives():
     with tracer.trace(keep="all") as t:
         x = E.Variable(np.array(0.5), name="x")

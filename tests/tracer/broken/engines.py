@@ -4,7 +4,9 @@
 before the fix), ``in_place`` adds with ``x.grad += gx`` (step 14's aliasing: the first gradient is
 kept as the very array it arrived as), ``first_input_only`` queues only the first input's creator,
 ``no_seen`` queues a function once per use (no ``seen`` set). None checks gradient shapes, like
-the book's engine.
+the book's engine. Its ``backprop(y, keep_one=False)`` is another engine's backward: a module-level
+function that hands gradients on in a dict and writes ``.grad`` only at the end (``keep_one``
+keeps the last gradient of a variable instead of the sum).
 """
 
 from types import SimpleNamespace
@@ -106,6 +108,25 @@ def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_s
         def backward(self, gy):
             return gy, gy  # no sum back to the input shapes: wrong under broadcasting
 
+    def backprop(y, keep_one=False):
+        grads, order, seen, todo = {id(y): np.ones_like(y.data)}, [], set(), [y.creator]
+        while todo:
+            f = todo.pop()
+            if f is not None and f not in seen:
+                seen.add(f)
+                order.append(f)
+                todo.extend(x.creator for x in f.inputs)
+        touched = {id(y): y}
+        for f in sorted(order, key=lambda func: -func.generation):
+            gxs = f.backward(*[grads[id(output)] for output in f.outputs])
+            for x, gx in zip(f.inputs, gxs if isinstance(gxs, tuple) else (gxs,)):
+                have = grads.get(id(x))
+                grads[id(x)] = gx if have is None or keep_one else have + gx
+                touched[id(x)] = x
+        for key, variable in touched.items():
+            variable.grad = grads[key]
+
     return SimpleNamespace(
         Variable=Variable, Function=Function, Square=Square, Exp=Exp, Add=Add, ListMul=ListMul,
-        square=lambda x: Square()(x), exp=lambda x: Exp()(x), add=lambda a, b: Add()(a, b))
+        square=lambda x: Square()(x), exp=lambda x: Exp()(x), add=lambda a, b: Add()(a, b),
+        backprop=backprop)
