@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
+from .diagnose_common import grads_written_after_steps
 from .dotnodes import role_names
 from .jsonio import trace_to_dict
 from .labels import format_array
@@ -142,6 +143,9 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
             out.append(line([cell[k] if k < len(cell) else "" for cell in row]))
     if not rows:
         out.append("(no steps: the root has no creator)")
+    elif grads_written_after_steps(trace, pass_record):
+        out.append("no .grad changed between the steps: the engine hands gradients on another way and "
+                   "writes .grad after its last step (the last column shows .grad as the next step found it)")
     leaves = [v for v in pass_record.variables  # constants are numbers, not inputs one asks about
               if v in trace.variables and trace.variables[v].creator is None and not trace.is_constant(v)]
     if leaves:

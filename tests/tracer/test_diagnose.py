@@ -726,6 +726,14 @@ def test_an_engine_that_writes_grad_after_its_steps_gets_no_false_findings(as_me
     assert diagnose(t) == ()
 
 
+def test_steps_says_when_an_engine_writes_grad_after_its_steps():
+    from tracer.steps_table import format_steps
+    note = "no .grad changed between the steps: the engine hands gradients on another way"
+    t, _ = _dict_engine_passes(as_method=True)
+    assert all(note in format_steps(t, which) for which in (1, 2))
+    assert note not in format_steps(run(lambda dtype: E.square(E.exp(E.Variable(np.array(0.5))))))
+
+
 @pytest.mark.parametrize("as_method", [False, True])
 def test_an_engine_that_keeps_one_of_the_gradients_in_its_dict_is_found(as_method):
     t, _ = _dict_engine_passes(as_method=as_method, keep_one=True)
