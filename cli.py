@@ -257,11 +257,20 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
     if isinstance(keep, int) and 0 < trace.pass_count < keep:
         _report_run(trace, script)
         count = trace.pass_count
+        everything = ", all" if isinstance(_current_param_type("which"), _PassType) and \
+            _current_param_type("which").allow_all else ""
         raise tracer.PassSelectionError(
             f"pass {keep} does not exist: {script} made {count} backward pass{'es' if count > 1 else ''} "
-            f"(choose 1{'..' + str(count) if count > 1 else ''}, first or last)")
+            f"(choose 1{'..' + str(count) if count > 1 else ''}, first, last{everything})")
     _note_selection(trace, which, keep)
     return trace
+
+
+def _current_param_type(name: str):
+    """The type of the running command's parameter ``name`` (None outside a command)."""
+    ctx = click.get_current_context(silent=True)
+    param = next((p for p in ctx.command.params if p.name == name), None) if ctx is not None else None
+    return param.type if param is not None else None
 
 
 class _KeptOpen:
@@ -361,7 +370,11 @@ def _is_stdout(out) -> bool:
 
 
 def _keep_for(which, keep):
-    """The keep policy: as asked, else just what ``--pass`` shows."""
+    """The keep policy: as asked, else just what ``--pass`` shows. A ``--keep`` that can never
+    keep the pass ``--pass K`` names is refused before the script runs."""
+    if isinstance(which, int) and (keep == "first" and which > 1 or isinstance(keep, int) and keep != which):
+        raise click.UsageError(f"--pass {which} is never kept with --keep {keep}: leave out --keep "
+                               f"(pass {which} is then kept), or give --keep {which} or --keep all")
     if keep is not None:
         return keep
     return "all" if which == "all" else which
@@ -638,9 +651,9 @@ _FRAME_NAME = re.compile(r"step-\d+\.svg\Z")
 def _write_frames(trace, frames_dir, created: bool, **options) -> None:
     """One SVG per step; frames an earlier run left there (step-NNN.svg) are removed."""
     from tracer import frames
-    options.pop("timeout", None)
     try:
-        written = frames.write_frames(trace, frames_dir, **options)
+        with _warnings_as_lines():
+            written = frames.write_frames(trace, frames_dir, **options)
     except Exception:
         if created:
             with contextlib.suppress(OSError):
@@ -708,6 +721,8 @@ def steps(script, args, keep, max_elements, function_class, variable_class, whic
                  function_class=function_class, variable_class=variable_class, quiet_stdout=as_json,
                  which=which)
     _report_run(trace, script, no_backward="there are no backward steps to show", named=bool(function_class))
+    if not trace.calls:  # a pass without calls would show its root as a leaf with a gradient
+        raise click.ClickException(f"nothing to show: {script} left no Function call on a graph (see above)")
     if as_json:
         import json
         click.echo(json.dumps(steps_table.steps_to_dict(trace, which), indent=1, ensure_ascii=False))

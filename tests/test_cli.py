@@ -320,7 +320,9 @@ def test_pass_beyond_the_last_one():
     result = run("steps", SAMPLES / "newton.py", "--iterations", "1", "--pass", "3")
     assert result.exit_code == 1
     assert error_line(result) == (f"Error: pass 3 does not exist: {SAMPLES / 'newton.py'} made 2 backward "
-                                  f"passes (choose 1..2, first or last)")
+                                  f"passes (choose 1..2, first, last, all)")
+    result = run("render", SAMPLES / "newton.py", "--iterations", "1", "--pass", "3", "-o", "-")
+    assert error_line(result).endswith("(choose 1..2, first, last)")  # render draws one pass
 
 
 def test_first_pass_is_recorded_and_drawn():
@@ -502,6 +504,11 @@ def test_steps_json_is_clean_on_stdout(scripts):
     assert [s["op"] for s in steps] == ["Square", "Exp", "Square"]
     assert steps[-1]["inputs"][0]["name"] == "x"
     assert steps[-1]["inputs"][0]["accumulated"]["value"] == pytest.approx(3.297442541400256)
+    # what the table prints under it, too
+    (leaf,) = data["passes"][0]["leaves"]
+    assert (leaf["name"], leaf["grad"]["value"]) == ("x", pytest.approx(3.297442541400256))
+    assert {v["id"] for v in data["passes"][0]["cleared"]} == {2, 3, 4}
+    assert data["passes"][0]["grads_written_after_steps"] is False
 
 
 def test_steps_all_passes_with_script_arguments():
@@ -902,9 +909,16 @@ def test_a_layout_over_the_timeout_stops_with_the_ways_out(tmp_path):
     out = sentinel(tmp_path / "big.svg")
     result = run("render", script, "-o", out, "--timeout", "0.05")
     assert result.exit_code == 1
-    assert error_line(result).startswith("Error: bundled renderer took more than 0.05 s: ")
-    assert "--format dot" in error_line(result)
+    assert error_line(result).startswith("Error: bundled renderer took more than 0.05 s: allow more "
+                                         "(--timeout 600, or 0 for no limit)")
+    assert "--format dot" in error_line(result) and "another pass (--pass)" in error_line(result)
     assert out.read_text() == SENTINEL
+    # the player and frames are laid out once too, under the same limit (it was not passed on)
+    player, frames_dir = sentinel(tmp_path / "big.html"), tmp_path / "frames"
+    for extra in (["-o", player], ["--frames", frames_dir]):
+        result = run("render", script, *extra, "--timeout", "0.05")
+        assert result.exit_code == 1 and "took more than 0.05 s" in error_line(result)
+    assert player.read_text() == SENTINEL and not frames_dir.exists()
 
 
 @pytest.mark.parametrize("args, says", [
@@ -951,9 +965,19 @@ def test_pass_last_with_a_keep_that_left_it_out_says_which_pass_is_shown(tmp_pat
 
 
 def test_a_pass_that_was_not_kept_names_the_cli_fix(tmp_path):
-    result = run("steps", SAMPLES / "newton.py", "--keep", "first", "--pass", "2")
+    result = run("steps", SAMPLES / "newton.py", "--keep", "last", "--iterations", "2", "--pass", "2")
     assert result.exit_code == 1
     assert error_line(result).endswith("(gradtrace: --keep all or --keep 2)")
+
+
+@pytest.mark.parametrize("keep", ["first", "3"])
+def test_a_keep_that_can_never_keep_the_pass_asked_for_is_refused_before_the_run(tmp_path, keep):
+    script = tmp_path / "s.py"
+    script.write_text("from pathlib import Path\nPath(__file__).with_name('ran').write_text('')\n")
+    result = run("steps", script, "--keep", keep, "--pass", "2")
+    assert result.exit_code == 2 and not (tmp_path / "ran").exists()
+    assert error_line(result) == (f"Error: --pass 2 is never kept with --keep {keep}: leave out --keep "
+                                  f"(pass 2 is then kept), or give --keep 2 or --keep all")
 
 
 def test_a_saved_trace_is_drawn_again_without_running_anything(tmp_path):
@@ -1125,6 +1149,14 @@ def test_check_of_a_run_that_recorded_nothing_is_an_error_not_a_clean_bill(scrip
     assert result.exit_code == 1 and "no problems found" not in result.stdout
     assert error_line(result) == (f"Error: nothing to check: {scripts / 'nothing.py'} left no Function call "
                                   f"on a graph (see above)")
+
+
+@pytest.mark.parametrize("extra", [[], ["--json"], ["--function-class", "Nope", "--variable-class", "Variable"]])
+def test_steps_of_a_run_that_recorded_no_call_is_an_error_not_a_made_up_pass(scripts, extra):
+    script = scripts / ("seed.py" if extra[-1:] == ["Variable"] else "nothing.py")
+    result = run("steps", script, *extra)
+    assert result.exit_code == 1 and "pass 1" not in result.stdout and '"steps"' not in result.stdout
+    assert error_line(result) == f"Error: nothing to show: {script} left no Function call on a graph (see above)"
 
 
 def test_nothing_to_draw_removes_the_frames_directory_it_made_and_says_neither_nor(scripts):

@@ -65,8 +65,8 @@ def export(trace: Trace, fmt: str, *, renderer: str | None = None, dpi: int | No
             raise FormatError("the HTML player shows every step: leave out --step")
         record = trace.select_pass(dot_options.get("which", "last"))
         if record is None or not record.steps:
-            return _still_page(trace, renderer, dot_options)
-        return _encoded(player_html(trace, renderer=renderer, **dot_options))
+            return _still_page(trace, renderer, timeout, dot_options)
+        return _encoded(player_html(trace, renderer=renderer, timeout=timeout, **dot_options))
     if fmt == "dot":
         from .dot import to_dot
         return to_dot(trace, **dot_options).source.encode("utf-8")
@@ -76,14 +76,14 @@ def export(trace: Trace, fmt: str, *, renderer: str | None = None, dpi: int | No
     raise FormatError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
 
-def _still_page(trace: Trace, renderer: str | None, dot_options: dict) -> bytes:
+def _still_page(trace: Trace, renderer: str | None, timeout: float | None, dot_options: dict) -> bytes:
     """A pass without backward steps (the script never called backward(), or raised before
     its first step): an HTML page with the one picture there is, and a warning, not an error,
     so that the partial picture of a failed run is still written."""
     from .render import RenderWarning, render
     warnings.warn(RenderWarning("there is no backward step to play: the HTML file shows the graph "
                                 "as it is (call backward() in the script to step through it)"))
-    svg = render(trace, "svg", renderer=renderer, **dot_options).decode("utf-8")
+    svg = render(trace, "svg", renderer=renderer, timeout=timeout, **dot_options).decode("utf-8")
     svg = svg[svg.find("<svg"):] if "<svg" in svg else svg  # no XML prolog inside HTML
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             "<title>gradtrace: no backward steps</title>\n</head>\n<body>\n"

@@ -62,7 +62,8 @@ class Frames:
     ``svgs()`` frames 1..count (``svgs(0)`` from frame 0).
     """
 
-    def __init__(self, trace, options: DotOptions, renderer: str | None = None) -> None:
+    def __init__(self, trace, options: DotOptions, renderer: str | None = None,
+                 timeout: float | None = None) -> None:
         self.trace = trace
         self.options = options
         self.theme = get_theme(options.theme)
@@ -87,7 +88,7 @@ class Frames:
             [self._caption(step) for step in self.pass_record.steps]  # captions[k]: frame k's
         graph = draw(trace, replace(options, grads=True, step=None), views=final_views,
                      display=widest, caption=max(self.captions, key=_width))
-        self.layout = render(graph, "svg", renderer=renderer or "bundled").decode("utf-8")
+        self.layout = render(graph, "svg", renderer=renderer or "bundled", timeout=timeout).decode("utf-8")
         self._template()
 
     # ----- what each frame shows ----------------------------------------------------------
@@ -264,13 +265,14 @@ def _width(text: str) -> float:
     return text_width(text)
 
 
-def frames(trace, *, renderer: str | None = None, **dot_options) -> Frames:
-    """Lay out a pass once and prepare one frame per backward step (options as ``to_dot``)."""
+def frames(trace, *, renderer: str | None = None, timeout: float | None = None, **dot_options) -> Frames:
+    """Lay out a pass once and prepare one frame per backward step (options as ``to_dot``;
+    ``timeout``: seconds the layout may take, as for ``render``)."""
     require_trace(trace, "frames")
     if "step" in dot_options:
         raise FramesError("frames draw every step; leave out step= (or use to_dot(step=k))")
     options = DotOptions(**dot_options)
-    return Frames(trace, options, renderer)
+    return Frames(trace, options, renderer, timeout)
 
 
 def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[Path]:

@@ -82,6 +82,9 @@ def choose_renderer(fmt: str, renderer: str | None = None, source: str = "") -> 
     if fmt not in FORMATS or fmt == "dot":
         raise RenderError(f"format {fmt!r} needs no renderer or is unknown: choose one of "
                           f"{', '.join(FORMATS)}")
+    if fmt == "pdf" and (renderer or "").strip().lower() == "bundled":
+        raise RenderError("the bundled renderer cannot write PDF (the system Graphviz does): leave out "
+                          "--renderer bundled, or write svg/png")
     if fmt == "pdf" and wanted != "system":
         path = find_renderer("system")
         if path:
@@ -142,7 +145,8 @@ def layout_warning(graph, limit: int = SLOW_NODES) -> str | None:
     copies = getattr(graph, "_gradtrace_copies", 0)
     if count <= limit and copies <= SLOW_COPIES:
         return None
-    return (f"the graph has {count} nodes; laying it out may take a long time. To get a smaller "
+    made_of = f" ({copies} of them copies of variables used all along it)" if copies > SLOW_COPIES else ""
+    return (f"the graph has {count} nodes{made_of}; laying it out may take a long time. To get a smaller "
             f"picture hide the calls made inside backward (inner='hide', --inner hide), pick "
             f"another pass, or write the DOT only (--format dot)")
 
@@ -303,8 +307,9 @@ class _RoutingError(RenderError):
 
 
 def _too_slow(kind: str, timeout: float) -> RenderError:
-    return RenderError(f"{kind} renderer took more than {timeout:g} s: hide inner calls "
-                       f"(--inner hide) or write the DOT only (--format dot)")
+    return RenderError(f"{kind} renderer took more than {timeout:g} s: allow more (--timeout "
+                       f"{max(600, 5 * timeout):g}, or 0 for no limit), hide inner calls (--inner hide), "
+                       f"draw another pass (--pass) or write the DOT only (--format dot)")
 
 
 def _run(kind: str, program: str, argv: list[str], source: str, timeout: float | None,

@@ -146,15 +146,14 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
     elif grads_written_after_steps(trace, pass_record):
         out.append("no .grad changed between the steps: the engine hands gradients on another way and "
                    "writes .grad after its last step (the last column shows .grad as the next step found it)")
-    leaves = [v for v in pass_record.variables  # constants are numbers, not inputs one asks about
-              if v in trace.variables and trace.variables[v].creator is None and not trace.is_constant(v)]
+    leaves = _leaves(trace, pass_record)
     if leaves:
         finals = ", ".join(f"{names(v)}: {_grad(trace.final_grad(pass_record, v), precision)}"
                            for v in leaves[:_MAX_LISTED])
         if len(leaves) > _MAX_LISTED:
             finals += f", ... ({len(leaves) - _MAX_LISTED:,} more)"
         out.append(f"leaf gradients after the pass: {finals}")
-    cleared = [v for v in pass_record.variables if trace.grad_state(pass_record, v) == "cleared"]
+    cleared = _cleared(trace, pass_record)
     if cleared:
         listed = [names(v) for v in cleared[:_MAX_LISTED]]
         if len(cleared) > _MAX_LISTED:
@@ -162,6 +161,18 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
         out.append("cleared by the engine after use (.grad is None at the end; retain_grad=True keeps "
                    f"them): {', '.join(listed)}")
     return "\n".join(out)
+
+
+def _leaves(trace: Trace, pass_record: PassRecord) -> list[int]:
+    """The pass's leaves, whose final gradients are listed under the table (constants are
+    numbers, not inputs one asks about)."""
+    return [v for v in pass_record.variables
+            if v in trace.variables and trace.variables[v].creator is None and not trace.is_constant(v)]
+
+
+def _cleared(trace: Trace, pass_record: PassRecord) -> list[int]:
+    """Variables whose gradient the engine dropped after use (None at the end of the pass)."""
+    return [v for v in pass_record.variables if trace.grad_state(pass_record, v) == "cleared"]
 
 
 def format_steps(trace: Trace, which="last", precision: int = 4) -> str:
@@ -195,7 +206,12 @@ def steps_to_dict(trace: Trace, which="last") -> dict:
                            for i, v in enumerate(call.inputs if call else ())],
                 "error": step.error,
             })
+        grads = data["grads"]
         result.append({"pass": record.id, "kind": record.kind, "root": record.root,
                        "root_name": trace.name_of(record.root) if record.root is not None else None,
-                       "options": record.options, "error": data["error"], "steps": steps})
+                       "options": record.options, "error": data["error"], "steps": steps,
+                       "leaves": [{"id": v, "name": trace.name_of(v), "grad": grads.get(str(v))}
+                                  for v in _leaves(trace, record)],
+                       "cleared": [{"id": v, "name": trace.name_of(v)} for v in _cleared(trace, record)],
+                       "grads_written_after_steps": grads_written_after_steps(trace, record)})
     return {"schema": "gradtrace.steps/1", "pass_count": trace.pass_count, "passes": result}

@@ -135,6 +135,10 @@ def test_environment_variable_selects_the_renderer(monkeypatch):
     assert R.choose_renderer("svg") == ("bundled", "/bin/bundled")
     assert R.choose_renderer("pdf") == ("system", "/bin/system")
     assert R.choose_renderer("svg", "bundled") == ("bundled", "/bin/bundled")
+    with pytest.raises(RenderError, match="the bundled renderer cannot write PDF"):  # was made by dot
+        R.choose_renderer("pdf", "bundled")
+    monkeypatch.setenv(R.ENV_RENDERER, "bundled")  # a preference only: PDF still comes from dot
+    assert R.choose_renderer("pdf") == ("system", "/bin/system")
     with pytest.raises(RenderError, match="auto, bundled, system"):
         R.choose_renderer("svg", "cairo")
 
@@ -166,6 +170,9 @@ def test_big_graphs_warn_and_can_be_refused():
     message = layout_warning(big)
     assert message and "6201 nodes" in message and "--inner hide" in message and "--format dot" in message
     assert layout_warning(to_dot(seed_trace())) is None
+    small_but_copied = to_dot(seed_trace())
+    small_but_copied._gradtrace_copies = 501
+    assert "nodes (501 of them copies of variables used all along it)" in layout_warning(small_but_copied)
     with pytest.raises(GraphTooLargeError, match="6201 nodes"):
         render(big, "svg", max_nodes=5000)
 
