@@ -217,7 +217,10 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             self._recorder.hooks = self._hooks
             _open_traces.append(self)
             _activate()
-        self._frame = caller
+        # names are read from the block's frame when the trace ends; run_script's own frame holds
+        # gradtrace's locals (`namespace`: the script's globals), which must not name anything
+        ours = caller.f_globals.get("__name__", "").partition(".")[0] == __name__.partition(".")[0]
+        self._frame = None if ours else caller
         return self.trace
 
     def __exit__(self, exc_type, exc, tb) -> bool:

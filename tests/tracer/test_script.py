@@ -387,3 +387,24 @@ def test_the_api_used_wrongly_says_what_it_needs(tmp_path):
             seed_trace().select_pass(which)
     with pytest.raises(tracer.HookError, match="int is a built-in type"):
         tracer.trace(variable_cls=int)
+
+
+def test_gradtraces_own_locals_never_name_a_scripts_variable(tmp_path):
+    script = write(tmp_path / "model.py", """
+        import numpy as np
+        import engine as E
+        class Lin:
+            def __init__(self):
+                self.W = E.Parameter(np.array([[1.0]]), name="W")
+        class Model:
+            def __init__(self):
+                self.l1, self.l2 = Lin(), Lin()
+        model = Model()
+        y = E.sum(E.matmul(E.matmul(np.array([[2.0]]), model.l1.W), model.l2.W))
+        y.backward()
+        for p in (model.l1.W, model.l2.W):
+            p.data -= 0.1 * p.grad.data
+        """)
+    t = tracer.run_script(script)
+    names = sorted(v.name for v in t.variables.values() if v.name and "W" in v.name)
+    assert names == ["model.l1.W", "model.l2.W"]  # one was namespace['p']: run_script's local
