@@ -157,6 +157,14 @@ def role_names(trace, pass_record, var_ids) -> dict[int, str]:
         for v in call.inputs:
             if v in wanted:
                 first_use.setdefault(v, call)
+    # Variables get their ids when first seen: one first seen before a call's outputs were is
+    # older than that call. (A pass's seed is new when its first step runs.)
+    seed_pass: dict[int, int] = {}
+    seen_before: list[tuple[int, int]] = []  # (call id, largest output id up to that call)
+    largest = 0
+    for call_id in sorted(trace.calls):
+        largest = max(largest, *trace.calls[call_id].outputs, 0)
+        seen_before.append((call_id, largest))
     for v, call in first_use.items():
         record = trace.variables.get(v)
         if (v in wanted and call.in_step is not None and call.in_step[1] == 1
@@ -164,8 +172,19 @@ def role_names(trace, pass_record, var_ids) -> dict[int, str]:
             made_by = kept.get(call.in_step[0])
             if made_by is not None and made_by.root is not None and v < made_by.root:
                 continue  # made before that pass's root, so not the seed its backward() made
+            older = next((c for c, top in seen_before if c < call.id and top > v), None)
+            if older is not None:  # an earlier pass's seed, whose own first use was not kept
+                bound = (trace.calls[older].in_step or (call.in_step[0],))[0]
+                names[v] = "seed of pass 1" if min(bound, call.in_step[0] - 1) == 1 else \
+                    "seed of an earlier pass"
+                continue
             root = trace.name_of(made_by.root) if made_by is not None and made_by.root else None
             names[v] = f"{root}.grad (seed)" if root else f"seed of pass {call.in_step[0]}"
+            seed_pass[v] = call.in_step[0]
+    shared = [v for v in seed_pass if names[v].endswith(" (seed)")
+              and sum(n == names[v] for n in names.values()) > 1]
+    for v in shared:  # y.backward() in a loop of create_graph passes: every seed is gx.grad
+        names[v] = f"{names[v][:-len(' (seed)')]} (seed of pass {seed_pass[v]})"
     root = pass_record.root
     if root in wanted and root not in names:
         names[root] = _root_name(trace, pass_record, kept)

@@ -506,3 +506,19 @@ def test_a_step_view_tells_the_current_and_later_steps_apart_in_greyscale():
     assert "the step shown: its backward just ran" in source and "a step that has not run yet" in source
     plain = to_dot(generation_trace(), legend=True).source
     assert 'BORDER="3"' not in plain and "has not run yet" not in plain
+
+
+def test_seeds_of_a_loop_of_create_graph_passes_are_told_apart():
+    for keep, expected in (("last", ["gx.grad (seed)", "seed of pass 1", "seed of pass 2"]),
+                           ("all", ["gx.grad (seed of pass 2)", "gx.grad (seed of pass 3)", "y.grad (seed)"])):
+        with tracer.trace(keep=keep) as t:
+            x = E.Variable(np.array(1.0), name="x")
+            y = E.tanh(x)
+            y.backward(create_graph=True)
+            for _ in range(2):  # tanh_derivatives.py --order 3
+                gx = x.grad
+                x.cleargrad()
+                gx.backward(create_graph=True)
+        shown = re.findall(r"<I>([^<]*seed[^<]*)</I>", to_dot(t, inner="show").source)
+        # it said "seed of pass 2" twice (keep last), and "gx.grad (seed)" twice (keep all)
+        assert sorted(shown) == expected, keep
