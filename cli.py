@@ -783,6 +783,11 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
         trace, checks=checks or None, passes=None if which == "all" or not trace.passes else [which],
         notes=notes, whole_forward=whole_forward,
         **({"tolerance": tolerance} if tolerance is not None else {}))
+    if which != "all" and trace.pass_count > 1 and trace.passes:
+        checked = trace.select_pass(which).id
+        notes.append(f"the run's other backward passes (it made {trace.pass_count}; pass {checked} was "
+                     f"checked): --pass all checks every pass (a create_graph pass's bugs show in it, "
+                     f"not in the last)")
     if as_json:
         import json
         data = {"schema": "gradtrace.check/1", "findings": diagnosis.findings_to_json(findings),

@@ -1335,3 +1335,12 @@ def test_steps_names_a_seed_as_the_picture_does():
     assert result.exit_code == 0, result.stderr
     assert re.search(r"Mul#\d+ +\d+ +v\d+: 1 +v\d+: 1 +v\d+: 1\n +y\.grad \(seed\) \(v\d+\): 32", result.stdout), \
         result.stdout  # it said v7, which no picture shows
+
+
+def test_check_of_one_pass_of_many_says_the_others_were_not_checked():
+    result = run("check", SAMPLES / "newton.py", "--iterations", "1")
+    assert "Not checked:" in result.stdout
+    assert ("the run's other backward passes (it made 2; pass 2 was checked): --pass all checks every "
+            "pass") in " ".join(result.stdout.split())
+    every = run("check", SAMPLES / "newton.py", "--iterations", "1", "--pass", "all")
+    assert every.exit_code == 0 and "other backward passes" not in every.stdout

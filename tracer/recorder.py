@@ -251,15 +251,29 @@ class Recorder:
         else:
             step = RawStep(len(current.steps) + 1, call_id, fn,
                             tuple([quick_capture(g, max_elements) for g in grads_in]))
-        if current.root_grad is None and not current.steps:
-            root_object = current.root_object
-            if root_object is not None:
-                current.root_grad = capture(getattr(root_object, "grad", None), max_elements)
-            if current.root_grad is None and step.grads_in:
-                current.root_grad = step.grads_in[0]
+        if not current.steps:
+            seed = self._seed_received(current, call_id, step.grads_in)
+            if seed is not None:  # what the first step got: backward(grad) may set it only now
+                current.root_grad = seed
+            elif current.root_grad is None:
+                root_object = current.root_object
+                if root_object is not None:
+                    current.root_grad = capture(getattr(root_object, "grad", None), max_elements)
+                if current.root_grad is None and step.grads_in:
+                    current.root_grad = step.grads_in[0]
         current.steps.append(step)
         self.step_stack.append(step)
         return step
+
+    def _seed_received(self, current: RawPass, call_id: int | None, grads_in: tuple):
+        """The gradient the pass's first step received for the root, when that step is the
+        root's creator; else None."""
+        root = self.raw_vars.get(current.root) if current.root is not None else None
+        if root is None or call_id is None or root[VAR_CREATOR] != call_id:
+            return None
+        outputs = self.raw_calls[call_id][CALL_OUTPUTS]
+        position = outputs.index(current.root) if current.root in outputs else len(grads_in)
+        return grads_in[position] if position < len(grads_in) else None
 
     def classes_used(self, classes, seen) -> list[type]:
         """The classes of ``classes`` that something recorded is an instance of."""

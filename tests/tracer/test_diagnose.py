@@ -726,6 +726,25 @@ def test_an_engine_that_writes_grad_after_its_steps_gets_no_false_findings(as_me
     assert diagnose(t) == ()
 
 
+def test_a_seed_given_to_backward_is_the_seed_of_its_pass_not_the_roots_old_grad():
+    eng = make_engine()
+    plain = eng.Variable.backward
+
+    def backward(self, grad=None):  # PyTorch-like: backward(grad) sets the seed itself
+        self.grad = grad
+        plain(self, retain_grad=True)
+
+    eng.Variable.backward = backward
+    with tracer.trace(eng.Function, eng.Variable, keep="all") as t:
+        x = eng.Variable(np.array([1.0, 2.0]), name="x")
+        y = eng.square(x)
+        for seed in ([1.0, 0.0], [0.0, 1.0]):  # Jacobian rows; y.grad still holds the first seed
+            x.cleargrad()
+            y.backward(np.array(seed))
+    assert [p.root_grad.values for p in t.passes] == [(1.0, 0.0), (0.0, 1.0)]
+    assert diagnose(t) == ()  # it said: y's .grad overwritten, and x's gradient wrong
+
+
 def test_steps_says_when_an_engine_writes_grad_after_its_steps():
     from tracer.steps_table import format_steps
     note = "no .grad changed between the steps: the engine hands gradients on another way"
