@@ -35,6 +35,8 @@ def _set_active(recorder) -> None:
 
 
 def _code_names(function) -> tuple[str, ...]:
+    if _is_hook(function):  # a class an outer trace hooked: read the method it wraps
+        function = function.__wrapped__
     code = getattr(function, "__code__", None)
     return code.co_names if code is not None else ()
 

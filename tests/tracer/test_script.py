@@ -408,3 +408,35 @@ def test_gradtraces_own_locals_never_name_a_scripts_variable(tmp_path):
     t = tracer.run_script(script)
     names = sorted(v.name for v in t.variables.values() if v.name and "W" in v.name)
     assert names == ["model.l1.W", "model.l2.W"]  # one was namespace['p']: run_script's local
+
+
+def test_a_script_tracing_its_own_engine_itself_records_under_run_script(tmp_path, capsys):
+    # the Function base has no forward/backward of its own: it is told by what its __call__ does,
+    # which the outer trace had replaced by its hook
+    script = write(tmp_path / "own.py", """
+        import numpy as np
+        import tracer
+        class Variable:
+            def __init__(self, data):
+                self.data, self.grad, self.creator = data, None, None
+            def backward(self):
+                self.grad = np.ones_like(self.data)
+                f = self.creator
+                f.input.grad = f.backward(self.grad)
+        class Function:
+            def __call__(self, x):
+                y = Variable(self.forward(x.data))
+                y.creator, self.input = self, x
+                return y
+        class Square(Function):
+            def forward(self, x):
+                return x ** 2
+            def backward(self, gy):
+                return 2 * self.input.data * gy
+        with tracer.trace() as inner:
+            Square()(Variable(np.array(3.0))).backward()
+        print(len(inner.calls), inner.engine.function_classes, inner.warnings)
+        """)
+    outer = tracer.run_script(script)
+    assert len(outer.calls) == 1
+    assert capsys.readouterr().out == "1 ('__main__.Function',) ()\n"  # it recorded nothing
