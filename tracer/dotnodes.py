@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import weakref
 from dataclasses import dataclass
 
 from .labels import format_array, format_number
@@ -149,39 +151,10 @@ def role_names(trace, pass_record, var_ids) -> dict[int, str]:
     if not wanted:
         return names
     kept = {p.id: p for p in trace.passes}
-    # A seed is first used by the first step of its pass: its first use in the whole trace, as
-    # a later pass's graph may use an earlier pass's seed (y's seed in the gradient gx = gy·cos x).
-    first_use: dict[int, object] = {}
-    for call_id in sorted(trace.calls):
-        call = trace.calls[call_id]
-        for v in call.inputs:
-            if v in wanted:
-                first_use.setdefault(v, call)
-    # Variables get their ids when first seen: one first seen before a call's outputs were is
-    # older than that call. (A pass's seed is new when its first step runs.)
-    seed_pass: dict[int, int] = {}
-    seen_before: list[tuple[int, int]] = []  # (call id, largest output id up to that call)
-    largest = 0
-    for call_id in sorted(trace.calls):
-        largest = max(largest, *trace.calls[call_id].outputs, 0)
-        seen_before.append((call_id, largest))
-    for v, call in first_use.items():
-        record = trace.variables.get(v)
-        if (v in wanted and call.in_step is not None and call.in_step[1] == 1
-                and record.creator is None and record.kind != "Constant"):
-            made_by = kept.get(call.in_step[0])
-            if made_by is not None and made_by.root is not None and v < made_by.root:
-                continue  # made before that pass's root, so not the seed its backward() made
-            older = next((c for c, top in seen_before if c < call.id and top > v), None)
-            if older is not None:  # an earlier pass's seed, whose own first use was not kept
-                bound = (trace.calls[older].in_step or (call.in_step[0],))[0]
-                names[v] = "seed of pass 1" if min(bound, call.in_step[0] - 1) == 1 else \
-                    "seed of an earlier pass"
-                continue
-            root = trace.name_of(made_by.root) if made_by is not None and made_by.root else None
-            names[v] = f"{root}.grad (seed)" if root else f"seed of pass {call.in_step[0]}"
-            seed_pass[v] = call.in_step[0]
-    shared = [v for v in seed_pass if names[v].endswith(" (seed)")
+    seeds = _seeds(trace, kept)
+    seed_pass = {v: seeds[v][1] for v in wanted if v in seeds}
+    names.update((v, seeds[v][0]) for v in seed_pass)
+    shared = [v for v, number in seed_pass.items() if number is not None and names[v].endswith(" (seed)")
               and sum(n == names[v] for n in names.values()) > 1]
     for v in shared:  # y.backward() in a loop of create_graph passes: every seed is gx.grad
         names[v] = f"{names[v][:-len(' (seed)')]} (seed of pass {seed_pass[v]})"
@@ -189,6 +162,50 @@ def role_names(trace, pass_record, var_ids) -> dict[int, str]:
     if root in wanted and root not in names:
         names[root] = _root_name(trace, pass_record, kept)
     return names
+
+
+_seeds_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # trace -> (size, _seeds answer)
+
+
+def _seeds(trace, kept: dict) -> dict[int, tuple[str, int | None]]:
+    """Unnamed variables that are a pass's seed: id -> (role name, the pass when told by its own
+    first use, else None). Once per trace (steps --pass all asks for every pass)."""
+    size = (len(trace.calls), len(trace.variables), tuple(kept))
+    cached = _seeds_of.get(trace)
+    if cached is not None and cached[0] == size:
+        return cached[1]
+    # A seed is first used by the first step of its pass: its first use in the whole trace, as
+    # a later pass's graph may use an earlier pass's seed (y's seed in the gradient gx = gy·cos x).
+    first_use: dict[int, object] = {}
+    # Variables get their ids when first seen: one first seen before a call's outputs were is
+    # older than that call. (A pass's seed is new when its first step runs.)
+    call_ids, tops, largest = [], [], 0  # tops[k]: the largest output id up to call_ids[k]
+    for call_id in sorted(trace.calls):
+        call = trace.calls[call_id]
+        for v in call.inputs:
+            first_use.setdefault(v, call)
+        largest = max(largest, *call.outputs, 0)
+        call_ids.append(call_id)
+        tops.append(largest)
+    found: dict[int, tuple[str, int | None]] = {}
+    for v, call in first_use.items():
+        record = trace.variables.get(v)
+        if (record is None or trace.name_of(v) or call.in_step is None or call.in_step[1] != 1
+                or record.creator is not None or record.kind == "Constant"):
+            continue
+        made_by = kept.get(call.in_step[0])
+        if made_by is not None and made_by.root is not None and v < made_by.root:
+            continue  # made before that pass's root, so not the seed its backward() made
+        at = bisect.bisect_right(tops, v)  # the first call that made an output newer than v
+        if at < len(call_ids) and call_ids[at] < call.id:  # an earlier pass's seed, whose own first use was not kept
+            bound = (trace.calls[call_ids[at]].in_step or (call.in_step[0],))[0]
+            found[v] = ("seed of pass 1" if min(bound, call.in_step[0] - 1) == 1 else "seed of an earlier pass",
+                        None)
+            continue
+        root = trace.name_of(made_by.root) if made_by is not None and made_by.root else None
+        found[v] = (f"{root}.grad (seed)" if root else f"seed of pass {call.in_step[0]}", call.in_step[0])
+    _seeds_of[trace] = (size, found)
+    return found
 
 
 def _root_name(trace, pass_record, kept: dict) -> str:

@@ -57,6 +57,8 @@ class _Names:
 
 def _width(text: str) -> int:
     """Terminal columns: wide (Korean, CJK) characters take two, combining marks none."""
+    if text.isascii():
+        return len(text)
     return sum(0 if unicodedata.combining(c) else 2 if unicodedata.east_asian_width(c) in "WF" else 1
                for c in text)
 

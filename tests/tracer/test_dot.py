@@ -522,3 +522,24 @@ def test_seeds_of_a_loop_of_create_graph_passes_are_told_apart():
         shown = re.findall(r"<I>([^<]*seed[^<]*)</I>", to_dot(t, inner="show").source)
         # it said "seed of pass 2" twice (keep last), and "gx.grad (seed)" twice (keep all)
         assert sorted(shown) == expected, keep
+
+
+def test_seed_names_read_the_calls_once_per_trace_not_once_per_pass():
+    from tracer.steps_table import format_steps
+
+    class CountedCalls(dict):
+        reads = 0
+
+        def __iter__(self):
+            CountedCalls.reads += 1
+            return super().__iter__()
+
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(1.0), name="x")
+        for _ in range(20):
+            x.cleargrad()
+            E.sin(E.square(x)).backward()
+    t.calls = CountedCalls(t.calls)
+    table = format_steps(t, "all")
+    assert len(re.findall(r"^pass \d+ of 20:", table, re.M)) == 20
+    assert CountedCalls.reads <= 3  # it was once per pass: quadratic in a training loop
