@@ -12,7 +12,7 @@ from .dotlabels import (caption_label, constant_label, edge_label, function_labe
 from .dotnodes import Constants, constant_ids, constants, input_label, op_params, role_names
 from .errors import TraceError
 from .gradview import GradView, PassIndex
-from .labels import badge_text, escape_html, format_array, format_shape
+from .labels import badge_text, escape_html, format_array, format_shape, pad_wide
 from .layout import LayoutPlan, graph_attributes, plan
 from .themes import Theme, get_theme
 from .trace import require_trace
@@ -333,7 +333,7 @@ def _edge_lines(trace, call, fid: str, theme: Theme, inner: bool, proxied: froze
 def _proxy_line(trace, node: str, var_id: int, theme: Theme) -> str:
     """A small dashed copy of a variable, drawn beside a use far below the variable itself."""
     value = trace.variables[var_id].value if var_id in trace.variables else None
-    text = escape_html(trace.name_of(var_id) or format_array(value, 3))
+    text = pad_wide(trace.name_of(var_id) or format_array(value, 3))
     return (f'\t{node} [id={node} class="var proxy" label=<<TABLE BORDER="1" CELLBORDER="0" '
             f'CELLPADDING="1" STYLE="rounded,dashed" BGCOLOR="{theme.var_fill}" '
             f'COLOR="{theme.var_border}"><TR><TD><FONT POINT-SIZE="{theme.small_size + 1}">{text}'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from .gradview import GradView
 from .labels import (escape_attr, escape_html, format_array, format_shape, format_summary, head_precision,
                      pad_wide, short_name)
@@ -85,7 +87,7 @@ def grad_font(theme: Theme, view: GradView) -> tuple[str, str, bool, bool]:
 
 
 def _styled(text: str, color: str, italic: bool, bold: bool) -> str:
-    body = escape_html(pad_wide(text))
+    body = pad_wide(text)
     if bold:
         body = f"<B>{body}</B>"
     if italic:
@@ -131,9 +133,9 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
     if name:
         shown = short_name(name)
         whole = f' ID="{vid}n" TOOLTIP="{escape_attr(name)}"' if shown != name else ""
-        rows = f'<TR><TD{whole}><B>{escape_html(pad_wide(shown))}</B></TD></TR>'
+        rows = f'<TR><TD{whole}><B>{pad_wide(shown)}</B></TD></TR>'
     elif role:
-        rows = f'<TR><TD><I>{escape_html(pad_wide(role))}</I></TD></TR>'
+        rows = f'<TR><TD><I>{pad_wide(role)}</I></TD></TR>'
     if values:
         rows += _value_rows(theme, value, precision, shapes)
     elif shapes and value is not None and value.shape:
@@ -175,7 +177,7 @@ def function_label(theme: Theme, fid: str, op: str, steps, *, inner: bool = Fals
     color = border or (theme.inner_border if inner else theme.fn_border)
     if error and theme.colored:
         fill = theme.error_fill
-    cells = f'<TD><B>{escape_html(pad_wide(op))}</B></TD>'
+    cells = f'<TD><B>{pad_wide(op)}</B></TD>'
     if detail:
         cells += f'<TD>{escape_html(detail)}</TD>'
     nested = bool(error and theme.colored)
@@ -184,15 +186,29 @@ def function_label(theme: Theme, fid: str, op: str, steps, *, inner: bool = Fals
                             pending=done is not None and step > done)
     rows = f"<TR>{cells}</TR>"
     if error and theme.colored:
-        short = error if len(error) <= 40 else error[:39] + "..."
+        short = _clipped(error, 40)
         rows += (f'<TR><TD COLSPAN="{1 + len(steps) + bool(detail)}">'
-                 f'{_small(theme, escape_html(short), theme.nonfinite_color)}</TD></TR>')
+                 f'{_small(theme, pad_wide(short), theme.nonfinite_color)}</TD></TR>')
     style = ' STYLE="dashed"' if inner else ""
     width = ' BORDER="3"' if current else ' BORDER="2"' if border or (error and theme.colored) else ' BORDER="1"'
     tip = f' ID="{fid}t" TOOLTIP="{escape_attr(tooltip)}"' if tooltip else ""
     return (f'<<TABLE{width} CELLBORDER="0" CELLSPACING="1" CELLPADDING="3"{style} '
             f'BGCOLOR="{fill}" COLOR="{color}"{tip}>'
             f"{rows}</TABLE>>")
+
+
+def _clipped(text: str, columns: int) -> str:
+    """``text`` when it is at most ``columns`` Latin letters wide (a wide character counts two),
+    else its first ``columns - 1`` and "..."."""
+    widths = [2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in text]
+    if sum(widths) <= columns:
+        return text
+    used = 0
+    for position, width in enumerate(widths):
+        used += width
+        if used > columns - 1:
+            return text[:position] + "..."
+    return text
 
 
 def constant_label(theme: Theme, vid: str, value: ArraySnapshot | None, precision: int,

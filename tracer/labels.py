@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import html
 import math
+import math
 import re
 import unicodedata
 
 from .snapshot import ArraySnapshot
 
 __all__ = ["short_name", "format_number", "format_array", "format_summary", "format_shape", "badge_text",
-           "escape_html", "escape_attr", "pad_wide", "needs_full_fonts", "text_width"]
+           "escape_html", "escape_attr", "pad_wide", "without_pads", "PAD", "needs_full_fonts", "text_width"]
 
 _SAFE = re.compile(r"[\w .,:;()\[\]+\-=·]*").fullmatch
 _CIRCLED = "①②③④⑤⑥⑦⑧⑨⑩⑪⑫⑬⑭⑮⑯⑰⑱⑲⑳"
@@ -187,16 +188,40 @@ def text_width(text: str, size: float = 14.0) -> float:
     return total * size / 1000.0
 
 
+# A space the bundled renderer needs after non-ASCII text and the system Graphviz does not: it
+# measures real fonts, so render() drops these before running it (and from DOT output). Escaped
+# user text never holds it: html.escape leaves spaces alone and writes "&" as "&amp;".
+PAD = "&#32;"
+
+
 def pad_wide(text: str) -> str:
-    """Append spaces so renderers that under-measure CJK text still size the box to fit it.
+    """``escape_html(text)`` followed by PAD spaces, so that renderers which under-measure
+    non-ASCII text still size the box to fit it (and, the glyphs taking up the room the spaces
+    were measured for, keep it centred).
 
     Renderers without font files count each UTF-8 byte of a non-ASCII character as a space
-    (0.278 em), three bytes for a wide character (0.83 em) where it really takes 1 em.
+    (0.278 em): three bytes for a wide character (0.83 em) where it takes 1 em; two bytes for
+    a Greek or Cyrillic letter (0.56 em), where a bold capital takes up to 1 em (Ш, Ж) and a
+    small letter up to 0.85 em (ш, ω); three bytes for a long dash or an arrow of 1 em.
     """
+    escaped = escape_html(text)
     if text.isascii():
-        return text
-    wide = sum(1 for ch in text if ord(ch) > 0x2E7F and _is_wide(ch))
-    return text + " " * ((wide * 3 + 4) // 5) if wide else text
+        return escaped
+    spaces = 0.0
+    for ch in text:
+        code = ord(ch)
+        if code > 0x2E7F and _is_wide(ch):
+            spaces += 0.6
+        elif 0x80 <= code < 0x800 and ch.isalpha():
+            spaces += 1.5 if ch.isupper() else 1.0
+        elif 0x2013 <= code <= 0x2015 or 0x2190 <= code <= 0x21FF:
+            spaces += 0.6  # three bytes (0.83 em) for a dash or an arrow of 1 em
+    return escaped + PAD * math.ceil(spaces - 1e-9)
+
+
+def without_pads(source: str) -> str:
+    """DOT source for a renderer that measures real fonts: PAD spaces removed."""
+    return source.replace(PAD, "")
 
 
 def needs_full_fonts(text: str) -> bool:

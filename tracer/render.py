@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 
 from .errors import TraceError
-from .labels import needs_full_fonts
+from .labels import needs_full_fonts, without_pads
 from .output import check_writable, write_atomic
 
 __all__ = ["render", "write", "compact_svg", "find_renderer", "choose_renderer", "layout_warning",
@@ -265,7 +265,7 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
         raise RenderError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
     source = _source(graph)
     if fmt == "dot":
-        return source.encode("utf-8")
+        return without_pads(source).encode("utf-8")
     count = _nodes(graph, source)
     if max_nodes is not None and count > max_nodes:
         raise GraphTooLargeError(layout_warning(graph, max_nodes))
@@ -273,6 +273,8 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
     if message:
         warnings.warn(RenderWarning(message), stacklevel=2)
     kind, program = choose_renderer(fmt, renderer, source)
+    if kind == "system":
+        source = without_pads(source)
     argv = [program, f"-T{fmt}"]
     if fmt == "png":
         argv.append(f"-Gdpi={dpi}")

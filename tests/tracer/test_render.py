@@ -268,3 +268,53 @@ def test_the_timeout_bounds_the_layout_and_its_retry_without_ports_together(monk
     with pytest.raises(RenderError, match="took more than 2 s"):
         render(source, "svg", renderer="bundled", timeout=2)
     assert given == [2]
+
+
+def _named(*names: str):
+    import numpy as np
+
+    import engine as E
+    import tracer
+    with tracer.trace() as t:
+        total = None
+        for k, name in enumerate(names):
+            v = E.Variable(np.array(float(k + 1)), name=name)
+            total = v * 2.0 if total is None else total + v * 2.0
+        total.backward()
+    return t
+
+
+def test_non_ascii_names_are_padded_for_the_bundled_renderer_only(tmp_path, monkeypatch):
+    from tracer.labels import PAD, pad_wide
+    assert pad_wide("abc") == "abc" and pad_wide("\u2202y/\u2202x") == "\u2202y/\u2202x"
+    assert pad_wide("입력") == "입력" + PAD * 2 and pad_wide("ΦΨΩΔ") == "ΦΨΩΔ" + PAD * 6
+    assert pad_wide("a<b") == "a&lt;b"  # escaped too
+    t = _named("Ωмега")
+    assert PAD in to_dot(t).source
+    assert PAD not in R.render(t, "dot").decode()  # for anyone's dot: it measures real fonts
+    program = tmp_path / "fake-dot"  # the system renderer is handed the source without them
+    program.write_text(f"#!{sys.executable}\nimport sys\n"
+                       f"sys.stdout.write('<svg>' + str('&#32;' in sys.stdin.read()) + '</svg>')\n")
+    program.chmod(0o755)
+    monkeypatch.setattr(R, "find_renderer", lambda kind: str(program))
+    assert R.render(t, "svg", renderer="system") == b"<svg>False</svg>"
+    assert R.render(t, "svg", renderer="bundled") == b"<svg>True</svg>"
+
+
+@needs_bundled
+def test_wide_greek_and_cyrillic_capitals_get_boxes_as_wide_as_latin_ones():
+    layout = json.loads(R.render(_named("ШЩЖШЩЖШЩЖШЩЖ", "MMMMMMMMMMMM"), "json", renderer="bundled"))
+    widths = {}
+    for node in layout["objects"]:
+        label = json.dumps(node.get("label", ""), ensure_ascii=False)
+        for name in ("ШЩЖШЩЖШЩЖШЩЖ", "MMMMMMMMMMMM"):
+            if name in label:
+                widths[name] = float(node["width"])
+    # bold Ш is wider than M; the box was sized for 12 half-em letters and the name ran out of it
+    assert widths["ШЩЖШЩЖШЩЖШЩЖ"] >= widths["MMMMMMMMMMMM"]
+
+
+def test_an_error_line_is_cut_by_its_width_and_padded():
+    from tracer.dotlabels import _clipped
+    assert _clipped("e" * 40, 40) == "e" * 40 and _clipped("e" * 45, 40) == "e" * 39 + "..."
+    assert _clipped("가" * 30, 40) == "가" * 19 + "..."  # it kept 39 wide characters
