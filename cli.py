@@ -152,6 +152,17 @@ def _silence_stdout() -> None:
         pass
 
 
+def _echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo``, with characters the terminal's encoding lacks written as escapes (a
+    Korean Windows console in cp949 has no emoji) instead of failing."""
+    try:
+        click.echo(message, err=err, nl=nl)
+    except UnicodeEncodeError:
+        stream = sys.stderr if err else sys.stdout
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        click.echo(message.encode(encoding, "backslashreplace").decode(encoding), err=err, nl=nl)
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -179,11 +190,11 @@ def main(ctx, quiet):
 def _info(message: str) -> None:
     ctx = click.get_current_context(silent=True)
     if not (ctx and ctx.find_root().obj and ctx.find_root().obj.get("quiet")):
-        click.echo(message, err=True)
+        _echo(message, err=True)
 
 
 def _warn(message: str) -> None:
-    click.echo(f"Warning: {_one_line(message)}", err=True)
+    _echo(f"Warning: {_one_line(message)}", err=True)
 
 
 def _other_threads(trace) -> str:
@@ -203,10 +214,10 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
         if trace.error.type == "SystemExit":
             status = _exit_status(trace.error.message)
             if status != trace.error.message:  # sys.exit("message"): Python prints it, exits 1
-                click.echo(trace.error.message, err=True)
-            click.echo(f"{script} exited with status {status}", err=True)
+                _echo(trace.error.message, err=True)
+            _echo(f"{script} exited with status {status}", err=True)
         else:
-            click.echo((trace.error.traceback or str(trace.error)).rstrip("\n"), err=True)
+            _echo((trace.error.traceback or str(trace.error)).rstrip("\n"), err=True)
     threads = _other_threads(trace)
     if threads and (not trace.calls or (trace.pass_count == 0 and trace.passes_elsewhere)):
         _warn(f"{script} {threads} in another thread, which gradtrace does not record (it records the "
@@ -508,8 +519,11 @@ def _same_file(out, script) -> bool:
 def _deliver(trace, out, fmt, what: str = "script", **options) -> None:
     """Export the trace and write it atomically to OUT (or to stdout for ``-``)."""
     data = _rendered(trace, fmt, **options)
-    if out == "-":
-        click.echo(data.decode("utf-8"), nl=False)
+    if out == "-":  # the file's own bytes (UTF-8, as SVG and JSON declare), whatever the console's encoding
+        sys.stdout.flush()
+        stream = click.get_binary_stream("stdout")
+        stream.write(data)
+        stream.flush()
     else:
         _output.write_atomic(out, data)
         _info(f"wrote {out}{_partial_note(trace, what)}")
@@ -725,9 +739,9 @@ def steps(script, args, keep, max_elements, function_class, variable_class, whic
         raise click.ClickException(f"nothing to show: {script} left no Function call on a graph (see above)")
     if as_json:
         import json
-        click.echo(json.dumps(steps_table.steps_to_dict(trace, which), indent=1, ensure_ascii=False))
+        _echo(json.dumps(steps_table.steps_to_dict(trace, which), indent=1, ensure_ascii=False))
     elif trace.passes or isinstance(which, int):
-        click.echo(steps_table.format_steps(trace, which, precision))
+        _echo(steps_table.format_steps(trace, which, precision))
     if trace.error is not None:
         raise click.exceptions.Exit(1)
 
@@ -792,9 +806,9 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
         import json
         data = {"schema": "gradtrace.check/1", "findings": diagnosis.findings_to_json(findings),
                 "notes": notes, "error": str(trace.error) if trace.error else None}
-        click.echo(json.dumps(data, indent=1, ensure_ascii=False), err=to_stdout)
+        _echo(json.dumps(data, indent=1, ensure_ascii=False), err=to_stdout)
     else:
-        click.echo(diagnosis.format_report(findings, trace, notes), nl=False, err=to_stdout)
+        _echo(diagnosis.format_report(findings, trace, notes), nl=False, err=to_stdout)
     if out is not None and trace.calls:  # nothing recorded: an empty picture would replace a good one
         _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug")
     if findings or trace.error is not None:
@@ -895,7 +909,7 @@ def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, rende
         raise click.BadParameter(str(exc), param_hint="'EXPRESSION'") from None
     if show_steps and trace.passes:
         from tracer import steps_table
-        click.echo(steps_table.format_steps(trace, "last", picture["precision"]), err=_is_stdout(out))
+        _echo(steps_table.format_steps(trace, "last", picture["precision"]), err=_is_stdout(out))
     if out is not None and trace.calls:  # nothing recorded: keep whatever OUT holds
         _deliver(trace, out, fmt, what="expression", renderer=renderer, dpi=dpi, **_picture(trace, **picture))
     if trace.error is not None:
@@ -928,7 +942,7 @@ def samples(out_dir, fmt, samples_dir, renderer):
     if out_dir is None:
         width = max(len(s.name) for s in found)
         for sample in found:
-            click.echo(f"{sample.name.ljust(width)}  {sample.summary}")
+            _echo(f"{sample.name.ljust(width)}  {sample.summary}")
         return
     _export.check_ready(fmt, renderer)
     _prepare_frames_dir(out_dir)

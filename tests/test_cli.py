@@ -1344,3 +1344,17 @@ def test_check_of_one_pass_of_many_says_the_others_were_not_checked():
             "pass") in " ".join(result.stdout.split())
     every = run("check", SAMPLES / "newton.py", "--iterations", "1", "--pass", "all")
     assert every.exit_code == 0 and "other backward passes" not in every.stdout
+
+
+def test_a_console_without_a_names_characters_gets_escapes_not_an_internal_error(tmp_path):
+    script = tmp_path / "uni.py"
+    script.write_text("import numpy as np\nimport engine as E\nx = E.Variable(np.array(2.0), name='x\U0001f642')\n"
+                      "y = E.square(x)\ny.name = '손실'\ny.backward()\n", encoding="utf-8")
+    korean_console = CliRunner(charset="cp949")  # Hangul, but no emoji
+    for command in ("steps", "check"):
+        result = korean_console.invoke(cli.main, [command, str(script)], catch_exceptions=False)
+        assert "internal error" not in result.stderr and result.exit_code == 0, result.stderr
+    steps = korean_console.invoke(cli.main, ["steps", str(script)], catch_exceptions=False)
+    assert "x\\U0001f642" in steps.stdout and "손실" in steps.stdout
+    result = korean_console.invoke(cli.main, ["render", str(script), "-o", "-"], catch_exceptions=False)
+    assert result.exit_code == 0 and "x\U0001f642".encode() in result.stdout_bytes  # the file's UTF-8
