@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 
 import numpy as np
 
@@ -16,7 +17,8 @@ from .records import (CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord, 
 from .snapshot import ArraySnapshot, freeze
 from .trace import Trace
 
-__all__ = ["SCHEMA", "SchemaError", "snapshot_to_json", "trace_to_dict", "trace_from_dict", "dumps", "loads", "load"]
+__all__ = ["SCHEMA", "SchemaError", "snapshot_to_json", "trace_to_dict", "trace_from_dict", "dumps", "loads", "load",
+           "escape_surrogates"]
 
 SCHEMA = "gradtrace.trace/1"
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -120,9 +122,18 @@ def trace_to_dict(trace: Trace) -> dict:
     }
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def dumps(trace: Trace) -> str:
     """The Trace as JSON text (deterministic: the same trace gives the same bytes)."""
-    return json.dumps(trace_to_dict(trace), indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    return escape_surrogates(json.dumps(trace_to_dict(trace), indent=1, ensure_ascii=False, allow_nan=False)) + "\n"
+
+
+def escape_surrogates(text: str) -> str:
+    """JSON text with lone surrogates (a name made of half a character) as ``\\ud800`` escapes,
+    which JSON allows and reads back, where UTF-8 cannot hold them."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8") if _SURROGATE.search(text) else text
 
 
 # ----- reading ------------------------------------------------------------------------------

@@ -149,6 +149,15 @@ def badge_text(step: int) -> str:
     return f"({step})"
 
 
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _visible(text: str) -> str:
+    """Control characters (not newlines and tabs) and lone surrogates as their Python escapes
+    (``\\x1b``): no XML or renderer takes them, and they would be invisible anyway."""
+    return _INVISIBLE.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def escape_html(text: str) -> str:
     """Escape user text for an HTML-like label; newlines become line breaks.
 
@@ -156,7 +165,7 @@ def escape_html(text: str) -> str:
     """
     if _SAFE(text):
         return text
-    escaped = html.escape(text, quote=True).replace("\\", "\\\\")
+    escaped = html.escape(_visible(text), quote=True).replace("\\", "\\\\")
     escaped = escaped.replace("{", "&#123;").replace("}", "&#125;")
     lines = escaped.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     return "<BR/>".join(lines)
@@ -166,7 +175,7 @@ def escape_attr(text: str) -> str:
     """Escape text for an attribute inside an HTML-like label (tooltips): newlines kept as &#10;."""
     if _SAFE(text):
         return text
-    escaped = html.escape(text, quote=True).replace("\\", "\\\\")
+    escaped = html.escape(_visible(text), quote=True).replace("\\", "\\\\")
     return escaped.replace("\r\n", "\n").replace("\n", "&#10;")
 
 

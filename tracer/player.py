@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .dotnodes import constant_ids, role_names
 from .frames import Frames, frames
+from .jsonio import escape_surrogates
 from .labels import badge_text, format_array
 from .output import write_atomic
 from .trace import require_trace
@@ -80,7 +81,7 @@ def _data(made: Frames, interval_ms: int) -> str:
             "badges": {str(step): [fill, number.split('"')[1]]
                        for step, (_, fill, number) in sorted(made._badges.items())},
             "cells": cells, "steps": _steps(made)}
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    text = escape_surrogates(json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 
 

@@ -318,3 +318,18 @@ def test_an_error_line_is_cut_by_its_width_and_padded():
     from tracer.dotlabels import _clipped
     assert _clipped("e" * 40, 40) == "e" * 40 and _clipped("e" * 45, 40) == "e" * 39 + "..."
     assert _clipped("가" * 30, 40) == "가" * 19 + "..."  # it kept 39 wide characters
+
+
+@needs_bundled
+@pytest.mark.parametrize("name, shown", [("a\x1b[31mb", "a\\x1b[31mb"), ("a\x00b", "a\\x00b"),
+                                         ("a\x0cb", "a\\x0cb"), ("a\ud800b", "a\\ud800b")])
+def test_control_characters_and_lone_surrogates_in_names_are_shown_escaped(tmp_path, name, shown):
+    import tracer
+    from tracer import jsonio
+    t = _named(name)
+    assert shown in " ".join(svg_texts(R.render(t, "svg", renderer="bundled")))  # the renderer refused them
+    assert tracer.loads(jsonio.dumps(t)).variables[1].name == name  # JSON: \ud800 is a JSON escape
+    path = tmp_path / "p.html"
+    from tracer.player import write_player
+    write_player(t, path)
+    assert path.read_bytes().decode("utf-8")  # a surrogate made writing fail
