@@ -63,7 +63,8 @@ class _ScriptCommand(click.Command):
 
 _ARGS_NOTE = """
 SCRIPT is a .py file, a Jupyter notebook (.ipynb: its code cells run in order, in the
-notebook's folder; %time and %%writefile work, other IPython magics are skipped), or a trace
+notebook's folder; %run, %cd, %env, %%writefile and %%capture work, %time runs its statement,
+display magics and !shell commands are skipped), or a trace
 saved with -o trace.json (drawn again without running anything). Options
 gradtrace knows may come before or after SCRIPT; any other option goes to the script, in order.
 Put the script's own arguments after `--` when they share a name with a gradtrace option
@@ -932,7 +933,8 @@ Examples:
 @click.option("-f", "--format", "fmt", type=click.Choice(["svg", "png", "pdf", "dot"]), default="svg",
               show_default=True, help="Picture format when rendering.")
 @click.option("--dir", "samples_dir", type=click.Path(file_okay=False, exists=True), default=None,
-              help="Where the samples are (default: the samples/ of this checkout, or ./samples).")
+              help="Where the samples are (default: the samples/ of this checkout, else the installed "
+                   "copy in share/gradtrace/samples, else ./samples).")
 @click.option("--renderer", type=click.Choice(["auto", "bundled", "system"]), default=None,
               help="Renderer for svg/png/pdf.")
 def samples(out_dir, fmt, samples_dir, renderer):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import math
-import math
 import re
 import unicodedata
 
@@ -31,7 +30,8 @@ def format_number(x, precision: int = 4) -> str:
     """A number in ``precision`` significant digits: 3.297, 1e+10, nan, -inf, 7.
 
     Below a million the whole part is never cut: 603.25 at precision 2 is "603", not "6e+02"
-    (which reads as exactly 600), as whole numbers of up to six digits are written in full.
+    (which reads as exactly 600), as whole numbers of up to six digits are written in full, and
+    integers (exact) of up to nine.
     """
     kind = type(x)
     if kind is float:
@@ -42,12 +42,12 @@ def format_number(x, precision: int = 4) -> str:
         if x in (math.inf, -math.inf):
             return "inf" if x > 0 else "-inf"
         text = "%.*g" % (precision, x)
-        return "%.0f" % x if "e+" in text and abs(x) < 999_999.5 else text
+        return "%.0f" % x if "e+" in text and abs(x) < 999_999.5 else text  # else it rounds to 1e+06
     if kind is bool or not isinstance(x, (int, float)):
         return str(x)
     if isinstance(x, int):
         text = str(x)
-        return text if len(text) <= max(precision, 6) else "%.*g" % (precision, x)
+        return text if len(text.lstrip("-")) <= max(precision, 9) else "%.*g" % (precision, x)
     return format_number(float(x), precision)
 
 
@@ -59,6 +59,13 @@ def format_shape(snapshot: ArraySnapshot | None) -> str:
     if len(snapshot.shape) == 1:
         dims += ","
     return f"({dims}) {snapshot.dtype}"
+
+
+def _reshaped(flat: list, shape: tuple):
+    """Nested lists of ``shape`` from the flat C-order ``flat``."""
+    for n in reversed(shape[1:]):
+        flat = [flat[k:k + n] for k in range(0, len(flat), n)]
+    return flat
 
 
 def _nested_text(value, precision: int) -> str:
@@ -85,6 +92,10 @@ def format_array(snapshot: ArraySnapshot | None, precision: int = 4, max_items: 
         return text if not snapshot.shape else "[" * len(snapshot.shape) + text + "]" * len(snapshot.shape)
     if snapshot.complete and snapshot.size <= max_items:
         return _nested_text(snapshot.nested(), precision)
+    if snapshot.size <= max_items and snapshot.head and len(snapshot.head) >= snapshot.size:
+        # summarised (more than max_elements), yet its head holds every element: no "..."
+        return _nested_text(_reshaped(list(snapshot.head[:snapshot.size]), tuple(snapshot.shape)),
+                            head_precision(precision))
     short = head_precision(precision)
     head = ", ".join(format_number(v, short) for v in snapshot.head[:max_items - 1])
     return f"[{head}, ...]"

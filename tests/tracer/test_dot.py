@@ -189,6 +189,8 @@ def test_formatting_helpers():
         == ["603", "14", "10", "12346", "-604"]
     assert [format_number(v, p) for v, p in ((1234567.0, 4), (0.000012345, 4), (999999.6, 4))] == \
         ["1.235e+06", "1.234e-05", "1e+06"]
+    # integers are exact: in full up to nine digits (1234567 was 1.235e+06)
+    assert [format_number(v) for v in (1234567, -123456789, 1234567890)] == ["1234567", "-123456789", "1.235e+09"]
     assert escape_html("a\nb<c>") == "a<BR/>b&lt;c&gt;"
 
 
@@ -543,3 +545,11 @@ def test_seed_names_read_the_calls_once_per_trace_not_once_per_pass():
     table = format_steps(t, "all")
     assert len(re.findall(r"^pass \d+ of 20:", table, re.M)) == 20
     assert CountedCalls.reads <= 3  # it was once per pass: quadratic in a training loop
+
+
+def test_a_summarised_array_whose_head_holds_every_element_shows_no_dots():
+    with tracer.trace(max_elements=2) as t:  # three elements: summarised, head of 6
+        w = E.Variable(np.array([[0.5, -1.25, 2.0]]), name="w")
+        E.sum(w * 2.0).backward()
+    source = to_dot(t).source
+    assert "[[0.5, -1.25, 2]]" in source and "2, ...]" not in source  # was [0.5, -1.25, 2, ...]
