@@ -598,6 +598,8 @@ def test_expr_engine_error_writes_the_partial_picture(tmp_path):
     assert error_line(result).endswith("(check the shapes of the --let values and the arguments of the functions)")
     assert result.stderr.index("wrote ") < result.stderr.index("Error:")  # the picture, then the error
     assert out.read_text().startswith("digraph")
+    unrelated = run("expr", "x[::0]", "--let", "x=[1,2]", "--steps")
+    assert error_line(unrelated) == "Error: the expression raised ValueError: slice step cannot be zero"
 
 
 # ----- samples -------------------------------------------------------------------------------------

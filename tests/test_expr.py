@@ -43,6 +43,8 @@ def grad_of(trace, name):
     ("x +", "invalid expression"),
     ("(x := 1)", "an assignment (:=) at column 2 is not allowed"),
     ("x" + "+x" * 1000, "the expression is 2001 characters long: keep it under 2000"),
+    ("x ** (x + 1)", "a variable exponent at column 7: ** takes a number after a variable (x ** 3) or "
+                     "a number before one (2 ** x)"),  # it ran, and the engine raised
 ])
 def test_refused_expressions_say_why(source, message):
     with pytest.raises(E.ExprError) as caught:

@@ -180,6 +180,9 @@ class _Checker(ast.NodeVisitor):
     def visit_BinOp(self, node: ast.BinOp) -> None:
         if type(node.op) not in _BINARY:
             raise _refuse(node, f"the operator {_SYMBOLS.get(type(node.op), type(node.op).__name__)}")
+        if isinstance(node.op, ast.Pow) and _uses_names(node.left) and _uses_names(node.right):
+            raise ExprError(f"a variable exponent{_where(node.right)}: ** takes a number after a variable "
+                            f"(x ** 3) or a number before one (2 ** x); write exp(y * log(x)) for x ** y")
         self.visit(node.left)
         self.visit(node.right)
 
@@ -218,6 +221,10 @@ class _Checker(ast.NodeVisitor):
                         _check_int_literal(bound, "an index")
             else:
                 _check_int_literal(part, "an index")
+
+
+def _uses_names(node: ast.AST) -> bool:
+    return any(isinstance(inner, ast.Name) for inner in ast.walk(node))
 
 
 def check_expression(source: str, names=()) -> ast.Expression:
