@@ -56,6 +56,13 @@ def _passes(trace, passes):
     return [p for p in selected if p is not None]
 
 
+def _unsupported(trace, var_ids) -> list[str]:
+    """The dtypes of ``var_ids`` the checks do not cover (complex, object, strings)."""
+    records = (trace.variables.get(v) for v in var_ids)
+    return sorted({r.dtype for r in records
+                   if r is not None and r.dtype is not None and np.dtype(r.dtype).kind not in "biuf"})
+
+
 def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes=None,
              budget: int = DEFAULT_BUDGET, notes: list | None = None,
              attach: bool = True, whole_forward: bool | None = None) -> tuple[Finding, ...]:
@@ -82,19 +89,29 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
         raise ValueError(f"budget must be a whole number >= 0, got {budget!r}")
     kinds = _kinds(checks)
     settings = Settings(float(tolerance), budget)
-    unsupported = sorted({v.dtype for v in trace.variables.values()
-                          if v.dtype is not None and np.dtype(v.dtype).kind not in "biuf"})
-    if unsupported:
-        settings.notes.append(f"nothing checked: the trace holds {', '.join(unsupported)} data; "
-                              f"the checks cover real-valued (int, float, bool) arrays only")
-        if notes is not None:
-            notes.extend(settings.notes)
-        if attach:
-            trace.findings = ()
-        return ()
+    chosen = _passes(trace, passes)
+    scoped = passes is not None if whole_forward is None else not whole_forward
+    if _unsupported(trace, trace.variables):  # complex data: check only passes without any
+        scoped = True
+        kept = []
+        for pass_record in chosen:
+            unsupported = _unsupported(trace, pass_record.variables)
+            if unsupported:
+                settings.notes.append(f"pass {pass_record.id}: it holds {', '.join(unsupported)} data; the "
+                                      f"checks cover real-valued (int, float, bool) arrays only")
+            else:
+                kept.append(pass_record)
+        if not kept:
+            settings.notes.append(f"nothing checked: the trace holds {', '.join(_unsupported(trace, trace.variables))} "
+                                  f"data; the checks cover real-valued (int, float, bool) arrays only")
+            if notes is not None:
+                notes.extend(settings.notes)
+            if attach:
+                trace.findings = ()
+            return ()
+        chosen = kept
     with np.errstate(all="ignore"):  # re-run forwards may divide by zero, overflow...
-        scoped = passes is not None if whole_forward is None else not whole_forward
-        found = _run_checks(trace, kinds, settings, _passes(trace, passes), scoped=scoped)
+        found = _run_checks(trace, kinds, settings, chosen, scoped=scoped)
     result = tuple(sorted(found, key=_sort_key))
     if notes is not None:
         notes.extend(settings.notes)

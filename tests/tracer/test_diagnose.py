@@ -939,6 +939,22 @@ def test_complex_data_is_not_checked_and_says_so():
     notes = []
     assert dg.diagnose(t, notes=notes) == ()
     assert any("complex128" in n for n in notes)
+    assert dg.format_report((), t, notes).startswith("gradtrace check: nothing could be checked (see below) "
+                                                     "in 2 calls")  # not "no problems found"
+
+
+def test_complex_data_in_one_pass_leaves_the_other_passes_checked():
+    eng = make_engine(overwrite=True)
+    with tracer.trace(eng.Function, eng.Variable, keep="all") as t:
+        z = eng.Variable(np.array([1 + 2j, 3j]), name="z")
+        eng.square(z).backward()
+        x = eng.Variable(np.array(3.0), name="x")
+        eng.add(x, x).backward()  # x + x gives 1
+    notes = []
+    found = diagnose(t, notes=notes)
+    assert {(f.kind, f.pass_id) for f in found} >= {("overwritten-gradient", 2)}  # it checked nothing
+    assert notes == ["pass 1: it holds complex128 data; the checks cover real-valued (int, float, bool) "
+                     "arrays only"]
 
 
 def test_a_backward_returning_none_for_a_wrapped_number_is_not_a_lost_gradient():
