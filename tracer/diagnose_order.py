@@ -79,9 +79,32 @@ def _premature(trace, pass_record, runs, arrivals) -> list:
                 f"{var_label(trace, out)} received more gradient afterwards (step "
                 f"{', '.join(map(str, late))}): it used an incomplete gradient",
                 pass_id=pass_record.id, call=call_id, variable=out, step=index,
-                hint=_HINT_PREMATURE, numbers={"late_steps": late}))
+                hint=_generation_hint(trace, pass_record, call) or _HINT_PREMATURE,
+                numbers={"late_steps": late}))
             break
     return findings
+
+
+def _generation_hint(trace, pass_record, call) -> str | None:
+    """When the engine's generations are wrong (a function of the pass using another's output
+    has no larger generation than it), the hint says so: sorting by them cannot help. The pair
+    nearest ``call`` is named."""
+    calls = [trace.calls[c] for c in pass_record.calls if c in trace.calls]
+    made_by = {out: c for c in calls for out in c.outputs}
+    wrong = []
+    for user in calls:
+        for vid in user.inputs:
+            maker = made_by.get(vid)
+            if maker is not None and None not in (maker.generation, user.generation) and \
+                    user.generation <= maker.generation:
+                wrong.append((abs(maker.id - call.id), maker, user))
+    if not wrong:
+        return None
+    _, maker, user = min(wrong, key=lambda item: (item[0], item[1].id, item[2].id))
+    return (f"the generations are wrong: {call_label(trace, user.id)} (generation {user.generation}) "
+            f"uses the output of {call_label(trace, maker.id)} (generation {maker.generation}), so "
+            f"sorting by generation cannot order them: a function's generation is the largest of "
+            f"its inputs' (max, not min), and each output's is its creator's + 1 (set_creator)")
 
 
 def _received_other_than_left(trace, pass_record, tolerance: float = 1e-6) -> list:

@@ -459,6 +459,21 @@ def test_list_pop_engine_premature_and_repeated_steps():
     assert leaf.numbers["analytic"] == pytest.approx(96.0)
 
 
+def test_premature_steps_from_wrong_generations_say_the_generations_are_wrong():
+    eng = make_engine(min_generation=True)
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x, w = eng.Variable(np.array(0.5), name="x"), eng.Variable(np.array(1.0), name="w")
+        a = eng.square(x)
+        eng.add(eng.add(eng.exp(a), w), a).backward()  # the inner Add gets generation min(2, 0)
+    (premature,) = [f for f in diagnose(t) if f.kind == "premature-backward"]
+    assert premature.hint.startswith("the generations are wrong: Add (f3) (generation 0) uses the output "
+                                     "of Exp (f2) (generation 1)")  # it said: order by generation
+    with tracer.trace(listpop.Function, listpop.Variable) as t:
+        _branching(listpop)
+    assert all(f.hint.startswith("the backward loop visited") for f in diagnose(t)
+               if f.kind == "premature-backward")
+
+
 def test_engine_without_seen_set_repeats_a_step():
     eng = make_engine(no_seen=True)
     with tracer.trace(eng.Function, eng.Variable) as t:

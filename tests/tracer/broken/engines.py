@@ -3,7 +3,8 @@
 ``make_engine()`` with no flags is a correct engine; ``overwrite`` stores ``x.grad = gx`` (step 13
 before the fix), ``in_place`` adds with ``x.grad += gx`` (step 14's aliasing: the first gradient is
 kept as the very array it arrived as), ``first_input_only`` queues only the first input's creator,
-``no_seen`` queues a function once per use (no ``seen`` set). None checks gradient shapes, like
+``no_seen`` queues a function once per use (no ``seen`` set), ``min_generation`` gives a function
+the smallest generation of its inputs. None checks gradient shapes, like
 the book's engine. Its ``backprop(y, keep_one=False)`` is another engine's backward: a module-level
 function that hands gradients on in a dict and writes ``.grad`` only at the end (``keep_one``
 keeps the last gradient of a variable instead of the sum).
@@ -15,7 +16,8 @@ import numpy as np
 
 
 def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_seen=False,
-                clear_inputs=False, lists_split=False, clear_early=False) -> SimpleNamespace:
+                clear_inputs=False, lists_split=False, clear_early=False,
+                min_generation=False) -> SimpleNamespace:
     """A fresh engine (new classes each call) with the chosen bugs."""
 
     class Variable:
@@ -69,7 +71,7 @@ def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_s
             ys = self.forward(*[x.data for x in inputs])
             ys = ys if isinstance(ys, tuple) else (ys,)
             outputs = [Variable(np.asarray(y)) for y in ys]
-            self.generation = max(x.generation for x in inputs)
+            self.generation = (min if min_generation else max)(x.generation for x in inputs)
             for output in outputs:
                 output.set_creator(self)
             self.inputs, self.outputs = inputs, outputs
