@@ -188,8 +188,14 @@ class Recorder:
                 else:
                     step.inner_calls = [call_id]
                 in_step = (current.id, step.index)
-            else:
+            else:  # between steps: the engine adding a step's gradient to a .grad (create_graph)
                 in_step = (current.id, len(current.steps))
+                if current.steps:
+                    step = current.steps[-1]
+                    if step.inner_calls:
+                        step.inner_calls.append(call_id)
+                    else:
+                        step.inner_calls = [call_id]
         state = function_state(fn, max_elements)
         self.raw_calls[call_id] = (
             cls.__name__, tuple(var_ids), tuple(out_ids), getattr(fn, "generation", None),

@@ -144,7 +144,7 @@ def test_full_core_inner_calls_are_tagged_with_their_step():
     p = t.select_pass()
     assert ops_of_steps(t) == ["Mul"]
     inner = [t.calls[c] for c in p.steps[0].inner_calls]
-    assert [c.op for c in inner] == ["Mul", "Mul"]
+    assert [c.op for c in inner] == ["Mul", "Mul", "Add"]  # Add: the engine summing x's two gradients
     assert all(c.in_step == (p.id, 1) for c in inner)
     assert p.calls == (1,)  # the forward graph only
     assert x.grad.data == 4.0 and t.final_grad(p, 1).item() == 4.0
@@ -662,3 +662,18 @@ def test_a_replacement_made_with_functools_wraps_is_kept_and_one_put_back_is_qui
             E.Function.__call__ = lambda self, *inputs: original(self, *inputs)
             E.Function.__call__ = original  # put back by hand (a finally:)
     assert E.Function.__dict__["__call__"] is original
+
+
+def test_the_engines_accumulation_between_steps_belongs_to_the_step_it_adds_up():
+    with tracer.trace(keep="first") as t:
+        x = E.Variable(np.array(2.0), name="x")
+        y = x ** 4 - 2 * x ** 2
+        y.backward(create_graph=True)  # x.grad = x.grad + gx: an Add made after a step returned
+        gx = x.grad
+        x.cleargrad()
+        gx.backward()
+    (record,) = t.passes
+    adds = [c for c in t.calls.values() if c.op == "Add" and c.in_step is not None]
+    assert len(adds) == 1 and t.name_of(adds[0].outputs[0]) == "gx"
+    step = record.steps[adds[0].in_step[1] - 1]
+    assert adds[0].id in step.inner_calls  # it was in no step: not drawn, and pruned with keep="first"
