@@ -791,6 +791,9 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
     _report_run(trace, script, no_backward="only the forward values can be checked", named=bool(function_class))
     if not trace.calls:  # "no problems found" would read as a clean bill of health
         raise click.ClickException(f"nothing to check: {script} left no Function call on a graph (see above)")
+    if not any(call.inputs or call.outputs for call in trace.calls.values()):
+        raise click.ClickException(f"nothing to check: {script}'s Function calls took and made no variable "
+                                   f"gradtrace could record (see above)")
     notes: list[str] = []
     source = click.get_current_context().get_parameter_source("which")
     whole_forward = source == click.core.ParameterSource.DEFAULT or which == "all"  # --pass K: K's graph

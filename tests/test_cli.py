@@ -1360,3 +1360,41 @@ def test_a_console_without_a_names_characters_gets_escapes_not_an_internal_error
     assert "x\\U0001f642" in steps.stdout and "손실" in steps.stdout
     result = korean_console.invoke(cli.main, ["render", str(script), "-o", "-"], catch_exceptions=False)
     assert result.exit_code == 0 and "x\U0001f642".encode() in result.stdout_bytes  # the file's UTF-8
+
+
+def test_an_engine_whose_variable_subclasses_ndarray_is_told_and_not_called_clean(tmp_path):
+    script = tmp_path / "arr.py"
+    script.write_text(
+        "import numpy as np\n"
+        "class Variable(np.ndarray):\n"
+        "    def __new__(cls, data):\n"
+        "        obj = np.asarray(data, dtype=float).view(cls)\n"
+        "        obj.grad, obj.creator = None, None\n"
+        "        return obj\n"
+        "    def __array_finalize__(self, obj):\n"
+        "        self.grad, self.creator = None, None\n"
+        "    def backward(self):\n"
+        "        self.grad = np.ones(self.shape)\n"
+        "        f = self.creator\n"
+        "        f.inputs[0].grad = f.backward(self.grad)\n"
+        "class Function:\n"
+        "    def __call__(self, x):\n"
+        "        y = Variable(self.forward(np.asarray(x)))\n"
+        "        y.creator, self.inputs = self, [x]\n"
+        "        return y\n"
+        "    def forward(self, x):\n"
+        "        raise NotImplementedError\n"
+        "    def backward(self, gy):\n"
+        "        raise NotImplementedError\n"
+        "class Square(Function):\n"
+        "    def forward(self, x):\n"
+        "        return x ** 2\n"
+        "    def backward(self, gy):\n"
+        "        return 3 * np.asarray(self.inputs[0]) * gy  # wrong: 2x\n"
+        "Square()(Variable(2.0)).backward()\n")
+    result = run("check", script)
+    assert result.exit_code == 1 and "no problems found" not in result.stdout  # it was exit 0, clean
+    assert ("Warning: Variable subclasses numpy.ndarray, so its objects were taken for plain arrays"
+            in result.stderr)
+    assert error_line(result).startswith(f"Error: nothing to check: {script}'s Function calls took and made "
+                                         f"no variable")

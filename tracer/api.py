@@ -266,6 +266,10 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         if not self.trace.calls and exc is None and not self._auto and not recorder.internal_error \
                 and not self._hooks.replaced:  # then the replacement is why
             warnings.append(self._nothing_recorded())
+        for name in recorder.array_variables:
+            warnings.append(f"{name} subclasses numpy.ndarray, so its objects were taken for plain arrays "
+                            f"and no variable was recorded: gradtrace records Variables that keep their "
+                            f"array in .data (class {name}: with self.data = data)")
         if recorder.internal_error:
             warnings.append(f"gradtrace stopped recording after an internal error ({recorder.internal_error}); "
                             f"the trace holds what was recorded before it — please report this")

@@ -89,6 +89,7 @@ class Recorder:
         self.internal_error: str | None = None  # set when a bug of ours stopped the recording
         # Function calls and backward passes other threads made while this trace recorded one
         self.elsewhere = [0, 0]
+        self.array_variables: dict[str, None] = {}  # Variable classes that subclass numpy.ndarray
 
     # ----- variables --------------------------------------------------------------------------
 
@@ -170,6 +171,8 @@ class Recorder:
             outputs = result if isinstance(result, (tuple, list)) else (result,)
             for obj in outputs:
                 if obj is None or isinstance(obj, _NOT_VARIABLES) or not hasattr(obj, "data"):
+                    if isinstance(obj, np.ndarray) and type(obj) is not np.ndarray and hasattr(obj, "creator"):
+                        self.array_variables[type(obj).__qualname__] = None
                     continue
                 ref = ref_at.get(id(obj))
                 if ref is not None and ref() is obj:
