@@ -22,15 +22,22 @@ def _template(name: str) -> str:
     return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
 
 
-def _name(trace, var_id: int, roles: dict[int, str]) -> str:
+def _name(trace, var_id: int, roles: dict[int, str], runs: dict[int, list[int]]) -> str:
     """What the picture calls a variable: its name, its role (seed, ∂y/∂x), else what made it
-    (an unnamed box shows no id, so "v13" would point at nothing)."""
+    and what tells its box apart: the step badge of the function that made it, or its data (an
+    unnamed box shows no id, so "v13" would point at nothing)."""
     name = trace.name_of(var_id) or roles.get(var_id)
     if name:
         return name
     record = trace.variables.get(var_id)
     creator = trace.calls.get(record.creator) if record is not None and record.creator else None
-    return f"the output of {creator.op}" if creator is not None else f"v{var_id}"
+    if creator is None:
+        return f"v{var_id}"
+    if runs.get(creator.id):
+        return f"the output of {creator.op} (step {runs[creator.id][0]})"
+    if record.value is not None:
+        return f"the output of {creator.op} (data {format_array(record.value, 4)})"
+    return f"the output of {creator.op}"
 
 
 def _steps(made: Frames) -> list[dict]:
@@ -44,7 +51,7 @@ def _steps(made: Frames) -> list[dict]:
         call = trace.calls.get(step.call)
         inputs = call.inputs if call else ()
         outputs = call.outputs if call else ()
-        received = [[_name(trace, v, roles), format_array(g, precision)]
+        received = [[_name(trace, v, roles, made.runs), format_array(g, precision)]
                     for v, g in zip(outputs, step.grads_in)]
         folded = constant_ids(trace, inputs, record, full=made.theme.colored)  # drawn inside the box
         sent = []
@@ -53,7 +60,7 @@ def _steps(made: Frames) -> list[dict]:
                 continue
             grad = step.grads_out[position] if position < len(step.grads_out) else None
             after = step.accumulated[position] if position < len(step.accumulated) else None
-            sent.append([_name(trace, v, roles), format_array(grad, precision),
+            sent.append([_name(trace, v, roles, made.runs), format_array(grad, precision),
                          format_array(after, precision) if after is not None else ""])
         findings = [f"{f.severity}: {f.message}" + (f" ({f.hint})" if f.hint else "")
                     for f in trace.findings

@@ -169,9 +169,13 @@ def test_the_player_panel_names_variables_as_the_picture_does():
         y.name = "y"
         y.backward()
     steps = {s["op"]: s for s in _steps(frames(t))}
-    assert steps["Exp"]["sent"] == [["the output of Sub", "2.718", "2.718"]]  # it said v4
-    assert [name for name, *_ in steps["Sub"]["sent"]] == ["the output of Square"]  # no 3.0 (folded)
+    # by the badge of the step that ran its maker (several unnamed Mul outputs read alike)
+    assert steps["Exp"]["sent"] == [["the output of Sub (step 2)", "2.718", "2.718"]]  # it said v4
+    assert [name for name, *_ in steps["Sub"]["sent"]] == ["the output of Square (step 3)"]  # no 3.0 (folded)
     assert steps["Exp"]["received"] == [["y", "1"]]
+    from tracer.player import _name
+    sub_output = next(v for v, r in t.variables.items() if r.creator and t.calls[r.creator].op == "Sub")
+    assert _name(t, sub_output, {}, {}) == "the output of Sub (data 1)"  # its maker ran no step
 
 
 @pytest.mark.browser
