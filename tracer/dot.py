@@ -241,7 +241,8 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
         repeated = any(len(s) > 1 for s in index.steps_of_call.values())
         legend = legend_label(theme, grads=bool(views), grad_edges=options.grad_edges,
                               states=tuple(sorted(states, key=order.index)), repeated=repeated,
-                              constants=bool(consts.small),
+                              constants=bool(consts.small), inner=bool(inner_calls),
+                              copies=bool(layout.proxied),
                               # frames (drawn with a caption) show a current step, and steps to come
                               current=current is not None or bool(caption),
                               pending=(options.step is not None and options.step < total)

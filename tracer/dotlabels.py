@@ -239,11 +239,13 @@ def edge_label(theme: Theme, step: int, grad: ArraySnapshot | None, precision: i
 
 def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[str, ...],
                  repeated: bool = False, constants: bool = False, current: bool = False,
-                 pending: bool = False, updated: bool = False) -> str:
+                 pending: bool = False, updated: bool = False, inner: bool = False,
+                 copies: bool = False) -> str:
     """A small key: what the shapes, the badge, the edges and the gradient fields mean
-    (``repeated`` / ``constants`` / ``current`` / ``pending`` / ``updated``: rows for re-run
-    steps, constant nodes, and a step view's current step, steps not run yet and the gradients
-    the step just set, when drawn)."""
+    (``repeated`` / ``constants`` / ``current`` / ``pending`` / ``updated`` / ``inner`` /
+    ``copies``: rows for re-run steps, constant nodes, a step view's current step, steps not
+    run yet and the gradients the step just set, the calls made inside backward
+    (create_graph), and the dashed copies of a variable used far below it, when drawn)."""
     rows = ['<TR><TD COLSPAN="2" ALIGN="LEFT"><B>Legend</B></TD></TR>',
             f'<TR><TD BGCOLOR="{theme.var_fill}" STYLE="rounded" BORDER="1" COLOR="{theme.var_border}">'
             f' x </TD><TD ALIGN="LEFT">variable: name, data, grad</TD></TR>',
@@ -259,6 +261,14 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
                f'<TD ALIGN="LEFT">a step that has not run yet</TD></TR>'] if pending else []),
             *([f'<TR><TD>{constant_label(theme, "", None, 1, "2")[1:-1]}</TD>'
                f'<TD ALIGN="LEFT">constant (a plain number)</TD></TR>'] if constants else []),
+            *([f'<TR><TD BGCOLOR="{theme.inner_fn_fill}" BORDER="1" STYLE="dashed" '
+               f'COLOR="{theme.inner_border}">f</TD>'
+               f'<TD ALIGN="LEFT">made inside a backward step (create_graph): the gradient\'s graph</TD></TR>']
+              if inner else []),
+            *([f'<TR><TD BGCOLOR="{theme.var_fill}" BORDER="1" STYLE="rounded,dashed" '
+               f'COLOR="{theme.var_border}"> x </TD>'
+               f'<TD ALIGN="LEFT">copy of x, drawn next to a use far below it</TD></TR>']
+              if copies else []),
             f'<TR><TD><FONT COLOR="{theme.fwd_edge}">&#8594;</FONT></TD>'
             f'<TD ALIGN="LEFT">forward: input to function to output</TD></TR>']
     if grad_edges:

@@ -553,3 +553,21 @@ def test_a_summarised_array_whose_head_holds_every_element_shows_no_dots():
         E.sum(w * 2.0).backward()
     source = to_dot(t).source
     assert "[[0.5, -1.25, 2]]" in source and "2, ...]" not in source  # was [0.5, -1.25, 2, ...]
+
+
+def test_the_legend_explains_dashed_boxes_when_there_are_some():
+    with tracer.trace() as t:
+        x = E.Variable(np.array(1.0), name="x")
+        E.sin(x).backward(create_graph=True)
+    inner_row = "made inside a backward step (create_graph)"
+    assert inner_row in to_dot(t, legend=True).source
+    assert inner_row not in to_dot(t, legend=True, inner="hide").source
+    assert inner_row not in to_dot(seed_trace(), legend=True).source
+    with tracer.trace() as far:
+        x = E.Variable(np.array(1.001), name="x")
+        y = E.Variable(np.array(1.0), name="y0")
+        for _ in range(40):
+            y = y * x + y
+        y.backward()
+    assert "copy of x, drawn next to a use far below it" in to_dot(far, legend=True).source
+    assert "copy of x" not in to_dot(seed_trace(), legend=True).source
