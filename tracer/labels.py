@@ -244,7 +244,15 @@ def without_pads(source: str) -> str:
     return source.replace(PAD, "")
 
 
+# Characters above U+2000 the bundled renderer's PNG font has (looked at in a rendered PNG):
+# dashes, quotes, primes and ‖ … •; sub- and superscripts; ℓ ℝ ℕ ℤ; ← ↑ → ↓ ↔ ↕; ∂ ∆ ∏ ∑ − ∙ √ ∞
+# ∩ ∫ ≈ ≠ ≡ ≤ ≥ (not ∇ ∈ ⊕ ⊗ ∀ ⇒ ★ ✓ ①, which come out as boxes).
+_BUNDLED_SYMBOLS = frozenset("\u2113\u2115\u211d\u2124\u2122\u2190\u2191\u2192\u2193\u2194\u2195"
+                             "\u2202\u2206\u220f\u2211\u2212\u2219\u221a\u221e\u2229\u222b\u2248"
+                             "\u2260\u2261\u2264\u2265")
+
+
 def needs_full_fonts(text: str) -> bool:
-    """True when ``text`` has characters the bundled PNG fonts lack (CJK, symbols, emoji)."""
-    return any(ord(ch) >= 0x2000 and ch not in "\u2026\u2212\u2202\u2013\u2014\u2018\u2019\u201c\u201d"
-               for ch in text)
+    """True when ``text`` has characters the bundled PNG fonts lack (CJK, most symbols, emoji)."""
+    return any(ord(ch) >= 0x2000 and not (0x2010 <= ord(ch) <= 0x203A or 0x2070 <= ord(ch) <= 0x209F)
+               and ch not in _BUNDLED_SYMBOLS for ch in text)

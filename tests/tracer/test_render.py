@@ -143,6 +143,14 @@ def test_environment_variable_selects_the_renderer(monkeypatch):
         R.choose_renderer("svg", "cairo")
 
 
+def test_only_text_the_bundled_png_font_lacks_asks_for_full_fonts():
+    from tracer.labels import needs_full_fonts
+    for covered in ("x₁ θ_Ω", "∂L/∂w", "√x ≤ ∞", "x²·y³ → y", "a — b…", "ℝⁿ"):
+        assert not needs_full_fonts(covered), covered  # it warned they would be boxes
+    for missing in ("이름", "∇f", "a ⊕ b", "x ∈ S", "★", "①", "🙂"):
+        assert needs_full_fonts(missing), missing
+
+
 def test_png_with_cjk_prefers_system_fonts(monkeypatch):
     monkeypatch.setattr(R, "find_renderer", lambda kind: f"/bin/{kind}" if kind == "bundled" else None)
     with pytest.warns(RenderWarning, match="boxes"):
