@@ -176,8 +176,9 @@ def grads_written_after_steps(trace, pass_record) -> bool:
         call = trace.calls.get(step.call)
         if call is None:
             return False
+        if len(step.accumulated) < len(call.inputs):
+            return False  # not read: nothing is known
         for position, vid in enumerate(call.inputs):
-            after = step.accumulated[position] if position < len(step.accumulated) else None
-            if after != before.get(vid):
+            if step.accumulated[position] != before.get(vid):
                 return False
     return any(grad != before.get(vid) for vid, grad in pass_record.grads.items())

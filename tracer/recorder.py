@@ -323,10 +323,19 @@ class Recorder:
         inputs = getattr(fn, "inputs", None)
         if inputs is None:
             single = getattr(fn, "input", None)
-            inputs = (single,) if single is not None else ()
+            inputs = (single,) if single is not None else self._inputs_recorded(step.call)
         step.input_objects = tuple(inputs)
         step.fn = None
         self.current.pending = step
+
+    def _inputs_recorded(self, call_id: int | None) -> tuple:
+        """The input Variables of a recorded call, for an engine whose functions keep them under
+        other names than ``inputs`` / ``input`` (``self.xs``)."""
+        call = self.raw_calls.get(call_id) if call_id is not None else None
+        if call is None:
+            return ()
+        live = self.variables.live
+        return tuple(live(vid) for vid in call[CALL_INPUTS])
 
     def _open_manual_pass(self, fn) -> RawPass:
         outputs = getattr(fn, "outputs", None)

@@ -760,6 +760,58 @@ def test_a_seed_given_to_backward_is_the_seed_of_its_pass_not_the_roots_old_grad
     assert diagnose(t) == ()  # it said: y's .grad overwritten, and x's gradient wrong
 
 
+def _own_names_engine(overwrite: bool):
+    """An engine whose functions keep their inputs and outputs as ``xs`` / ``ys``."""
+    class Variable:
+        def __init__(self, data, name=None):
+            self.data, self.name, self.grad, self.parent = data, name, None, None
+
+        def backward(self):
+            self.grad, todo, seen = np.ones_like(self.data), [self.parent], set()
+            while todo:
+                f = todo.pop()
+                for x, gx in zip(f.xs, f.backward(*[y.grad for y in f.ys])):
+                    x.grad = gx if overwrite or x.grad is None else x.grad + gx
+                    if x.parent is not None and x.parent not in seen:
+                        seen.add(x.parent)
+                        todo.insert(0, x.parent)
+
+    class Function:
+        def __call__(self, *xs):
+            y = Variable(self.forward(*[x.data for x in xs]))
+            y.parent, self.xs, self.ys = self, xs, [y]
+            return y
+
+    class Square(Function):
+        def forward(self, x):
+            return x ** 2
+
+        def backward(self, gy):
+            return (2 * self.xs[0].data * gy,)
+
+    class Add(Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, gy):
+            return gy, gy
+
+    return Variable, Function, Square, Add
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_an_engine_with_its_own_attribute_names_gets_the_grad_checks(overwrite):
+    Variable, Function, Square, Add = _own_names_engine(overwrite)
+    with tracer.trace(Function, Variable) as t:
+        x = Variable(np.array(1.5), name="x")
+        a = Square()(x)
+        Add()(Square()(a), a).backward()
+    (record,) = t.passes
+    assert all(len(step.accumulated) == len(t.calls[step.call].inputs) for step in record.steps)  # were empty
+    over = [f for f in diagnose(t) if f.kind == "overwritten-gradient"]
+    assert [(t.calls[f.call].op, f.variable) for f in over] == ([("Square", 2)] if overwrite else [])
+
+
 def test_steps_says_when_an_engine_writes_grad_after_its_steps():
     from tracer.steps_table import format_steps
     note = "no .grad changed between the steps: the engine hands gradients on another way"
