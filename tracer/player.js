@@ -144,7 +144,7 @@
     });
     if (caption) { caption.textContent = step.caption; }
     if (!graph.classList.contains("fit") && fnBoxes[step.call] && fnBoxes[step.call].scrollIntoView) {
-      fnBoxes[step.call].scrollIntoView({ block: "nearest", inline: "nearest" });  // keep the step in view
+      fnBoxes[step.call].scrollIntoView({ block: "center", inline: "nearest" });  // the step, and what feeds it
     }
     current = k;
     slider.value = String(k);

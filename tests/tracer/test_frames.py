@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -318,3 +319,10 @@ def test_a_printed_player_is_the_whole_graph_and_its_panel_on_one_page(tmp_path)
     subprocess.run([CHROMIUM, *flags], capture_output=True, timeout=90, check=False)
     pages = re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes())
     assert len(pages) == 1  # the title, the graph and the panel were three pages (a scroll box before)
+
+
+def test_the_player_scrolls_the_current_step_to_the_middle_of_a_tall_graph():
+    script = (Path(tracer.__file__).parent / "player.js").read_text(encoding="utf-8")
+    # "nearest" left the current box at the top edge, the node feeding it out of view
+    assert 'scrollIntoView({ block: "center", inline: "nearest" })' in script
+    assert 'block: "center"' in player_html(seed_trace())
