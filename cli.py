@@ -234,7 +234,8 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
     elif not trace.calls:
         classes = trace.engine.function_classes
         hint = ("" if classes or named else ": no DeZero-style Function class was found; name yours "
-                "with --function-class NAME --variable-class NAME")
+                "with --function-class NAME --variable-class NAME (functions must be objects that are "
+                "called, f(x): Function.apply and closures, as in PyTorch or micrograd, are not traced)")
         _warn(f"{script} made no Function calls{hint}")
     elif trace.pass_count == 0 and trace.error is None:
         _warn(f"{script} never called backward(): {no_backward}")

@@ -381,7 +381,8 @@ def test_script_without_an_engine_warns_how_to_name_the_classes_and_keeps_the_ou
     assert result.exit_code == 1 and result.stdout == "no engine here\n"
     assert result.stderr.startswith(
         f"Warning: {scripts / 'nothing.py'} made no Function calls: no DeZero-style Function class was "
-        f"found; name yours with --function-class NAME --variable-class NAME\n")
+        f"found; name yours with --function-class NAME --variable-class NAME (functions must be objects "
+        f"that are called, f(x): Function.apply and closures, as in PyTorch or micrograd, are not traced)\n")
     assert error_line(result) == (f"Error: nothing to draw, so {out} was not written: "
                                   f"{scripts / 'nothing.py'} left no Function call on a graph (see above)")
     assert out.read_text() == SENTINEL  # an empty picture replaced a good one
