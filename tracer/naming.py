@@ -46,6 +46,11 @@ class NameBook:
             self.harvest_namespace(frame.f_globals, ids)
 
 
+# An engine's own links between variables and functions: a path through them (a.creator.inputs[0])
+# names nothing the user built; model.l1.W does.
+_GRAPH_LINKS = frozenset({"creator", "inputs", "outputs", "input", "output", "grad", "parent", "parents"})
+
+
 def attribute_paths(namespaces, wanted: dict[int, int], depth: int = 3) -> dict[int, str]:
     """Where the objects in ``wanted`` (``id(obj)`` -> variable id) hang in ``namespaces``:
     ``model.l1.W`` for the ``W`` of a model's first layer, found breadth first (the shortest
@@ -89,6 +94,6 @@ def _children(path: str, value) -> list:
         if not isinstance(attributes, dict):
             return []
         return [(f"{path}.{name}", item) for name, item in list(attributes.items())[:100]
-                if isinstance(name, str) and not name.startswith("_")]
+                if isinstance(name, str) and not name.startswith("_") and name not in _GRAPH_LINKS]
     except Exception:  # noqa: BLE001 - a user's object whose attributes raise is not searched
         return []

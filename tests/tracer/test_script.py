@@ -440,3 +440,35 @@ def test_a_script_tracing_its_own_engine_itself_records_under_run_script(tmp_pat
     outer = tracer.run_script(script)
     assert len(outer.calls) == 1
     assert capsys.readouterr().out == "1 ('__main__.Function',) ()\n"  # it recorded nothing
+
+
+def test_a_leaf_sharing_its_name_with_an_older_one_is_not_named_through_the_graph(tmp_path):
+    script = write(tmp_path / "twice.py", """
+        import numpy as np
+        class Variable:
+            def __init__(self, data):
+                self.data, self.grad, self.creator = data, None, None
+            def backward(self):
+                self.grad = np.ones_like(self.data)
+                f = self.creator
+                f.inputs[0].grad = f.backward(self.grad)
+        class Function:
+            def __call__(self, x):
+                y = Variable(self.forward(x.data))
+                y.creator, self.inputs = self, [x]
+                return y
+        class Square(Function):
+            def forward(self, x):
+                return x ** 2
+            def backward(self, gy):
+                return 2 * self.inputs[0].data * gy
+        x = Variable(np.array(2.0))
+        a = Square()(x)
+        a.backward()
+        x = Variable(np.array(3.0))  # a notebook cell run again: a second x
+        a = Square()(x)
+        a.backward()
+        """)
+    t = tracer.run_script(script, keep="all")
+    names = sorted(v.name for v in t.variables.values() if v.creator is None and v.name)
+    assert names == ["x", "x"]  # the second was a.creator.inputs[0]
