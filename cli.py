@@ -225,7 +225,12 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
               f"thread that runs the script): build the graph and call backward() in the main thread")
         if not trace.calls or trace.error is None:
             return  # that was the reason
-    if not trace.calls and trace.calls_made:
+    if trace.calls_made and trace.calls_without_variables == trace.calls_made:
+        made = trace.calls_made
+        _warn(f"{script} made {made} Function call{'s' if made != 1 else ''}, but none took or made anything "
+              f"gradtrace recognised as a Variable: a Variable keeps its array in .data (self.data = data), "
+              f"and is no numpy array itself")
+    elif not trace.calls and trace.calls_made:
         made = trace.calls_made
         _warn(f"{script} made {made} Function call{'s' if made != 1 else ''}, but none is on a graph that "
               f"was kept: made under no_grad() (no graph is built), or freed before a backward pass")
@@ -239,6 +244,12 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
         _warn(f"{script} made no Function calls{hint}")
     elif trace.pass_count == 0 and trace.error is None:
         _warn(f"{script} never called backward(): {no_backward}")
+
+
+def _recorded_graph(trace) -> bool:
+    """Whether the run left Function calls with variables to show (not none, nor bare calls whose
+    Variables were not recognised)."""
+    return any(call.inputs or call.outputs for call in trace.calls.values())
 
 
 def _exit_status(message: str) -> str:
@@ -582,7 +593,7 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
                  function_class=function_class, variable_class=variable_class,
                  quiet_stdout=_is_stdout(out), which=which)
     _report_run(trace, script, named=bool(function_class))
-    if not trace.calls:  # an empty picture would only replace a good one
+    if not _recorded_graph(trace):  # an empty picture (or bare function boxes) would only replace a good one
         if created_frames_dir:
             with contextlib.suppress(OSError):
                 os.rmdir(frames_dir)  # made for this run, still empty
@@ -737,7 +748,7 @@ def steps(script, args, keep, max_elements, function_class, variable_class, whic
                  function_class=function_class, variable_class=variable_class, quiet_stdout=as_json,
                  which=which)
     _report_run(trace, script, no_backward="there are no backward steps to show", named=bool(function_class))
-    if not trace.calls:  # a pass without calls would show its root as a leaf with a gradient
+    if not _recorded_graph(trace):  # a pass without calls would show its root as a leaf with a gradient
         raise click.ClickException(f"nothing to show: {script} left no Function call on a graph (see above)")
     if as_json:
         import json
@@ -790,11 +801,8 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
                  function_class=function_class, variable_class=variable_class,
                  quiet_stdout=as_json or to_stdout, which=which)
     _report_run(trace, script, no_backward="only the forward values can be checked", named=bool(function_class))
-    if not trace.calls:  # "no problems found" would read as a clean bill of health
+    if not _recorded_graph(trace):  # "no problems found" would read as a clean bill of health
         raise click.ClickException(f"nothing to check: {script} left no Function call on a graph (see above)")
-    if not any(call.inputs or call.outputs for call in trace.calls.values()):
-        raise click.ClickException(f"nothing to check: {script}'s Function calls took and made no variable "
-                                   f"gradtrace could record (see above)")
     notes: list[str] = []
     source = click.get_current_context().get_parameter_source("which")
     whole_forward = source == click.core.ParameterSource.DEFAULT or which == "all"  # --pass K: K's graph

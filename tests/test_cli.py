@@ -1397,5 +1397,11 @@ def test_an_engine_whose_variable_subclasses_ndarray_is_told_and_not_called_clea
     assert result.exit_code == 1 and "no problems found" not in result.stdout  # it was exit 0, clean
     assert ("Warning: Variable subclasses numpy.ndarray, so its objects were taken for plain arrays"
             in result.stderr)
-    assert error_line(result).startswith(f"Error: nothing to check: {script}'s Function calls took and made "
-                                         f"no variable")
+    assert error_line(result) == (f"Error: nothing to check: {script} left no Function call on a graph "
+                                  f"(see above)")
+    assert "made 1 Function call, but none took or made anything gradtrace recognised as a Variable" \
+        in result.stderr
+    for command in (["render", script, "-o", tmp_path / "g.svg"], ["steps", script]):
+        result = run(*command)  # bare function boxes, or a table of "-", and exit 0
+        assert result.exit_code == 1 and error_line(result).startswith("Error: nothing to ")
+    assert not (tmp_path / "g.svg").exists()

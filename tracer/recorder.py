@@ -90,6 +90,7 @@ class Recorder:
         # Function calls and backward passes other threads made while this trace recorded one
         self.elsewhere = [0, 0]
         self.array_variables: dict[str, None] = {}  # Variable classes that subclass numpy.ndarray
+        self.calls_without_variables = 0
 
     # ----- variables --------------------------------------------------------------------------
 
@@ -182,6 +183,8 @@ class Recorder:
                 if getattr(obj, "creator", fn) is not fn:
                     linked = False
                 out_ids.append(vid)
+        if not out_ids and not var_ids:
+            self.calls_without_variables += 1
         in_step = None
         if current is not None:
             if self.step_stack:

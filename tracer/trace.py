@@ -29,6 +29,8 @@ class Trace:
         self.passes: tuple[PassRecord, ...] = ()
         self.pass_count: int = 0
         self.calls_made: int = 0  # Function calls the run made, also those forgotten (not kept)
+        # of them, calls that took and made nothing recognised as a Variable (no .data attribute)
+        self.calls_without_variables: int = 0
         # Function calls and backward() calls made in other threads: not recorded (one thread is)
         self.calls_elsewhere: int = 0
         self.passes_elsewhere: int = 0
