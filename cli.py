@@ -396,7 +396,8 @@ def _is_stdout(out) -> bool:
 def _keep_for(which, keep):
     """The keep policy: as asked, else just what ``--pass`` shows. A ``--keep`` that can never
     keep the pass ``--pass K`` names is refused before the script runs."""
-    if isinstance(which, int) and (keep == "first" and which > 1 or isinstance(keep, int) and keep != which):
+    if isinstance(which, int) and (keep == "first" and which > 1 or isinstance(keep, int) and keep != which) \
+            and not str(click.get_current_context().params.get("script", "")).lower().endswith(".json"):
         raise click.UsageError(f"--pass {which} is never kept with --keep {keep}: leave out --keep "
                                f"(pass {which} is then kept), or give --keep {which} or --keep all")
     if keep is not None:
@@ -533,10 +534,13 @@ def _deliver(trace, out, fmt, what: str = "script", **options) -> None:
     """Export the trace and write it atomically to OUT (or to stdout for ``-``)."""
     data = _rendered(trace, fmt, **options)
     if out == "-":  # the file's own bytes (UTF-8, as SVG and JSON declare), whatever the console's encoding
+        buffer = getattr(sys.stdout, "buffer", None)
+        if buffer is None:  # a text-only stdout (an embedding host)
+            _echo(data.decode("utf-8"), nl=False)
+            return
         sys.stdout.flush()
-        stream = click.get_binary_stream("stdout")
-        stream.write(data)
-        stream.flush()
+        buffer.write(data)
+        buffer.flush()
     else:
         _output.write_atomic(out, data)
         _info(f"wrote {out}{_partial_note(trace, what)}")
@@ -810,11 +814,16 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
         trace, checks=checks or None, passes=None if which == "all" or not trace.passes else [which],
         notes=notes, whole_forward=whole_forward,
         **({"tolerance": tolerance} if tolerance is not None else {}))
-    if which != "all" and trace.pass_count > 1 and trace.passes:
-        checked = trace.select_pass(which).id
-        notes.append(f"the run's other backward passes (it made {trace.pass_count}; pass {checked} was "
-                     f"checked): --pass all checks every pass (a create_graph pass's bugs show in it, "
-                     f"not in the last)")
+    checked = [p.id for p in trace.passes] if which == "all" else \
+        [trace.select_pass(which).id] if trace.passes else []
+    if checked and len(checked) < trace.pass_count:
+        saved = str(script).lower().endswith(".json") and len(trace.passes) < trace.pass_count
+        fix = ("they are not in this file: save the run again with --keep all" if saved else
+               "--pass all checks every pass (a create_graph pass's bugs show in it, not in the last)")
+        which_checked = (f"pass {checked[0]} was" if len(checked) == 1
+                         else f"passes {', '.join(map(str, checked))} were")
+        notes.append(f"the run's other backward passes (it made {trace.pass_count}; {which_checked} "
+                     f"checked): {fix}")
     if as_json:
         import json
         data = {"schema": "gradtrace.check/1", "findings": diagnosis.findings_to_json(findings),

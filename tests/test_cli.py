@@ -1405,3 +1405,24 @@ def test_an_engine_whose_variable_subclasses_ndarray_is_told_and_not_called_clea
         result = run(*command)  # bare function boxes, or a table of "-", and exit 0
         assert result.exit_code == 1 and error_line(result).startswith("Error: nothing to ")
     assert not (tmp_path / "g.svg").exists()
+
+
+def test_check_of_a_saved_trace_says_where_its_other_passes_went(tmp_path):
+    saved = tmp_path / "n.json"
+    assert run("render", SAMPLES / "newton.py", "--iterations", "2", "-o", saved).exit_code == 0
+    for extra in ([], ["--pass", "all"]):  # --pass all checks the same single pass: it said to use it
+        result = run("check", saved, *extra)
+        assert ("(it made 4; pass 4 was checked): they are not in this file: save the run again with --keep all"
+                in " ".join(result.stdout.split()))
+    # --keep is only a warning for a saved trace, not a reason to refuse --pass
+    result = run("steps", saved, "--keep", "first", "--pass", "4")
+    assert result.exit_code == 0 and "pass 4 of 4" in result.stdout
+
+
+def test_dot_to_a_text_only_stdout_falls_back_to_text(tmp_path):
+    import contextlib
+    import io
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):  # an embedding host's stdout: no binary buffer
+        cli.main.main(["-q", "render", str(SAMPLES / "seed_example.py"), "-o", "-"], standalone_mode=False)
+    assert out.getvalue().startswith("digraph")  # it was an internal error (RuntimeError)

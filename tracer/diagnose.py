@@ -91,8 +91,9 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
     settings = Settings(float(tolerance), budget)
     chosen = _passes(trace, passes)
     scoped = passes is not None if whole_forward is None else not whole_forward
-    if _unsupported(trace, trace.variables):  # complex data: check only passes without any
-        scoped = True
+    forward_calls = None  # the forward checks' calls: those of the chosen passes when scoped, else all
+    if _unsupported(trace, trace.variables):  # complex data: check only passes and calls without any
+        forward_calls = {c.id for c in trace.calls.values() if not _unsupported(trace, (*c.inputs, *c.outputs))}
         kept = []
         for pass_record in chosen:
             unsupported = _unsupported(trace, pass_record.variables)
@@ -111,7 +112,7 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
             return ()
         chosen = kept
     with np.errstate(all="ignore"):  # re-run forwards may divide by zero, overflow...
-        found = _run_checks(trace, kinds, settings, chosen, scoped=scoped)
+        found = _run_checks(trace, kinds, settings, chosen, scoped=scoped, forward_calls=forward_calls)
     result = tuple(sorted(found, key=_sort_key))
     if notes is not None:
         notes.extend(settings.notes)
@@ -120,14 +121,17 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
     return result
 
 
-def _run_checks(trace, kinds, settings: Settings, pass_records, scoped: bool = False) -> list[Finding]:
+def _run_checks(trace, kinds, settings: Settings, pass_records, scoped: bool = False,
+                forward_calls: set | None = None) -> list[Finding]:
     """Every check of ``kinds`` on ``pass_records``; when the passes were chosen (``scoped``), the
-    forward checks too look only at those passes' graphs."""
+    forward checks too look only at those passes' graphs (and only at ``forward_calls`` when given)."""
     cache = ReplayCache(trace)
     found: list[Finding] = []
     used_by_forward = forward_inputs(trace) if "stale-gradient" in kinds else set()
     if "nan-inf" in kinds:
         in_passes = {c for p in pass_records for c in p.calls} if scoped and pass_records else None
+        if forward_calls is not None:
+            in_passes = forward_calls if in_passes is None else in_passes & forward_calls
         found += check_nan_forward(trace, in_passes)
     for pass_record in pass_records:
         of_pass: list[Finding] = []

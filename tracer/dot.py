@@ -12,12 +12,12 @@ from .dotlabels import (caption_label, constant_label, edge_label, function_labe
 from .dotnodes import Constants, constant_ids, constants, input_label, op_params, role_names
 from .errors import TraceError
 from .gradview import GradView, PassIndex
-from .labels import badge_text, escape_html, format_array, format_shape, pad_wide
+from .labels import badge_text, escape_html, format_array, format_shape, pad_wide, without_pads
 from .layout import LayoutPlan, graph_attributes, plan
 from .themes import Theme, get_theme
 from .trace import require_trace
 
-__all__ = ["to_dot", "draw", "DotOptions", "DotOptionError", "node_count", "INNER_MODES",
+__all__ = ["to_dot", "padded_dot", "draw", "DotOptions", "DotOptionError", "node_count", "INNER_MODES",
            "RANKDIRS"]
 
 INNER_MODES = ("auto", "hide", "show")
@@ -132,10 +132,22 @@ def to_dot(trace, *, which="last", values: bool = True, grads: bool = True, shap
     gradient. ``theme`` is "lecture" or "debug" (NaN/Inf, findings, failing step in colour;
     findings also as tooltips). ``legend`` adds a key. ``step`` draws the state after backward
     step k (gradients known so far, step k highlighted) instead of the end of the pass.
+
+    The labels are sized for renderers that measure real fonts (Graphviz's ``dot``);
+    ``tracer.render`` draws its own copy for the bundled renderer, which needs spaces after
+    text that is not ASCII.
     """
     options = DotOptions(which, values, grads, shapes, precision, rankdir, inner, grad_edges,
                          theme, legend, step)
-    return draw(trace, options)
+    graph = draw(trace, options)
+    graph.body[:] = [without_pads(line) for line in graph.body]
+    graph._gradtrace_pads = False
+    return graph
+
+
+def padded_dot(trace, **dot_options) -> graphviz.Digraph:
+    """``to_dot`` for the bundled renderer: non-ASCII labels followed by PAD spaces (labels.pad_wide)."""
+    return draw(trace, DotOptions(**dot_options))
 
 
 def draw(trace, options: DotOptions, views: dict[int, GradView] | None = None,
@@ -167,6 +179,7 @@ def draw(trace, options: DotOptions, views: dict[int, GradView] | None = None,
     graph.body.extend(lines)
     graph._gradtrace_nodes = count
     graph._gradtrace_copies = len(layout.proxied)
+    graph._gradtrace_pads = True  # labels.PAD spaces: render() drops them for the system dot
     return graph
 
 

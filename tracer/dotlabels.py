@@ -263,7 +263,7 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
                f'<TD ALIGN="LEFT">constant (a plain number)</TD></TR>'] if constants else []),
             *([f'<TR><TD BGCOLOR="{theme.inner_fn_fill}" BORDER="1" STYLE="dashed" '
                f'COLOR="{theme.inner_border}">f</TD>'
-               f'<TD ALIGN="LEFT">made inside a backward step (create_graph): the gradient\'s graph</TD></TR>']
+               f'<TD ALIGN="LEFT">made inside a backward step: the gradients\' own graph</TD></TR>']
               if inner else []),
             *([f'<TR><TD BGCOLOR="{theme.var_fill}" BORDER="1" STYLE="rounded,dashed" '
                f'COLOR="{theme.var_border}"> x </TD>'

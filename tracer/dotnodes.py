@@ -170,7 +170,7 @@ _seeds_of: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # trace -> (
 def _seeds(trace, kept: dict) -> dict[int, tuple[str, int | None]]:
     """Unnamed variables that are a pass's seed: id -> (role name, the pass when told by its own
     first use, else None). Once per trace (steps --pass all asks for every pass)."""
-    size = (len(trace.calls), len(trace.variables), tuple(kept))
+    size = (id(trace.calls), len(trace.calls), id(trace.variables), len(trace.variables), tuple(kept))
     cached = _seeds_of.get(trace)
     if cached is not None and cached[0] == size:
         return cached[1]
@@ -191,7 +191,7 @@ def _seeds(trace, kept: dict) -> dict[int, tuple[str, int | None]]:
     for v, call in first_use.items():
         record = trace.variables.get(v)
         if (record is None or trace.name_of(v) or call.in_step is None or call.in_step[1] != 1
-                or record.creator is not None or record.kind == "Constant"):
+                or record.creator is not None or record.kind == "Constant" or record.implicit):
             continue
         made_by = kept.get(call.in_step[0])
         if made_by is not None and made_by.root is not None and v < made_by.root:

@@ -7,7 +7,6 @@ import warnings
 from pathlib import Path
 
 from .errors import TraceError
-from .labels import without_pads
 from .trace import Trace
 
 __all__ = ["FORMATS", "TEXT_FORMATS", "SUFFIXES", "FormatError", "format_for_path",
@@ -70,7 +69,7 @@ def export(trace: Trace, fmt: str, *, renderer: str | None = None, dpi: int | No
         return _encoded(player_html(trace, renderer=renderer, timeout=timeout, **dot_options))
     if fmt == "dot":
         from .dot import to_dot
-        return without_pads(to_dot(trace, **dot_options).source).encode("utf-8")
+        return to_dot(trace, **dot_options).source.encode("utf-8")
     if fmt in _RENDERED:
         from .render import render
         return render(trace, fmt, renderer=renderer, dpi=dpi, timeout=timeout, **dot_options)

@@ -160,12 +160,13 @@ def badge_text(step: int) -> str:
     return f"({step})"
 
 
-_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_INVISIBLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
 
 
 def _visible(text: str) -> str:
-    """Control characters (not newlines and tabs) and lone surrogates as their Python escapes
-    (``\\x1b``): no XML or renderer takes them, and they would be invisible anyway."""
+    """Control characters (not newlines and tabs), lone surrogates and noncharacters (U+FFFE) as
+    their Python escapes (``\\x1b``): no XML or renderer takes them, and they would be invisible
+    anyway."""
     return _INVISIBLE.sub(lambda m: repr(m.group())[1:-1], text)
 
 
@@ -232,7 +233,7 @@ def pad_wide(text: str) -> str:
         code = ord(ch)
         if code > 0x2E7F and _is_wide(ch):
             spaces += 0.6
-        elif 0x80 <= code < 0x800 and ch.isalpha():
+        elif 0x370 <= code < 0x530 and ch.isalpha():  # Greek and Cyrillic (é takes its 0.56 em)
             spaces += 1.5 if ch.isupper() else 1.0
         elif 0x2013 <= code <= 0x2015 or 0x2190 <= code <= 0x21FF:
             spaces += 0.6  # three bytes (0.83 em) for a dash or an arrow of 1 em
@@ -253,6 +254,8 @@ _BUNDLED_SYMBOLS = frozenset("\u2113\u2115\u211d\u2124\u2122\u2190\u2191\u2192\u
 
 
 def needs_full_fonts(text: str) -> bool:
-    """True when ``text`` has characters the bundled PNG fonts lack (CJK, most symbols, emoji)."""
-    return any(ord(ch) >= 0x2000 and not (0x2010 <= ord(ch) <= 0x203A or 0x2070 <= ord(ch) <= 0x209F)
+    """True when ``text`` has characters the bundled PNG fonts lack (CJK, Arabic, Thai, most
+    symbols, emoji; Latin, Greek, Cyrillic and Hebrew it has)."""
+    return any(0x530 <= ord(ch) < 0x590 or 0x600 <= ord(ch) < 0x1D00  # Armenian, Arabic ... Cherokee
+               or ord(ch) >= 0x2000 and not (0x2010 <= ord(ch) <= 0x203A or 0x2070 <= ord(ch) <= 0x209F)
                and ch not in _BUNDLED_SYMBOLS for ch in text)

@@ -33,11 +33,14 @@ def _name(trace, var_id: int, roles: dict[int, str], runs: dict[int, list[int]])
     creator = trace.calls.get(record.creator) if record is not None and record.creator else None
     if creator is None:
         return f"v{var_id}"
+    # numbered from 0, as the picture labels the edges of a function with several outputs
+    which = (f"output {creator.outputs.index(var_id)}" if len(creator.outputs) > 1 and var_id in creator.outputs
+             else "the output")
     if runs.get(creator.id):
-        return f"the output of {creator.op} (step {runs[creator.id][0]})"
+        return f"{which} of {creator.op} (step {runs[creator.id][0]})"
     if record.value is not None:
-        return f"the output of {creator.op} (data {format_array(record.value, 4)})"
-    return f"the output of {creator.op}"
+        return f"{which} of {creator.op} (data {format_array(record.value, 4)})"
+    return f"{which} of {creator.op}"
 
 
 def _steps(made: Frames) -> list[dict]:

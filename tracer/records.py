@@ -75,7 +75,8 @@ class StepRecord(NamedTuple):
     ``grads_in`` are the gradients the step received, one per output of the call; ``grads_out``
     the gradients it returned, one per input (None where it returned None); ``accumulated`` each
     input's ``.grad`` as the engine left it after storing this step's gradients (None where it was
-    None, or could not be observed). ``inner_calls`` are the calls made while the step ran.
+    None, or could not be observed). ``inner_calls`` are the calls made while the step ran, and
+    those the engine made right after it, before the next step (adding its gradients to ``.grad``).
     """
 
     index: int

@@ -254,8 +254,9 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
                                 or not timeout > 0):
         raise ValueError(f"timeout must be a number of seconds above 0 (or None: no limit), got {timeout!r}")
     if dot_options or not (isinstance(graph, str) or hasattr(graph, "source")):
-        from .dot import to_dot
-        graph = to_dot(graph, **dot_options)
+        from .dot import padded_dot
+        graph = padded_dot(graph, **dot_options)
+    pads = getattr(graph, "_gradtrace_pads", False)  # a graph gradtrace drew for the bundled renderer
     if not isinstance(format, str):
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
     fmt = format.lower().lstrip(".")
@@ -265,7 +266,7 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
         raise RenderError(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
     source = _source(graph)
     if fmt == "dot":
-        return without_pads(source).encode("utf-8")
+        return (without_pads(source) if pads else source).encode("utf-8")
     count = _nodes(graph, source)
     if max_nodes is not None and count > max_nodes:
         raise GraphTooLargeError(layout_warning(graph, max_nodes))
@@ -273,7 +274,7 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
     if message:
         warnings.warn(RenderWarning(message), stacklevel=2)
     kind, program = choose_renderer(fmt, renderer, source)
-    if kind == "system":
+    if kind == "system" and pads:
         source = without_pads(source)
     argv = [program, f"-T{fmt}"]
     if fmt == "png":

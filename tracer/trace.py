@@ -205,7 +205,7 @@ class Trace:
         """Inline SVG for Jupyter (None when no renderer is available)."""
         from .render import RenderError, render
         try:
-            return render(self.to_dot(), "svg").decode("utf-8")
+            return render(self, "svg").decode("utf-8")
         except RenderError:
             return None
 
@@ -214,7 +214,7 @@ class Trace:
         from .render import RenderError, render
         bundle = {"text/plain": repr(self)}
         try:
-            bundle["image/svg+xml"] = render(self.to_dot(), "svg").decode("utf-8")
+            bundle["image/svg+xml"] = render(self, "svg").decode("utf-8")
         except RenderError as exc:
             bundle["text/plain"] += f"\n(no picture: {exc})"
         return bundle

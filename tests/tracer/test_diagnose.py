@@ -1024,6 +1024,15 @@ def test_complex_data_in_one_pass_leaves_the_other_passes_checked():
                      "arrays only"]
 
 
+def test_complex_data_leaves_the_forward_checks_on_the_other_calls():
+    with np.errstate(all="ignore"), tracer.trace() as t:
+        z = E.square(E.Variable(np.array([1 + 2j])))
+        bad = E.log(E.Variable(np.array(-1.0), name="x"))  # NaN, on no backward pass's graph
+        E.square(E.Variable(np.array(3.0), name="w")).backward()
+    assert any(v.dtype == "complex128" for v in t.variables.values()) and bad is not None and z is not None
+    assert [f.kind for f in diagnose(t)] == ["nan-inf"]  # it was missed, with no note
+
+
 def test_a_backward_returning_none_for_a_wrapped_number_is_not_a_lost_gradient():
     class ScaleBy(fullcore.Function):  # y = x * c; no gradient for the constant c
         def forward(self, x, c):

@@ -559,7 +559,7 @@ def test_the_legend_explains_dashed_boxes_when_there_are_some():
     with tracer.trace() as t:
         x = E.Variable(np.array(1.0), name="x")
         E.sin(x).backward(create_graph=True)
-    inner_row = "made inside a backward step (create_graph)"
+    inner_row = "made inside a backward step: the gradients' own graph"
     assert inner_row in to_dot(t, legend=True).source
     assert inner_row not in to_dot(t, legend=True, inner="hide").source
     assert inner_row not in to_dot(seed_trace(), legend=True).source
@@ -571,3 +571,18 @@ def test_the_legend_explains_dashed_boxes_when_there_are_some():
         y.backward()
     assert "copy of x, drawn next to a use far below it" in to_dot(far, legend=True).source
     assert "copy of x" not in to_dot(seed_trace(), legend=True).source
+
+
+def test_a_number_wrapped_inside_the_first_step_is_not_named_a_seed():
+    from tests.tracer.engines import fullcore
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        x = fullcore.Variable(np.array(1.0))
+        x.name = "x"
+        y = fullcore.cos(x)  # Cos.backward: gy * -1, the -1 wrapped as a Variable inside step 1
+        y.name = "y"
+        y.backward(create_graph=True)
+    from tracer.dotnodes import role_names
+    names = role_names(t, t.select_pass(), list(t.variables))
+    implicit = [v for v, r in t.variables.items() if r.implicit]
+    assert implicit and not set(implicit) & set(names)  # the -1 read "y.grad (seed of pass 1)", as the seed did
+    assert sorted(names.values()) == ["y.grad (seed)"]

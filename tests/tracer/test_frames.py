@@ -326,3 +326,25 @@ def test_the_player_scrolls_the_current_step_to_the_middle_of_a_tall_graph():
     # "nearest" left the current box at the top edge, the node feeding it out of view
     assert 'scrollIntoView({ block: "center", inline: "nearest" })' in script
     assert 'block: "center"' in player_html(seed_trace())
+
+
+def test_the_player_panel_numbers_the_outputs_of_a_function_with_several():
+    from tracer.player import _steps
+
+    class Split2(E.Function):
+        def forward(self, x):
+            return x[:1], x[1:]
+
+        def backward(self, ga, gb):
+            return np.concatenate([ga, gb])
+
+    def loss(x):  # the two outputs get no names
+        parts = Split2()(x)
+        return E.sum(parts[0] * 2.0 + parts[1] * 3.0)
+
+    with tracer.trace() as t:
+        y = loss(E.Variable(np.array([1.0, 2.0]), name="x"))
+        y.name = "y"
+        y.backward()
+    received = [name for s in _steps(frames(t)) if s["op"] == "Split2" for name, _ in s["received"]]
+    assert received == ["output 0 of Split2 (step 5)", "output 1 of Split2 (step 5)"]  # they read alike

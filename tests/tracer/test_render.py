@@ -297,9 +297,13 @@ def test_non_ascii_names_are_padded_for_the_bundled_renderer_only(tmp_path, monk
     assert pad_wide("abc") == "abc" and pad_wide("\u2202y/\u2202x") == "\u2202y/\u2202x"
     assert pad_wide("입력") == "입력" + PAD * 2 and pad_wide("ΦΨΩΔ") == "ΦΨΩΔ" + PAD * 6
     assert pad_wide("a<b") == "a&lt;b"  # escaped too
+    from tracer.dot import padded_dot
     t = _named("Ωмега")
-    assert PAD in to_dot(t).source
+    assert PAD in padded_dot(t).source
+    assert PAD not in to_dot(t).source and PAD not in t.to_dot().source  # the DOT, as -o g.dot writes it
     assert PAD not in R.render(t, "dot").decode()  # for anyone's dot: it measures real fonts
+    own = 'digraph { a [shape=plain label=<x&#32;&#32;y>] }'
+    assert R.render(own, "dot").decode() == own  # a user's DOT is never rewritten
     program = tmp_path / "fake-dot"  # the system renderer is handed the source without them
     program.write_text(f"#!{sys.executable}\nimport sys\n"
                        f"sys.stdout.write('<svg>' + str('&#32;' in sys.stdin.read()) + '</svg>')\n")
@@ -307,6 +311,7 @@ def test_non_ascii_names_are_padded_for_the_bundled_renderer_only(tmp_path, monk
     monkeypatch.setattr(R, "find_renderer", lambda kind: str(program))
     assert R.render(t, "svg", renderer="system") == b"<svg>False</svg>"
     assert R.render(t, "svg", renderer="bundled") == b"<svg>True</svg>"
+    assert R.render(own, "svg", renderer="system") == b"<svg>True</svg>"
 
 
 @needs_bundled
@@ -341,3 +346,11 @@ def test_control_characters_and_lone_surrogates_in_names_are_shown_escaped(tmp_p
     from tracer.player import write_player
     write_player(t, path)
     assert path.read_bytes().decode("utf-8")  # a surrogate made writing fail
+
+
+def test_padding_is_for_greek_and_cyrillic_not_accented_latin_and_noncharacters_are_escaped():
+    from tracer.labels import PAD, escape_html, needs_full_fonts, pad_wide
+    assert pad_wide("résumé") == "résumé" and pad_wide("Müller") == "Müller"  # é takes its 0.56 em
+    assert pad_wide("Ω") == "Ω" + PAD * 2 and pad_wide("ж") == "ж" + PAD
+    assert escape_html("a\ufffeb\uffff") == "a\\\\ufffeb\\\\uffff"  # XML refuses them
+    assert needs_full_fonts("مرحبا") and needs_full_fonts("ไทย") and not needs_full_fonts("עברית Việt")
