@@ -141,14 +141,16 @@ def layout_warning(graph, limit: int = SLOW_NODES) -> str | None:
 
     Graphs with many proxy copies (a variable reused all along a long graph) are slow earlier.
     """
-    count = _nodes(graph, _source(graph))
+    source = _source(graph)
+    count = _nodes(graph, source)
     copies = getattr(graph, "_gradtrace_copies", 0)
     if count <= limit and copies <= SLOW_COPIES:
         return None
     made_of = f" ({copies} of them copies of variables used all along it)" if copies > SLOW_COPIES else ""
+    inner = ('hide the calls made inside backward (--inner hide; inner="hide" in Python), '
+             if 'class="fn inner"' in source else "")
     return (f"the graph has {count} nodes{made_of}; laying it out may take a long time. To get a smaller "
-            f"picture hide the calls made inside backward (inner='hide', --inner hide), pick "
-            f"another pass, or write the DOT only (--format dot)")
+            f"picture {inner}pick another pass, or write the DOT only (--format dot)")
 
 
 _COMMENT = re.compile(rb"<!-- [^>]*-->\n")

@@ -176,7 +176,15 @@ def test_renderer_errors_carry_its_message():
 def test_big_graphs_warn_and_can_be_refused():
     big = to_dot(chain_trace(3100))
     message = layout_warning(big)
-    assert message and "6201 nodes" in message and "--inner hide" in message and "--format dot" in message
+    assert message and "6201 nodes" in message and "--format dot" in message
+    assert "--inner hide" not in message  # a chain has no calls made inside backward to hide
+    import numpy as np
+
+    import engine as E
+    import tracer
+    with tracer.trace() as t:
+        E.sin(E.Variable(np.array(1.0))).backward(create_graph=True)
+    assert "hide the calls made inside backward (--inner hide" in layout_warning(to_dot(t), limit=1)
     assert layout_warning(to_dot(seed_trace())) is None
     small_but_copied = to_dot(seed_trace())
     small_but_copied._gradtrace_copies = 501
