@@ -49,6 +49,7 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     trace.pass_count = recorder.passes_seen
     trace.calls_made = recorder.next_call - 1
     trace.calls_without_variables = recorder.calls_without_variables
+    trace.reused_calls = frozenset(recorder.reused)
     trace.calls_elsewhere, trace.passes_elsewhere = recorder.elsewhere
     raw_calls, classes = recorder.raw_calls, recorder.classes
     trace.function_types = {c: classes[raw_calls[c][CALL_CLASS]] for c in calls}

@@ -27,6 +27,10 @@ _HINT_ALIASED = ("the .grad is the very array of another gradient (x.grad = gx k
                  "does the same: compute a new array (`gy * mask`)")
 _HINT_KEPT_ONE = ("the engine kept only one of the gradients that reached this variable: add each one to "
                   "what it has collected so far (`grads[x] = grads[x] + gx if x in grads else gx`)")
+_HINT_REUSED = ("one {op} object was called twice ({later} is the same object, called on this "
+                "call's output, as in sq(sq(x))): the second call replaced its inputs and outputs, so "
+                "backward can only run the second; make a new object per call ({op}()({op}()(x))), or "
+                "use a function that does")
 _HINT_LOST = ("the engine cleared this gradient before the function that made the variable had used "
               "it: with retain_grad=False clear the outputs' gradients after a function's backward "
               "(`y().grad = None for y in f.outputs`), not its inputs'")
@@ -224,13 +228,22 @@ def _missing(trace, pass_record, runs) -> list:
             continue
         call = trace.calls.get(call_id)
         outputs = ", ".join(var_label(trace, v) for v in call.outputs) if call else "?"
+        again = _called_again(trace, call) if call else None
         findings.append(make_finding(
             "missing-step",
             f"{call_label(trace, call_id)} is on the graph of this pass (it made {outputs}) but "
             f"its backward never ran: its inputs got no gradient from it",
             pass_id=pass_record.id, call=call_id, severity="warning" if manual else "error",
-            hint=("a manual pass: call this function's backward too" if manual else _HINT_MISSING)))
+            hint=(_HINT_REUSED.format(op=call.op, later=call_label(trace, again)) if again is not None
+                  else "a manual pass: call this function's backward too" if manual else _HINT_MISSING)))
     return findings
+
+
+def _called_again(trace, call):
+    """The call that used ``call``'s output through the very same Function object, if any."""
+    reused = getattr(trace, "reused_calls", frozenset())
+    return next((c for c in sorted(reused) if c in trace.calls and trace.calls[c].op == call.op
+                 and set(trace.calls[c].inputs) & set(call.outputs)), None)
 
 
 def check_order(trace, pass_record, kinds) -> list:

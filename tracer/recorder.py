@@ -91,6 +91,7 @@ class Recorder:
         self.elsewhere = [0, 0]
         self.array_variables: dict[str, None] = {}  # Variable classes that subclass numpy.ndarray
         self.calls_without_variables = 0
+        self.reused: set[int] = set()  # calls whose Function object had made one of their inputs
 
     # ----- variables --------------------------------------------------------------------------
 
@@ -156,6 +157,8 @@ class Recorder:
                     leaf_values.append(quick_capture(obj.data, max_elements))
                 else:
                     leaf_values.append(None)
+                    if getattr(obj, "creator", None) is fn:  # sq(sq(x)): one object called twice
+                        self.reused.add(call_id)
             elif isinstance(obj, _NOT_VARIABLES) or not hasattr(obj, "data"):
                 continue
             else:

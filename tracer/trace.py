@@ -31,6 +31,8 @@ class Trace:
         self.calls_made: int = 0  # Function calls the run made, also those forgotten (not kept)
         # of them, calls that took and made nothing recognised as a Variable (no .data attribute)
         self.calls_without_variables: int = 0
+        # calls whose Function object had made one of their inputs (one object called twice)
+        self.reused_calls: frozenset[int] = frozenset()
         # Function calls and backward() calls made in other threads: not recorded (one thread is)
         self.calls_elsewhere: int = 0
         self.passes_elsewhere: int = 0

@@ -474,6 +474,20 @@ def test_premature_steps_from_wrong_generations_say_the_generations_are_wrong():
                if f.kind == "premature-backward")
 
 
+def test_one_function_object_called_twice_is_named_as_the_cause_of_the_missing_step():
+    eng = make_engine()
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x = eng.Variable(np.array(1.5), name="x")
+        sq = eng.Square()
+        sq(sq(x)).backward()  # the book: a Function object is used once
+    (missing,) = [f for f in diagnose(t) if f.kind == "missing-step"]
+    assert missing.call == 1 and missing.hint.startswith(
+        "one Square object was called twice (Square (f2) is the same object, called on this call's output")
+    with tracer.trace(eng.Function, eng.Variable) as t:  # two objects: no such hint anywhere
+        eng.square(eng.square(eng.Variable(np.array(1.5), name="x"))).backward()
+    assert t.reused_calls == frozenset() and diagnose(t) == ()
+
+
 def test_engine_without_seen_set_repeats_a_step():
     eng = make_engine(no_seen=True)
     with tracer.trace(eng.Function, eng.Variable) as t:
