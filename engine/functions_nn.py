@@ -18,11 +18,11 @@ __all__ = [
 # =============================================================================
 # Matrix products
 # =============================================================================
-def _matmul_error(op, a, b, err):
-    """A ShapeError naming both operand shapes."""
+def _matmul_error(op, a, b):
+    """A ShapeError naming both operand shapes (numpy's own message says the same, in gufunc terms)."""
     return ShapeError(
         f"{op}: shapes {a.shape} and {b.shape} do not fit (the last axis of the first must equal "
-        f"the {'first' if b.ndim == 1 else 'second-to-last'} axis of the second): {err}")
+        f"the {'first' if b.ndim == 1 else 'second-to-last'} axis of the second)")
 
 
 def _swap_last(a):
@@ -40,8 +40,8 @@ class MatMul(Function):
     def forward(self, x, W):
         try:
             return np.matmul(x, W)
-        except ValueError as err:
-            raise _matmul_error("matmul", x, W, err) from None
+        except ValueError:
+            raise _matmul_error("matmul", x, W) from None
 
     def backward(self, gy):
         x, W = _xs(self)
@@ -71,8 +71,8 @@ class Linear(Function):
     def forward(self, x, W, b=None):
         try:
             y = np.matmul(x, W)
-        except ValueError as err:
-            raise _matmul_error("linear", x, W, err) from None
+        except ValueError:
+            raise _matmul_error("linear", x, W) from None
         if b is not None:
             if (type(y) is np.ndarray and b.ndim == 1 and b.dtype == y.dtype
                     and y.ndim >= 1 and b.shape[0] == y.shape[-1]):
