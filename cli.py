@@ -935,10 +935,10 @@ def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, rende
     if out is not None and trace.calls:  # nothing recorded: keep whatever OUT holds
         _deliver(trace, out, fmt, what="expression", renderer=renderer, dpi=dpi, **_picture(trace, **picture))
     if trace.error is not None:
-        about_shapes = "shape" in f"{trace.error.type} {trace.error.message}".lower()
-        raise click.ClickException(_one_line(
-            f"the expression raised {trace.error.type}: {trace.error.message}"
-            + (" (check the shapes of the --let values and the arguments of the functions)" if about_shapes else "")))
+        raised = f"{trace.error.type}: {trace.error.message}"
+        hint = (" (check the shapes of the --let values and the arguments of the functions)"
+                if "shape" in raised.lower() else "")
+        raise click.ClickException(_one_line(f"the expression raised {raised}{hint}"))
 
 
 # ----- samples ----------------------------------------------------------------------------------

@@ -103,8 +103,9 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
             else:
                 kept.append(pass_record)
         if not kept:
-            settings.notes.append(f"nothing checked: the trace holds {', '.join(_unsupported(trace, trace.variables))} "
-                                  f"data; the checks cover real-valued (int, float, bool) arrays only")
+            dtypes = ", ".join(_unsupported(trace, trace.variables))
+            settings.notes.append(f"nothing checked: the trace holds {dtypes} data; the checks cover "
+                                  f"real-valued (int, float, bool) arrays only")
             if notes is not None:
                 notes.extend(settings.notes)
             if attach:

@@ -304,7 +304,8 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
         findings = _final_sums(trace, pass_record, per_var, priors, settings)
         findings += _root_changed(trace, pass_record, per_var, settings)
         flagged = {f.variable for f in findings}
-        return findings + [f for f in _lost_before_use(trace, pass_record, per_var) if f.variable not in flagged]
+        lost = _lost_before_use(trace, pass_record, per_var)
+        return findings + [f for f in lost if f.variable not in flagged]
     findings = []
     for vid, arrivals in sorted(per_var.items()):
         record = trace.variables.get(vid)
@@ -382,8 +383,8 @@ def _final_sums(trace, pass_record, per_var, priors, settings: Settings) -> list
             f"the .grad of {var_label(trace, vid)} after the pass is {_short_text(final)}, not the sum "
             f"of the {len(parts)} gradients it received ({_short_text(received)})"
             + (": it holds one of them" if kept is not None and len(parts) > 1 else ""),
-            pass_id=pass_record.id, variable=vid, hint=_HINT_KEPT_ONE if kept is not None else _HINT_OVERWRITTEN,
-            numbers=numbers))
+            pass_id=pass_record.id, variable=vid, numbers=numbers,
+            hint=_HINT_KEPT_ONE if kept is not None else _HINT_OVERWRITTEN))
     return findings
 
 

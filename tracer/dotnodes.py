@@ -197,7 +197,7 @@ def _seeds(trace, kept: dict) -> dict[int, tuple[str, int | None]]:
         if made_by is not None and made_by.root is not None and v < made_by.root:
             continue  # made before that pass's root, so not the seed its backward() made
         at = bisect.bisect_right(tops, v)  # the first call that made an output newer than v
-        if at < len(call_ids) and call_ids[at] < call.id:  # an earlier pass's seed, whose own first use was not kept
+        if at < len(call_ids) and call_ids[at] < call.id:  # an earlier pass's seed: its own first use not kept
             bound = (trace.calls[call_ids[at]].in_step or (call.in_step[0],))[0]
             found[v] = ("seed of pass 1" if min(bound, call.in_step[0] - 1) == 1 else "seed of an earlier pass",
                         None)

@@ -17,8 +17,8 @@ from .records import (CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord, 
 from .snapshot import ArraySnapshot, freeze
 from .trace import Trace
 
-__all__ = ["SCHEMA", "SchemaError", "snapshot_to_json", "trace_to_dict", "trace_from_dict", "dumps", "loads", "load",
-           "escape_surrogates"]
+__all__ = ["SCHEMA", "SchemaError", "snapshot_to_json", "trace_to_dict", "trace_from_dict", "dumps", "loads",
+           "load", "escape_surrogates"]
 
 SCHEMA = "gradtrace.trace/1"
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -127,7 +127,8 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def dumps(trace: Trace) -> str:
     """The Trace as JSON text (deterministic: the same trace gives the same bytes)."""
-    return escape_surrogates(json.dumps(trace_to_dict(trace), indent=1, ensure_ascii=False, allow_nan=False)) + "\n"
+    text = json.dumps(trace_to_dict(trace), indent=1, ensure_ascii=False, allow_nan=False)
+    return escape_surrogates(text) + "\n"
 
 
 def escape_surrogates(text: str) -> str:

@@ -246,8 +246,8 @@ def without_pads(source: str) -> str:
 
 
 # Characters above U+2000 the bundled renderer's PNG font has (looked at in a rendered PNG):
-# dashes, quotes, primes and ‖ … •; sub- and superscripts; ℓ ℝ ℕ ℤ; ← ↑ → ↓ ↔ ↕; ∂ ∆ ∏ ∑ − ∙ √ ∞
-# ∩ ∫ ≈ ≠ ≡ ≤ ≥ (not ∇ ∈ ⊕ ⊗ ∀ ⇒ ★ ✓ ①, which come out as boxes).
+# dashes, quotes, primes and ‖ … •; sub- and superscripts; ℓ ℝ ℕ ℤ; ← ↑ → ↓ ↔ ↕;
+# ∂ ∆ ∏ ∑ − ∙ √ ∞ ∩ ∫ ≈ ≠ ≡ ≤ ≥ (not ∇ ∈ ⊕ ⊗ ∀ ⇒ ★ ✓ ①, which come out as boxes).
 _BUNDLED_SYMBOLS = frozenset("\u2113\u2115\u211d\u2124\u2122\u2190\u2191\u2192\u2193\u2194\u2195"
                              "\u2202\u2206\u220f\u2211\u2212\u2219\u221a\u221e\u2229\u222b\u2248"
                              "\u2260\u2261\u2264\u2265")
