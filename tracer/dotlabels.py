@@ -255,8 +255,10 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
             f'<TD ALIGN="LEFT">backward step order (1 ran first)</TD></TR>',
             *([f'<TR>{badge_cell(theme, 2, nested=True, repeated=True)}'
                f'<TD ALIGN="LEFT">the same backward ran again</TD></TR>'] if repeated else []),
-            *([f'<TR><TD BGCOLOR="{theme.current_fill}" BORDER="3" COLOR="{theme.current_border}">f</TD>'
-               f'<TD ALIGN="LEFT">the step shown: its backward just ran</TD></TR>'] if current else []),
+            *([f'<TR><TD ID="legend_now1" TOOLTIP="the step shown" BGCOLOR="{theme.current_fill}" BORDER="3" '
+               f'COLOR="{theme.current_border}">f</TD>'
+               f'<TD ID="legend_now2" TOOLTIP="the step shown" ALIGN="LEFT">the step shown: its backward just ran</TD></TR>']
+              if current else []),
             *([f'<TR>{badge_cell(theme, 3, nested=True, pending=True)}'
                f'<TD ALIGN="LEFT">a step that has not run yet</TD></TR>'] if pending else []),
             *([f'<TR><TD>{constant_label(theme, "", None, 1, "2")[1:-1]}</TD>'
@@ -290,8 +292,9 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
                         f'</TD><TD ALIGN="LEFT">{_small(theme, meaning, theme.value_color)}</TD></TR>')
             if state == "value" and updated:
                 just_set = _small(theme, "just set by the step shown (bold)", theme.value_color)
-                rows.append(f'<TR><TD BGCOLOR="{theme.updated_fill}">{_styled(words, color, italic, True)}'
-                            f'</TD><TD ALIGN="LEFT">{just_set}</TD></TR>')
+                rows.append(f'<TR><TD ID="legend_now3" TOOLTIP="just set" BGCOLOR="{theme.updated_fill}">'
+                            f'{_styled(words, color, italic, True)}</TD>'
+                            f'<TD ID="legend_now4" TOOLTIP="just set" ALIGN="LEFT">{just_set}</TD></TR>')
     return ('<<TABLE BORDER="1" CELLBORDER="0" CELLSPACING="3" CELLPADDING="2" COLOR="#BBBBBB">'
             + "".join(rows) + "</TABLE>>")
 

@@ -29,6 +29,7 @@ _GROUP = re.compile(r'<g id="([^"]*)"')
 _FN_GROUP = re.compile(r'f\d+|a_f\d+t')
 _BADGE = re.compile(r'<rect (fill="([^"]*)" stroke="none")[^>]*/>\n<text [^>]*?( fill="[^"]*")>(\d+)</text>')
 _EDGE = re.compile(r'<g id="g(\d+)_\d+" class="edge grad s\d+"()')
+_NOW = re.compile(r'<g id="a_legend_now(\d)"()')  # legend rows about the step shown: not in frame 0
 _CAPTION = re.compile(r'<g id="a_caption"><a xlink:title="[^"]*">\n<text [^>]*>([^<]*)</text>')
 _TEXT_POS = re.compile(r'x="([^"]+)" y="([^"]+)".*font-size="([^"]+)"')
 
@@ -175,6 +176,8 @@ class Frames:
             spans.append((m.start(3), m.end(3), ("badgetext", step)))
         for m in _EDGE.finditer(svg):
             spans.append((m.start(2), m.end(2), ("edge", int(m.group(1)))))
+        for m in _NOW.finditer(svg):
+            spans.append((m.start(2), m.end(2), ("now", int(m.group(1)))))
         caption = _CAPTION.search(svg)
         if caption:
             spans.append((caption.start(1), caption.end(1), ("caption", 0)))
@@ -193,6 +196,7 @@ class Frames:
         self._parts = parts
         self._slots = {key: 2 * i + 1 for i, key in enumerate(keys)}
         self._edges = [(2 * i + 1, key[1]) for i, key in enumerate(keys) if key[0] == "edge"]
+        self._now_rows = [2 * i + 1 for i, key in enumerate(keys) if key[0] == "now"]
 
     def _text_element(self, var: int, look: Look) -> str:
         x, y, size = self._text_pos[var]
@@ -215,7 +219,12 @@ class Frames:
         pending = {step: self._pending_badge(step) for step in badges}
         for step, (cell, _, number) in badges.items():
             parts[slots[("badge", step)]], parts[slots[("badgetext", step)]] = pending[step]
+        for index in self._now_rows:  # frame 0 shows no step: its legend rows are hidden there
+            parts[index] = b' visibility="hidden"'
         for k in range(self.count + 1):
+            if k == 1:
+                for index in self._now_rows:
+                    parts[index] = b""
             if k in badges:
                 cell, _, number = badges[k]
                 parts[slots[("badge", k)]] = cell.encode("utf-8")

@@ -47,6 +47,7 @@
       if (number && number.textContent in data.badges) { badges[number.textContent] = [rect, number]; }
     });
   });
+  var nowRows = document.querySelectorAll('g[id^="a_legend_now"]');  // legend rows about the step shown
   var captionGroup = document.getElementById("a_caption");
   var caption = captionGroup && captionGroup.querySelector("text");
 
@@ -141,6 +142,9 @@
     }
     edges.forEach(function (pair) {
       if (pair[1] <= k) { pair[0].removeAttribute("visibility"); } else { pair[0].setAttribute("visibility", "hidden"); }
+    });
+    Array.prototype.forEach.call(nowRows, function (g) {
+      if (k) { g.removeAttribute("visibility"); } else { g.setAttribute("visibility", "hidden"); }
     });
     if (caption) { caption.textContent = step.caption; }
     if (!graph.classList.contains("fit") && fnBoxes[step.call] && fnBoxes[step.call].scrollIntoView) {

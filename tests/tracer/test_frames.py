@@ -348,3 +348,21 @@ def test_the_player_panel_numbers_the_outputs_of_a_function_with_several():
         y.backward()
     received = [name for s in _steps(frames(t)) if s["op"] == "Split2" for name, _ in s["received"]]
     assert received == ["output 0 of Split2 (step 5)", "output 1 of Split2 (step 5)"]  # they read alike
+
+
+def test_frame_zero_hides_the_legend_rows_about_the_step_shown():
+    made = frames(seed_trace(), legend=True)
+    hidden = re.compile(r'<g id="a_legend_now\d" visibility="hidden">')
+    assert len(hidden.findall(made.svg(0))) == 4  # "just ran", "just set": nothing has, before step 1
+    assert hidden.findall(made.svg(1)) == [] and "the step shown: its backward just ran" in made.svg(1)
+    assert "nowRows" in player_html(seed_trace(), legend=True)  # the player hides them at step 0 too
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_the_player_shows_the_step_rows_of_the_legend_only_after_step_zero(tmp_path):
+    path = write_player(seed_trace(), tmp_path / "p.html", legend=True)
+    for step, hidden in ((0, True), (2, False)):
+        dom, log = run_chromium(path.as_uri() + f"#step={step}", tmp_path)
+        row = re.search(r'<g id="a_legend_now1"[^>]*>', dom).group(0)
+        assert ('visibility="hidden"' in row) is hidden, (step, log[-1000:])
