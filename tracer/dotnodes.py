@@ -118,6 +118,8 @@ def op_params(trace, call) -> str:
         value = state[name]
         if value is None or (name == "keepdims" and value is False):
             continue
+        if name == "shape" and _input_shape(trace, call) == _as_shape(value):
+            continue  # the input's own shape, kept by forward for backward (Sum): not a parameter
         text = _param_text(value)
         if text is None:
             continue
@@ -129,6 +131,18 @@ def op_params(trace, call) -> str:
             parts.append(f"{name}={text}")
     text = " ".join(parts)
     return text if len(text) <= _MAX_PARAMS else ""
+
+
+def _input_shape(trace, call) -> tuple | None:
+    record = trace.variables.get(call.inputs[0]) if call.inputs else None
+    return tuple(record.shape) if record is not None and record.shape is not None else None
+
+
+def _as_shape(value) -> tuple | None:
+    try:
+        return tuple(int(n) for n in value)
+    except (TypeError, ValueError):
+        return None
 
 
 def input_label(op: str, drawn_inputs: int) -> bool:

@@ -322,6 +322,10 @@ def test_op_parameters_are_shown_when_the_recorder_kept_them():
     assert shown == {"GetItem1": "[:, 1:]", "Pow2": "^2", "Sum3": "axis=0", "Sum4": ""}
     source = to_dot(t).source
     assert "<TD>[:, 1:]</TD>" in source and "<TD>^2</TD>" in source and "<TD>axis=0</TD>" in source
+    t.function_states[3] = {"axis": 0, "shape": (2, 2)}  # a student's Sum keeping its input's shape
+    assert op_params(t, t.calls[3]) == "axis=0"  # it read "axis=0 shape=(2, 2)", as a parameter
+    t.function_states[3] = {"shape": (4,)}  # another shape than the input's: a parameter (reshape)
+    assert op_params(t, t.calls[3]) == "shape=(4,)"
     t.function_states[1] = {"key": np.arange(50)}  # not a small scalar or tuple: nothing shown
     t.function_states[3] = {"axis": "<b>" * 20}
     assert op_params(t, t.calls[1]) == "" and op_params(t, t.calls[3]) == ""
