@@ -516,6 +516,9 @@ def _prepare_output(out, fmt, renderer=None, *, format_option=True, script=None)
         if not format_option:  # `check -o` has no --format to point at
             exc.message = exc.message.replace(", or give --format", "")
         raise
+    if fmt == "pdf" and (renderer or "").strip().lower() == "bundled":  # a usage error, as system for html
+        raise click.BadParameter("the bundled renderer cannot write PDF (the system Graphviz does): leave "
+                                 "out --renderer bundled, or write svg/png", param_hint="'--renderer'")
     if out not in (None, "-"):
         _output.check_writable(out)
         _export.check_ready(fmt, renderer)

@@ -1427,3 +1427,10 @@ def test_dot_to_a_text_only_stdout_falls_back_to_text(tmp_path):
     with contextlib.redirect_stdout(out):  # an embedding host's stdout: no binary buffer
         cli.main.main(["-q", "render", str(SAMPLES / "seed_example.py"), "-o", "-"], standalone_mode=False)
     assert out.getvalue().startswith("digraph")  # it was an internal error (RuntimeError)
+
+
+def test_pdf_from_the_bundled_renderer_is_a_usage_error_before_the_run(scripts, tmp_path):
+    out = sentinel(tmp_path / "g.pdf")
+    result = run("render", scripts / "seed.py", "--renderer", "bundled", "-o", out)
+    assert result.exit_code == 2 and not (scripts / "ran.txt").exists() and out.read_text() == SENTINEL
+    assert "the bundled renderer cannot write PDF" in error_line(result)
