@@ -6,6 +6,7 @@ import contextlib
 import linecache
 import os
 import re
+import signal
 import sys
 import threading
 import traceback
@@ -42,6 +43,51 @@ def _shadowed_modules(script_dir: Path, will_write=()) -> tuple[set[str], dict[s
             for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
                 removed[key] = sys.modules.pop(key)
     return names, removed
+
+
+def _forget_own_modules(script_dir: Path, before: set[str]) -> None:
+    """Remove the modules the script imported from its own folder (its core.py, its dezero/), so
+    that the next script run in this process imports its own, not these."""
+    for key in [k for k in sys.modules if k not in before]:
+        location = getattr(sys.modules[key], "__file__", None)
+        try:
+            inside = location is not None and script_dir in Path(location).resolve().parents
+        except (OSError, ValueError, RuntimeError):
+            continue
+        if inside:
+            del sys.modules[key]
+
+
+class _ProcessState:
+    """What a script may change for the whole process and gradtrace puts back after it: signal
+    handlers (one that ignores SIGTERM would keep gradtrace from being stopped), the recursion
+    limit, numpy's error handling and print options."""
+
+    _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGALRM")
+                     if hasattr(signal, name))
+
+    def __init__(self) -> None:
+        self.main_thread = threading.current_thread() is threading.main_thread()
+        self.handlers = {sig: signal.getsignal(sig) for sig in self._SIGNALS} if self.main_thread else {}
+        self.recursion = sys.getrecursionlimit()
+        numpy = sys.modules.get("numpy")
+        self.numpy = (numpy.geterr(), numpy.get_printoptions()) if numpy is not None else None
+
+    def restore(self) -> None:
+        """Put everything back (a part that cannot be restored is left as the script set it)."""
+        for sig, handler in self.handlers.items():
+            if handler is not None and signal.getsignal(sig) is not handler:
+                with contextlib.suppress(ValueError, OSError, TypeError):
+                    signal.signal(sig, handler)
+        if sys.getrecursionlimit() != self.recursion:
+            with contextlib.suppress(ValueError, RecursionError):
+                sys.setrecursionlimit(self.recursion)
+        numpy = sys.modules.get("numpy")
+        if self.numpy is not None and numpy is not None:
+            errors, printing = self.numpy
+            with contextlib.suppress(ValueError, TypeError):
+                numpy.seterr(**errors)
+                numpy.set_printoptions(**printing)
 
 
 def _usable(stream, fd: int, mode: str):
@@ -123,6 +169,8 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     saved_umask = os.umask(0o022)  # read it (os.umask only reads by setting): our outputs' modes
     os.umask(saved_umask)
     saved_main = sys.modules.get("__main__")
+    saved_modules = set(sys.modules)
+    saved_state = _ProcessState()
     shadowed_tops, shadowed = _shadowed_modules(script_dir, notebook.writes if notebook is not None else ())
     recording = trace(auto=True, keep=keep, max_elements=max_elements, function_names=function_names,
                       variable_names=variable_names, search_dirs=[script_dir], find_in_caller=False,
@@ -150,7 +198,9 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
             sys.modules["__main__"] = saved_main
         for key in [k for k in sys.modules if k.split(".")[0] in shadowed_tops]:
             del sys.modules[key]  # the script's own module of that name
+        _forget_own_modules(script_dir, saved_modules)
         sys.modules.update(shadowed)
+        saved_state.restore()
         if is_notebook:
             _forget_sources(notebook.sources)
     result = recording.trace

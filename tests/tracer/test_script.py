@@ -2,6 +2,7 @@
 
 import inspect
 import os
+import sys
 import textwrap
 from pathlib import Path
 
@@ -340,6 +341,7 @@ def test_os_exit_in_the_script_ends_the_script_not_gradtrace(tmp_path, code, err
     real_exit = os._exit
     script = write(tmp_path / "hard.py", ENGINE_SOURCE + f"""
 import os
+import sys
 square(Variable(np.array(2.0))).backward()
 os._exit({code})
 print("never")
@@ -352,6 +354,7 @@ print("never")
 def test_os_exit_inside_a_backward_step_is_named_as_such(tmp_path):
     script = write(tmp_path / "hard.py", ENGINE_SOURCE + """
 import os
+import sys
 class Quits(Function):
     def forward(self, x):
         return x
@@ -472,3 +475,61 @@ def test_a_leaf_sharing_its_name_with_an_older_one_is_not_named_through_the_grap
     t = tracer.run_script(script, keep="all")
     names = sorted(v.name for v in t.variables.values() if v.creator is None and v.name)
     assert names == ["x", "x"]  # the second was a.creator.inputs[0]
+
+
+_OWN_CORE = """
+import numpy as np
+class Variable:
+    def __init__(self, data):
+        self.data, self.grad, self.creator = data, None, None
+    def backward(self):
+        self.grad = np.ones_like(self.data)
+        f = self.creator
+        f.input.grad = f.backward(self.grad)
+class Function:
+    def __call__(self, x):
+        y = Variable(self.forward(x.data))
+        y.creator, self.input = self, x
+        return y
+class Square(Function):
+    def forward(self, x):
+        return x ** 2
+    def backward(self, gy):
+        return {factor} * self.input.data * gy
+"""
+
+
+def test_a_scripts_own_modules_do_not_stay_for_the_next_script(tmp_path):
+    results = []
+    for student, factor in (("s1", 2), ("s2", 3)):  # a grading loop: every student has a core.py
+        folder = tmp_path / student
+        folder.mkdir()
+        (folder / "core.py").write_text(_OWN_CORE.format(factor=factor))
+        script = write(folder / "main.py", """
+            import numpy as np
+            from core import Variable, Square
+            x = Variable(np.array(3.0))
+            Square()(x).backward()
+            print(x.grad)
+            """)
+        t = tracer.run_script(script)
+        (step,) = t.passes[0].steps
+        results.append((len(t.calls), float(step.grads_out[0].values[0])))
+    assert results == [(1, 6.0), (1, 9.0)]  # the second ran the first's core.py: 0 calls
+    assert "core" not in sys.modules
+
+
+def test_signal_handlers_recursion_limit_and_numpy_settings_are_restored(tmp_path):
+    import signal
+    script = write(tmp_path / "state.py", """
+        import signal, sys
+        import numpy as np
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        sys.setrecursionlimit(120)
+        np.seterr(all="raise")
+        np.set_printoptions(precision=2)
+        """)
+    before = (signal.getsignal(signal.SIGTERM), sys.getrecursionlimit(), np.geterr(), np.get_printoptions())
+    tracer.run_script(script)
+    assert (signal.getsignal(signal.SIGTERM), sys.getrecursionlimit(), np.geterr(),
+            np.get_printoptions()) == before  # SIGTERM stayed ignored: gradtrace could not be stopped
