@@ -144,6 +144,17 @@ class _Group(click.Group):
                 f"GRADTRACE_DEBUG=1 to see the traceback")) from None
 
 
+def _stdout_finished() -> None:
+    """Our result is on stdout: what the script's atexit handlers and threads still print goes to
+    stderr, so the result stays whole (a JSON document parsers can read)."""
+    try:
+        sys.stdout.flush()
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return  # not a real file (under CliRunner, or an embedding host)
+    sys.stdout = sys.stderr
+
+
 def _silence_stdout() -> None:
     """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
     try:
@@ -244,6 +255,12 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
         _warn(f"{script} made no Function calls{hint}")
     elif trace.pass_count == 0 and trace.error is None:
         _warn(f"{script} never called backward(): {no_backward}")
+
+
+def _failure_status(trace) -> int:
+    """The exit status of a run that raised: 130 for Ctrl-C (a shell loop stops, as for any
+    program), else 1."""
+    return 130 if trace.error is not None and trace.error.type == "KeyboardInterrupt" else 1
 
 
 def _recorded_graph(trace) -> bool:
@@ -544,6 +561,7 @@ def _deliver(trace, out, fmt, what: str = "script", **options) -> None:
         sys.stdout.flush()
         buffer.write(data)
         buffer.flush()
+        _stdout_finished()
     else:
         _output.write_atomic(out, data)
         _info(f"wrote {out}{_partial_note(trace, what)}")
@@ -614,7 +632,7 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
     if out is not None:
         _deliver(trace, out, fmt, renderer=renderer, dpi=dpi, step=step, **options)
     if trace.error is not None:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(_failure_status(trace))
 
 
 def _partial_note(trace, what: str = "script") -> str:
@@ -760,10 +778,11 @@ def steps(script, args, keep, max_elements, function_class, variable_class, whic
     if as_json:
         import json
         _echo(json.dumps(steps_table.steps_to_dict(trace, which), indent=1, ensure_ascii=False))
+        _stdout_finished()
     elif trace.passes or isinstance(which, int):
         _echo(steps_table.format_steps(trace, which, precision))
     if trace.error is not None:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(_failure_status(trace))
 
 
 # ----- check ------------------------------------------------------------------------------------
@@ -809,7 +828,14 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
                  quiet_stdout=as_json or to_stdout, which=which)
     _report_run(trace, script, no_backward="only the forward values can be checked", named=bool(function_class))
     if not _recorded_graph(trace):  # "no problems found" would read as a clean bill of health
-        raise click.ClickException(f"nothing to check: {script} left no Function call on a graph (see above)")
+        message = f"nothing to check: {script} left no Function call on a graph (see above)"
+        if as_json:  # a grading loop still gets a document, with the reason
+            import json
+            _echo(json.dumps({"schema": "gradtrace.check/1", "findings": [], "notes": [message],
+                              "error": str(trace.error) if trace.error else None}, indent=1, ensure_ascii=False),
+                  err=to_stdout)
+            _stdout_finished()
+        raise click.ClickException(message)
     notes: list[str] = []
     source = click.get_current_context().get_parameter_source("which")
     whole_forward = source == click.core.ParameterSource.DEFAULT or which == "all"  # --pass K: K's graph
@@ -827,17 +853,23 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
                          else f"passes {', '.join(map(str, checked))} were")
         notes.append(f"the run's other backward passes (it made {trace.pass_count}; {which_checked} "
                      f"checked): {fix}")
+    if trace.pass_count == 0:
+        notes.append("backward passes: the script never called backward(), so only its forward values "
+                     "were checked")
+    notes = [note.replace("raise max_elements", "raise --max-elements") for note in notes]
     if as_json:
         import json
         data = {"schema": "gradtrace.check/1", "findings": diagnosis.findings_to_json(findings),
                 "notes": notes, "error": str(trace.error) if trace.error else None}
         _echo(json.dumps(data, indent=1, ensure_ascii=False), err=to_stdout)
+        if not to_stdout:
+            _stdout_finished()
     else:
         _echo(diagnosis.format_report(findings, trace, notes), nl=False, err=to_stdout)
     if out is not None and trace.calls:  # nothing recorded: an empty picture would replace a good one
         _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug")
     if findings or trace.error is not None:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(_failure_status(trace) if trace.error is not None else 1)
 
 
 # ----- expr -------------------------------------------------------------------------------------

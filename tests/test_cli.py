@@ -1434,3 +1434,21 @@ def test_pdf_from_the_bundled_renderer_is_a_usage_error_before_the_run(scripts, 
     result = run("render", scripts / "seed.py", "--renderer", "bundled", "-o", out)
     assert result.exit_code == 2 and not (scripts / "ran.txt").exists() and out.read_text() == SENTINEL
     assert "the bundled renderer cannot write PDF" in error_line(result)
+
+
+def test_check_json_for_a_grading_loop(scripts, tmp_path):
+    late = tmp_path / "late.py"  # prints at exit and from a thread, after gradtrace's JSON
+    late.write_text(SEED + "import atexit, threading, time\natexit.register(print, 'bye from atexit')\n"
+                    "threading.Thread(target=lambda: (time.sleep(0.3), print('late thread'))).start()\n")
+    done = subprocess.run([sys.executable, "-m", "cli", "check", "--json", str(late)], capture_output=True,
+                          text=True, cwd=str(ROOT), check=False)
+    assert json.loads(done.stdout)["schema"] == "gradtrace.check/1", done.stdout  # one document, nothing after
+    assert "bye from atexit" in done.stderr and "late thread" in done.stderr
+    nothing = run("check", "--json", scripts / "nothing.py")  # still a document, with the reason
+    assert nothing.exit_code == 1 and json.loads(nothing.stdout)["notes"][0].startswith("nothing to check")
+    forward = run("check", "--json", scripts / "forward_only.py")
+    assert json.loads(forward.stdout)["notes"] == [
+        "backward passes: the script never called backward(), so only its forward values were checked"]
+    interrupted = tmp_path / "ctrl_c.py"
+    interrupted.write_text(SEED + "raise KeyboardInterrupt\n")
+    assert run("check", interrupted).exit_code == 130  # a shell loop over students stops on Ctrl-C
