@@ -229,14 +229,29 @@ def _missing(trace, pass_record, runs) -> list:
         call = trace.calls.get(call_id)
         outputs = ", ".join(var_label(trace, v) for v in call.outputs) if call else "?"
         again = _called_again(trace, call) if call else None
+        short = _given_none_by(trace, pass_record, call) if call else None
         findings.append(make_finding(
             "missing-step",
             f"{call_label(trace, call_id)} is on the graph of this pass (it made {outputs}) but "
             f"its backward never ran: its inputs got no gradient from it",
             pass_id=pass_record.id, call=call_id, severity="warning" if manual else "error",
             hint=(_HINT_REUSED.format(op=call.op, later=call_label(trace, again)) if again is not None
+                  else f"its output got no gradient: {short} returned none for it (see wrong-backward), so "
+                       f"the loop never queued this function" if short is not None
                   else "a manual pass: call this function's backward too" if manual else _HINT_MISSING)))
     return findings
+
+
+def _given_none_by(trace, pass_record, call) -> str | None:
+    """The backward step ("Add.backward at step 1") that returned too few gradients to reach
+    ``call``'s output, if one did."""
+    outputs = set(call.outputs)
+    for step in pass_record.steps:
+        user = trace.calls.get(step.call)
+        if user is not None and not step.error and 0 < len(step.grads_out) < len(user.inputs) and \
+                outputs & set(user.inputs[len(step.grads_out):]):
+            return f"{op_of(trace, user.id)}.backward at step {step.index}"
+    return None
 
 
 def _called_again(trace, call):
@@ -246,10 +261,39 @@ def _called_again(trace, call):
                  and set(trace.calls[c].inputs) & set(call.outputs)), None)
 
 
+def _short_returns(trace, pass_record) -> list:
+    """Steps whose backward returned fewer gradients than its function has inputs (Add returning
+    ``gy`` alone): the engine's zip gives the last inputs nothing, and their creators are never
+    queued (so they look like missing steps)."""
+    findings = []
+    for step in pass_record.steps:
+        call = trace.calls.get(step.call)
+        returned = len(step.grads_out)
+        if call is None or step.error or not returned or returned >= len(call.inputs):
+            continue
+        first = step.grads_out[0]
+        if first is not None and first.shape and first.shape[0] == len(call.inputs):
+            continue  # all the gradients in one array (a list taken whole): shape-mismatch says so
+        missed = ", ".join(var_label(trace, v) for v in call.inputs[returned:])
+        op = op_of(trace, call.id)
+        findings.append(make_finding(
+            "wrong-backward",
+            f"{op}.backward returned {returned} gradient{'s' if returned != 1 else ''} for its "
+            f"{len(call.inputs)} inputs at step {step.index}: {missed} got none",
+            pass_id=pass_record.id, call=call.id, step=step.index,
+            hint="return one gradient per input, in the inputs' order: "
+                 + ("`return gy, gy` for Add" if op == "Add" else
+                    f"`return {', '.join(f'gx{i}' for i in range(len(call.inputs)))}`")))
+    return findings
+
+
 def check_order(trace, pass_record, kinds) -> list:
-    """premature-backward, repeated-step and missing-step findings of one pass."""
+    """premature-backward, repeated-step and missing-step findings of one pass (and backward
+    steps that returned fewer gradients than their function has inputs)."""
     runs = _steps_by_call(pass_record)
     findings = []
+    if "wrong-backward" in kinds:
+        findings += _short_returns(trace, pass_record)
     if "wrong-gradient-passed" in kinds and pass_record.kind == "manual" and \
             not grads_written_after_steps(trace, pass_record):
         findings += _received_other_than_left(trace, pass_record)  # a manual pass: only these

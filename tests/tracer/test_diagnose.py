@@ -488,6 +488,26 @@ def test_one_function_object_called_twice_is_named_as_the_cause_of_the_missing_s
     assert t.reused_calls == frozenset() and diagnose(t) == ()
 
 
+def test_a_backward_returning_fewer_gradients_than_inputs_is_wrong_backward():
+    eng = make_engine()
+    eng.Add.backward = lambda self, gy: gy  # one gradient for two inputs: the zip drops the second
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x, w = eng.Variable(np.array(0.5), name="x"), eng.Variable(np.array(2.0), name="w")
+        eng.add(eng.square(x), w).backward()
+    (wrong,) = [f for f in diagnose(t) if f.kind == "wrong-backward"]
+    assert wrong.message == "Add.backward returned 1 gradient for its 2 inputs at step 1: w (v3) got none"
+    assert wrong.hint.endswith("`return gy, gy` for Add")
+    # in an engine that queues only the inputs that got a gradient, the function behind is never
+    # reached: its missing step names the short return instead of blaming the queue
+    Variable, Function, Square, Add = _own_names_engine(False)
+    Add.backward = lambda self, gy: (gy,)
+    with tracer.trace(Function, Variable) as t:
+        x = Variable(np.array(1.5), name="x")
+        Add()(x, Square()(x)).backward()
+    (missing,) = [f for f in diagnose(t) if f.kind == "missing-step"]
+    assert missing.hint.startswith("its output got no gradient: Add.backward at step 1 returned none for it")
+
+
 def test_engine_without_seen_set_repeats_a_step():
     eng = make_engine(no_seen=True)
     with tracer.trace(eng.Function, eng.Variable) as t:
