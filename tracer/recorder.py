@@ -190,21 +190,15 @@ class Recorder:
             self.calls_without_variables += 1
         in_step = None
         if current is not None:
-            if self.step_stack:
-                step = self.step_stack[-1]
+            # inside a step, or between steps: the engine adding a step's gradient to a .grad
+            # (create_graph), which belongs to that step
+            step = self.step_stack[-1] if self.step_stack else current.steps[-1] if current.steps else None
+            in_step = (current.id, step.index if step is not None else 0)
+            if step is not None:
                 if step.inner_calls:
                     step.inner_calls.append(call_id)
                 else:
                     step.inner_calls = [call_id]
-                in_step = (current.id, step.index)
-            else:  # between steps: the engine adding a step's gradient to a .grad (create_graph)
-                in_step = (current.id, len(current.steps))
-                if current.steps:
-                    step = current.steps[-1]
-                    if step.inner_calls:
-                        step.inner_calls.append(call_id)
-                    else:
-                        step.inner_calls = [call_id]
         state = function_state(fn, max_elements)
         self.raw_calls[call_id] = (
             cls.__name__, tuple(var_ids), tuple(out_ids), getattr(fn, "generation", None),

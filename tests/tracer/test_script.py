@@ -413,70 +413,6 @@ def test_gradtraces_own_locals_never_name_a_scripts_variable(tmp_path):
     assert names == ["model.l1.W", "model.l2.W"]  # one was namespace['p']: run_script's local
 
 
-def test_a_script_tracing_its_own_engine_itself_records_under_run_script(tmp_path, capsys):
-    # the Function base has no forward/backward of its own: it is told by what its __call__ does,
-    # which the outer trace had replaced by its hook
-    script = write(tmp_path / "own.py", """
-        import numpy as np
-        import tracer
-        class Variable:
-            def __init__(self, data):
-                self.data, self.grad, self.creator = data, None, None
-            def backward(self):
-                self.grad = np.ones_like(self.data)
-                f = self.creator
-                f.input.grad = f.backward(self.grad)
-        class Function:
-            def __call__(self, x):
-                y = Variable(self.forward(x.data))
-                y.creator, self.input = self, x
-                return y
-        class Square(Function):
-            def forward(self, x):
-                return x ** 2
-            def backward(self, gy):
-                return 2 * self.input.data * gy
-        with tracer.trace() as inner:
-            Square()(Variable(np.array(3.0))).backward()
-        print(len(inner.calls), inner.engine.function_classes, inner.warnings)
-        """)
-    outer = tracer.run_script(script)
-    assert len(outer.calls) == 1
-    assert capsys.readouterr().out == "1 ('__main__.Function',) ()\n"  # it recorded nothing
-
-
-def test_a_leaf_sharing_its_name_with_an_older_one_is_not_named_through_the_graph(tmp_path):
-    script = write(tmp_path / "twice.py", """
-        import numpy as np
-        class Variable:
-            def __init__(self, data):
-                self.data, self.grad, self.creator = data, None, None
-            def backward(self):
-                self.grad = np.ones_like(self.data)
-                f = self.creator
-                f.inputs[0].grad = f.backward(self.grad)
-        class Function:
-            def __call__(self, x):
-                y = Variable(self.forward(x.data))
-                y.creator, self.inputs = self, [x]
-                return y
-        class Square(Function):
-            def forward(self, x):
-                return x ** 2
-            def backward(self, gy):
-                return 2 * self.inputs[0].data * gy
-        x = Variable(np.array(2.0))
-        a = Square()(x)
-        a.backward()
-        x = Variable(np.array(3.0))  # a notebook cell run again: a second x
-        a = Square()(x)
-        a.backward()
-        """)
-    t = tracer.run_script(script, keep="all")
-    names = sorted(v.name for v in t.variables.values() if v.creator is None and v.name)
-    assert names == ["x", "x"]  # the second was a.creator.inputs[0]
-
-
 _OWN_CORE = """
 import numpy as np
 class Variable:
@@ -497,6 +433,40 @@ class Square(Function):
     def backward(self, gy):
         return {factor} * self.input.data * gy
 """
+
+
+def test_a_script_tracing_its_own_engine_itself_records_under_run_script(tmp_path, capsys):
+    # the Function base has no forward/backward of its own: it is told by what its __call__ does,
+    # which the outer trace had replaced by its hook
+    (tmp_path / "core.py").write_text(_OWN_CORE.format(factor=2))
+    script = write(tmp_path / "own.py", """
+        import numpy as np
+        import tracer
+        from core import Variable, Function, Square
+        with tracer.trace() as inner:
+            Square()(Variable(np.array(3.0))).backward()
+        print(len(inner.calls), inner.engine.function_classes, inner.warnings)
+        """)
+    outer = tracer.run_script(script)
+    assert len(outer.calls) == 1
+    assert capsys.readouterr().out == "1 ('core.Function',) ()\n"  # it recorded nothing
+
+
+def test_a_leaf_sharing_its_name_with_an_older_one_is_not_named_through_the_graph(tmp_path):
+    (tmp_path / "core.py").write_text(_OWN_CORE.format(factor=2))
+    script = write(tmp_path / "twice.py", """
+        import numpy as np
+        from core import Variable, Square
+        x = Variable(np.array(2.0))
+        a = Square()(x)
+        a.backward()
+        x = Variable(np.array(3.0))  # a notebook cell run again: a second x
+        a = Square()(x)
+        a.backward()
+        """)
+    t = tracer.run_script(script, keep="all")
+    names = sorted(v.name for v in t.variables.values() if v.creator is None and v.name)
+    assert names == ["x", "x"]  # the second was a.creator.input
 
 
 def test_a_scripts_own_modules_do_not_stay_for_the_next_script(tmp_path):
