@@ -198,13 +198,19 @@ def test_trace_to_dot_method():
     assert seed_trace().to_dot(rankdir="LR").source == to_dot(seed_trace(), rankdir="LR").source
 
 
-def test_far_uses_of_a_variable_get_proxy_copies():
+def _far_uses_trace():
+    """y = y * x + y, 40 times: x is used all along the graph (drawn as dashed copies)."""
     with tracer.trace() as t:
         x = E.Variable(np.array(1.001), name="x")
         y = E.Variable(np.array(1.0), name="y0")
         for _ in range(40):
             y = y * x + y
         y.backward()
+    return t
+
+
+def test_far_uses_of_a_variable_get_proxy_copies():
+    t = _far_uses_trace()
     source = to_dot(t, grad_edges=True).source
     x_id = next(v.id for v in t.variables.values() if v.name == "x")
     proxies = re.findall(rf'\t(p{x_id}_\d+_\d+) \[id=\1 class="var proxy"', source)
@@ -567,13 +573,7 @@ def test_the_legend_explains_dashed_boxes_when_there_are_some():
     assert inner_row in to_dot(t, legend=True).source
     assert inner_row not in to_dot(t, legend=True, inner="hide").source
     assert inner_row not in to_dot(seed_trace(), legend=True).source
-    with tracer.trace() as far:
-        x = E.Variable(np.array(1.001), name="x")
-        y = E.Variable(np.array(1.0), name="y0")
-        for _ in range(40):
-            y = y * x + y
-        y.backward()
-    assert "copy of x, drawn next to a use far below it" in to_dot(far, legend=True).source
+    assert "copy of x, drawn next to a use far below it" in to_dot(_far_uses_trace(), legend=True).source
     assert "copy of x" not in to_dot(seed_trace(), legend=True).source
 
 
