@@ -55,10 +55,27 @@ class _ScriptCommand(click.Command):
             if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", script_text):
                 continue  # the script names it itself (argparse, a usage text): its own option
             close = difflib.get_close_matches(name, ours, n=1, cutoff=0.75)
+            elsewhere = _commands_with_option(ctx, name)
             if close:
                 _warn(f"{name} went to the script as its own argument: did you mean gradtrace's "
                       f"{close[0]}? (put the script's arguments after --, and this warning goes)")
+            elif elsewhere:
+                _warn(f"{name} went to the script as its own argument: it is an option of gradtrace "
+                      f"{' and '.join(elsewhere)}, not of {ctx.command.name} (put the script's arguments "
+                      f"after --, and this warning goes)")
         return super().invoke(ctx)
+
+
+def _commands_with_option(ctx, name: str) -> list[str]:
+    """The other gradtrace commands that have the option ``name`` (``--timeout``: render)."""
+    group = ctx.parent.command if ctx.parent is not None else None
+    found = []
+    for command_name, command in sorted(getattr(group, "commands", {}).items()):
+        if command_name != ctx.command.name and any(
+                name in param.opts + param.secondary_opts for param in command.params
+                if isinstance(param, click.Option)):
+            found.append(command_name)
+    return found
 
 
 _ARGS_NOTE = """

@@ -1452,3 +1452,10 @@ def test_check_json_for_a_grading_loop(scripts, tmp_path):
     interrupted = tmp_path / "ctrl_c.py"
     interrupted.write_text(SEED + "raise KeyboardInterrupt\n")
     assert run("check", interrupted).exit_code == 130  # a shell loop over students stops on Ctrl-C
+
+
+def test_an_option_of_another_command_passed_to_the_script_is_named(scripts):
+    result = run("check", scripts / "seed.py", "--timeout", "10")  # a render option: the script got it
+    assert ("Warning: --timeout went to the script as its own argument: it is an option of gradtrace expr "
+            "and render, not of check") in result.stderr
+    assert "--timeout" not in run("check", scripts / "seed.py", "--", "--timeout", "10").stderr
