@@ -137,8 +137,16 @@ KEEP = _PassType(allow_all=True)
 
 # ----- the group --------------------------------------------------------------------------------
 
+_AS_PROGRAM = False  # set by _Group.main when gradtrace runs as the program (it then exits)
+
+
 class _Group(click.Group):
     """Turns gradtrace's own errors into one ``Error: ...`` line (exit 1), never a traceback."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        global _AS_PROGRAM
+        _AS_PROGRAM = standalone_mode
+        return super().main(*args, standalone_mode=standalone_mode, **kwargs)
 
     def invoke(self, ctx):
         try:
@@ -163,7 +171,10 @@ class _Group(click.Group):
 
 def _stdout_finished() -> None:
     """Our result is on stdout: what the script's atexit handlers and threads still print goes to
-    stderr, so the result stays whole (a JSON document parsers can read)."""
+    stderr, so the result stays whole (a JSON document parsers can read). Only when gradtrace is
+    the program: called in-process (``main(..., standalone_mode=False)``), the host keeps its stdout."""
+    if not _AS_PROGRAM:
+        return
     try:
         sys.stdout.flush()
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
@@ -278,6 +289,13 @@ def _failure_status(trace) -> int:
     """The exit status of a run that raised: 130 for Ctrl-C (a shell loop stops, as for any
     program), else 1."""
     return 130 if trace.error is not None and trace.error.type == "KeyboardInterrupt" else 1
+
+
+def _nothing(trace, message: str) -> click.ClickException:
+    """The error for a run that left nothing to show; Ctrl-C (before the first call) keeps 130."""
+    error = click.ClickException(message)
+    error.exit_code = _failure_status(trace)
+    return error
 
 
 def _recorded_graph(trace) -> bool:
@@ -641,8 +659,8 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
                 os.rmdir(frames_dir)  # made for this run, still empty
         targets = [str(p) for p in (out, frames_dir) if p is not None]
         written = f"neither {targets[0]} nor {targets[1]} was" if len(targets) == 2 else f"{targets[0]} was not"
-        raise click.ClickException(f"nothing to draw, so {written} written: {script} left no "
-                                   f"Function call on a graph (see above)")
+        raise _nothing(trace, f"nothing to draw, so {written} written: {script} left no Function call "
+                              f"on a graph (see above)")
     options = _picture(trace, which=which, **picture)
     if frames_dir is not None:  # first: frames that cannot be written leave OUT as it was
         _write_frames(trace, frames_dir, created_frames_dir, renderer=renderer, **options)
@@ -791,7 +809,7 @@ def steps(script, args, keep, max_elements, function_class, variable_class, whic
                  which=which)
     _report_run(trace, script, no_backward="there are no backward steps to show", named=bool(function_class))
     if not _recorded_graph(trace):  # a pass without calls would show its root as a leaf with a gradient
-        raise click.ClickException(f"nothing to show: {script} left no Function call on a graph (see above)")
+        raise _nothing(trace, f"nothing to show: {script} left no Function call on a graph (see above)")
     if as_json:
         import json
         _echo(json.dumps(steps_table.steps_to_dict(trace, which), indent=1, ensure_ascii=False))
@@ -852,7 +870,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
                               "error": str(trace.error) if trace.error else None}, indent=1, ensure_ascii=False),
                   err=to_stdout)
             _stdout_finished()
-        raise click.ClickException(message)
+        raise _nothing(trace, message)
     notes: list[str] = []
     source = click.get_current_context().get_parameter_source("which")
     whole_forward = source == click.core.ParameterSource.DEFAULT or which == "all"  # --pass K: K's graph

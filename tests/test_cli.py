@@ -1452,6 +1452,10 @@ def test_check_json_for_a_grading_loop(scripts, tmp_path):
     interrupted = tmp_path / "ctrl_c.py"
     interrupted.write_text(SEED + "raise KeyboardInterrupt\n")
     assert run("check", interrupted).exit_code == 130  # a shell loop over students stops on Ctrl-C
+    early = tmp_path / "ctrl_c_early.py"
+    early.write_text("raise KeyboardInterrupt  # while importing, before any Function call\n")
+    for command in (["check", early], ["steps", early], ["render", early, "-o", tmp_path / "g.svg"]):
+        assert run(*command).exit_code == 130, command
 
 
 def test_an_option_of_another_command_passed_to_the_script_is_named(scripts):

@@ -242,6 +242,15 @@ def _missing(trace, pass_record, runs) -> list:
     return findings
 
 
+def _needs_gradient(trace, vid: int) -> bool:
+    """A variable whose gradient is used: made by a function, or a float leaf (a parameter); not a
+    constant, nor integer data such as class labels."""
+    record = trace.variables.get(vid)
+    if record is None or trace.is_constant(vid) or record.implicit:
+        return False
+    return record.creator is not None or (record.dtype or "").startswith(("float", "complex"))
+
+
 def _given_none_by(trace, pass_record, call) -> str | None:
     """The backward step ("Add.backward at step 1") that returned too few gradients to reach
     ``call``'s output, if one did."""
@@ -271,10 +280,14 @@ def _short_returns(trace, pass_record) -> list:
         returned = len(step.grads_out)
         if call is None or step.error or not returned or returned >= len(call.inputs):
             continue
-        first = step.grads_out[0]
-        if first is not None and first.shape and first.shape[0] == len(call.inputs):
+        first, leading = step.grads_out[0], trace.variables.get(call.inputs[0])
+        if first is not None and leading is not None and leading.shape is not None and \
+                tuple(first.shape) == (len(call.inputs), *leading.shape):
             continue  # all the gradients in one array (a list taken whole): shape-mismatch says so
-        missed = ", ".join(var_label(trace, v) for v in call.inputs[returned:])
+        needed = [v for v in call.inputs[returned:] if _needs_gradient(trace, v)]
+        if not needed:
+            continue  # softmax_cross_entropy's integer labels: nothing to send them
+        missed = ", ".join(var_label(trace, v) for v in needed)
         op = op_of(trace, call.id)
         findings.append(make_finding(
             "wrong-backward",

@@ -47,15 +47,25 @@ def _shadowed_modules(script_dir: Path, will_write=()) -> tuple[set[str], dict[s
 
 def _forget_own_modules(script_dir: Path, before: set[str]) -> None:
     """Remove the modules the script imported from its own folder (its core.py, its dezero/), so
-    that the next script run in this process imports its own, not these."""
-    for key in [k for k in sys.modules if k not in before]:
-        location = getattr(sys.modules[key], "__file__", None)
+    that the next script run in this process imports its own, not these. Left alone: packages
+    already imported before (a submodule loaded now stays with its parent), gradtrace's own,
+    anything in an environment (site-packages, a venv in the folder) and compiled extensions,
+    which Python cannot load twice."""
+    installed = {Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}}
+    tops_before = {name.split(".")[0] for name in before}
+    for key in [k for k in sys.modules if k not in before and k.split(".")[0] not in tops_before
+                and k.split(".")[0] not in _OUR_TOP_LEVEL]:
         try:
-            inside = location is not None and script_dir in Path(location).resolve().parents
-        except (OSError, ValueError, RuntimeError):
+            location = getattr(sys.modules[key], "__file__", None)
+            if not isinstance(location, str) or not location.endswith(".py"):
+                continue
+            path = Path(location).resolve()
+            if script_dir not in path.parents or "site-packages" in path.parts or \
+                    "dist-packages" in path.parts or any(root in path.parents for root in installed):
+                continue
+        except Exception:  # noqa: BLE001 - a module whose attributes raise (lazy loaders) stays
             continue
-        if inside:
-            del sys.modules[key]
+        sys.modules.pop(key, None)
 
 
 class _ProcessState:
@@ -77,7 +87,9 @@ class _ProcessState:
         """Put everything back (a part that cannot be restored is left as the script set it)."""
         for sig, handler in self.handlers.items():
             if handler is not None and signal.getsignal(sig) is not handler:
-                with contextlib.suppress(ValueError, OSError, TypeError):
+                with contextlib.suppress(ValueError, OSError, TypeError, AttributeError):
+                    if sig == getattr(signal, "SIGALRM", None):  # the script's timer would fire into it
+                        signal.setitimer(signal.ITIMER_REAL, 0)
                     signal.signal(sig, handler)
         if sys.getrecursionlimit() != self.recursion:
             with contextlib.suppress(ValueError, RecursionError):

@@ -497,6 +497,14 @@ def test_a_backward_returning_fewer_gradients_than_inputs_is_wrong_backward():
     (wrong,) = [f for f in diagnose(t) if f.kind == "wrong-backward"]
     assert wrong.message == "Add.backward returned 1 gradient for its 2 inputs at step 1: w (v3) got none"
     assert wrong.hint.endswith("`return gy, gy` for Add")
+    with tracer.trace(eng.Function, eng.Variable) as t:  # two elements: the gradient's first axis is 2
+        eng.add(eng.square(eng.Variable(np.array([0.5, 1.0]), name="x")),
+                eng.Variable(np.array([2.0, 3.0]), name="w")).backward()
+    assert [f.kind for f in diagnose(t)].count("wrong-backward") == 1  # was taken for a list of both
+    with tracer.trace(eng.Function, eng.Variable) as t:  # integer labels need no gradient (DeZero's
+        eng.add(eng.square(eng.Variable(np.array([0.5, 1.0]), name="x")),  # softmax_cross_entropy)
+                eng.Variable(np.array([2, 3]), name="labels")).backward()
+    assert not [f for f in diagnose(t) if f.kind == "wrong-backward" and "got none" in f.message]
     # in an engine that queues only the inputs that got a gradient, the function behind is never
     # reached: its missing step names the short return instead of blaming the queue
     Variable, Function, Square, Add = _own_names_engine(False)

@@ -495,6 +495,8 @@ def test_signal_handlers_recursion_limit_and_numpy_settings_are_restored(tmp_pat
         import signal, sys
         import numpy as np
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGALRM, lambda *_: None)
+        signal.setitimer(signal.ITIMER_REAL, 0.2, 0.2)  # still ticking when the script ends
         sys.setrecursionlimit(120)
         np.seterr(all="raise")
         np.set_printoptions(precision=2)
@@ -503,3 +505,18 @@ def test_signal_handlers_recursion_limit_and_numpy_settings_are_restored(tmp_pat
     tracer.run_script(script)
     assert (signal.getsignal(signal.SIGTERM), sys.getrecursionlimit(), np.geterr(),
             np.get_printoptions()) == before  # SIGTERM stayed ignored: gradtrace could not be stopped
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # its next tick killed the process
+
+
+def test_modules_in_an_environment_inside_the_scripts_folder_are_kept(tmp_path, monkeypatch):
+    folder = tmp_path / "proj"
+    (folder / ".venv" / "lib" / "site-packages").mkdir(parents=True)
+    (folder / ".venv" / "lib" / "site-packages" / "installed_pkg_x.py").write_text("VALUE = 1\n")
+    (folder / "own_mod_x.py").write_text("VALUE = 2\n")
+    monkeypatch.syspath_prepend(str(folder / ".venv" / "lib" / "site-packages"))
+    script = write(folder / "main.py", """
+        import installed_pkg_x, own_mod_x
+        """)
+    tracer.run_script(script)
+    assert "installed_pkg_x" in sys.modules and "own_mod_x" not in sys.modules
+    sys.modules.pop("installed_pkg_x", None)
