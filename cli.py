@@ -69,6 +69,9 @@ class _ScriptCommand(click.Command):
 def _commands_with_option(ctx, name: str) -> list[str]:
     """The other gradtrace commands that have the option ``name`` (``--timeout``: render)."""
     group = ctx.parent.command if ctx.parent is not None else None
+    if group is not None and any(name in param.opts + param.secondary_opts for param in group.params
+                                 if isinstance(param, click.Option)):
+        return ["itself (before the command)"]
     found = []
     for command_name, command in sorted(getattr(group, "commands", {}).items()):
         if command_name != ctx.command.name and any(

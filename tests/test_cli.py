@@ -1463,3 +1463,5 @@ def test_an_option_of_another_command_passed_to_the_script_is_named(scripts):
     assert ("Warning: --timeout went to the script as its own argument: it is an option of gradtrace expr "
             "and render, not of check") in result.stderr
     assert "--timeout" not in run("check", scripts / "seed.py", "--", "--timeout", "10").stderr
+    assert "--version went to the script as its own argument: it is an option of gradtrace itself" \
+        in run("steps", scripts / "seed.py", "--version").stderr

@@ -100,7 +100,8 @@ def trace_to_dict(trace: Trace) -> dict:
                    "in_step": list(c.in_step) if c.in_step else None,
                    "input_values": [snapshot_to_json(s) for s in c.input_values],
                    "error": c.error, **_params_to_json(trace, c),
-                   **({"unlinked": True} if c.id in trace.unlinked_calls else {})}
+                   **({"unlinked": True} if c.id in trace.unlinked_calls else {}),
+                   **({"reused": True} if c.id in trace.reused_calls else {})}
                   for c in trace.calls.values()],
         "passes": [{"id": p.id, "kind": p.kind, "root": p.root, "options": p.options,
                     "calls": list(p.calls), "variables": list(p.variables),
@@ -257,6 +258,7 @@ def _build(data: dict) -> Trace:
         if c.get("params"):
             trace.param_texts[int(c["id"])] = str(c["params"])
     trace.unlinked_calls = frozenset(int(c["id"]) for c in data["calls"] if c.get("unlinked"))
+    trace.reused_calls = frozenset(int(c["id"]) for c in data["calls"] if c.get("reused"))
     passes = []
     for p in data["passes"]:
         steps = tuple(StepRecord(int(s["index"]), s["call"],

@@ -483,6 +483,8 @@ def test_one_function_object_called_twice_is_named_as_the_cause_of_the_missing_s
     (missing,) = [f for f in diagnose(t) if f.kind == "missing-step"]
     assert missing.call == 1 and missing.hint.startswith(
         "one Square object was called twice (Square (f2) is the same object, called on this call's output")
+    assert [f.hint for f in diagnose(jsonio.loads(jsonio.dumps(t))) if f.kind == "missing-step"] == \
+        [missing.hint]  # a saved trace keeps it
     with tracer.trace(eng.Function, eng.Variable) as t:  # two objects: no such hint anywhere
         eng.square(eng.square(eng.Variable(np.array(1.5), name="x"))).backward()
     assert t.reused_calls == frozenset() and diagnose(t) == ()
