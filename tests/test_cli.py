@@ -1465,3 +1465,12 @@ def test_an_option_of_another_command_passed_to_the_script_is_named(scripts):
     assert "--timeout" not in run("check", scripts / "seed.py", "--", "--timeout", "10").stderr
     assert "--version went to the script as its own argument: it is an option of gradtrace itself" \
         in run("steps", scripts / "seed.py", "--version").stderr
+
+
+def test_a_script_that_closes_descriptor_1_does_not_take_the_report_with_it(scripts, tmp_path):
+    closer = tmp_path / "closer.py"
+    closer.write_text(SEED + "import os\nos.close(1)\n")
+    done = subprocess.run([sys.executable, "-m", "cli", "check", str(closer)], capture_output=True,
+                          text=True, cwd=str(ROOT), check=False)
+    assert done.returncode == 0 and "gradtrace check: no problems found" in done.stdout, done.stderr
+    assert "Bad file descriptor" not in done.stderr  # it was "Error: cannot access: Bad file descriptor"

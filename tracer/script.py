@@ -70,8 +70,9 @@ def _forget_own_modules(script_dir: Path, before: set[str]) -> None:
 
 class _ProcessState:
     """What a script may change for the whole process and gradtrace puts back after it: signal
-    handlers (one that ignores SIGTERM would keep gradtrace from being stopped), the recursion
-    limit, numpy's error handling and print options."""
+    handlers (one that ignores SIGTERM would keep gradtrace from being stopped), standard output
+    and error closed at the descriptor, the recursion limit, numpy's error handling and print
+    options."""
 
     _SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGALRM")
                      if hasattr(signal, name))
@@ -80,6 +81,10 @@ class _ProcessState:
         self.main_thread = threading.current_thread() is threading.main_thread()
         self.handlers = {sig: signal.getsignal(sig) for sig in self._SIGNALS} if self.main_thread else {}
         self.recursion = sys.getrecursionlimit()
+        self.descriptors = {}  # fd 1 and 2, kept: a script's os.close(1) would take our report with it
+        for fd in (1, 2):
+            with contextlib.suppress(OSError):
+                self.descriptors[fd] = os.dup(fd)
         numpy = sys.modules.get("numpy")
         self.numpy = (numpy.geterr(), numpy.get_printoptions()) if numpy is not None else None
 
@@ -91,6 +96,14 @@ class _ProcessState:
                     if sig == getattr(signal, "SIGALRM", None):  # the script's timer would fire into it
                         signal.setitimer(signal.ITIMER_REAL, 0)
                     signal.signal(sig, handler)
+        for fd, copy in self.descriptors.items():
+            try:
+                os.fstat(fd)
+            except OSError:  # the script closed it
+                with contextlib.suppress(OSError):
+                    os.dup2(copy, fd)
+            with contextlib.suppress(OSError):
+                os.close(copy)
         if sys.getrecursionlimit() != self.recursion:
             with contextlib.suppress(ValueError, RecursionError):
                 sys.setrecursionlimit(self.recursion)
