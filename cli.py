@@ -17,6 +17,7 @@ import click
 import tracer
 from tracer import export as _export
 from tracer import output as _output
+from tracer.render import BUNDLED_NO_PDF
 
 __all__ = ["main"]
 
@@ -66,19 +67,18 @@ class _ScriptCommand(click.Command):
         return super().invoke(ctx)
 
 
+def _has_option(command, name: str) -> bool:
+    return any(name in param.opts + param.secondary_opts for param in command.params
+               if isinstance(param, click.Option))
+
+
 def _commands_with_option(ctx, name: str) -> list[str]:
     """The other gradtrace commands that have the option ``name`` (``--timeout``: render)."""
     group = ctx.parent.command if ctx.parent is not None else None
-    if group is not None and any(name in param.opts + param.secondary_opts for param in group.params
-                                 if isinstance(param, click.Option)):
+    if group is not None and _has_option(group, name):
         return ["itself (before the command)"]
-    found = []
-    for command_name, command in sorted(getattr(group, "commands", {}).items()):
-        if command_name != ctx.command.name and any(
-                name in param.opts + param.secondary_opts for param in command.params
-                if isinstance(param, click.Option)):
-            found.append(command_name)
-    return found
+    return [command_name for command_name, command in sorted(getattr(group, "commands", {}).items())
+            if command_name != ctx.command.name and _has_option(command, name)]
 
 
 _ARGS_NOTE = """
@@ -336,8 +336,7 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
     if isinstance(keep, int) and 0 < trace.pass_count < keep:
         _report_run(trace, script)
         count = trace.pass_count
-        everything = ", all" if isinstance(_current_param_type("which"), _PassType) and \
-            _current_param_type("which").allow_all else ""
+        everything = ", all" if getattr(_current_param_type("which"), "allow_all", False) else ""
         raise tracer.PassSelectionError(
             f"pass {keep} does not exist: {script} made {count} backward pass{'es' if count > 1 else ''} "
             f"(choose 1{'..' + str(count) if count > 1 else ''}, first, last{everything})")
@@ -572,8 +571,7 @@ def _prepare_output(out, fmt, renderer=None, *, format_option=True, script=None)
             exc.message = exc.message.replace(", or give --format", "")
         raise
     if fmt == "pdf" and (renderer or "").strip().lower() == "bundled":  # a usage error, as system for html
-        raise click.BadParameter("the bundled renderer cannot write PDF (the system Graphviz does): leave "
-                                 "out --renderer bundled, or write svg/png", param_hint="'--renderer'")
+        raise click.BadParameter(BUNDLED_NO_PDF, param_hint="'--renderer'")
     if out not in (None, "-"):
         _output.check_writable(out)
         _export.check_ready(fmt, renderer)
@@ -868,10 +866,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
     if not _recorded_graph(trace):  # "no problems found" would read as a clean bill of health
         message = f"nothing to check: {script} left no Function call on a graph (see above)"
         if as_json:  # a grading loop still gets a document, with the reason
-            import json
-            _echo(json.dumps({"schema": "gradtrace.check/1", "findings": [], "notes": [message],
-                              "error": str(trace.error) if trace.error else None}, indent=1, ensure_ascii=False),
-                  err=to_stdout)
+            _echo(_check_document([], [message], trace), err=to_stdout)
             _stdout_finished()
         raise _nothing(trace, message)
     notes: list[str] = []
@@ -896,10 +891,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
                      "were checked")
     notes = [note.replace("raise max_elements", "raise --max-elements") for note in notes]
     if as_json:
-        import json
-        data = {"schema": "gradtrace.check/1", "findings": diagnosis.findings_to_json(findings),
-                "notes": notes, "error": str(trace.error) if trace.error else None}
-        _echo(json.dumps(data, indent=1, ensure_ascii=False), err=to_stdout)
+        _echo(_check_document(diagnosis.findings_to_json(findings), notes, trace), err=to_stdout)
         if not to_stdout:
             _stdout_finished()
     else:
@@ -907,7 +899,14 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
     if out is not None and trace.calls:  # nothing recorded: an empty picture would replace a good one
         _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug")
     if findings or trace.error is not None:
-        raise click.exceptions.Exit(_failure_status(trace) if trace.error is not None else 1)
+        raise click.exceptions.Exit(_failure_status(trace))
+
+
+def _check_document(findings: list, notes: list, trace) -> str:
+    """``check --json``'s document (schema gradtrace.check/1)."""
+    import json
+    return json.dumps({"schema": "gradtrace.check/1", "findings": findings, "notes": notes,
+                       "error": str(trace.error) if trace.error else None}, indent=1, ensure_ascii=False)
 
 
 # ----- expr -------------------------------------------------------------------------------------

@@ -92,7 +92,8 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
     chosen = _passes(trace, passes)
     scoped = passes is not None if whole_forward is None else not whole_forward
     forward_calls = None  # the forward checks' calls: those of the chosen passes when scoped, else all
-    if _unsupported(trace, trace.variables):  # complex data: check only passes and calls without any
+    unsupported_anywhere = _unsupported(trace, trace.variables)
+    if unsupported_anywhere:  # complex data: check only passes and calls without any
         forward_calls = {c.id for c in trace.calls.values() if not _unsupported(trace, (*c.inputs, *c.outputs))}
         kept = []
         for pass_record in chosen:
@@ -103,7 +104,7 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
             else:
                 kept.append(pass_record)
         if not kept:
-            dtypes = ", ".join(_unsupported(trace, trace.variables))
+            dtypes = ", ".join(unsupported_anywhere)
             settings.notes.append(f"nothing checked: the trace holds {dtypes} data; the checks cover "
                                   f"real-valued (int, float, bool) arrays only")
             if notes is not None:

@@ -11,7 +11,7 @@ from .labels import format_array
 from .records import Finding
 
 __all__ = ["KINDS", "Settings", "call_label", "var_label", "op_of", "rounded", "make_finding",
-           "Amount", "amount", "zero_amount", "prior_grads", "grads_written_after_steps", "float_eps"]
+           "Amount", "amount", "total_amount", "zero_amount", "prior_grads", "grads_written_after_steps", "float_eps"]
 
 # Every finding kind, causes before symptoms (the order reports list them in).
 KINDS = ("nan-inf", "shape-mismatch", "wrong-backward", "wrong-gradient-passed", "premature-backward",
@@ -147,6 +147,14 @@ def amount(snap) -> Amount | None:
         return None
     scale = max(abs(snap.min), abs(snap.max))
     return Amount(None, snap.mean, scale, eps, tuple(snap.shape))
+
+
+def total_amount(parts) -> Amount:
+    """The sum of Amounts (at least one; ValueError when their shapes differ)."""
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
 
 
 def zero_amount(shape: tuple) -> Amount:

@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 
 from .diagnose_common import (Settings, amount, call_label, grads_written_after_steps, make_finding,
-                              op_of, prior_grads, var_label, zero_amount)
+                              op_of, prior_grads, total_amount, var_label, zero_amount)
 
 __all__ = ["check_order", "check_overwritten", "check_shapes"]
 
@@ -255,12 +255,25 @@ def _given_none_by(trace, pass_record, call) -> str | None:
     """The backward step ("Add.backward at step 1") that returned too few gradients to reach
     ``call``'s output, if one did."""
     outputs = set(call.outputs)
+    return next((f"{op_of(trace, user.id)}.backward at step {step.index}"
+                 for step, user, missed in _short_steps(trace, pass_record) if outputs & set(missed)), None)
+
+
+def _short_steps(trace, pass_record):
+    """(step, call, inputs that got no gradient though it is used) for each step whose backward
+    returned fewer gradients than its function has inputs."""
     for step in pass_record.steps:
-        user = trace.calls.get(step.call)
-        if user is not None and not step.error and 0 < len(step.grads_out) < len(user.inputs) and \
-                outputs & set(user.inputs[len(step.grads_out):]):
-            return f"{op_of(trace, user.id)}.backward at step {step.index}"
-    return None
+        call = trace.calls.get(step.call)
+        returned = len(step.grads_out)
+        if call is None or step.error or not returned or returned >= len(call.inputs):
+            continue
+        first, leading = step.grads_out[0], trace.variables.get(call.inputs[0])
+        if first is not None and leading is not None and leading.shape is not None and \
+                tuple(first.shape) == (len(call.inputs), *leading.shape):
+            continue  # all the gradients in one array (a list taken whole): shape-mismatch says so
+        missed = [v for v in call.inputs[returned:] if _needs_gradient(trace, v)]
+        if missed:  # none for softmax_cross_entropy's integer labels: nothing to send them
+            yield step, call, missed
 
 
 def _called_again(trace, call):
@@ -275,18 +288,8 @@ def _short_returns(trace, pass_record) -> list:
     ``gy`` alone): the engine's zip gives the last inputs nothing, and their creators are never
     queued (so they look like missing steps)."""
     findings = []
-    for step in pass_record.steps:
-        call = trace.calls.get(step.call)
+    for step, call, needed in _short_steps(trace, pass_record):
         returned = len(step.grads_out)
-        if call is None or step.error or not returned or returned >= len(call.inputs):
-            continue
-        first, leading = step.grads_out[0], trace.variables.get(call.inputs[0])
-        if first is not None and leading is not None and leading.shape is not None and \
-                tuple(first.shape) == (len(call.inputs), *leading.shape):
-            continue  # all the gradients in one array (a list taken whole): shape-mismatch says so
-        needed = [v for v in call.inputs[returned:] if _needs_gradient(trace, v)]
-        if not needed:
-            continue  # softmax_cross_entropy's integer labels: nothing to send them
         missed = ", ".join(var_label(trace, v) for v in needed)
         op = op_of(trace, call.id)
         findings.append(make_finding(
@@ -346,13 +349,6 @@ def _arrivals(trace, pass_record) -> tuple[dict, dict]:
     return per_var, creator_runs
 
 
-def _total(parts):
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total
-
-
 def check_overwritten(trace, pass_record, settings: Settings) -> list:
     """overwritten-gradient: a ``.grad`` that is not the sum of the gradients it received."""
     priors = prior_grads(trace, pass_record)
@@ -375,7 +371,7 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
         for index, parts, acc in arrivals:
             now = amount(acc)
             try:
-                received = _total(parts) if parts else None
+                received = total_amount(parts) if parts else None
             except ValueError:
                 received = None
             if now is None or received is None or base is None:
@@ -425,7 +421,7 @@ def _final_sums(trace, pass_record, per_var, priors, settings: Settings) -> list
             continue
         parts = [part for _, step_parts, _ in arrivals for part in step_parts]
         try:
-            received = _total(parts)
+            received = total_amount(parts)
             if received.matches(final, settings.tolerance) is not False:
                 continue
             before = amount((priors or {}).get(vid))
@@ -466,7 +462,7 @@ def _lost_before_use(trace, pass_record, per_var) -> list:
             if not later or later[0][1] is not None:
                 continue
             j, _, creator = later[0]
-            sent = _total(parts)
+            sent = total_amount(parts)
             value = _short_text(sent)
             findings.append(make_finding(
                 "overwritten-gradient",

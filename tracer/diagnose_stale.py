@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .diagnose_common import amount, make_finding, prior_grads, var_label
+from .diagnose_common import amount, make_finding, prior_grads, total_amount, var_label
 
 __all__ = ["check_stale_gradient", "forward_inputs"]
 
@@ -29,13 +29,10 @@ def _replaced(final, received, tolerance: float = 1e-6) -> bool:
     parts, final = [amount(grad) for grad in received], amount(final)
     if final is None or any(part is None for part in parts):
         return False
-    total = parts[0]
     try:
-        for part in parts[1:]:
-            total = total + part
+        return total_amount(parts).matches(final, tolerance) is True
     except ValueError:  # shapes differ
         return False
-    return total.matches(final, tolerance) is True
 
 
 def forward_inputs(trace) -> set:

@@ -20,7 +20,7 @@ from .output import check_writable, write_atomic
 
 __all__ = ["render", "write", "compact_svg", "find_renderer", "choose_renderer", "layout_warning",
            "RenderError", "RendererNotFoundError", "GraphTooLargeError", "RenderWarning",
-           "FORMATS", "RENDERERS", "SLOW_NODES", "SLOW_COPIES", "ENV_RENDERER", "FONT_FAMILY"]
+           "FORMATS", "RENDERERS", "BUNDLED_NO_PDF", "SLOW_NODES", "SLOW_COPIES", "ENV_RENDERER", "FONT_FAMILY"]
 
 FORMATS = ("dot", "svg", "png", "pdf", "json")
 RENDERERS = ("auto", "bundled", "system")
@@ -33,6 +33,8 @@ SLOW_COPIES = 500
 # Arimo / Liberation Sans (Linux), so text keeps the width the layout measured.
 FONT_FAMILY = "Arial,Arimo,'Liberation Sans',Helvetica,sans-serif"
 _SYSTEM_FIX = "install Graphviz (apt-get install graphviz / brew install graphviz)"
+BUNDLED_NO_PDF = ("the bundled renderer cannot write PDF (the system Graphviz does): leave out "
+                  "--renderer bundled, or write svg/png")
 _BUNDLED_FIX = "pip install graphviz-pure==0.2.2 and use --renderer bundled"
 
 
@@ -83,8 +85,7 @@ def choose_renderer(fmt: str, renderer: str | None = None, source: str = "") -> 
         raise RenderError(f"format {fmt!r} needs no renderer or is unknown: choose one of "
                           f"{', '.join(FORMATS)}")
     if fmt == "pdf" and (renderer or "").strip().lower() == "bundled":
-        raise RenderError("the bundled renderer cannot write PDF (the system Graphviz does): leave out "
-                          "--renderer bundled, or write svg/png")
+        raise RenderError(BUNDLED_NO_PDF)
     if fmt == "pdf" and wanted != "system":
         path = find_renderer("system")
         if path:
