@@ -838,9 +838,9 @@ Exit status: 0 when nothing was found, 1 when something was (or the script raise
 @click.option("--pass", "which", type=PASS_OR_ALL, default="last", show_default=True,
               help="The backward pass(es) to check: last, first, all or a number.")
 @click.option("--only", "checks", multiple=True, metavar="KIND",
-              help="Run only this check (repeatable): nan-inf, shape-mismatch, wrong-backward, "
-                   "wrong-gradient-passed, premature-backward, repeated-step, missing-step, "
-                   "overwritten-gradient, stale-gradient, leaf-gradient.")
+              help="Run only this check (repeatable): nan-inf, shape-mismatch, changed-input, "
+                   "wrong-backward, wrong-gradient-passed, premature-backward, repeated-step, "
+                   "missing-step, overwritten-gradient, stale-gradient, leaf-gradient.")
 @click.option("--tolerance", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=None,
               callback=_fraction,
               help="Relative error the numerical gradient check accepts (default 1e-3).")

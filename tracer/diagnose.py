@@ -7,6 +7,7 @@ import numbers
 import numpy as np
 
 from .diagnose_common import KINDS, Settings
+from .diagnose_inplace import check_changed_input, in_place_changes
 from .diagnose_grad import check_detached, check_leaf_gradient, check_wrong_backward
 from .diagnose_nan import check_nan_backward, check_nan_forward
 from .diagnose_order import check_order, check_overwritten, check_shapes
@@ -141,9 +142,14 @@ def _run_checks(trace, kinds, settings: Settings, pass_records, scoped: bool = F
             of_pass += check_nan_backward(trace, pass_record)
         if "shape-mismatch" in kinds:
             of_pass += check_shapes(trace, pass_record)
+        in_place = None
+        if "changed-input" in kinds or "wrong-backward" in kinds:
+            in_place = in_place_changes(trace, pass_record, cache)
         if "wrong-backward" in kinds:
-            of_pass += check_wrong_backward(trace, pass_record, settings, cache)
+            of_pass += check_wrong_backward(trace, pass_record, settings, cache, in_place)
             of_pass += check_detached(trace, pass_record, settings, cache)
+        if "changed-input" in kinds:
+            of_pass += check_changed_input(trace, pass_record, in_place)
         of_pass += check_order(trace, pass_record, kinds)
         if "overwritten-gradient" in kinds:
             of_pass += check_overwritten(trace, pass_record, settings)

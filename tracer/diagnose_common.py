@@ -14,7 +14,7 @@ __all__ = ["KINDS", "Settings", "call_label", "var_label", "op_of", "rounded", "
            "Amount", "amount", "total_amount", "zero_amount", "prior_grads", "grads_written_after_steps", "float_eps"]
 
 # Every finding kind, causes before symptoms (the order reports list them in).
-KINDS = ("nan-inf", "shape-mismatch", "wrong-backward", "wrong-gradient-passed", "premature-backward",
+KINDS = ("nan-inf", "shape-mismatch", "changed-input", "wrong-backward", "wrong-gradient-passed", "premature-backward",
          "repeated-step", "missing-step", "overwritten-gradient", "stale-gradient", "leaf-gradient")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .diagnose_common import Settings, call_label, float_eps, make_finding, op_of, prior_grads, var_label
+from .diagnose_inplace import InPlace
 from .diagnose_replay import ReplayCache, interval_gradient, numeric_mismatch, output_eps
 
 __all__ = ["check_wrong_backward", "check_detached", "check_leaf_gradient", "PER_SIGNATURE"]
@@ -67,11 +68,14 @@ def _step_weights(trace, call, step):
     return weights if any(w is not None for w in weights) else None
 
 
-def check_wrong_backward(trace, pass_record, settings: Settings, cache: ReplayCache) -> list:
+def check_wrong_backward(trace, pass_record, settings: Settings, cache: ReplayCache,
+                         in_place: InPlace | None = None) -> list:
     """wrong-backward: each step's returned gradients against a numerical vector-Jacobian product.
 
     Steps of one op with the same input shapes and dtypes are checked ``PER_SIGNATURE`` times
     per pass at most (a long training graph repeats the same few signatures thousands of times).
+    A step whose input a later forward changed in place (``in_place``) is judged at the value its
+    backward read.
     """
     findings, flagged, seen, skipped = [], set(), {}, 0
     for step in pass_record.steps:
@@ -89,10 +93,19 @@ def check_wrong_backward(trace, pass_record, settings: Settings, cache: ReplayCa
                           f"{cache.reasons.get(call.id, 'cannot be re-run')}")
             continue
         seen[signature] = seen.get(signature, 0) + 1
-        for position, numbers in _check_step(trace, call, step, replay, settings, flagged):
+        wrong = _check_step(trace, call, step, replay, settings, flagged)
+        read = in_place.inputs_at_backward(call, replay.inputs) if wrong and in_place else None
+        if read is not None:  # judge it at what its backward read
+            at_read = _check_step(trace, call, step, replay.with_inputs(read), settings, flagged)
+            if len(at_read) < len(wrong):
+                in_place.explain(call.id)
+            wrong = at_read
+        changed_outputs = in_place.changed_outputs(call) if wrong and in_place else []
+        for position, numbers in wrong:
             vid = call.inputs[position]
             flagged.add((call.id, vid))
-            findings.append(_wrong_finding(trace, pass_record, call, step, position, vid, numbers))
+            findings.append(_wrong_finding(trace, pass_record, call, step, position, vid, numbers,
+                                           changed_outputs))
     if skipped:
         settings.note(f"wrong-backward: pass {pass_record.id}: {skipped} steps not checked "
                       f"(at most {PER_SIGNATURE} per op and input shapes)")
@@ -238,7 +251,7 @@ def _check_step(trace, call, step, replay, settings: Settings, flagged) -> list:
     return found
 
 
-def _wrong_finding(trace, pass_record, call, step, position, vid, numbers):
+def _wrong_finding(trace, pass_record, call, step, position, vid, numbers, changed_outputs=()):
     op = op_of(trace, call.id)
     numbers = dict(numbers)
     where = f"inputs[{position}], {var_label(trace, vid)}"  # as in the engine code and the picture
@@ -252,6 +265,10 @@ def _wrong_finding(trace, pass_record, call, step, position, vid, numbers):
                    f"where a numerical derivative of {op}.forward gives {numbers['numerical']:.6g} "
                    f"(relative error {numbers['relative_error']:.3g})")
         hint = _HINT_WRONG.format(op=op)
+    for change in changed_outputs:
+        hint = (f"{var_label(trace, change.variable)}, an output of {op}, was changed in place by "
+                f"{op_of(trace, change.call)}.forward (see changed-input): if {op}.backward reads its "
+                f"output, that explains it; else " + hint)
     return make_finding("wrong-backward", message, pass_id=pass_record.id, call=call.id, variable=vid,
                         step=step.index, hint=hint, numbers={"input": position, **numbers})
 

@@ -92,12 +92,21 @@ class Replay:
 
     def run(self, arrays) -> list[np.ndarray]:
         """The forward's outputs for ``arrays`` (copied first: a forward may change its inputs)."""
+        return self.run_on([a.copy() for a in arrays])
+
+    def run_on(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        """The forward's outputs, run on ``arrays`` themselves (a forward may change them)."""
         fn = self.cls.__new__(self.cls)
         for name, value in self.state.items():
             setattr(fn, name, value)
-        copies = [a.copy() for a in arrays]
-        result = fn.forward(copies) if self.takes_list else fn.forward(*copies)  # warnings: callers
+        result = fn.forward(arrays) if self.takes_list else fn.forward(*arrays)  # warnings: callers
         return self.outputs_of(result)
+
+    def with_inputs(self, arrays: list[np.ndarray]) -> Replay:
+        """The same replay (class, state, calling style) on other input arrays."""
+        other = Replay(self.cls, self.state, arrays)
+        other.takes_list, other.list_is_outputs = self.takes_list, self.list_is_outputs
+        return other
 
     def outputs_of(self, result) -> list[np.ndarray]:
         """A forward's return value as its list of output arrays."""
@@ -171,10 +180,14 @@ class ReplayCache:
         self._random: dict[type, bool] = {}  # Function class -> its forward draws from np.random
         self.reasons: dict[int, str] = {}
 
-    def get(self, call_id: int) -> Replay | None:
-        """The call's replay, or None (see ``reasons[call_id]``)."""
+    def get(self, call_id: int, received: list[np.ndarray] | None = None) -> Replay | None:
+        """The call's replay, or None (see ``reasons[call_id]``).
+
+        ``received``: what its forward really received, when that is not the recorded inputs (a
+        forward before it changed one in place); used when it reproduces the recorded outputs.
+        Only the first ``get`` of a call builds its replay."""
         if call_id not in self._replays:
-            replay, reason = self._build(call_id)
+            replay, reason = self._build(call_id, received)
             self._replays[call_id] = replay
             if reason:
                 self.reasons[call_id] = reason
@@ -192,7 +205,7 @@ class ReplayCache:
         self._random[replay.cls] = _random_state_changed(before, after)
         return outputs
 
-    def _build(self, call_id: int) -> tuple[Replay | None, str | None]:
+    def _build(self, call_id: int, received=None) -> tuple[Replay | None, str | None]:
         trace = self.trace
         call = trace.calls.get(call_id)
         cls = getattr(trace, "function_types", {}).get(call_id)
@@ -209,22 +222,24 @@ class ReplayCache:
         recorded = [trace.variables[v].value if v in trace.variables else None for v in call.outputs]
         if any(snap is None for snap in recorded):
             return None, "an output value was not recorded"
-        replay = Replay(cls, state, inputs)
         if self._random.get(cls):
             return None, _RANDOM
         first_error, ran = None, False
+        candidates = [inputs] if received is None else [received, inputs]
         for style in Replay.STYLES:  # the first way of calling forward that gives the recorded outputs
-            replay.takes_list, replay.list_is_outputs = style
-            try:
-                outputs = replay.run(inputs) if self._random.get(cls) is False else self._guarded_run(replay)
-            except Exception as exc:  # noqa: BLE001 - user code: any failure means "not replayable"
-                first_error = first_error or exc
-                continue
-            ran = True
-            if self._random[cls]:
-                return None, _RANDOM
-            if _same(outputs, recorded):
-                return replay, None
+            for arrays in candidates:
+                replay = Replay(cls, state, arrays)
+                replay.takes_list, replay.list_is_outputs = style
+                try:
+                    outputs = replay.run(arrays) if self._random.get(cls) is False else self._guarded_run(replay)
+                except Exception as exc:  # noqa: BLE001 - user code: any failure means "not replayable"
+                    first_error = first_error or exc
+                    continue
+                ran = True
+                if self._random[cls]:
+                    return None, _RANDOM
+                if _same(outputs, recorded):
+                    return replay, None
         if not ran:
             return None, f"re-running its forward raised {type(first_error).__name__}"
         return None, "re-running its forward did not reproduce the recorded output"

@@ -993,7 +993,7 @@ def test_api_checks_passes_attach_and_errors():
             diagnose(unfinished)
     assert set(CHECKS) == {"wrong-backward", "leaf-gradient", "premature-backward",
                            "overwritten-gradient", "stale-gradient", "shape-mismatch", "missing-step",
-                           "repeated-step", "nan-inf", "wrong-gradient-passed"}
+                           "repeated-step", "nan-inf", "wrong-gradient-passed", "changed-input"}
 
 
 def test_findings_are_deterministic_and_round_trip_through_json():

@@ -1,0 +1,160 @@
+"""tracer.diagnose's changed-input check: forwards that change their inputs in place, and what they mislead."""
+
+import numpy as np
+
+import engine as E
+import tracer
+from tracer.diagnose import diagnose
+
+
+class ReluInPlace(E.Function):
+    """The student's ReLU that zeroes its input array itself."""
+
+    def forward(self, x):
+        x[x < 0] = 0
+        return x
+
+    def backward(self, gy):
+        x, = self.inputs
+        return gy * (x.data > 0)
+
+
+class SoftmaxInPlace(E.Function):
+    """Softmax that shifts its input in place for stability (`x -= x.max()`)."""
+
+    def forward(self, x):
+        x -= x.max()
+        e = np.exp(x)
+        return e / e.sum()
+
+    def backward(self, gy):
+        y = self.outputs[0]().data
+        gx = y * gy
+        return gx - y * gx.sum()
+
+
+class Relu(E.Function):
+    def forward(self, x):
+        return np.maximum(x, 0)
+
+    def backward(self, gy):
+        x, = self.inputs
+        return gy * (x.data > 0)
+
+
+class AssignsSame(E.Function):
+    """Writes into its input, but the very values it held."""
+
+    def forward(self, x):
+        x[...] = x * 1.0
+        return x * 2
+
+    def backward(self, gy):
+        return gy * 2
+
+
+def _check(build):
+    with tracer.trace() as t:
+        loss = build()
+        loss.backward()
+    notes = []
+    return t, diagnose(t, notes=notes), notes
+
+
+def test_a_leaf_changed_after_another_function_used_it_names_the_forward_not_that_backward():
+    def build():
+        x = E.Variable(np.array([-1.0, 2.0, -3.0]))
+        return E.sum(E.square(x) + ReluInPlace()(x))
+
+    t, findings, _ = _check(build)
+    assert [f.kind for f in findings] == ["changed-input"]
+    finding = findings[0]
+    relu = next(c for c in t.calls.values() if c.op == "ReluInPlace")
+    square = next(c for c in t.calls.values() if c.op == "Square")
+    assert (finding.severity, finding.call, finding.variable) == ("error", relu.id, square.inputs[0])
+    assert "[-1, 2, -3] became [0, 2, 0] (2 of 3 elements)" in finding.message
+    assert "the backward of Square (step" in finding.message and "read the changed value" in finding.message
+    assert "np.maximum(x, 0)" in finding.hint
+
+
+def test_a_value_changed_for_a_later_forward_and_the_creator_that_reads_its_output():
+    def build():
+        x = E.Variable(np.array([1.0, 2.0, 3.0]))
+        h = E.exp(x)  # Exp.backward reads its output, h
+        p = SoftmaxInPlace()(h)
+        return E.sum(p * E.Variable(np.array([1.0, 0.0, 2.0]))) + E.sum(h)
+
+    t, findings, notes = _check(build)
+    by_kind = {f.kind: f for f in findings}
+    changed = by_kind["changed-input"]
+    assert changed.severity == "error"
+    assert "then ran on the changed value" in changed.message and "Sum (f" in changed.message
+    exp = by_kind["wrong-backward"]
+    assert exp.call == next(c.id for c in t.calls.values() if c.op == "Exp")
+    assert "an output of Exp, was changed in place by SoftmaxInPlace.forward" in exp.hint
+    # the later Sum is re-run on what it received (the changed h), not on h as it was made
+    assert not any("Sum not checked" in note for note in notes)
+
+
+def test_a_change_no_backward_reads_is_a_warning_and_correct_forwards_give_nothing():
+    def changed_alone():
+        x = E.Variable(np.array([-1.0, 2.0]))
+        return E.sum(ReluInPlace()(x * 2.0) * 3.0)  # Mul's backward does not read its output
+
+    _, findings, _ = _check(changed_alone)
+    assert [(f.kind, f.severity) for f in findings] == [("changed-input", "warning")]
+
+    def correct():
+        x = E.Variable(np.array([-1.0, 2.0, -3.0]))
+        return E.sum(E.square(x) + Relu()(x) + AssignsSame()(x))
+
+    _, findings, _ = _check(correct)
+    assert findings == ()
+
+
+def test_the_script_changing_a_leaf_between_two_forwards_is_not_a_forward_changing_it():
+    with tracer.trace() as t:
+        x = E.Variable(np.array([-1.0, 2.0]))
+        a = E.square(x)
+        x.data[0] = 5.0  # the script's doing (odd, but not a forward's)
+        y = E.sum(a + E.exp(x))
+        y.backward()
+    findings = diagnose(t, checks=["changed-input"])
+    assert findings == ()
+
+
+def test_a_two_input_forward_adding_into_its_first_input():
+    class AddInPlace(E.Function):
+        def forward(self, a, b):
+            a += b
+            return a
+
+        def backward(self, gy):
+            return gy, gy
+
+    with tracer.trace() as t:
+        x, w = E.Variable(np.array([1.0, 2.0])), E.Variable(np.array([3.0, 4.0]))
+        h = E.exp(x)
+        y = E.sum(AddInPlace()(h, w) * h)
+        y.backward()
+    findings = diagnose(t, checks=["changed-input"])
+    assert [f.kind for f in findings] == ["changed-input"]
+    assert findings[0].numbers["input"] == 0 and findings[0].severity == "error"
+
+
+def test_only_changed_input_from_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from cli import main
+    script = tmp_path / "relu.py"
+    script.write_text(
+        "import numpy as np\nimport engine as E\n"
+        "class R(E.Function):\n"
+        "    def forward(self, x):\n        x[x < 0] = 0\n        return x\n"
+        "    def backward(self, gy):\n        return gy * (self.inputs[0].data > 0)\n"
+        "x = E.Variable(np.array([-1.0, 2.0]))\n"
+        "y = E.sum(E.square(x) + R()(x))\ny.backward()\n")
+    result = CliRunner().invoke(main, ["check", "--only", "changed-input", "--json", str(script)])
+    assert result.exit_code == 1, result.output
+    document = __import__("json").loads(result.stdout)
+    assert [f["kind"] for f in document["findings"]] == ["changed-input"]

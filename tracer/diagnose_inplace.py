@@ -1,0 +1,159 @@
+"""The changed-input check: forwards that change their input arrays in place, and whose backward read the changed value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .diagnose_common import call_label, make_finding, op_of, var_label
+from .diagnose_replay import ReplayCache, call_inputs
+from .labels import format_array
+from .snapshot import capture, freeze
+
+__all__ = ["InPlace", "Change", "in_place_changes", "check_changed_input"]
+
+_HINT = ("a forward must leave its inputs as they are (their Variables keep that array, and other "
+         "functions' backward read it later): compute a new array instead, e.g. `np.maximum(x, 0)` "
+         "for `x[x < 0] = 0`, `x - x.max()` for `x -= x.max()`, or copy first (`x = x.copy()`)")
+
+
+@dataclass
+class Change:
+    """One forward that changed one of its input arrays in place."""
+
+    call: int
+    position: int
+    variable: int
+    before: np.ndarray
+    after: np.ndarray
+    misled: list[int] = field(default_factory=list)  # calls whose backward read the changed value
+
+
+@dataclass
+class InPlace:
+    """The in-place changes of one pass's forward, in forward order, and each changed variable's
+    value after the last of them (what the pass's backward steps read)."""
+
+    changes: list[Change] = field(default_factory=list)
+    final: dict[int, np.ndarray] = field(default_factory=dict)
+    inputs_of: dict[int, set] = field(default_factory=dict)  # call id -> its input variable ids
+
+    def inputs_at_backward(self, call, arrays: list[np.ndarray]) -> list[np.ndarray] | None:
+        """``call``'s input arrays as its backward found them, when a forward changed one after
+        ``call``'s forward ran (else None)."""
+        if not self.final:
+            return None
+        later = [self.final.get(vid) for vid in call.inputs]
+        if all(value is None or _equal(value, array) for value, array in zip(later, arrays)):
+            return None
+        return [array if value is None else value for value, array in zip(later, arrays)]
+
+    def explain(self, call_id: int) -> None:
+        """Note that ``call_id``'s backward, wrong at its forward's inputs, is right at the
+        changed values it read: the change made its gradients wrong."""
+        inputs = self.inputs_of.get(call_id, ())
+        for change in self.changes:
+            if change.variable in inputs and call_id not in change.misled:
+                change.misled.append(call_id)
+
+    def changed_outputs(self, call) -> list[Change]:
+        """The changes of variables that ``call`` made (its backward may read its own output)."""
+        outputs = set(call.outputs)
+        return [change for change in self.changes if change.variable in outputs]
+
+
+def _equal(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape:
+        return False
+    try:
+        return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    except TypeError:
+        return bool(np.array_equal(a, b))
+
+
+def in_place_changes(trace, pass_record, cache: ReplayCache) -> InPlace:
+    """Re-run each of the pass's forwards, in order, on what it received and see whether it
+    changed an input array. What a forward received is the recorded input, unless a forward
+    before it changed that variable in place (the recorder saw a variable's value when it was
+    made, and a leaf's after each forward that used it)."""
+    found = InPlace()
+    latest: dict[int, np.ndarray] = {}  # variable id -> its value as the forwards so far left it
+    for call_id in sorted(pass_record.calls):
+        call = trace.calls.get(call_id)
+        if call is None or call.error or not call.inputs:
+            continue
+        found.inputs_of[call_id] = set(call.inputs)
+        recorded = call_inputs(trace, call)
+        if recorded is None:
+            continue
+        received = [latest.get(vid, array) for vid, array in zip(call.inputs, recorded)]
+        differs = any(not _equal(a, b) for a, b in zip(received, recorded))
+        replay = cache.get(call_id, received if differs else None)
+        if replay is None:
+            continue
+        copies = [array.copy() for array in replay.inputs]
+        try:
+            with np.errstate(all="ignore"):
+                replay.run_on(copies)
+        except Exception:  # noqa: BLE001 - user code: what cannot be re-run is not judged
+            continue
+        for position, vid in enumerate(call.inputs):
+            before, after = replay.inputs[position], copies[position]
+            if not _equal(before, after):
+                found.changes.append(Change(call_id, position, vid, before, after))
+            # what the next forward receives (the recorded value when the script changed it between)
+            latest[vid] = after
+    for change in found.changes:
+        found.final[change.variable] = latest[change.variable]
+    return found
+
+
+def check_changed_input(trace, pass_record, in_place: InPlace) -> list:
+    """changed-input: a forward that changed its input array in place (an error when another
+    function's backward then read the changed value, a warning otherwise)."""
+    findings = []
+    step_of = {step.call: step.index for step in pass_record.steps}
+    reported = set()
+    for change in in_place.changes:
+        if (change.call, change.variable) in reported:
+            continue
+        reported.add((change.call, change.variable))
+        op, name = op_of(trace, change.call), var_label(trace, change.variable)
+        before, after = _text(change.before), _text(change.after)
+        count = int(np.count_nonzero(~_same_elements(change.before, change.after)))
+        elements = "" if change.before.ndim == 0 else f" ({count} of {change.before.size} elements)"
+        message = (f"{op}.forward changes its input inputs[{change.position}], {name}, in place: "
+                   f"{before} became {after}{elements}")
+        effects = []
+        if change.call in change.misled:
+            effects.append(f"its own backward (step {step_of[change.call]}) read the changed value")
+        readers = [c for c in change.misled if c != change.call]
+        if readers:
+            names = ", ".join(f"{op_of(trace, c)} (step {step_of[c]})" for c in readers)
+            effects.append(f"the backward of {names}, which used it before, read the changed value")
+        later = sorted(c for c, inputs in in_place.inputs_of.items()
+                       if change.variable in inputs and c > change.call)
+        if later:
+            names = ", ".join(call_label(trace, c) for c in later[:3]) + (", ..." if len(later) > 3 else "")
+            effects.append(f"{names} then ran on the changed value")
+        if effects:
+            message += "; " + "; ".join(effects)
+        severity = "error" if readers or later else "warning"
+        findings.append(make_finding(
+            "changed-input", message, pass_id=pass_record.id, call=change.call,
+            variable=change.variable, step=step_of.get(change.call), severity=severity, hint=_HINT,
+            numbers={"input": change.position, "elements_changed": count}))
+    return findings
+
+
+def _text(array: np.ndarray) -> str:
+    """An array as reports show values (the first few elements of a large one)."""
+    return format_array(freeze(capture(array, 0 if array.size > 12 else array.size)), 6)
+
+
+def _same_elements(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    same = a == b
+    if a.dtype.kind in "fc":
+        same |= np.isnan(a) & np.isnan(b)
+    return np.asarray(same)
