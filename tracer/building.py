@@ -16,6 +16,17 @@ __all__ = ["build_trace"]
 _tuple_new = tuple.__new__  # makes a NamedTuple record without running its Python-level __new__
 
 
+def _op_name(raw: tuple, classes: list) -> str:
+    """A call's op name: its class's, or the ``name`` a base Function class called directly
+    was given (``Function("square", f, df)``: one class for every op)."""
+    state = raw[CALL_STATE]
+    if state:
+        name = state.get("name")
+        if type(name) is str and name.strip() and "__call__" in classes[raw[CALL_CLASS]].__dict__:
+            return name
+    return raw[CALL_OP]
+
+
 def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=()) -> Trace:
     """Read names and fill ``trace`` with frozen records (the recorder's passes are all closed)."""
     for namespace in namespaces:
@@ -38,8 +49,9 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
                                                      raw[VAR_CREATOR], vid in implicit))
     _tell_apart(variables, live, namespaces)
     calls = {}
+    classes = recorder.classes
     for call_id, raw in sorted(recorder.raw_calls.items()):
-        calls[call_id] = _tuple_new(CallRecord, (call_id, raw[CALL_OP], raw[CALL_INPUTS], raw[CALL_OUTPUTS],
+        calls[call_id] = _tuple_new(CallRecord, (call_id, _op_name(raw, classes), raw[CALL_INPUTS], raw[CALL_OUTPUTS],
                                                  call_id, raw[CALL_GENERATION], raw[CALL_IN_STEP],
                                                  tuple(map(freeze, raw[CALL_INPUT_VALUES])),
                                                  raw[CALL_ERROR]))
@@ -51,7 +63,7 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     trace.calls_without_variables = recorder.calls_without_variables
     trace.reused_calls = frozenset(recorder.reused)
     trace.calls_elsewhere, trace.passes_elsewhere = recorder.elsewhere
-    raw_calls, classes = recorder.raw_calls, recorder.classes
+    raw_calls = recorder.raw_calls
     trace.function_types = {c: classes[raw_calls[c][CALL_CLASS]] for c in calls}
     trace.function_states = {c: raw_calls[c][CALL_STATE] or NO_STATE for c in calls}
     trace.unlinked_calls = frozenset(c for c in calls if not raw_calls[c][CALL_LINKED])

@@ -677,3 +677,46 @@ def test_the_engines_accumulation_between_steps_belongs_to_the_step_it_adds_up()
     assert len(adds) == 1 and t.name_of(adds[0].outputs[0]) == "gx"
     step = record.steps[adds[0].in_step[1] - 1]
     assert adds[0].id in step.inner_calls  # it was in no step: not drawn, and pruned with keep="first"
+
+
+def test_one_function_class_for_every_op_names_each_call_by_its_name():
+    """Closure-style ops (``Function("square", f, df)``): the op is the instance's name; a
+    subclass keeps its class name even when its instances carry a name."""
+
+    class Var:
+        def __init__(self, data):
+            self.data, self.grad, self.creator = data, None, None
+
+        def backward(self):
+            self.grad = np.ones_like(self.data)
+            funcs = [self.creator]
+            while funcs:
+                f = funcs.pop()
+                f.input.grad = f.backward(f.output.grad)
+                if f.input.creator is not None:
+                    funcs.append(f.input.creator)
+
+    class Fn:
+        def __init__(self, name, f, df):
+            self.name, self.f, self.df = name, f, df
+
+        def __call__(self, x):
+            y = Var(self.f(x.data))
+            y.creator, self.input, self.output = self, x, y
+            return y
+
+        def forward(self, x):
+            return self.f(x)
+
+        def backward(self, gy):
+            return self.df(self.input.data) * gy
+
+    class Named(Fn):
+        pass
+
+    with tracer.trace(function_cls=Fn, variable_cls=Var) as t:
+        x = Var(np.array(0.5))
+        y = Fn("square", np.square, lambda v: 2 * v)(Named("inner", np.exp, np.exp)(x))
+        y.backward()
+    assert [c.op for c in t.calls.values()] == ["Named", "square"]
+    assert t.passes[0].steps[0].call == 2
