@@ -683,39 +683,27 @@ def test_one_function_class_for_every_op_names_each_call_by_its_name():
     """Closure-style ops (``Function("square", f, df)``): the op is the instance's name; a
     subclass keeps its class name even when its instances carry a name."""
 
-    class Var:
-        def __init__(self, data):
-            self.data, self.grad, self.creator = data, None, None
-
-        def backward(self):
-            self.grad = np.ones_like(self.data)
-            funcs = [self.creator]
-            while funcs:
-                f = funcs.pop()
-                f.input.grad = f.backward(f.output.grad)
-                if f.input.creator is not None:
-                    funcs.append(f.input.creator)
-
     class Fn:
         def __init__(self, name, f, df):
             self.name, self.f, self.df = name, f, df
 
         def __call__(self, x):
-            y = Var(self.f(x.data))
-            y.creator, self.input, self.output = self, x, y
+            y = listpop.Variable(self.f(x.data))
+            y.set_creator(self)
+            self.inputs, self.outputs = [x], [y]
             return y
 
         def forward(self, x):
             return self.f(x)
 
         def backward(self, gy):
-            return self.df(self.input.data) * gy
+            return self.df(self.inputs[0].data) * gy
 
     class Named(Fn):
         pass
 
-    with tracer.trace(function_cls=Fn, variable_cls=Var) as t:
-        x = Var(np.array(0.5))
+    with tracer.trace(function_cls=Fn, variable_cls=listpop.Variable) as t:
+        x = listpop.Variable(np.array(0.5))
         y = Fn("square", np.square, lambda v: 2 * v)(Named("inner", np.exp, np.exp)(x))
         y.backward()
     assert [c.op for c in t.calls.values()] == ["Named", "square"]
