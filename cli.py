@@ -474,23 +474,33 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, expose_value=False, c
                             help="Print only errors and warnings to stderr (as gradtrace -q).")
 
 
-def script_options(func):
-    """The arguments and options every command that runs a script shares."""
-    return _apply(func, [
+# check records arrays whole up to this size: its numerical checks need the values themselves
+# (the default of 100 left a book-sized model's MatMul, Sigmoid and Add unchecked).
+CHECK_MAX_ELEMENTS = 10_000
+
+
+def _script_options(whole: int):
+    """The arguments and options every command that runs a script shares (``whole``: the
+    --max-elements default)."""
+    return lambda func: _apply(func, [
         quiet_option,
         click.argument("script", type=_ScriptType()),
         click.argument("args", nargs=-1, type=click.UNPROCESSED),
         click.option("--keep", type=KEEP, default=None, metavar="PASS",
                      help="Backward passes to record: last, first, all or a number "
                           "(default: the pass shown)."),
-        click.option("--max-elements", type=click.IntRange(min=0), default=100, show_default=True,
-                     help="Arrays up to this size are recorded whole; bigger ones summarised."),
+        click.option("--max-elements", type=click.IntRange(min=0), default=whole, show_default=True,
+                     help="Arrays up to this size are recorded whole; bigger ones summarised"
+                          + (" (and not checked numerically)." if whole == CHECK_MAX_ELEMENTS else ".")),
         click.option("--function-class", multiple=True, metavar="NAME",
                      help="The engine's Function base class, when auto-detection guesses wrong "
                           "(repeatable)."),
         click.option("--variable-class", multiple=True, metavar="NAME",
                      help="The engine's Variable class (repeatable)."),
     ])
+
+
+script_options = _script_options(100)
 
 
 def output_options(func):
@@ -848,7 +858,7 @@ Exit status: 0 when nothing was found, 1 when something was (or the script raise
 @click.option("-o", "--output", "out", metavar="OUT",
               help="Also draw the checked pass with the findings marked (debug theme); format from "
                    "the extension.")
-@script_options
+@_script_options(CHECK_MAX_ELEMENTS)
 def check(script, args, keep, max_elements, function_class, variable_class, which, checks, tolerance,
           as_json, out):
     """Run SCRIPT [ARGS]... and report the usual backprop bugs, pointing at the node responsible."""

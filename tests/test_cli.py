@@ -1348,6 +1348,28 @@ def test_check_of_one_pass_of_many_says_the_others_were_not_checked():
             "pass") in " ".join(result.stdout.split())
     every = run("check", SAMPLES / "newton.py", "--iterations", "1", "--pass", "all")
     assert every.exit_code == 0 and "other backward passes" not in every.stdout
+    # "no problems found" does not stand alone when something went unchecked
+    headline = next(line for line in result.stdout.splitlines() if line.startswith("gradtrace check:"))
+    assert headline.endswith("; some checks were skipped (see Not checked below).")
+    assert "skipped" not in every.stdout
+
+
+def test_check_records_a_book_sized_model_whole_so_its_matmul_is_checked(tmp_path):
+    """A 100 x 10 activation is above render's 100 elements; check's default keeps it whole, so
+    a broken backward of a hidden layer is found (it was only listed under Not checked)."""
+    script = tmp_path / "hidden.py"
+    script.write_text(
+        "import numpy as np\nimport engine as E\n"
+        "class BadSigmoid(E.Function):\n"
+        "    def forward(self, x):\n        return 1 / (1 + np.exp(-x))\n"
+        "    def backward(self, gy):\n        y = self.outputs[0]().data\n        return gy * y  # forgot (1 - y)\n"
+        "rng = np.random.default_rng(0)\n"
+        "x, W = rng.standard_normal((100, 1)), E.Parameter(rng.standard_normal((1, 10)))\n"
+        "loss = E.sum(BadSigmoid()(E.matmul(x, W)))\nloss.backward()\n")
+    found = run("check", script, "--only", "wrong-backward")
+    assert found.exit_code == 1 and "wrong-backward at BadSigmoid" in found.stdout
+    summarised = run("check", script, "--only", "wrong-backward", "--max-elements", "100")
+    assert summarised.exit_code == 0 and "some checks were skipped" in summarised.stdout
 
 
 def test_a_console_without_a_names_characters_gets_escapes_not_an_internal_error(tmp_path):

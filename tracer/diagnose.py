@@ -154,7 +154,7 @@ def _run_checks(trace, kinds, settings: Settings, pass_records, scoped: bool = F
         if "overwritten-gradient" in kinds:
             of_pass += check_overwritten(trace, pass_record, settings)
         if "stale-gradient" in kinds:
-            of_pass += check_stale_gradient(trace, pass_record, used_by_forward)
+            of_pass += check_stale_gradient(trace, pass_record, used_by_forward, settings)
         if "leaf-gradient" in kinds:
             of_pass += check_leaf_gradient(trace, pass_record, settings, cache, list(of_pass))
         found += of_pass

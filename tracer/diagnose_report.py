@@ -41,7 +41,7 @@ def _wrap(text: str, indent: str) -> str:
                          break_on_hyphens=False, break_long_words=False)
 
 
-def _headline(findings, trace, nothing_checked: bool = False) -> str:
+def _headline(findings, trace, nothing_checked: bool = False, skipped: bool = False) -> str:
     errors = sum(1 for f in findings if f.severity == "error")
     warnings = len(findings) - errors
     counts = ", ".join(p for p in (f"{errors} error{'s' * (errors != 1)}" if errors else "",
@@ -60,7 +60,9 @@ def _headline(findings, trace, nothing_checked: bool = False) -> str:
         ran = f", up to where the run ended with {trace.error.type}"
     if not findings:
         found = "nothing could be checked (see below)" if nothing_checked else "no problems found"
-        return f"gradtrace check: {found}{scope}{ran}."
+        # "no problems" must not read as a clean bill of health when parts went unchecked
+        partly = "; some checks were skipped (see Not checked below)" if skipped and not nothing_checked else ""
+        return f"gradtrace check: {found}{scope}{ran}{partly}."
     noun = "problem" if len(findings) == 1 else "problems"
     return f"gradtrace check: {len(findings)} {noun} ({counts}){scope}{ran}."
 
@@ -147,7 +149,8 @@ def format_report(findings, trace=None, notes=()) -> str:
     ``notes`` are lines on what could not be checked (from ``diagnose(..., notes=[])``). The same
     finding about the same-named node in several passes is shown once, with the other passes.
     """
-    lines = [_headline(findings, trace, any(note.startswith("nothing checked") for note in notes))]
+    lines = [_headline(findings, trace, any(note.startswith("nothing checked") for note in notes),
+                       bool(notes))]
     for number, (finding, others) in enumerate(_grouped(findings, trace), start=1):
         lines.append("")
         lines.append(f"{number}. [{finding.severity}] {finding.kind} at {_where(finding, trace)}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .diagnose_common import amount, make_finding, prior_grads, total_amount, var_label
+from .diagnose_common import Settings, amount, make_finding, prior_grads, total_amount, var_label
 
 __all__ = ["check_stale_gradient", "forward_inputs"]
 
@@ -10,9 +10,10 @@ _HINT_STALE = ("call {clear} (or set .grad = None) before each backward, e.g. at
                "training step; ignore this if you meant to add up the gradients of several "
                "backward calls")
 
-_HINT_DATA = ("{name} kept its data while other leaves were updated: if it is input data, whose gradient "
-              "nothing uses, pass it as a plain array instead of a Variable (or ignore this); else "
-              "call {clear} before each backward")
+_NOTE_DATA = ("stale-gradient: {label} not counted: it kept its data while other leaves were updated "
+              "(input data, as in the book's step 42), so its .grad, which adds up over the passes, is "
+              "harmless while nothing reads it; else call {clear} before each backward (or pass the "
+              "data as a plain array)")
 
 
 def _unchanged(trace, pass_record, vid) -> bool:
@@ -40,7 +41,8 @@ def forward_inputs(trace) -> set:
     return {vid for call in trace.calls.values() if call.in_step is None for vid in call.inputs}
 
 
-def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None) -> list:
+def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None,
+                         settings: Settings | None = None) -> list:
     """stale-gradient: a variable that began the pass with a ``.grad`` and received more in it.
 
     Its ``.grad`` then carries the old gradient plus this pass's (the forgotten ``cleargrad()``
@@ -51,6 +53,8 @@ def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None)
     by calls made inside backward steps (the engine's own seed and intermediate gradients of a
     higher-order derivative, which the user cannot clear). ``used_by_forward`` is
     ``forward_inputs(trace)``, computed once per trace by callers checking many passes.
+    A leaf that kept its data while others were updated (input data wrapped once) is a note in
+    ``settings``, not a finding: its gradient is rarely read, and the program is right.
     """
     priors = prior_grads(trace, pass_record)
     if not priors or pass_record.kind == "manual":
@@ -71,6 +75,11 @@ def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None)
         if final == prior or not received or _replaced(final, received):
             continue
         name = trace.name_of(vid)
+        clear = f"{name}.cleargrad()" if name else "cleargrad() on it"
+        if training and vid in unchanged:
+            if settings is not None:
+                settings.note(_NOTE_DATA.format(label=var_label(trace, vid), clear=clear))
+            continue
         numbers = {"stale_mean": prior.mean}
         if final is not None and final.mean is not None:
             numbers["grad_mean"] = final.mean
@@ -79,7 +88,6 @@ def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None)
             f"{var_label(trace, vid)} began backward pass {pass_record.id} with a .grad left from an "
             f"earlier backward, and this pass added its gradient to that one",
             pass_id=pass_record.id, variable=vid, severity="warning",
-            hint=(_HINT_DATA if training and vid in unchanged else _HINT_STALE).format(
-                clear=f"{name}.cleargrad()" if name else "cleargrad() on it", name=name or "it"),
+            hint=_HINT_STALE.format(clear=clear),
             numbers=numbers))
     return findings
