@@ -29,8 +29,9 @@ def _op_name(raw: tuple, classes: list) -> str:
 
 def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=()) -> Trace:
     """Read names and fill ``trace`` with frozen records (the recorder's passes are all closed)."""
+    by_data = recorder.implicit_by_data() if namespaces else None
     for namespace in namespaces:
-        recorder.names.harvest_namespace(namespace, recorder.variables)
+        recorder.names.harvest_namespace(namespace, recorder.variables, by_data)
     live = recorder.variables.live
     script_names = recorder.names
     variables = {}

@@ -262,7 +262,7 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
             *([f'<TR>{badge_cell(theme, 3, nested=True, pending=True)}'
                f'<TD ALIGN="LEFT">a step that has not run yet</TD></TR>'] if pending else []),
             *([f'<TR><TD>{constant_label(theme, "", None, 1, "2")[1:-1]}</TD>'
-               f'<TD ALIGN="LEFT">constant (a plain number)</TD></TR>'] if constants else []),
+               f'<TD ALIGN="LEFT">constant (a plain number or array, not a Variable)</TD></TR>'] if constants else []),
             *([f'<TR><TD BGCOLOR="{theme.inner_fn_fill}" BORDER="1" STYLE="dashed" '
                f'COLOR="{theme.inner_border}">f</TD>'
                f'<TD ALIGN="LEFT">made inside a backward step: the gradients\' own graph</TD></TR>']

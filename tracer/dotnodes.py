@@ -45,11 +45,18 @@ def constant_ids(trace, var_ids, pass_record=None, full: bool = False) -> frozen
     With ``full`` (the debug theme) a constant some finding of the pass concerns keeps its full
     node, gradient included.
     """
-    found = {v for v in var_ids if trace.is_constant(v)}
+    found = {v for v in var_ids if trace.is_constant(v) and not _data_array(trace, v)}
     if full and found:
         pass_id = pass_record.id if pass_record is not None else None
         found -= {f.variable for f in trace.findings if f.pass_id in (None, pass_id)}
     return frozenset(found)
+
+
+def _data_array(trace, var_id: int) -> bool:
+    """An array the script named and passed to a function as it is (a batch ``x``, targets
+    ``t``): drawn as a variable, with its name and shape, though the engine wrapped it."""
+    record = trace.variables.get(var_id)
+    return record.value is not None and record.value.size > 1 and trace.name_of(var_id) is not None
 
 
 def _short(value: ArraySnapshot | None) -> str | None:

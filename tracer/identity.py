@@ -71,6 +71,13 @@ class ObjectIds:
         self._address_of[record_id] = address
         return record_id
 
+    def reserve(self) -> int:
+        """The next id, for a record of something that is no object of the user's (``live``
+        gives None for it)."""
+        record_id = self._next
+        self._next = record_id + 1
+        return record_id
+
     def assign(self, obj, record_id: int) -> None:
         """Point ``obj`` at an existing id (e.g. a Function object reused for a new call)."""
         ref = self._ref_at.get(id(obj))

@@ -24,8 +24,10 @@ class NameBook:
         """The inferred name of a variable, or None."""
         return self._names.get(var_id)
 
-    def harvest_namespace(self, namespace: dict, ids: ObjectIds) -> None:
-        """Name every known variable bound in ``namespace`` (first name seen wins)."""
+    def harvest_namespace(self, namespace: dict, ids: ObjectIds, by_data: dict | None = None) -> None:
+        """Name every known variable bound in ``namespace`` (first name seen wins). ``by_data``
+        (``id(array)`` -> variable id) names a Variable the engine wrapped around an array the
+        script bound (``x = np.random.rand(10, 1)``; ``model(x)``)."""
         names = self._names
         for name, value in list(namespace.items()):
             if not isinstance(name, str) or name.startswith("_"):
@@ -36,14 +38,19 @@ class NameBook:
             except Exception:  # noqa: BLE001 - an object whose attributes raise is no Variable
                 continue
             var_id = ids.get(value)
+            if var_id is None and by_data:
+                var_id = by_data.get(id(value))
+                owner = ids.live(var_id) if var_id is not None else None
+                if owner is None or getattr(owner, "data", None) is not value:
+                    var_id = None
             if var_id is not None and var_id not in names:
                 names[var_id] = name
 
-    def harvest_frame(self, frame, ids: ObjectIds) -> None:
+    def harvest_frame(self, frame, ids: ObjectIds, by_data: dict | None = None) -> None:
         """Harvest a frame's locals, then its module globals when they are different."""
-        self.harvest_namespace(frame.f_locals, ids)
+        self.harvest_namespace(frame.f_locals, ids, by_data)
         if frame.f_globals is not frame.f_locals:
-            self.harvest_namespace(frame.f_globals, ids)
+            self.harvest_namespace(frame.f_globals, ids, by_data)
 
 
 # An engine's own links between variables and functions: a path through them (a.creator.inputs[0])

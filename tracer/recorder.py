@@ -25,6 +25,8 @@ KEEP_CHOICES = ("last", "first", "all")
 # a ``data`` attribute too: a memoryview).
 _NOT_VARIABLES = (int, float, complex, str, bytes, np.ndarray, np.generic)
 _weakref_type = weakref.ref
+# Arguments an engine wraps into Variables itself (3 in 3 * x, a numpy batch)
+_PLAIN_VALUES = (int, float, np.ndarray, np.generic)
 
 
 def _passed_ids(args) -> set[int]:
@@ -116,6 +118,32 @@ class Recorder:
                               tuple(shape) if shape is not None else None, dtype, value, creator)
         return vid
 
+    def _plain_leaf(self, value) -> int:
+        """The id of a number or array passed to a call that kept no Variable of it, recorded as
+        an implicit leaf. An array is known by identity (a batch passed to several calls is one
+        leaf, and takes the name the script gave it); a number is a new leaf each time."""
+        if type(value) is np.ndarray:
+            vid = self.variables.get(value)
+            if vid is not None:
+                return vid
+            vid = self.variables.add(value)
+        else:
+            vid = self.variables.reserve()
+        captured = capture(value, self.max_elements)
+        array = np.asarray(value) if type(value) is not np.ndarray else value
+        self.raw_vars[vid] = (None, type(value).__name__, array.shape, dtype_name(array.dtype), captured, None)
+        self.implicit.add(vid)
+        return vid
+
+    def implicit_by_data(self) -> dict[int, int]:
+        """``id(array)`` -> id of the implicit leaf (a Variable the engine wrapped) holding it."""
+        live, found = self.variables.live, {}
+        for vid in self.implicit:
+            data = getattr(live(vid), "data", None)
+            if type(data) is np.ndarray:
+                found[id(data)] = vid
+        return found
+
     def _variable_id(self, obj) -> int:
         """Id of a Variable object, recording it (as a leaf) on first sight."""
         vid = self.variables.get(obj)
@@ -139,9 +167,11 @@ class Recorder:
         call_id = self.next_call
         self.next_call = call_id + 1
         inputs = getattr(fn, "inputs", None)
+        from_args = False  # the function kept no inputs (made under no_grad): read the arguments
         if inputs is None:
             single = getattr(fn, "input", None)
             inputs = (single,) if single is not None else args
+            from_args = single is None
         max_elements = self.max_elements
         raw_vars = self.raw_vars
         ref_at = self.variables._ref_at
@@ -160,7 +190,10 @@ class Recorder:
                     if getattr(obj, "creator", None) is fn:  # sq(sq(x)): one object called twice
                         self.reused.add(call_id)
             elif isinstance(obj, _NOT_VARIABLES) or not hasattr(obj, "data"):
-                continue
+                if not from_args or not isinstance(obj, _PLAIN_VALUES):
+                    continue
+                vid = self._plain_leaf(obj)  # the engine wraps it, but kept no Variable of it
+                leaf_values.append(raw_vars[vid][VAR_VALUE])
             else:
                 vid = self._new_variable(obj, None)
                 leaf_values.append(raw_vars[vid][VAR_VALUE])
@@ -220,7 +253,7 @@ class Recorder:
                 current.depth += 1
                 return False
         if caller_frame is not None:
-            self.names.harvest_frame(caller_frame, self.variables)
+            self.names.harvest_frame(caller_frame, self.variables, self.implicit_by_data())
         root_id = self._variable_id(root)
         calls, variables = self._reachable(root_id)
         self.passes_seen += 1

@@ -464,13 +464,19 @@ class BareFunction:
 
 
 def test_numpy_scalars_and_arrays_are_not_taken_for_variables():
+    """A function that keeps no inputs (made under no_grad): its plain arguments are implicit
+    leaves (drawn as constants), never Variables; a plain value it returns is no output."""
     with tracer.trace(BareFunction, SlotVariable) as t:
         x = SlotVariable(np.array(1.0))
         BareFunction()(x, np.float64(3.0))
-        BareFunction()(x, np.array(3.0))
-    assert [c.inputs for c in t.calls.values()] == [(1,), (1,)]
+        scale = np.array(3.0)
+        BareFunction()(x, scale)
+        BareFunction()(x, scale)  # the same array: the same leaf
+    assert [c.inputs for c in t.calls.values()] == [(1, 2), (1, 4), (1, 4)]
     assert all(len(c.outputs) == 1 for c in t.calls.values())
-    assert {v.kind for v in t.variables.values()} == {"SlotVariable"}
+    kinds = {v.id: (v.kind, v.implicit) for v in t.variables.values()}
+    assert kinds[1] == ("SlotVariable", False) and kinds[2] == ("float64", True) and kinds[4] == ("ndarray", True)
+    assert t.variables[4].name == "scale" and t.is_constant(4)
 
 
 def test_tracer_diagnose_is_reachable_after_import_tracer():
@@ -708,3 +714,27 @@ def test_one_function_class_for_every_op_names_each_call_by_its_name():
         y.backward()
     assert [c.op for c in t.calls.values()] == ["Named", "square"]
     assert t.passes[0].steps[0].call == 2
+
+
+def test_plain_arrays_a_call_wrapped_keep_their_place_and_the_scripts_name():
+    """Under no_grad the book's Function keeps no inputs: an array or number passed to it is an
+    implicit leaf (MatMul lost its x). With grad on, the Variable the engine wrapped around the
+    script's array takes the array's name."""
+    import tracer.dot
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        batch = np.array([1.0, 2.0])
+        w = fullcore.Variable(np.array([3.0, 4.0]), name="w")
+        y = fullcore.Mul()(batch, w)
+        y.backward()
+        with fullcore.using_config("enable_backprop", False):  # after the pass: it is not pruned
+            z = fullcore.Mul()(batch, w)  # noqa: F841 - kept alive, as an evaluation's result
+    grad_call, no_grad_call = [c for c in t.calls.values() if c.in_step is None]
+    assert len(no_grad_call.inputs) == 2 and len(grad_call.inputs) == 2
+    names = [t.name_of(v) for v in (*no_grad_call.inputs, *grad_call.inputs)]
+    assert names == ["batch", "w", "batch", "w"]
+    plain, wrapped = no_grad_call.inputs[0], grad_call.inputs[0]
+    assert t.variables[plain].kind == "ndarray" and t.variables[wrapped].kind == "Variable"
+    assert t.variables[plain].implicit and t.variables[wrapped].implicit
+    # a named data array is drawn as a variable (name, shape, gradient), not a grey constant
+    dot = tracer.dot.to_dot(t).source
+    assert f'v{wrapped} [id=v{wrapped} class="var value"' in dot and "<B>batch</B>" in dot
