@@ -29,6 +29,9 @@ def _op_name(raw: tuple, classes: list) -> str:
 
 def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=()) -> Trace:
     """Read names and fill ``trace`` with frozen records (the recorder's passes are all closed)."""
+    caller_locals, recorder.caller_locals = recorder.caller_locals, None  # held no longer than needed
+    if caller_locals is not None and all(n is not caller_locals for n in namespaces):
+        namespaces = [*namespaces, caller_locals]
     by_data = recorder.implicit_by_data() if namespaces else None
     for namespace in namespaces:
         recorder.names.harvest_namespace(namespace, recorder.variables, by_data)

@@ -94,6 +94,7 @@ class Recorder:
         self.array_variables: dict[str, None] = {}  # Variable classes that subclass numpy.ndarray
         self.calls_without_variables = 0
         self.reused: set[int] = set()  # calls whose Function object had made one of their inputs
+        self.caller_locals: dict | None = None  # locals of the function that called the last backward
 
     # ----- variables --------------------------------------------------------------------------
 
@@ -254,6 +255,9 @@ class Recorder:
                 return False
         if caller_frame is not None:
             self.names.harvest_frame(caller_frame, self.variables, self.implicit_by_data())
+            if caller_frame.f_locals is not caller_frame.f_globals:
+                # a loop inside main(): its model is a local, gone when names are read at the end
+                self.caller_locals = caller_frame.f_locals
         root_id = self._variable_id(root)
         calls, variables = self._reachable(root_id)
         self.passes_seen += 1
