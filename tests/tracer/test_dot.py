@@ -364,6 +364,25 @@ def test_the_labels_of_parallel_edges_from_one_variable_go_to_their_outer_sides(
     assert sorted(by_call[False]) == [("0", "-35"), ("1", "35")]  # a / x: as before
 
 
+def test_operands_whose_order_matters_are_laid_out_in_their_order(tmp_path):
+    """Sub(y, y_pred) was drawn with y_pred on the left: the picture read y_pred - y."""
+    with tracer.trace() as t:
+        x = E.Variable(np.array(2.0), name="x")
+        y_pred = E.exp(E.sin(x))
+        y = E.Variable(np.array(1.0), name="y")
+        (E.square(y - y_pred * 2) * y_pred).backward()
+    source = to_dot(t).source
+    sub, mul = (next(c.id for c in t.calls.values() if c.op == op) for op in ("Sub", "Mul"))
+    assert re.search(rf'\tf{sub} \[id=f{sub} class="fn" ordering=in ', source)
+    assert re.search(rf'\tf{mul} \[id=f{mul} class="fn" label=', source)  # Mul's order is free
+    svg = tracer.write_picture(t, tmp_path / "sub.svg")
+    boxes = {}
+    for group in re.finditer(r'<g id="(v\d+)" class="node[^"]*">.*?<text[^>]*x="(-?[\d.]+)"', svg.read_text(), re.S):
+        boxes[group.group(1)] = float(group.group(2))
+    first, second = t.calls[sub].inputs
+    assert boxes[f"v{first}"] < boxes[f"v{second}"]  # y left of y_pred * 2 (it was right of it)
+
+
 def test_the_outputs_of_a_function_with_several_are_numbered():
     class Split2(E.Function):
         def forward(self, x):
