@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
+import math
 import os
 import re
 import shutil
+import signal
 import struct
 import subprocess
 import sys
@@ -280,13 +283,16 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
     if kind == "system" and pads:
         source = without_pads(source)
     argv = [program, f"-T{fmt}"]
+    started = time.monotonic()
     if fmt == "png":
         argv.append(f"-Gdpi={dpi}")
+        if count > _PNG_CHECK_NODES or dpi > _PNG_CHECK_DPI:
+            _check_png_size(kind, program, source, dpi, timeout)
     elif fmt == "pdf":
         argv.append("-Gmargin=0")  # paged formats add half an inch a side: the picture's own pad is enough
-    started = time.monotonic()
+    left = None if timeout is None else max(timeout - (time.monotonic() - started), 1e-3)
     try:
-        return _postprocess(fmt, _run(kind, program, argv, source, timeout), dpi)
+        return _postprocess(fmt, _run(kind, program, argv, source, left, timeout), dpi)
     except _RoutingError as failure:
         # Graphviz sometimes cannot route an edge around others when edges leave from ports
         # (the gradient edges do). The same graph without ports lays out; the gradient edges
@@ -301,6 +307,34 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
             return _postprocess(fmt, _run(kind, program, argv, unported, left, timeout), dpi)
         except _RoutingError:
             raise RenderError(str(failure)) from None
+
+
+# A PNG is a pixel array in memory (4 bytes each) before it is compressed: a 200-op chain at
+# 120 dpi is 3.5 billion pixels, and the renderer took the machine's memory. Its size is worked
+# out first (one SVG layout) when the graph is big or the dpi high enough to get there.
+PNG_MAX_PIXELS = 100_000_000
+_PNG_CHECK_NODES = 40
+_PNG_CHECK_DPI = 240
+_SVG_SIZE = re.compile(rb'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"')
+
+
+def _check_png_size(kind: str, program: str, source: str, dpi: int, timeout: float | None) -> None:
+    """RenderError when the PNG would have more than PNG_MAX_PIXELS pixels."""
+    try:
+        svg = _run(kind, program, [program, "-Tsvg"], source, timeout)
+    except _RoutingError:
+        return  # the PNG's own layout will try again without ports
+    found = _SVG_SIZE.search(svg[:4000])
+    if found is None:
+        return
+    width, height = (math.ceil(float(v) * dpi / 72) for v in found.groups())
+    if width * height <= PNG_MAX_PIXELS:
+        return
+    fits = int(dpi * math.sqrt(PNG_MAX_PIXELS / (width * height)))
+    lower = f"lower --dpi (at most {fits} fits), or " if fits >= 10 else ""
+    raise RenderError(f"the PNG would be {width:,} x {height:,} pixels ({width * height / 1e6:,.0f} million; "
+                      f"at most {PNG_MAX_PIXELS // 1_000_000} million are drawn): {lower}write .svg or .pdf, "
+                      f"which scale without pixels")
 
 
 # An edge between ports (`v4:s -> f5:s [...]`): the ports are dropped when routing fails.
@@ -318,13 +352,24 @@ def _too_slow(kind: str, timeout: float) -> RenderError:
                        f"draw another pass (--pass) or write the DOT only (--format dot)")
 
 
+def _die_with_parent() -> None:
+    """In the renderer's process, before it starts (Linux): be killed when gradtrace dies, so a
+    SIGTERM or SIGHUP to gradtrace does not leave a long layout running on its own."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
 def _run(kind: str, program: str, argv: list[str], source: str, timeout: float | None,
          limit: float | None = None) -> bytes:
     """Run the renderer on ``source`` for at most ``timeout`` seconds (``limit``: the time the
     user gave, for the message); its output, or RenderError with its own error lines."""
     try:
         done = subprocess.run(argv, input=source.encode("utf-8"), capture_output=True,
-                              timeout=timeout, check=False)
+                              timeout=timeout, check=False, preexec_fn=_die_with_parent)
     except FileNotFoundError as exc:
         raise RendererNotFoundError(f"cannot run {program}: {exc.strerror}; {_BUNDLED_FIX}, "
                                     f"or {_SYSTEM_FIX}") from exc

@@ -256,8 +256,17 @@ def _statistics_of_values(values: tuple) -> tuple:
     inf_count = len(values) - len(finite) - nan_count
     if not finite:
         return None, None, None, None, nan_count, inf_count
-    return (float(min(finite)), float(max(finite)), math.fsum(finite) / len(finite),
-            math.sqrt(math.fsum(v * v for v in finite)), nan_count, inf_count)
+    return (float(min(finite)), float(max(finite)), _total(finite) / len(finite),
+            math.sqrt(_total([v * v for v in finite])), nan_count, inf_count)
+
+
+def _total(values: list) -> float:
+    """The exact sum of finite floats; inf (with their sign) when it is beyond float range
+    (``math.fsum`` raises OverflowError there: [1e308, 1e308])."""
+    try:
+        return math.fsum(values)
+    except OverflowError:
+        return sum(values)
 
 
 def freeze(captured) -> ArraySnapshot | None:

@@ -518,6 +518,10 @@ def test_summaries_say_their_statistics_leave_nan_and_inf_out():
     assert summary([np.nan, np.inf, -np.inf, 1]) == "finite: min 1 max 1 mean 1 · 1 nan, 2 inf"
     assert summary(np.arange(10.0)) == "min 0 max 9 mean 4.5"
     assert summary([np.nan, np.nan]) == "2 nan"
+    # finite values whose sum is beyond float range: a mean of inf, not an OverflowError from fsum
+    assert summary([1e308] * 150 + [1.0]) == "min 1 max 1e+308 mean inf"
+    small = freeze(capture(np.array([1e308, 1e308, 1.0])))  # kept whole: statistics in Python
+    assert (small.mean, small.max) == (np.inf, 1e308)
 
 
 def test_a_precision_above_the_default_reaches_array_heads_and_summaries():

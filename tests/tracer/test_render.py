@@ -362,3 +362,15 @@ def test_padding_is_for_greek_and_cyrillic_not_accented_latin_and_noncharacters_
     assert pad_wide("Ω") == "Ω" + PAD * 2 and pad_wide("ж") == "ж" + PAD
     assert escape_html("a\ufffeb\uffff") == "a\\\\ufffeb\\\\uffff"  # XML refuses them
     assert needs_full_fonts("مرحبا") and needs_full_fonts("ไทย") and not needs_full_fonts("עברית Việt")
+
+
+def test_a_png_too_big_for_memory_is_refused_before_it_is_drawn(monkeypatch, tmp_path):
+    """A 200-op chain at 120 dpi was 3.5 billion pixels: the renderer took all memory."""
+    monkeypatch.setattr(R, "PNG_MAX_PIXELS", 20_000)
+    target = tmp_path / "seed.png"
+    target.write_bytes(b"previous")
+    with pytest.raises(RenderError, match=r"the PNG would be [\d,]+ x [\d,]+ pixels .*lower --dpi "
+                                          r"\(at most \d+ fits\), or write \.svg or \.pdf"):
+        R.write(seed_trace(), target, dpi=300)
+    assert target.read_bytes() == b"previous"
+    assert R.render(seed_trace(), "png", dpi=100)[:4] == b"\x89PNG"  # below the size looked at: drawn
