@@ -156,6 +156,9 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except KeyboardInterrupt:  # while drawing or checking: exit as an interrupted program does
+            _echo("Error: interrupted (Ctrl-C); files are written whole or not at all", err=True)
+            raise click.exceptions.Exit(130) from None
         except BrokenPipeError:  # e.g. `gradtrace samples | head -2`: the reader left, say nothing
             _silence_stdout()
             raise click.exceptions.Exit(1) from None
@@ -291,7 +294,12 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
 def _failure_status(trace) -> int:
     """The exit status of a run that raised: 130 for Ctrl-C (a shell loop stops, as for any
     program), else 1."""
-    return 130 if trace.error is not None and trace.error.type == "KeyboardInterrupt" else 1
+    return 130 if _interrupted(trace) else 1
+
+
+def _interrupted(trace) -> bool:
+    """Whether the user stopped the script with Ctrl-C."""
+    return trace.error is not None and trace.error.type == "KeyboardInterrupt"
 
 
 def _nothing(trace, message: str) -> click.ClickException:
@@ -645,6 +653,11 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
             os.path.realpath(out) == os.path.realpath(frames_dir):
         raise click.UsageError(f"-o and --frames both name {out}: give the frames their own directory, "
                                f"e.g. --frames frames/")
+    if out not in (None, "-") and frames_dir is not None and _FRAME_NAME.match(os.path.basename(out)) \
+            and os.path.realpath(os.path.dirname(out) or ".") == os.path.realpath(frames_dir):
+        raise click.UsageError(f"-o {out} is inside --frames {frames_dir} with a frame's name: the frames "
+                               f"would replace it, or remove it as an old frame; give OUT another name "
+                               f"or directory")
     fmt = _prepare_output(out, fmt, renderer, script=script)
     if fmt == "html" and step is not None:
         raise click.BadParameter("the HTML player shows every step: leave out --step, or draw one "
@@ -672,6 +685,14 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
         written = f"neither {targets[0]} nor {targets[1]} was" if len(targets) == 2 else f"{targets[0]} was not"
         raise _nothing(trace, f"nothing to draw, so {written} written: {script} left no Function call "
                               f"on a graph (see above)")
+    if _interrupted(trace):
+        kept = [str(out)] if out not in (None, "-") and os.path.exists(out) else []
+        if frames_dir is not None and any(map(_FRAME_NAME.match, os.listdir(frames_dir))):
+            kept.append(str(frames_dir))
+        if kept:  # the user stopped the run: a partial picture must not replace a good one
+            raise _nothing(trace, f"{script} was interrupted (Ctrl-C), so {' and '.join(kept)} "
+                                  f"{'was' if len(kept) == 1 else 'were'} left as it was; to see the "
+                                  f"partial graph, write to a new file")
     options = _picture(trace, which=which, **picture)
     if frames_dir is not None:  # first: frames that cannot be written leave OUT as it was
         _write_frames(trace, frames_dir, created_frames_dir, renderer=renderer, **options)

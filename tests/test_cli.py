@@ -1496,3 +1496,51 @@ def test_a_script_that_closes_descriptor_1_does_not_take_the_report_with_it(scri
                           text=True, cwd=str(ROOT), check=False)
     assert done.returncode == 0 and "gradtrace check: no problems found" in done.stdout, done.stderr
     assert "Bad file descriptor" not in done.stderr  # it was "Error: cannot access: Bad file descriptor"
+
+
+def test_ctrl_c_never_replaces_a_picture_or_frames_that_exist(scripts, monkeypatch):
+    """The user stopped the run: the partial picture goes to a new file only; Ctrl-C while
+    drawing exits 130 like Ctrl-C in the script (it was click's 'Aborted!', exit 1)."""
+    interrupted = scripts / "ctrl_c.py"
+    interrupted.write_text(SEED + "raise KeyboardInterrupt\n")
+    out = sentinel(scripts / "good.svg")
+    kept = run("render", interrupted, "-o", out)
+    assert kept.exit_code == 130 and out.read_text() == SENTINEL
+    assert error_line(kept) == (f"Error: {interrupted} was interrupted (Ctrl-C), so {out} was left as it "
+                                f"was; to see the partial graph, write to a new file")
+    fresh = scripts / "partial.svg"
+    assert run("render", interrupted, "-o", fresh).exit_code == 130 and fresh.exists()
+
+    def drawing_interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "_rendered", drawing_interrupted)
+    stopped = run("render", scripts / "seed.py", "-o", out)
+    assert stopped.exit_code == 130 and out.read_text() == SENTINEL
+    assert error_line(stopped) == "Error: interrupted (Ctrl-C); files are written whole or not at all"
+
+
+def test_an_output_named_like_a_frame_in_the_frames_directory_is_refused(scripts):
+    frames_dir = scripts / "fr"
+    result = run("render", scripts / "seed.py", "-o", frames_dir / "step-000.svg", "--frames", frames_dir)
+    assert result.exit_code == 2 and "with a frame's name: the frames would replace it" in result.stderr
+    assert not frames_dir.exists() and "script says hi" not in result.output
+
+
+def test_frames_are_moved_in_whole_so_a_failed_write_leaves_the_old_set(scripts, monkeypatch):
+    frames_dir = scripts / "fw"
+    assert run("render", SAMPLES / "generations.py", "--frames", frames_dir).exit_code == 0
+    before = {p.name: p.read_bytes() for p in frames_dir.iterdir()}
+    real_write = Path.write_bytes
+    written = []
+
+    def full_disk(path, data):
+        if written:
+            raise OSError(28, "No space left on device")
+        written.append(path)
+        return real_write(path, data)
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    result = run("render", SAMPLES / "seed_example.py", "--frames", frames_dir)
+    assert result.exit_code == 1
+    assert error_line(result).startswith(f"Error: cannot write the frames in {frames_dir}: No space left on "
+                                         f"device; the frames there are as they were")
+    assert {p.name: p.read_bytes() for p in frames_dir.iterdir()} == before  # no mix, no staging left

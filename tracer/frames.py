@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import bisect
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -13,7 +16,7 @@ from .dotnodes import constant_ids
 from .errors import OutputError, TraceError
 from .gradview import GradView, PassIndex
 from .labels import text_width
-from .output import check_writable, write_atomic
+from .output import check_writable
 from .render import render
 from .themes import get_theme
 from .trace import require_trace
@@ -303,4 +306,21 @@ def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[
             raise OutputError(f"cannot write frame {path}: a directory has that name; remove it or "
                               f"choose another frames directory")
         check_writable(path, probe=number == 0)  # one directory: one file made there is enough
-    return [write_atomic(path, svg) for path, svg in planned]
+    # All written into a hidden directory first, then moved in: a full disk, Ctrl-C or another
+    # run writing the same frames never leaves a mix of two runs' frames.
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=".frames-", dir=target))
+    except OSError as exc:
+        raise OutputError(f"cannot write the frames in {target}: {exc.strerror or exc}") from exc
+    try:
+        for path, svg in planned:
+            try:
+                (staging / path.name).write_bytes(svg)
+            except OSError as exc:
+                raise OutputError(f"cannot write the frames in {target}: {exc.strerror or exc}; the "
+                                  f"frames there are as they were") from exc
+        for path, _ in planned:
+            os.replace(staging / path.name, path)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [path for path, _ in planned]

@@ -53,6 +53,13 @@ def check_writable(path: str | os.PathLike, probe: bool = True) -> Path:
     Beyond permissions (which root passes everywhere), a file is made and removed in its
     directory (``probe``; once per directory is enough): a read-only mount or /sys fails here,
     not after a long run."""
+    text = os.fspath(path)
+    if isinstance(text, str) and text.endswith(("/", os.sep)) and text.rstrip("/" + os.sep):
+        # Path() drops the slash: keep.svg/ would replace the file keep.svg
+        bare = text.rstrip("/" + os.sep)
+        fix = (f"leave out the slash to write the file {bare}" if not Path(bare).is_dir()
+               else f"give a file name, e.g. {text}graph.svg")
+        raise OutputError(f"{text} ends with a slash, so it names a directory: {fix}")
     given, target, stream = _checked(path)
     if probe and not stream:
         try:

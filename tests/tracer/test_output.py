@@ -127,3 +127,15 @@ def test_a_named_pipe_nobody_reads_is_a_clear_error_not_a_hang(tmp_path, monkeyp
     with pytest.raises(OutputError, match=r"nothing is reading the pipe .*p\.svg: start its reader first"):
         write_atomic(pipe, "<svg/>")
     assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+
+
+def test_a_path_ending_in_a_slash_names_a_directory_and_is_refused(tmp_path):
+    """Path("keep.svg/") is keep.svg: the file was replaced, and nodir/ made a file nodir."""
+    kept = tmp_path / "keep.svg"
+    kept.write_text("previous")
+    with pytest.raises(OutputError, match=r"keep\.svg/ ends with a slash, so it names a directory: "
+                                          r"leave out the slash to write the file .*keep\.svg"):
+        check_writable(f"{kept}/")
+    with pytest.raises(OutputError, match=r"give a file name, e\.g\. .*/graph\.svg"):
+        check_writable(f"{tmp_path}/")
+    assert kept.read_text() == "previous" and sorted(p.name for p in tmp_path.iterdir()) == ["keep.svg"]
