@@ -1378,3 +1378,25 @@ def test_a_detached_backward_is_found_also_at_a_smooth_peak_of_its_derivative():
         x = E.Variable(np.array(0.0), name="x")  # cos, sin's derivative, peaks at 0
         bad_ops.DataSin()(x).backward(create_graph=True)
     assert [f.kind for f in diagnose(t)] == ["wrong-backward"]
+
+
+def test_an_engine_without_accumulation_replacing_last_passes_grad_is_not_overwriting():
+    """The book's step 7-12 engines set x.grad = gx (no adding up, no cleargrad yet): in a
+    gradient-descent loop each pass replaces the last pass's .grad, which is right; only a
+    second arrival in one pass that replaces the first is the step-13 bug."""
+    with tracer.trace(recursive.Function, recursive.Variable, keep="all") as t:
+        x = recursive.Variable(np.array(0.5))
+        for _ in range(3):
+            y = recursive.Square()(recursive.Exp()(x))
+            y.grad = np.array(1.0)
+            y.backward()
+            x.data = x.data - 0.1 * x.grad
+    assert len(t.passes) == 3 and diagnose(t) == ()
+    eng = make_engine(overwrite=True)
+    with tracer.trace(eng.Function, eng.Variable, keep="all") as overwriting:  # the step-13 bug
+        x = eng.Variable(np.array(0.5))
+        for _ in range(2):
+            x.cleargrad()
+            y = eng.Add()(x, x)
+            y.backward()
+    assert [f.pass_id for f in diagnose(overwriting, checks=["overwritten-gradient"])] == [1, 2]
