@@ -66,6 +66,7 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     trace.calls_made = recorder.next_call - 1
     trace.calls_without_variables = recorder.calls_without_variables
     trace.reused_calls = frozenset(recorder.reused)
+    trace.called_again = _called_again(recorder)
     trace.calls_elsewhere, trace.passes_elsewhere = recorder.elsewhere
     raw_calls = recorder.raw_calls
     trace.function_types = {c: classes[raw_calls[c][CALL_CLASS]] for c in calls}
@@ -81,6 +82,22 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     recorder.functions.clear()
     trace.complete = True
     return trace
+
+
+def _called_again(recorder) -> dict[int, int]:
+    """Calls made by a Function object that made a later call too -> that later call (its outputs
+    still name it as their creator). Read once, at the end: no cost while recording."""
+    live, by_object, found = recorder.variables.live, {}, {}
+    for call_id, raw in sorted(recorder.raw_calls.items()):
+        for vid in raw[CALL_OUTPUTS]:
+            creator = getattr(live(vid), "creator", None)
+            if creator is not None:
+                earlier = by_object.get(id(creator))
+                if earlier is not None and earlier[0] is creator and earlier[1] != call_id:
+                    found[earlier[1]] = call_id
+                by_object[id(creator)] = (creator, call_id)
+                break
+    return found
 
 
 def _tell_apart(variables: dict, live, namespaces) -> None:

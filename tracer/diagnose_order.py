@@ -27,10 +27,9 @@ _HINT_ALIASED = ("the .grad is the very array of another gradient (x.grad = gx k
                  "does the same: compute a new array (`gy * mask`)")
 _HINT_KEPT_ONE = ("the engine kept only one of the gradients that reached this variable: add each one to "
                   "what it has collected so far (`grads[x] = grads[x] + gx if x in grads else gx`)")
-_HINT_REUSED = ("one {op} object was called twice ({later} is the same object, called on this "
-                "call's output, as in sq(sq(x))): the second call replaced its inputs and outputs, so "
-                "backward can only run the second; make a new object per call ({op}()({op}()(x))), or "
-                "use a function that does")
+_HINT_REUSED = ("one {op} object was called twice ({later} is the same object{how}): the second call "
+                "replaced its inputs and outputs, so backward can only run the second; make a new object "
+                "per call ({op}()({op}()(x))), or use a function that does")
 _HINT_LOST = ("the engine cleared this gradient before the function that made the variable had used "
               "it: with retain_grad=False clear the outputs' gradients after a function's backward "
               "(`y().grad = None for y in f.outputs`), not its inputs'")
@@ -235,7 +234,8 @@ def _missing(trace, pass_record, runs) -> list:
             f"{call_label(trace, call_id)} is on the graph of this pass (it made {outputs}) but "
             f"its backward never ran: its inputs got no gradient from it",
             pass_id=pass_record.id, call=call_id, severity="warning" if manual else "error",
-            hint=(_HINT_REUSED.format(op=call.op, later=call_label(trace, again)) if again is not None
+            hint=(_HINT_REUSED.format(op=call.op, later=call_label(trace, again[0]), how=again[1])
+                  if again is not None
                   else f"its output got no gradient: {short} returned none for it (see wrong-backward), so "
                        f"the loop never queued this function" if short is not None
                   else "a manual pass: call this function's backward too" if manual else _HINT_MISSING)))
@@ -277,10 +277,17 @@ def _short_steps(trace, pass_record):
 
 
 def _called_again(trace, call):
-    """The call that used ``call``'s output through the very same Function object, if any."""
+    """(the later call made through the very same Function object, how) if there is one: one on
+    ``call``'s output (``sq(sq(x))``), or any other (``add(sq(x), sq(x))`` with one ``sq``)."""
     reused = getattr(trace, "reused_calls", frozenset())
-    return next((c for c in sorted(reused) if c in trace.calls and trace.calls[c].op == call.op
-                 and set(trace.calls[c].inputs) & set(call.outputs)), None)
+    on_output = next((c for c in sorted(reused) if c in trace.calls and trace.calls[c].op == call.op
+                      and set(trace.calls[c].inputs) & set(call.outputs)), None)
+    if on_output is not None:
+        return on_output, ", called on this call's output, as in sq(sq(x))"
+    later = getattr(trace, "called_again", {}).get(call.id)
+    if later is not None and later in trace.calls:
+        return later, ", as in add(sq(x), sq(x)) with one sq"
+    return None
 
 
 def _short_returns(trace, pass_record) -> list:

@@ -33,6 +33,7 @@ class Trace:
         self.calls_without_variables: int = 0
         # calls whose Function object had made one of their inputs (one object called twice)
         self.reused_calls: frozenset[int] = frozenset()
+        self.called_again: dict[int, int] = {}  # a call -> the later call of its Function object
         # Function calls and backward() calls made in other threads: not recorded (one thread is)
         self.calls_elsewhere: int = 0
         self.passes_elsewhere: int = 0

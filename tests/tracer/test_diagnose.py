@@ -487,7 +487,15 @@ def test_one_function_object_called_twice_is_named_as_the_cause_of_the_missing_s
         [missing.hint]  # a saved trace keeps it
     with tracer.trace(eng.Function, eng.Variable) as t:  # two objects: no such hint anywhere
         eng.square(eng.square(eng.Variable(np.array(1.5), name="x"))).backward()
-    assert t.reused_calls == frozenset() and diagnose(t) == ()
+    assert t.reused_calls == frozenset() and t.called_again == {} and diagnose(t) == ()
+    with tracer.trace(eng.Function, eng.Variable) as t:  # one object for two calls side by side
+        x = eng.Variable(np.array(1.5), name="x")
+        sq = eng.Square()
+        eng.Add()(sq(x), sq(x)).backward()
+    (missing,) = [f for f in diagnose(t) if f.kind == "missing-step"]
+    assert t.called_again == {1: 2} and missing.call == 1 and missing.hint.startswith(
+        "one Square object was called twice (Square (f2) is the same object, as in add(sq(x), sq(x)) "
+        "with one sq)")
 
 
 def test_a_backward_returning_fewer_gradients_than_inputs_is_wrong_backward():
