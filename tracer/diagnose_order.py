@@ -79,13 +79,23 @@ def _premature(trace, pass_record, runs, arrivals) -> list:
             findings.append(make_finding(
                 "premature-backward",
                 f"{call_label(trace, call_id)} ran its backward at step {index}, but its output "
-                f"{var_label(trace, out)} received more gradient afterwards (step "
-                f"{', '.join(map(str, late))}): it used an incomplete gradient",
+                f"{var_label(trace, out)} received more gradient afterwards (step{'s' * (len(late) > 1)} "
+                f"{_step_list(late)}): it used an incomplete gradient",
                 pass_id=pass_record.id, call=call_id, variable=out, step=index,
                 hint=_generation_hint(trace, pass_record, call) or _HINT_PREMATURE,
-                numbers={"late_steps": late}))
+                numbers={"late_steps": late[:_LISTED]}))
             break
     return findings
+
+
+_LISTED = 10  # step numbers a finding lists (a loop that never ends repeated one step 70,000 times)
+
+
+def _step_list(steps: list) -> str:
+    """``3, 5, 7`` or, for many, ``3, 5, 7, ... (70,000 in all)``."""
+    if len(steps) <= _LISTED:
+        return ", ".join(map(str, steps))
+    return f"{', '.join(map(str, steps[:_LISTED]))}, ... ({len(steps):,} in all)"
 
 
 def _generation_hint(trace, pass_record, call) -> str | None:
@@ -177,9 +187,9 @@ def _repeated(trace, pass_record, runs) -> list:
     return [make_finding(
         "repeated-step",
         f"{call_label(trace, call_id)} ran its backward {len(indexes)} times in this pass "
-        f"(steps {', '.join(map(str, indexes))}): its inputs received its gradient more than once",
+        f"(steps {_step_list(indexes)}): its inputs received its gradient more than once",
         pass_id=pass_record.id, call=call_id, step=indexes[1], hint=_HINT_REPEATED,
-        numbers={"steps": indexes})
+        numbers={"steps": indexes[:_LISTED]})
         for call_id, indexes in sorted(runs.items()) if len(indexes) > 1]
 
 

@@ -1,6 +1,7 @@
 """tracer.diagnose: each finding triggered by a broken engine or op, and none on correct ones."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -1408,3 +1409,17 @@ def test_an_engine_without_accumulation_replacing_last_passes_grad_is_not_overwr
             y = eng.Add()(x, x)
             y.backward()
     assert [f.pass_id for f in diagnose(overwriting, checks=["overwritten-gradient"])] == [1, 2]
+
+
+def test_long_step_lists_are_cut_in_messages_and_numbers():
+    """A loop that never ends ran one step tens of thousands of times: the report listed them all."""
+    eng = make_engine(no_seen=True)
+    with np.errstate(over="ignore"), tracer.trace(eng.Function, eng.Variable) as t:
+        x = eng.Variable(np.array(0.1), name="x")
+        y = x
+        for _ in range(6):  # without a seen set, every function runs once per path to it: 2**k
+            y = eng.Add()(eng.Exp()(y), eng.Exp()(y))
+        y.backward(retain_grad=True)
+    (repeated,) = [f for f in diagnose(t, checks=["repeated-step"]) if f.call == 1]
+    assert re.search(r"\(steps (\d+, ){10}\.\.\. \([\d,]+ in all\)\)", repeated.message), repeated.message
+    assert len(repeated.numbers["steps"]) == 10
