@@ -866,7 +866,8 @@ Examples:
 Exit status: 0 when nothing was found, 1 when something was (or the script raised),
 2 for bad arguments.
 """ + _ARGS_NOTE)
-@click.option("--pass", "which", type=PASS_OR_ALL, default="last", show_default=True,
+@click.option("--pass", "which", type=PASS_OR_ALL, default="last",
+              show_default="the first 10 and the last",
               help="The backward pass(es) to check: last, first, all or a number.")
 @click.option("--only", "checks", multiple=True, metavar="KIND",
               help="Run only this check (repeatable): nan-inf, shape-mismatch, changed-input, "
@@ -890,7 +891,12 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
                                  param_hint="'--only'")
     fmt = _prepare_output(out, None, format_option=False, script=script)
     to_stdout = _is_stdout(out)
-    trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
+    source = click.get_current_context().get_parameter_source("which")
+    # no --pass: the first 10 passes and the last (a bug in an early experiment, or one that
+    # shows before a loop converges, would be missed by the last alone)
+    sampled = source == click.core.ParameterSource.DEFAULT and keep is None \
+        and not str(script).lower().endswith(".json")
+    trace = _run(script, args, keep="sample" if sampled else _keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class,
                  quiet_stdout=as_json or to_stdout, which=which)
     _report_run(trace, script, no_backward="only the forward values can be checked", named=bool(function_class))
@@ -901,20 +907,20 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
             _stdout_finished()
         raise _nothing(trace, message)
     notes: list[str] = []
-    source = click.get_current_context().get_parameter_source("which")
     whole_forward = source == click.core.ParameterSource.DEFAULT or which == "all"  # --pass K: K's graph
+    every_kept = which == "all" or sampled
     findings = diagnosis.diagnose(
-        trace, checks=checks or None, passes=None if which == "all" or not trace.passes else [which],
+        trace, checks=checks or None, passes=None if every_kept or not trace.passes else [which],
         notes=notes, whole_forward=whole_forward,
         **({"tolerance": tolerance} if tolerance is not None else {}))
-    checked = [p.id for p in trace.passes] if which == "all" else \
+    checked = [p.id for p in trace.passes] if every_kept else \
         [trace.select_pass(which).id] if trace.passes else []
     if checked and len(checked) < trace.pass_count:
         saved = str(script).lower().endswith(".json") and len(trace.passes) < trace.pass_count
         fix = ("they are not in this file: save the run again with --keep all" if saved else
                "--pass all checks every pass (a create_graph pass's bugs show in it, not in the last)")
         which_checked = (f"pass {checked[0]} was" if len(checked) == 1
-                         else f"passes {', '.join(map(str, checked))} were")
+                         else f"passes {_ranges(checked)} were")
         notes.append(f"the run's other backward passes (it made {trace.pass_count}; {which_checked} "
                      f"checked): {fix}")
     if trace.pass_count == 0:
@@ -931,6 +937,17 @@ def check(script, args, keep, max_elements, function_class, variable_class, whic
         _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug")
     if findings or trace.error is not None:
         raise click.exceptions.Exit(_failure_status(trace))
+
+
+def _ranges(numbers: list) -> str:
+    """``1-10, 300`` for [1, ..., 10, 300]."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][1] + 1:
+            runs[-1][1] = number
+        else:
+            runs.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _check_document(findings: list, notes: list, trace) -> str:

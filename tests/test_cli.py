@@ -1342,7 +1342,7 @@ def test_steps_names_a_seed_as_the_picture_does():
 
 
 def test_check_of_one_pass_of_many_says_the_others_were_not_checked():
-    result = run("check", SAMPLES / "newton.py", "--iterations", "1")
+    result = run("check", SAMPLES / "newton.py", "--iterations", "1", "--pass", "last")
     assert "Not checked:" in result.stdout
     assert ("the run's other backward passes (it made 2; pass 2 was checked): --pass all checks every "
             "pass") in " ".join(result.stdout.split())
@@ -1352,6 +1352,11 @@ def test_check_of_one_pass_of_many_says_the_others_were_not_checked():
     headline = next(line for line in result.stdout.splitlines() if line.startswith("gradtrace check:"))
     assert headline.endswith("; some checks were skipped (see Not checked below).")
     assert "skipped" not in every.stdout
+    # without --pass: the first 10 passes and the last are checked
+    sampled = run("check", SAMPLES / "newton.py", "--iterations", "7")  # 14 passes
+    assert ("the run's other backward passes (it made 14; passes 1-10, 14 were checked)"
+            in " ".join(sampled.stdout.split()))
+    assert "and 11 backward passes" in sampled.stdout
 
 
 def test_check_records_a_book_sized_model_whole_so_its_matmul_is_checked(tmp_path):
@@ -1544,3 +1549,20 @@ def test_frames_are_moved_in_whole_so_a_failed_write_leaves_the_old_set(scripts,
     assert error_line(result).startswith(f"Error: cannot write the frames in {frames_dir}: No space left on "
                                          f"device; the frames there are as they were")
     assert {p.name: p.read_bytes() for p in frames_dir.iterdir()} == before  # no mix, no staging left
+
+
+def test_check_without_pass_finds_a_bug_in_an_earlier_experiment(tmp_path):
+    """A homework script with several experiments: the broken op was used only in the first, and
+    check looked at the last pass alone ("no problems found", exit 0)."""
+    script = tmp_path / "homework.py"
+    script.write_text(
+        "import numpy as np\nimport engine as E\n"
+        "class BadSquare(E.Function):\n"
+        "    def forward(self, x):\n        return x ** 2\n"
+        "    def backward(self, gy):\n        return gy * self.inputs[0].data  # forgot the 2\n"
+        "x = E.Variable(np.array(3.0))\nBadSquare()(x).backward()\n"
+        "for _ in range(12):\n    E.exp(E.Variable(np.array(1.0))).backward()\n")
+    result = run("check", script)
+    assert result.exit_code == 1 and "wrong-backward at BadSquare (f1), pass 1" in result.stdout
+    assert "passes 1-10, 13 were checked" in " ".join(result.stdout.split())
+    assert run("check", script, "--pass", "last").exit_code == 0

@@ -103,8 +103,8 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
     (as do ``function_names`` / ``variable_names``). Warnings (nothing recorded, a class that
     could not be hooked) are in ``t.warnings`` and, unless ``warn=False``, also issued as
     ``TraceWarning``.
-    ``keep`` chooses which backward passes to keep: "last" (default), "first", "all" or a pass
-    number. Arrays with at most ``max_elements`` elements are copied whole, larger ones
+    ``keep`` chooses which backward passes to keep: "last" (default), "first", "all", a pass
+    number, or "sample" (the first 10 and the last: what ``gradtrace check`` looks at). Arrays with at most ``max_elements`` elements are copied whole, larger ones
     summarised. The Trace is filled in when the block ends, also when it raises (the exception
     is stored in ``t.error`` and propagates).
     """

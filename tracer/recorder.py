@@ -20,7 +20,8 @@ from .trace import Trace
 
 __all__ = ["Recorder", "KEEP_CHOICES"]
 
-KEEP_CHOICES = ("last", "first", "all")
+KEEP_CHOICES = ("last", "first", "all", "sample")
+SAMPLE_FIRST = 10  # keep="sample": the first this many passes, and the last
 # Arguments and results that are plain values, never Variables (numpy arrays and scalars have
 # a ``data`` attribute too: a memoryview).
 _NOT_VARIABLES = (int, float, complex, str, bytes, np.ndarray, np.generic)
@@ -499,7 +500,12 @@ class Recorder:
         if keep == "all":
             self.kept.append(finished)
             return
-        if keep == "last" or (keep == "first" and not self.kept) or keep == finished.id:
+        if keep == "sample":
+            if len(self.kept) > SAMPLE_FIRST:
+                self.kept[-1] = finished  # the last so far replaces the one before
+            else:
+                self.kept.append(finished)
+        elif keep == "last" or (keep == "first" and not self.kept) or keep == finished.id:
             self.kept = [finished]
         self._prune()
 
