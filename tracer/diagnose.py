@@ -77,7 +77,7 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
     to receive one line per thing that could not be checked, and why. The forward checks
     (NaN/Inf) look at the chosen passes' graphs when ``passes`` is given, at every recorded call
     otherwise; ``whole_forward`` overrides that (``gradtrace check`` without ``--pass`` checks the
-    last pass, and the whole forward, including the call that ended the run).
+    first 10 passes and the last, and the whole forward, including the call that ended the run).
     """
     require_trace(trace, "diagnose")
     if not trace.complete:
