@@ -42,20 +42,34 @@ class _ScriptCommand(click.Command):
 
     def parse_args(self, ctx, args):
         ctx.meta["gradtrace.after_dashes"] = len(args) - args.index("--") - 1 if "--" in args else 0
+        takes_value = {name for p in self.params if isinstance(p, click.Option) and not p.is_flag
+                       and not p.count for name in p.opts + p.secondary_opts}
+        before_script = iter(args[:args.index("--")] if "--" in args else args)
+        for arg in before_script:
+            if not isinstance(arg, str) or not arg.startswith("-") or arg == "-":
+                break  # SCRIPT: what follows it is the script's
+            if arg in takes_value:
+                next(before_script, None)
+            elif not arg.startswith("--") and arg.lower().endswith((".py", ".ipynb", ".json")) \
+                    and os.path.isfile(arg):  # -dash.py reads as -d -a -s -h: the help, exit 0
+                raise click.UsageError(f"a script whose name starts with a dash is taken for an option: "
+                                       f"write it as ./{arg}, e.g. gradtrace {ctx.info_name} ./{arg} ...", ctx)
         return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         script_args = list(ctx.params.get("args") or ())
         undelimited = script_args[:len(script_args) - ctx.meta.get("gradtrace.after_dashes", 0)]
-        ours = [name for param in self.params if isinstance(param, click.Option)
-                for name in param.opts + param.secondary_opts if name.startswith("--")]
+        every = [name for param in self.params if isinstance(param, click.Option)
+                 for name in param.opts + param.secondary_opts]
+        ours = [name for name in every if name.startswith("--")]
         names = [token.split("=", 1)[0] for token in undelimited]
-        names = [name for name in names if name.startswith("--") and name not in ours]
+        names = [name for name in names if name not in every
+                 and (name.startswith("--") or re.fullmatch(r"-[A-Za-z]", name))]  # -o: steps has none
         script_text = _read_text(ctx.params.get("script")) if names else ""
         for name in names:
             if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", script_text):
                 continue  # the script names it itself (argparse, a usage text): its own option
-            close = difflib.get_close_matches(name, ours, n=1, cutoff=0.75)
+            close = difflib.get_close_matches(name, ours, n=1, cutoff=0.75) if name.startswith("--") else []
             elsewhere = _commands_with_option(ctx, name)
             if close:
                 _warn(f"{name} went to the script as its own argument: did you mean gradtrace's "
@@ -149,7 +163,14 @@ class _Group(click.Group):
     def main(self, *args, standalone_mode: bool = True, **kwargs):
         global _AS_PROGRAM
         _AS_PROGRAM = standalone_mode
-        return super().main(*args, standalone_mode=standalone_mode, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=standalone_mode, **kwargs)
+        except OSError as exc:  # --help or --version to a full disk: outside any command
+            if not standalone_mode:
+                raise
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write(f"Error: cannot write to standard output: {exc.strerror or exc}\n")
+            sys.exit(1)
 
     def invoke(self, ctx):
         try:
@@ -165,8 +186,8 @@ class _Group(click.Group):
         except tracer.TraceError as exc:
             raise click.ClickException(_one_line(str(exc))) from None
         except OSError as exc:
-            where = f" {exc.filename}" if exc.filename else ""
-            raise click.ClickException(_one_line(f"cannot access{where}: {exc.strerror or exc}")) from None
+            where = f"access {exc.filename}" if exc.filename else "write to standard output"
+            raise click.ClickException(_one_line(f"cannot {where}: {exc.strerror or exc}")) from None
         except Exception as exc:  # a bug of ours: one line, the traceback only on request
             if os.environ.get("GRADTRACE_DEBUG"):
                 raise
@@ -608,6 +629,8 @@ def _deliver(trace, out, fmt, what: str = "script", **options) -> None:
     """Export the trace and write it atomically to OUT (or to stdout for ``-``)."""
     data = _rendered(trace, fmt, **options)
     if out == "-":  # the file's own bytes (UTF-8, as SVG and JSON declare), whatever the console's encoding
+        if sys.stdout is None:  # started with stdout closed (>&-): the picture would go nowhere
+            raise click.ClickException("standard output is closed: write to a file with -o FILE")
         buffer = getattr(sys.stdout, "buffer", None)
         if buffer is None:  # a text-only stdout (an embedding host)
             _echo(data.decode("utf-8"), nl=False)
@@ -884,6 +907,17 @@ Exit status: 0 when nothing was found, 1 when something was (or the script raise
 def check(script, args, keep, max_elements, function_class, variable_class, which, checks, tolerance,
           as_json, out):
     """Run SCRIPT [ARGS]... and report the usual backprop bugs, pointing at the node responsible."""
+    try:
+        _check(script, args, keep, max_elements, function_class, variable_class, which, checks,
+               tolerance, as_json, out)
+    except tracer.PassSelectionError as exc:
+        if as_json:  # a grading loop still gets its one document
+            _echo(_check_document([], [_one_line(str(exc))], None), err=_is_stdout(out))
+        raise
+
+
+def _check(script, args, keep, max_elements, function_class, variable_class, which, checks, tolerance,
+           as_json, out):
     from tracer import diagnose as diagnosis
     unknown = sorted(set(checks) - set(diagnosis.CHECKS))
     if unknown:
@@ -954,7 +988,8 @@ def _check_document(findings: list, notes: list, trace) -> str:
     """``check --json``'s document (schema gradtrace.check/1)."""
     import json
     return json.dumps({"schema": "gradtrace.check/1", "findings": findings, "notes": notes,
-                       "error": str(trace.error) if trace.error else None}, indent=1, ensure_ascii=False)
+                       "error": str(trace.error) if trace is not None and trace.error else None},
+                      indent=1, ensure_ascii=False)
 
 
 # ----- expr -------------------------------------------------------------------------------------

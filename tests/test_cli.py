@@ -1566,3 +1566,29 @@ def test_check_without_pass_finds_a_bug_in_an_earlier_experiment(tmp_path):
     assert result.exit_code == 1 and "wrong-backward at BadSquare (f1), pass 1" in result.stdout
     assert "passes 1-10, 13 were checked" in " ".join(result.stdout.split())
     assert run("check", script, "--pass", "last").exit_code == 0
+
+
+def test_short_options_and_dashed_names_and_closed_streams(scripts, tmp_path, monkeypatch):
+    """-o given to steps went to the script without a word; -dash.py printed render's help
+    (-d -a -s -h), exit 0; -o - with stdout closed exited 0 with the picture lost; --help to a
+    full disk was a traceback; check --json with a pass that does not exist printed no document."""
+    quiet = scripts / "quiet.py"
+    quiet.write_text(SEED)
+    assert ("Warning: -o went to the script as its own argument: it is an option of gradtrace check and "
+            "expr and render, not of steps") in run("steps", quiet, "-o", "x.svg").stderr
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-dash.py").write_text(SEED)
+    dashed = run("render", "-o", "a.svg", "-dash.py")
+    assert dashed.exit_code == 2 and "write it as ./-dash.py" in dashed.stderr and not (tmp_path / "a.svg").exists()
+    missing = run("check", scripts / "seed.py", "--pass", "9", "--json")
+    assert missing.exit_code == 1 and json.loads(missing.stdout)["notes"][0].startswith("pass 9 does not exist")
+    closed = subprocess.run([sys.executable, "-m", "cli", "render", str(scripts / "seed.py"), "-o", "-"],
+                            stderr=subprocess.PIPE, text=True, cwd=str(ROOT), check=False,
+                            preexec_fn=lambda: os.close(1))  # as `gradtrace ... >&-`
+    assert closed.returncode == 1 and "Error: standard output is closed: write to a file with -o FILE" in closed.stderr
+    if os.path.exists("/dev/full"):
+        with open("/dev/full", "w") as full:
+            helped = subprocess.run([sys.executable, "-m", "cli", "--help"], stdout=full, stderr=subprocess.PIPE,
+                                    text=True, cwd=str(ROOT), check=False)
+        assert helped.returncode == 1 and helped.stderr.strip() == \
+            "Error: cannot write to standard output: No space left on device"
