@@ -213,9 +213,17 @@ def _checked(trace: Trace) -> Trace:
     for v in trace.variables.values():
         if v.name is not None and not isinstance(v.name, str):
             raise ValueError(f"variable {v.id} has a name that is not text")
-        if v.shape is not None and not all(isinstance(n, int) and n >= 0 for n in v.shape):
+        if v.shape is not None and not all(type(n) is int and n >= 0 for n in v.shape):
             raise ValueError(f"variable {v.id} has shape {list(v.shape)}, not whole numbers >= 0")
+        if v.shape is not None and math.prod(v.shape) > _MAX_ELEMENTS:
+            raise ValueError(f"variable {v.id} has shape {list(v.shape)}, more elements than any array holds")
+        if v.creator is not None and type(v.creator) is not int:  # its call may be gone (pruned)
+            raise ValueError(f"variable {v.id} has creator {v.creator!r}, not a call id")
     for c in trace.calls.values():
+        if not isinstance(c.op, str):
+            raise ValueError(f"call {c.id} has an op name that is not text")
+        if c.in_step is not None and (len(c.in_step) != 2 or not all(type(n) is int for n in c.in_step)):
+            raise ValueError(f"call {c.id} has in_step {list(c.in_step)}, not [pass, step]")
         unknown = [i for i in c.inputs + c.outputs if i not in trace.variables]
         if unknown:
             raise ValueError(f"call {c.id} names variable {unknown[0]}, which the document does not hold")
@@ -237,6 +245,16 @@ def _checked(trace: Trace) -> Trace:
     return trace
 
 
+_MAX_ELEMENTS = 2 ** 48
+
+
+def _record_id(value) -> int:
+    """A record's id: a whole number (not true, not "1")."""
+    if type(value) is not int:
+        raise ValueError(f"id {value!r} is not a whole number")
+    return value
+
+
 def _build(data: dict) -> Trace:
     trace = Trace()
     trace.engine = EngineInfo(tuple(data["engine"]["function_classes"]),
@@ -246,11 +264,15 @@ def _build(data: dict) -> Trace:
     trace.calls_made = len(data["calls"])
     trace.error = _error_from_json(data["error"])
     for v in data["variables"]:
+        if _record_id(v["id"]) in trace.variables:
+            raise ValueError(f"two variables have id {v['id']}")
         trace.variables[int(v["id"])] = VariableRecord(
             int(v["id"]), v["name"], v["name_source"], v["kind"],
             tuple(v["shape"]) if v["shape"] is not None else None, v["dtype"],
             _snapshot_from_json(v["value"]), v["creator"], bool(v.get("implicit", False)))
     for c in data["calls"]:
+        if _record_id(c["id"]) in trace.calls:
+            raise ValueError(f"two calls have id {c['id']}")
         trace.calls[int(c["id"])] = CallRecord(
             int(c["id"]), c["op"], tuple(c["inputs"]), tuple(c["outputs"]), int(c["index"]),
             c["generation"], tuple(c["in_step"]) if c["in_step"] else None,
@@ -295,7 +317,14 @@ def loads(text: str) -> Trace:
     except RecursionError as exc:
         raise SchemaError("not a trace: its JSON is nested too deeply; give a trace written by "
                           "'gradtrace render ... -o trace.json'") from exc
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        raise SchemaError(f"malformed {SCHEMA} document ({_one_line(exc)}): re-export it with "
+                          f"'gradtrace render ... -o trace.json'") from exc
     return trace_from_dict(data)
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split(";")[0].split())
 
 
 def load(path: str | os.PathLike) -> Trace:

@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -149,3 +150,26 @@ def test_bytes_and_dates_in_a_saved_trace_are_read_back(data):
 def test_an_unknown_dtype_is_a_malformed_document():
     with pytest.raises(jsonio.SchemaError, match="unknown dtype 'nonsense'"):
         jsonio._snapshot_from_json({"shape": [1], "dtype": "nonsense", "value": ["x"]})
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda d: d["calls"][0].update(op=None), "call 1 has an op name that is not text"),
+    (lambda d: d["calls"][0].update(in_step="x"), "call 1 has in_step ['x'], not [pass, step]"),
+    (lambda d: d["variables"][0].update(shape=[10 ** 12, 10 ** 12]), "more elements than any array holds"),
+    (lambda d: d["variables"].append(dict(d["variables"][0])), "two variables have id 1"),
+    (lambda d: d["calls"].append(dict(d["calls"][0])), "two calls have id 1"),
+    (lambda d: d["variables"][0].update(id=True), "id True is not a whole number"),
+    (lambda d: d["variables"][1].update(creator="1"), "has creator '1', not a call id"),
+])
+def test_crafted_documents_are_malformed_not_internal_errors(change, reason):
+    """Each of these was an internal error (or drawn silently) before."""
+    data = json.loads(jsonio.dumps(generation_trace()))
+    change(data)
+    with pytest.raises(jsonio.SchemaError, match=re.escape(reason)):
+        jsonio.loads(json.dumps(data))
+
+
+def test_a_number_of_thousands_of_digits_is_malformed():
+    text = jsonio.dumps(generation_trace()).replace('"pass_count": 1', '"pass_count": 1' + "0" * 5000, 1)
+    with pytest.raises(jsonio.SchemaError, match=r"malformed gradtrace.trace/1 document \(Exceeds the limit"):
+        jsonio.loads(text)
