@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import io
 import math
 import os
@@ -187,7 +188,13 @@ class _Group(click.Group):
             raise click.ClickException(_one_line(str(exc))) from None
         except OSError as exc:
             where = f"access {exc.filename}" if exc.filename else "write to standard output"
-            raise click.ClickException(_one_line(f"cannot {where}: {exc.strerror or exc}")) from None
+            fix = {errno.EACCES: "check its permissions, or choose another path",
+                   errno.EPERM: "check its permissions, or choose another path",
+                   errno.ENOSPC: "free some space, or write elsewhere",
+                   errno.ENAMETOOLONG: "choose a shorter name",
+                   errno.ENXIO: "choose a file instead"}.get(exc.errno)
+            raise click.ClickException(_one_line(f"cannot {where}: {exc.strerror or exc}"
+                                                 + (f"; {fix}" if fix else ""))) from None
         except Exception as exc:  # a bug of ours: one line, the traceback only on request
             if os.environ.get("GRADTRACE_DEBUG"):
                 raise

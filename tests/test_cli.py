@@ -1592,3 +1592,12 @@ def test_short_options_and_dashed_names_and_closed_streams(scripts, tmp_path, mo
                                     text=True, cwd=str(ROOT), check=False)
         assert helped.returncode == 1 and helped.stderr.strip() == \
             "Error: cannot write to standard output: No space left on device"
+
+
+def test_an_os_error_names_a_fix(scripts, monkeypatch):
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "rodir/fr")
+    monkeypatch.setattr(cli, "_prepare_frames_dir", denied)
+    result = run("render", scripts / "seed.py", "--frames", "rodir/fr")
+    assert error_line(result) == ("Error: cannot access rodir/fr: Permission denied; check its permissions, "
+                                  "or choose another path")

@@ -94,8 +94,8 @@ def _errors(trace, pass_record, calls) -> dict[int, str]:
 
 
 def _var_tooltip(trace, var_id: int, value, view: GradView | None, findings: list) -> str:
-    name = trace.name_of(var_id) or f"v{var_id}"
-    lines = [f"{name} = {format_array(value, 8)}"]
+    name = trace.name_of(var_id)
+    lines = [f"{name} (v{var_id}) = {format_array(value, 8)}" if name else f"v{var_id} = {format_array(value, 8)}"]
     if value is not None and value.shape:
         lines[0] += f"  {format_shape(value)}"
     if view is not None:
@@ -105,7 +105,7 @@ def _var_tooltip(trace, var_id: int, value, view: GradView | None, findings: lis
 
 
 def _fn_tooltip(call, steps: list, steps_total: int, findings: list, error: str | None) -> str:
-    lines = [f"{call.op}: forward call {call.index}"]
+    lines = [f"{call.op} (f{call.id}): forward call {call.index}"]
     if len(steps) == 1:
         lines.append(f"backward step {badge_text(steps[0])} ({steps[0]} of {steps_total})")
     elif steps:

@@ -613,3 +613,12 @@ def test_a_number_wrapped_inside_the_first_step_is_not_named_a_seed():
     implicit = [v for v, r in t.variables.items() if r.implicit]
     assert implicit and not set(implicit) & set(names)  # the -1 read "y.grad (seed of pass 1)", as the seed did
     assert sorted(names.values()) == ["y.grad (seed)"]
+
+
+def test_tooltips_start_with_the_ids_reports_use():
+    """check names `Exp (f1)` and `x (v1)`: the picture's tooltips say which box that is."""
+    with tracer.trace() as t:
+        E.square(E.exp(E.Variable(np.array(2.0), name="x"))).backward()
+    source = to_dot(t, theme="debug").source
+    assert 'TOOLTIP="x (v1) = 2' in source and 'TOOLTIP="v2 = 7.389' in source
+    assert 'TOOLTIP="Exp (f1): forward call 1' in source
