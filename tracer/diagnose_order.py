@@ -38,6 +38,10 @@ _HINT_ONE_ARRAY = ("the gradients of all {n} inputs arrived as one: backward ret
                    "tuple, `return {names}`")
 _HINT_TRANSPOSED = ("a transposed gradient: the backward multiplies in the wrong order or forgets a "
                     ".T (for y = x @ W: gx = gy @ W.T and gW = x.T @ gy)")
+_HINT_SWAPPED = ("the two gradients are each shaped like the other input: the backward returns them "
+                 "in the wrong order (return gx, gW in the order of the inputs x, W)")
+_HINT_BROADCAST = ("the gradient is smaller than its input: a forward that reduced (sum, mean) must "
+                   "spread the gradient back in backward (broadcast_to the input's shape)")
 _HINT_SHAPE = ("a broadcast in forward must be undone in backward: sum the gradient back to the "
                "input's shape (sum_to)")
 
@@ -567,6 +571,8 @@ def check_shapes(trace, pass_record) -> list:
                 continue
             if tuple(grad.shape) != tuple(record.shape):
                 flagged.add(vid)
+                if _passed_on(trace, call, step, grad):
+                    continue  # it got a wrong shape and handed it on: the step that made it is reported
                 finding = _shape_finding(
                     trace, pass_record, vid, grad.shape, record.shape,
                     f"{op_of(trace, call.id)}.backward returned a gradient of shape "
@@ -577,6 +583,8 @@ def check_shapes(trace, pass_record) -> list:
                         tuple(grad.shape) == (inputs,) + tuple(record.shape):
                     names = ", ".join(f"gx{i}" for i in range(inputs))
                     finding = replace(finding, hint=_HINT_ONE_ARRAY.format(n=inputs, names=names))
+                elif _swapped(trace, call, step, position):
+                    finding = replace(finding, hint=_HINT_SWAPPED)
                 findings.append(finding)
     for vid, grad in sorted(pass_record.grads.items()):
         record = trace.variables.get(vid)
@@ -590,9 +598,33 @@ def check_shapes(trace, pass_record) -> list:
     return findings
 
 
+def _passed_on(trace, call, step, grad) -> bool:
+    """The step received a gradient of another shape than its output's, and returned that very
+    shape: it handed on a wrong shape made before it (Add after a Sum that did not broadcast)."""
+    for position, out in enumerate(call.outputs):
+        received = step.grads_in[position] if position < len(step.grads_in) else None
+        record = trace.variables.get(out)
+        if received is not None and record is not None and record.shape is not None and \
+                tuple(received.shape) != tuple(record.shape) and tuple(received.shape) == tuple(grad.shape):
+            return True
+    return False
+
+
+def _swapped(trace, call, step, position) -> bool:
+    """Each of two inputs got the gradient shaped like the other's (``return gW, gx``)."""
+    if len(call.inputs) != 2 or len(step.grads_out) < 2 or any(g is None for g in step.grads_out[:2]):
+        return False
+    shapes = [trace.variables[v].shape if v in trace.variables else None for v in call.inputs]
+    if any(s is None for s in shapes) or tuple(shapes[0]) == tuple(shapes[1]):
+        return False
+    return tuple(step.grads_out[0].shape) == tuple(shapes[1]) and tuple(step.grads_out[1].shape) == tuple(shapes[0])
+
+
 def _shape_finding(trace, pass_record, vid, grad_shape, shape, message, call, step):
     grad_shape, shape = tuple(grad_shape), tuple(shape)
     severity, hint = "error", _HINT_SHAPE
+    if _size(grad_shape) < _size(shape) and _broadcasts_to(grad_shape, shape):
+        hint = _HINT_BROADCAST  # Sum.backward returning gy as it is
     if len(shape) == 2 and grad_shape == shape[::-1]:
         message += ": the transpose of its shape"
         hint = _HINT_TRANSPOSED

@@ -1423,3 +1423,35 @@ def test_long_step_lists_are_cut_in_messages_and_numbers():
     (repeated,) = [f for f in diagnose(t, checks=["repeated-step"]) if f.call == 1]
     assert re.search(r"\(steps (\d+, ){10}\.\.\. \([\d,]+ in all\)\)", repeated.message), repeated.message
     assert len(repeated.numbers["steps"]) == 10
+
+
+def test_a_wrong_shape_is_reported_where_it_was_made_not_where_it_was_handed_on():
+    """Sum.backward returning gy unbroadcast: every correct op after it handed the () gradient on
+    and was reported too (18 errors), with a sum_to hint where broadcast_to is needed."""
+    eng = make_engine()
+
+    class SumNoBroadcast(eng.Function):
+        def forward(self, x):
+            return x.sum()
+
+        def backward(self, gy):
+            return gy
+
+    class MatMulSwapped(eng.Function):
+        def forward(self, x, w):
+            return x @ w
+
+        def backward(self, gy):
+            x, w = self.inputs
+            return x.data.T @ gy, gy @ w.data.T  # gW, gx: in the wrong order
+
+    with np.errstate(all="ignore"), tracer.trace(eng.Function, eng.Variable) as t:
+        x = eng.Variable(np.array([1.0, 2.0, 3.0]), name="x")
+        SumNoBroadcast()(eng.Add()(eng.Exp()(x), x)).backward()
+    (found,) = diagnose(t, checks=["shape-mismatch"])
+    assert found.call == op_call(t, "SumNoBroadcast") and "broadcast_to the input's shape" in found.hint
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x, w = eng.Variable(np.ones((4, 3)), name="x"), eng.Variable(np.ones((3, 2)), name="W")
+        MatMulSwapped()(x, w).backward()
+    hints = {f.hint for f in diagnose(t, checks=["shape-mismatch"])}
+    assert len(hints) == 1 and hints.pop().startswith("the two gradients are each shaped like the other input")
