@@ -47,6 +47,13 @@
       if (number && number.textContent in data.badges) { badges[number.textContent] = [rect, number]; }
     });
   });
+  var built = [];  // [element, step]: what a step's backward built, faint until it has run
+  Object.keys(data.made || {}).forEach(function (n) {
+    data.made[n].forEach(function (id) {
+      var node = document.getElementById(id);
+      if (node) { built.push([node, Number(n)]); }
+    });
+  });
   var nowRows = document.querySelectorAll('g[id^="a_legend_now"]');  // legend rows about the step shown
   var captionGroup = document.getElementById("a_caption");
   var caption = captionGroup && captionGroup.querySelector("text");
@@ -98,6 +105,10 @@
     });
     rows("Gradients received (one per output)", step.received, false);
     rows("Gradients sent (one per input)", step.sent, true);
+    if (step.built && step.built.length) {
+      panel.appendChild(element("h3", "", "Calls this backward made (dashed)"));
+      panel.appendChild(element("div", "num", step.built.join(", ")));
+    }
     if (step.error) {
       panel.appendChild(element("h3", "", "Error"));
       panel.appendChild(element("div", "error", step.error));
@@ -133,6 +144,9 @@
       badges[n][0].setAttribute("fill", done ? colours[0] : "#ffffff");
       badges[n][0].setAttribute("stroke", done ? "none" : colours[0]);
       badges[n][1].setAttribute("fill", done ? colours[1] : colours[0]);
+    });
+    built.forEach(function (pair) {
+      if (pair[1] > k) { pair[0].setAttribute("opacity", "0.15"); } else { pair[0].removeAttribute("opacity"); }
     });
     var step = k ? data.steps[k - 1] : { call: null, caption: data.before };
     if (fnBoxes[step.call]) {

@@ -74,10 +74,28 @@ def _steps(made: Frames) -> list[dict]:
         runs = made.runs.get(step.call, [])
         again = [f"already ran at step {n}" for n in runs if n < step.index] + \
             [f"ran again at step {n}" for n in runs if n > step.index]
+        built = [trace.calls[c].op for c in step.inner_calls if c in trace.calls]
         out.append({"n": step.index, "badge": badge_text(step.index), "op": call.op if call else "?",
-                    "call": step.call, "caption": made.captions[step.index], "again": again,
+                    "call": step.call, "caption": made.captions[step.index], "again": again, "built": built,
                     "received": received, "sent": sent, "error": error, "findings": findings})
     return out
+
+
+def _made_by_steps(made: Frames) -> dict[str, list]:
+    """Step -> [SVG ids] of what that step's backward built (its calls, their outputs and edges):
+    faint until the step has run, so the gradients' own graph grows as the player steps."""
+    trace, record = made.trace, made.pass_record
+    found: dict[str, list] = {}
+    for call_id in sorted(record.inner_calls):
+        call = trace.calls.get(call_id)
+        if call is None or call.in_step is None or call.in_step[0] != record.id or not call.in_step[1]:
+            continue
+        ids = found.setdefault(str(call.in_step[1]), [])
+        ids.append(f"f{call_id}")
+        ids.extend(f"e{call_id}i{p}" for p in range(len(call.inputs)))
+        ids.extend(f"e{call_id}o{k}" for k in range(len(call.outputs)))
+        ids.extend(f"v{v}" for v in call.outputs)
+    return found
 
 
 def _data(made: Frames, interval_ms: int) -> str:
@@ -90,7 +108,7 @@ def _data(made: Frames, interval_ms: int) -> str:
             "fnBorder": {str(k): v.split('"')[1] for k, v in sorted(made._fn_stroke.items())},
             "badges": {str(step): [fill, number.split('"')[1]]
                        for step, (_, fill, number) in sorted(made._badges.items())},
-            "cells": cells, "steps": _steps(made)}
+            "cells": cells, "steps": _steps(made), "made": _made_by_steps(made)}
     text = escape_surrogates(json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 

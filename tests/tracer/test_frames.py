@@ -366,3 +366,24 @@ def test_the_player_shows_the_step_rows_of_the_legend_only_after_step_zero(tmp_p
         dom, log = run_chromium(path.as_uri() + f"#step={step}", tmp_path)
         row = re.search(r'<g id="a_legend_now1"[^>]*>', dom).group(0)
         assert ('visibility="hidden"' in row) is hidden, (step, log[-1000:])
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_the_player_grows_the_gradients_graph_step_by_step(tmp_path):
+    """Under create_graph the calls a step's backward makes were all drawn from the start."""
+    with tracer.trace() as t:
+        x = E.Variable(np.array(2.0), name="x")
+        y = E.sin(E.square(x))
+        y.backward(create_graph=True)
+    made = frames(t)
+    by_step = {s.index: s.inner_calls for s in made.pass_record.steps}
+    assert by_step[1] and by_step[2]  # Sin's backward made cos(...) * gy, Square's 2 * x * gy
+    path = write_player(made, tmp_path / "player.html")
+    dom, log = run_chromium(path.as_uri() + "#step=1", tmp_path)
+    assert 'data-step="1"' in dom, log[-2000:]
+    faint = set(re.findall(r'<g id="(f\d+)" class="node[^"]*" opacity="0.15"', dom))
+    assert faint == {f"f{c}" for c in by_step[2]}  # step 2's calls: not made yet
+    assert "Calls this backward made (dashed)" in dom
+    dom, _ = run_chromium(path.as_uri() + "#step=2", tmp_path)
+    assert 'opacity="0.15"' not in dom
