@@ -33,6 +33,8 @@ _FN_GROUP = re.compile(r'f\d+|a_f\d+t')
 _BADGE = re.compile(r'<rect (fill="([^"]*)" stroke="none")[^>]*/>\n<text [^>]*?( fill="[^"]*")>(\d+)</text>')
 _EDGE = re.compile(r'<g id="g(\d+)_\d+" class="edge grad s\d+"()')
 _NOW = re.compile(r'<g id="a_legend_now(\d)"()')  # legend rows about the step shown: not in frame 0
+_BUILT = re.compile(r'<g id="([fv]\d+|e\d+[io]\d+)" class="[^"]*"()')  # boxes and edges a step may make
+BUILT_OPACITY = "0.15"  # what a later step's backward builds, before it runs
 _CAPTION = re.compile(r'<g id="a_caption"><a xlink:title="[^"]*">\n<text [^>]*>([^<]*)</text>')
 _TEXT_POS = re.compile(r'x="([^"]+)" y="([^"]+)".*font-size="([^"]+)"')
 
@@ -181,6 +183,10 @@ class Frames:
             spans.append((m.start(2), m.end(2), ("edge", int(m.group(1)))))
         for m in _NOW.finditer(svg):
             spans.append((m.start(2), m.end(2), ("now", int(m.group(1)))))
+        built = {element: step for step, ids in self.built_by_step().items() for element in ids}
+        for m in _BUILT.finditer(svg):
+            if m.group(1) in built:
+                spans.append((m.start(2), m.end(2), ("built", m.group(1), built[m.group(1)])))
         caption = _CAPTION.search(svg)
         if caption:
             spans.append((caption.start(1), caption.end(1), ("caption", 0)))
@@ -200,6 +206,24 @@ class Frames:
         self._slots = {key: 2 * i + 1 for i, key in enumerate(keys)}
         self._edges = [(2 * i + 1, key[1]) for i, key in enumerate(keys) if key[0] == "edge"]
         self._now_rows = [2 * i + 1 for i, key in enumerate(keys) if key[0] == "now"]
+        self._built = [(2 * i + 1, key[2]) for i, key in enumerate(keys) if key[0] == "built"]
+
+    def built_by_step(self) -> dict[int, list[str]]:
+        """Step -> the SVG ids of what that step's backward built (create_graph: the calls of the
+        gradients' own graph, their outputs and edges): faint in frames and the player until the
+        step has run, so that graph grows step by step."""
+        trace, record = self.trace, self.pass_record
+        found: dict[int, list[str]] = {}
+        for call_id in sorted(record.inner_calls):
+            call = trace.calls.get(call_id)
+            if call is None or call.in_step is None or call.in_step[0] != record.id or not call.in_step[1]:
+                continue
+            ids = found.setdefault(call.in_step[1], [])
+            ids.append(f"f{call_id}")
+            ids.extend(f"e{call_id}i{p}" for p in range(len(call.inputs)))
+            ids.extend(f"e{call_id}o{k}" for k in range(len(call.outputs)))
+            ids.extend(f"v{v}" for v in call.outputs)
+        return found
 
     def _text_element(self, var: int, look: Look) -> str:
         x, y, size = self._text_pos[var]
@@ -224,7 +248,13 @@ class Frames:
             parts[slots[("badge", step)]], parts[slots[("badgetext", step)]] = pending[step]
         for index in self._now_rows:  # frame 0 shows no step: its legend rows are hidden there
             parts[index] = b' visibility="hidden"'
+        built_by_step: dict[int, list[int]] = {}
+        for index, step in self._built:
+            built_by_step.setdefault(step, []).append(index)
+            parts[index] = f' opacity="{BUILT_OPACITY}"'.encode("ascii")
         for k in range(self.count + 1):
+            for index in built_by_step.get(k, ()):
+                parts[index] = b""
             if k == 1:
                 for index in self._now_rows:
                     parts[index] = b""

@@ -48,7 +48,7 @@
     });
   });
   var built = [];  // [element, step]: what a step's backward built, faint until it has run
-  Object.keys(data.made || {}).forEach(function (n) {
+  Object.keys(data.made).forEach(function (n) {
     data.made[n].forEach(function (id) {
       var node = document.getElementById(id);
       if (node) { built.push([node, Number(n)]); }
@@ -146,7 +146,7 @@
       badges[n][1].setAttribute("fill", done ? colours[1] : colours[0]);
     });
     built.forEach(function (pair) {
-      if (pair[1] > k) { pair[0].setAttribute("opacity", "0.15"); } else { pair[0].removeAttribute("opacity"); }
+      if (pair[1] > k) { pair[0].setAttribute("opacity", data.builtOpacity); } else { pair[0].removeAttribute("opacity"); }
     });
     var step = k ? data.steps[k - 1] : { call: null, caption: data.before };
     if (fnBoxes[step.call]) {

@@ -9,7 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 from .dotnodes import constant_ids, role_names
-from .frames import Frames, frames
+from .frames import BUILT_OPACITY, Frames, frames
 from .jsonio import escape_surrogates
 from .labels import badge_text, format_array
 from .output import write_atomic
@@ -81,23 +81,6 @@ def _steps(made: Frames) -> list[dict]:
     return out
 
 
-def _made_by_steps(made: Frames) -> dict[str, list]:
-    """Step -> [SVG ids] of what that step's backward built (its calls, their outputs and edges):
-    faint until the step has run, so the gradients' own graph grows as the player steps."""
-    trace, record = made.trace, made.pass_record
-    found: dict[str, list] = {}
-    for call_id in sorted(record.inner_calls):
-        call = trace.calls.get(call_id)
-        if call is None or call.in_step is None or call.in_step[0] != record.id or not call.in_step[1]:
-            continue
-        ids = found.setdefault(str(call.in_step[1]), [])
-        ids.append(f"f{call_id}")
-        ids.extend(f"e{call_id}i{p}" for p in range(len(call.inputs)))
-        ids.extend(f"e{call_id}o{k}" for k in range(len(call.outputs)))
-        ids.extend(f"v{v}" for v in call.outputs)
-    return found
-
-
 def _data(made: Frames, interval_ms: int) -> str:
     cells = [{str(v): [look.text, look.fill, look.color, int(look.italic), int(look.bold), look.tip]
               for v, look in sorted(frame.items())} for frame in made.looks]
@@ -108,7 +91,9 @@ def _data(made: Frames, interval_ms: int) -> str:
             "fnBorder": {str(k): v.split('"')[1] for k, v in sorted(made._fn_stroke.items())},
             "badges": {str(step): [fill, number.split('"')[1]]
                        for step, (_, fill, number) in sorted(made._badges.items())},
-            "cells": cells, "steps": _steps(made), "made": _made_by_steps(made)}
+            "cells": cells, "steps": _steps(made),
+            "made": {str(step): ids for step, ids in sorted(made.built_by_step().items())},
+            "builtOpacity": BUILT_OPACITY}
     text = escape_surrogates(json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 

@@ -387,3 +387,6 @@ def test_the_player_grows_the_gradients_graph_step_by_step(tmp_path):
     assert "Calls this backward made (dashed)" in dom
     dom, _ = run_chromium(path.as_uri() + "#step=2", tmp_path)
     assert 'opacity="0.15"' not in dom
+    slides = list(made.svgs(0))  # the frames grow the same way
+    assert set(re.findall(r'<g id="(f\d+)" class="node[^"]*" opacity="0.15"', slides[1])) == faint
+    assert 'opacity="0.15"' not in slides[2]
