@@ -185,7 +185,10 @@ class _Group(click.Group):
             _silence_stdout()
             raise click.exceptions.Exit(1) from None
         except tracer.TraceError as exc:
-            raise click.ClickException(_one_line(str(exc))) from None
+            # the API's wording names its keep= argument first: here the option is what helps
+            message = re.sub(r"keep='all' or keep=(\d+) \(gradtrace: (--keep all or --keep \d+)\)", r"\2",
+                             str(exc))
+            raise click.ClickException(_one_line(message)) from None
         except OSError as exc:
             where = f"access {exc.filename}" if exc.filename else "write to standard output"
             fix = {errno.EACCES: "check its permissions, or choose another path",

@@ -971,7 +971,7 @@ def test_pass_last_with_a_keep_that_left_it_out_says_which_pass_is_shown(tmp_pat
 def test_a_pass_that_was_not_kept_names_the_cli_fix(tmp_path):
     result = run("steps", SAMPLES / "newton.py", "--keep", "last", "--iterations", "2", "--pass", "2")
     assert result.exit_code == 1
-    assert error_line(result).endswith("(gradtrace: --keep all or --keep 2)")
+    assert error_line(result).endswith("; record it with --keep all or --keep 2")  # not keep='all' first
 
 
 @pytest.mark.parametrize("keep", ["first", "3"])

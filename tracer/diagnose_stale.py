@@ -76,6 +76,8 @@ def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None,
             continue
         name = trace.name_of(vid)
         clear = f"{name}.cleargrad()" if name else "cleargrad() on it"
+        if name and "." in name and not name.startswith("."):  # a model's parameter: model.l1.W
+            clear = f"{name.split('.')[0]}.cleargrads() (or {clear})"
         if training and vid in unchanged:
             if settings is not None:
                 settings.note(_NOTE_DATA.format(label=var_label(trace, vid), clear=clear))

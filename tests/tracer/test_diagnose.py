@@ -1455,3 +1455,24 @@ def test_a_wrong_shape_is_reported_where_it_was_made_not_where_it_was_handed_on(
         MatMulSwapped()(x, w).backward()
     hints = {f.hint for f in diagnose(t, checks=["shape-mismatch"])}
     assert len(hints) == 1 and hints.pop().startswith("the two gradients are each shaped like the other input")
+
+
+def test_a_stale_parameter_of_a_model_is_told_to_clear_the_models_gradients():
+    class Layer:
+        def __init__(self):
+            self.W = E.Parameter(np.array([0.5]), name="W")
+
+    class Model:
+        def __init__(self):
+            self.l1, self.l2 = Layer(), Layer()
+
+    with tracer.trace(keep="all") as t:
+        model = Model()
+        for _ in range(2):  # never cleared
+            E.sum(model.l1.W * model.l2.W * 3.0).backward()
+            for p in (model.l1.W, model.l2.W):
+                p.data = p.data - 0.1 * p.grad.data
+    hints = {f.hint for f in diagnose(t, checks=["stale-gradient"])}
+    assert hints == {f"call model.cleargrads() (or model.{n}.W.cleargrad()) (or set .grad = None) before each "
+                     f"backward, e.g. at the start of every training step; ignore this if you meant to add up "
+                     f"the gradients of several backward calls" for n in ("l1", "l2")}
