@@ -38,6 +38,9 @@ _HINT_ONE_ARRAY = ("the gradients of all {n} inputs arrived as one: backward ret
                    "tuple, `return {names}`")
 _HINT_TRANSPOSED = ("a transposed gradient: the backward multiplies in the wrong order or forgets a "
                     ".T (for y = x @ W: gx = gy @ W.T and gW = x.T @ gy)")
+_HINT_ROOT_PASSED = ("the backward loop gave this function the root's gradient (or ones) instead of its "
+                     "outputs' own: pass each function the .grad of its outputs ([output.grad for output "
+                     "in f.outputs], the book's gys)")
 _HINT_SWAPPED = ("the two gradients are each shaped like the other input: the backward returns them "
                  "in the wrong order (return gx, gW in the order of the inputs x, W)")
 _HINT_BROADCAST = ("the gradient is smaller than its input: a forward that reduced (sum, mean) must "
@@ -166,6 +169,13 @@ def _received_other_than_left(trace, pass_record, tolerance: float = 1e-6) -> li
                     f"the same array as the .grad of {var_label(trace, shared[0])}, changed in place",
                     pass_id=pass_record.id, call=call.id, variable=out, step=step.index,
                     hint=_HINT_ALIASED))
+            elif pass_record.root in holders:  # f.backward(self.grad): the root's, for every function
+                findings.append(replace(
+                    _passed_finding(trace, pass_record, call, step, out, have, expected, left_by),
+                    message=_passed_finding(trace, pass_record, call, step, out, have, expected,
+                                            left_by).message + f", and {_short_text(have)} is what "
+                    f"{var_label(trace, pass_record.root)}, the root, holds",
+                    hint=_HINT_ROOT_PASSED))
         for position, vid in enumerate(call.inputs):
             left = amount(step.accumulated[position]) if position < len(step.accumulated) else None
             if left is not None:
@@ -331,9 +341,9 @@ def check_order(trace, pass_record, kinds) -> list:
     findings = []
     if "wrong-backward" in kinds:
         findings += _short_returns(trace, pass_record)
-    if "wrong-gradient-passed" in kinds and pass_record.kind == "manual" and \
-            not grads_written_after_steps(trace, pass_record):
-        findings += _received_other_than_left(trace, pass_record)  # a manual pass: only these
+    if "wrong-gradient-passed" in kinds and not grads_written_after_steps(trace, pass_record):
+        findings += [f for f in _received_other_than_left(trace, pass_record)
+                     if f.kind == "wrong-gradient-passed"]  # an automatic pass: the root's passed
     if "premature-backward" in kinds:
         findings += _premature(trace, pass_record, runs, _contribution_steps(trace, pass_record))
     if "repeated-step" in kinds:
@@ -429,7 +439,8 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
     findings += [f for f in _lost_before_use(trace, pass_record, per_var) if f.variable not in flagged]
     if pass_record.kind != "manual":  # a .grad shared with another and changed in place
         flagged = {f.variable for f in findings}
-        findings += [f for f in _received_other_than_left(trace, pass_record) if f.variable not in flagged]
+        findings += [f for f in _received_other_than_left(trace, pass_record)
+                     if f.variable not in flagged and f.kind == "overwritten-gradient"]
     return findings
 
 

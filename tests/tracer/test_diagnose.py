@@ -1476,3 +1476,37 @@ def test_a_stale_parameter_of_a_model_is_told_to_clear_the_models_gradients():
     assert hints == {f"call model.cleargrads() (or model.{n}.W.cleargrad()) (or set .grad = None) before each "
                      f"backward, e.g. at the start of every training step; ignore this if you meant to add up "
                      f"the gradients of several backward calls" for n in ("l1", "l2")}
+
+
+def test_an_automatic_loop_passing_the_roots_gradient_to_every_function_is_named():
+    """The book's step 8 loop written x.grad = f.backward(self.grad): only a leaf-gradient finding,
+    whose hint named causes that did not apply."""
+    class RootPassing(recursive.Variable):
+        def backward(self):
+            funcs = [self.creator]
+            while funcs:
+                f = funcs.pop()
+                f.input.grad = f.backward(self.grad)  # the root's gradient, for every function
+                if f.input.creator is not None:
+                    funcs.append(f.input.creator)
+
+    class Fn(recursive.Function):
+        def __call__(self, input):
+            output = super().__call__(input)
+            output.__class__ = RootPassing
+            return output
+
+    class Square(Fn, recursive.Square):
+        pass
+
+    class Exp(Fn, recursive.Exp):
+        pass
+
+    with tracer.trace(recursive.Function, RootPassing) as t:
+        x = RootPassing(np.array(0.5))
+        y = Square()(Exp()(Square()(x)))
+        y.grad = np.array(1.0)
+        y.backward()
+    passed = [f for f in diagnose(t) if f.kind == "wrong-gradient-passed"]
+    assert [f.step for f in passed] == [2, 3]
+    assert "is what y (v4), the root, holds" in passed[0].message and "the book's gys" in passed[0].hint
