@@ -1601,3 +1601,15 @@ def test_an_os_error_names_a_fix(scripts, monkeypatch):
     result = run("render", scripts / "seed.py", "--frames", "rodir/fr")
     assert error_line(result) == ("Error: cannot access rodir/fr: Permission denied; check its permissions, "
                                   "or choose another path")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_child_the_script_forks_ends_with_the_script(tmp_path):
+    """The child went on into gradtrace and wrote OUT a second time."""
+    script = tmp_path / "fork.py"
+    script.write_text(SEED + "import os\npid = os.fork()\nif pid == 0:\n    print('child')\n"
+                      "else:\n    os.waitpid(pid, 0)\n    print('parent')\n")
+    done = subprocess.run([sys.executable, "-m", "cli", "render", str(script), "-o", str(tmp_path / "g.svg")],
+                          capture_output=True, text=True, cwd=str(ROOT), check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("wrote ") == 1 and "child" in done.stdout and "parent" in done.stdout

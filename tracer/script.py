@@ -206,9 +206,12 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     sys.modules["__main__"] = module
     if is_notebook:
         _cache_sources(notebook.sources)
+    started_in = os.getpid()
     try:
         failure = _execute(units, module.__dict__, recording, script_dir if is_notebook else None)
         failure_text = script_traceback(failure, script) if failure is not None else None
+        if os.getpid() != started_in:  # a child the script forked reached the script's end
+            _end_forked_child(failure, failure_text)
     finally:
         sys.stdin, sys.stdout, sys.stderr = (_usable(stream, fd, mode) for stream, fd, mode
                                              in zip(saved_streams, (0, 1, 2), ("r", "w", "w")))
@@ -235,6 +238,24 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
         message = str(failure.code) if isinstance(failure, SystemExit) else str(failure)
         result.error = ErrorRecord(type(failure).__name__, message, step, failure_text)
     return result
+
+
+def _end_forked_child(failure, failure_text: str | None) -> None:
+    """End a process the script forked where the script ends, as ``python script.py`` would:
+    else it went on to draw and write OUT a second time."""
+    code = 0
+    if isinstance(failure, SystemExit):
+        code = failure.code if isinstance(failure.code, int) else (0 if failure.code is None else 1)
+    elif isinstance(failure, _HardExit):
+        code = failure.code
+    elif failure is not None:
+        code = 1
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            sys.__stderr__.write(failure_text or f"{type(failure).__name__}: {failure}\n")
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            stream.flush()
+    os._exit(code)
 
 
 class _HardExit(BaseException):
