@@ -1613,3 +1613,13 @@ def test_a_child_the_script_forks_ends_with_the_script(tmp_path):
                           capture_output=True, text=True, cwd=str(ROOT), check=False)
     assert done.returncode == 0, done.stderr
     assert done.stderr.count("wrote ") == 1 and "child" in done.stdout and "parent" in done.stdout
+
+
+def test_a_sample_that_records_nothing_is_not_written_as_an_empty_picture(tmp_path):
+    samples_dir = tmp_path / "mine"
+    samples_dir.mkdir()
+    (samples_dir / "seed.py").write_text(SEED)
+    (samples_dir / "noeng.py").write_text('"""Prints only."""\nprint("no engine")\n')
+    result = run("samples", "--dir", samples_dir, "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "noeng: it made no Function call on a graph" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["seed.svg"]

@@ -123,6 +123,9 @@ def render_sample(sample: Sample, out_dir: str | os.PathLike, fmt: str = "svg", 
                     os.chdir(cwd)
             if trace.error is not None:
                 result.error = f"the sample raised {trace.error}"
+            elif not any(call.inputs or call.outputs for call in trace.calls.values()):
+                result.error = ("it made no Function call on a graph (no engine found?): nothing to "
+                                "draw, nothing written")  # as render refuses it: an empty picture
             else:
                 options = {**sample.options, **dot_options}
                 result.path = write_atomic(target, export(trace, fmt, renderer=renderer, **options))
