@@ -167,3 +167,10 @@ def test_labels_of_softmax_cross_entropy_are_bound_as_class_indices():
     for bad in ("t=[0.5]", "t=[-1]", "t=[1e30]", "t=[nan]"):
         with pytest.raises(E.BindingError, match="class indices: give whole numbers from 0"):
             E.trace_expression("softmax_cross_entropy(x, t)", E.parse_bindings(["x=[[1,2]]", bad]))
+
+
+def test_a_number_too_large_for_a_float_is_a_binding_error_not_an_internal_one():
+    huge = "1" + "0" * 500
+    with pytest.raises(E.BindingError, match=r"--let x=1000.*\.\.\.\(501 characters\): the number is too "
+                                             r"large for a float"):
+        E.parse_bindings([f"x={huge}"])

@@ -96,11 +96,15 @@ def parse_binding(text: str) -> tuple[str, np.ndarray]:
                            f"e.g. --let x=0.5")
     if name in FUNCTIONS or name in CONSTANTS:
         raise BindingError(f"{name!r} is an engine function or constant: choose another name")
+    shown = value if len(value) <= 60 else f"{value[:40]}...({len(value):,} characters)"
     try:
         node = ast.parse(value, mode="eval").body
         data = np.array(_literal_array(node), dtype=np.float64)
+    except OverflowError:
+        raise BindingError(f"--let {name}={shown}: the number is too large for a float (at most about "
+                           f"1.8e308; inf is allowed)") from None
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        raise BindingError(f"--let {name}={value}: the value must be a number or a nested list of "
+        raise BindingError(f"--let {name}={shown}: the value must be a number or a nested list of "
                            f"numbers of equal lengths, e.g. 0.5 or [[1,2],[3,4]]") from None
     if data.dtype == object:
         raise BindingError(f"--let {name}={value}: the nested lists must have equal lengths")
