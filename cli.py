@@ -515,7 +515,7 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, expose_value=False, c
 
 # check records arrays whole up to this size: its numerical checks need the values themselves
 # (the default of 100 left a book-sized model's MatMul, Sigmoid and Add unchecked).
-CHECK_MAX_ELEMENTS = 10_000
+CHECK_MAX_ELEMENTS = 1_000
 
 
 def _script_options(whole: int):
@@ -964,7 +964,7 @@ def _check(script, args, keep, max_elements, function_class, variable_class, whi
         fix = ("they are not in this file: save the run again with --keep all" if saved else
                "--pass all checks every pass (a create_graph pass's bugs show in it, not in the last)")
         which_checked = (f"pass {checked[0]} was" if len(checked) == 1
-                         else f"passes {_ranges(checked)} were")
+                         else f"passes {diagnosis.ranges(checked)} were")
         notes.append(f"the run's other backward passes (it made {trace.pass_count}; {which_checked} "
                      f"checked): {fix}")
     if trace.pass_count == 0:
@@ -978,20 +978,13 @@ def _check(script, args, keep, max_elements, function_class, variable_class, whi
     else:
         _echo(diagnosis.format_report(findings, trace, notes), nl=False, err=to_stdout)
     if out is not None and trace.calls:  # nothing recorded: an empty picture would replace a good one
-        _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug")
+        if _interrupted(trace) and out != "-" and os.path.exists(out):
+            _warn(f"{script} was interrupted (Ctrl-C), so {out} was left as it was; to see the partial "
+                  f"graph, write to a new file")
+        else:
+            _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug")
     if findings or trace.error is not None:
         raise click.exceptions.Exit(_failure_status(trace))
-
-
-def _ranges(numbers: list) -> str:
-    """``1-10, 300`` for [1, ..., 10, 300]."""
-    runs: list[list[int]] = []
-    for number in numbers:
-        if runs and number == runs[-1][1] + 1:
-            runs[-1][1] = number
-        else:
-            runs.append([number, number])
-    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def _check_document(findings: list, notes: list, trace) -> str:

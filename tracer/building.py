@@ -16,13 +16,13 @@ __all__ = ["build_trace"]
 _tuple_new = tuple.__new__  # makes a NamedTuple record without running its Python-level __new__
 
 
-def _op_name(raw: tuple, classes: list) -> str:
-    """A call's op name: its class's, or the ``name`` a base Function class called directly
-    was given (``Function("square", f, df)``: one class for every op)."""
+def _op_name(raw: tuple, classes: list, bases: tuple) -> str:
+    """A call's op name: its class's, or the ``name`` an instance of the engine's Function base
+    class itself was given (``Function("square", f, df)``: one class for every op)."""
     state = raw[CALL_STATE]
-    if state:
+    if state and classes[raw[CALL_CLASS]] in bases:
         name = state.get("name")
-        if type(name) is str and name.strip() and "__call__" in classes[raw[CALL_CLASS]].__dict__:
+        if type(name) is str and name.strip():
             return name
     return raw[CALL_OP]
 
@@ -54,8 +54,9 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     _tell_apart(variables, live, namespaces)
     calls = {}
     classes = recorder.classes
+    bases = tuple(recorder.hooks.function_classes) if recorder.hooks is not None else ()
     for call_id, raw in sorted(recorder.raw_calls.items()):
-        calls[call_id] = _tuple_new(CallRecord, (call_id, _op_name(raw, classes), raw[CALL_INPUTS], raw[CALL_OUTPUTS],
+        calls[call_id] = _tuple_new(CallRecord, (call_id, _op_name(raw, classes, bases), raw[CALL_INPUTS], raw[CALL_OUTPUTS],
                                                  call_id, raw[CALL_GENERATION], raw[CALL_IN_STEP],
                                                  tuple(map(freeze, raw[CALL_INPUT_VALUES])),
                                                  raw[CALL_ERROR]))

@@ -13,12 +13,12 @@ from .diagnose_nan import check_nan_backward, check_nan_forward
 from .diagnose_order import check_order, check_overwritten, check_shapes
 from .diagnose_replay import ReplayCache
 from .diagnose_stale import check_stale_gradient, forward_inputs
-from .diagnose_report import findings_from_json, findings_to_json, format_report
+from .diagnose_report import findings_from_json, findings_to_json, format_report, ranges
 from .errors import TraceError
 from .records import Finding
 from .trace import require_trace
 
-__all__ = ["diagnose", "attach", "format_report", "findings_to_json", "findings_from_json",
+__all__ = ["diagnose", "attach", "format_report", "findings_to_json", "findings_from_json", "ranges",
            "CHECKS", "DEFAULT_TOLERANCE", "DEFAULT_BUDGET", "DiagnoseError"]
 
 CHECKS = KINDS
@@ -144,7 +144,7 @@ def _run_checks(trace, kinds, settings: Settings, pass_records, scoped: bool = F
             of_pass += check_shapes(trace, pass_record)
         in_place = None
         if "changed-input" in kinds or "wrong-backward" in kinds:
-            in_place = in_place_changes(trace, pass_record, cache)
+            in_place = in_place_changes(trace, pass_record, cache, settings.per_signature)
         if "wrong-backward" in kinds:
             of_pass += check_wrong_backward(trace, pass_record, settings, cache, in_place)
             of_pass += check_detached(trace, pass_record, settings, cache)

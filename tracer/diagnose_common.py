@@ -26,6 +26,9 @@ class Settings:
     budget: int = 100_000
     notes: list[str] = field(default_factory=list)
     spent: int = 0  # forward re-runs the leaf-gradient checks have used so far
+    # steps / calls checked so far per (check, op, input shapes), across the passes of one
+    # diagnosis: check's first 10 passes and the last repeat one graph
+    per_signature: dict = field(default_factory=dict)
 
     def note(self, text: str) -> None:
         """Remember that something could not be checked (each text once)."""

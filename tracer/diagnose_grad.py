@@ -77,13 +77,14 @@ def check_wrong_backward(trace, pass_record, settings: Settings, cache: ReplayCa
     A step whose input a later forward changed in place (``in_place``) is judged at the value its
     backward read.
     """
-    findings, flagged, seen, skipped = [], set(), {}, 0
+    findings, flagged, skipped = [], set(), 0
+    seen = settings.per_signature
     for step in pass_record.steps:
         call = trace.calls.get(step.call)
         if call is None or step.error or not step.grads_out:
             continue
-        signature = (call.op, tuple((trace.variables[v].shape, trace.variables[v].dtype)
-                                    if v in trace.variables else None for v in call.inputs))
+        signature = ("wrong-backward", call.op, tuple((trace.variables[v].shape, trace.variables[v].dtype)
+                                                      if v in trace.variables else None for v in call.inputs))
         if seen.get(signature, 0) >= PER_SIGNATURE:
             skipped += 1
             continue
@@ -108,7 +109,7 @@ def check_wrong_backward(trace, pass_record, settings: Settings, cache: ReplayCa
                                            changed_outputs))
     if skipped:
         settings.note(f"wrong-backward: pass {pass_record.id}: {skipped} steps not checked "
-                      f"(at most {PER_SIGNATURE} per op and input shapes)")
+                      f"(at most {PER_SIGNATURE} per op and input shapes in one check)")
     return findings
 
 

@@ -11,6 +11,8 @@ from .diagnose_replay import ReplayCache, call_inputs
 from .labels import format_array
 from .snapshot import capture, freeze
 
+PER_SIGNATURE = 50  # re-runs per op and input shapes in one diagnosis (a long run repeats a few)
+
 __all__ = ["InPlace", "Change", "in_place_changes", "check_changed_input"]
 
 _HINT = ("a forward must leave its inputs as they are (their Variables keep that array, and other "
@@ -27,7 +29,9 @@ class Change:
     variable: int
     before: np.ndarray
     after: np.ndarray
+    confirmed: bool = False  # the run itself shows the change (see in_place_changes)
     misled: list[int] = field(default_factory=list)  # calls whose backward read the changed value
+    read_by: list[int] = field(default_factory=list)  # later forwards that ran on the changed value
 
 
 @dataclass
@@ -72,13 +76,23 @@ def _equal(a: np.ndarray, b: np.ndarray) -> bool:
         return bool(np.array_equal(a, b))
 
 
-def in_place_changes(trace, pass_record, cache: ReplayCache) -> InPlace:
-    """Re-run each of the pass's forwards, in order, on what it received and see whether it
-    changed an input array. What a forward received is the recorded input, unless a forward
-    before it changed that variable in place (the recorder saw a variable's value when it was
-    made, and a leaf's after each forward that used it)."""
+def in_place_changes(trace, pass_record, cache: ReplayCache, cap: dict | None = None) -> InPlace:
+    """Re-run the pass's forwards in order, each on what it received, and see which changed an
+    input array.
+
+    What a forward received is its recorded input, unless a forward before it changed that
+    variable (the recorder saw a variable's value when it was made, a leaf's after each forward
+    that used it). A change counts as seen (``confirmed``) only with evidence from the run itself:
+    a leaf recorded, after the forward, as the very value the re-run turned it into; or a later
+    forward whose recorded output only the changed value reproduces. An engine that hands its
+    forwards copies (or keeps .data as Python floats) changes nothing of the Variable's: its
+    re-runs find changes the run never saw. ``cap`` (op and input shapes -> re-runs so far,
+    shared by the passes of one diagnosis) bounds the work on long runs."""
     found = InPlace()
     latest: dict[int, np.ndarray] = {}  # variable id -> its value as the forwards so far left it
+    last_change: dict[int, Change] = {}
+    cap = {} if cap is None else cap
+    changers: set[str] = set()  # ops seen changing an input: never capped
     for call_id in sorted(pass_record.calls):
         call = trace.calls.get(call_id)
         if call is None or call.error or not call.inputs:
@@ -88,8 +102,32 @@ def in_place_changes(trace, pass_record, cache: ReplayCache) -> InPlace:
         if recorded is None:
             continue
         received = [latest.get(vid, array) for vid, array in zip(call.inputs, recorded)]
-        differs = any(not _equal(a, b) for a, b in zip(received, recorded))
-        replay = cache.get(call_id, received if differs else None)
+        differing = [p for p, (a, b) in enumerate(zip(received, recorded)) if not _equal(a, b)]
+        signature = ("changed-input", call.op, tuple(a.shape for a in recorded))
+        if not differing and call.op not in changers and cap.get(signature, 0) >= PER_SIGNATURE:
+            continue
+        cap[signature] = cap.get(signature, 0) + 1
+        replay = cache.get(call_id)
+        changed_by_it = False
+        if differing:
+            trial = cache.try_inputs(call_id, received)
+            if trial is not None:
+                copies = [a.copy() for a in received]
+                try:
+                    with np.errstate(all="ignore"):
+                        trial.run_on(copies)
+                except Exception:  # noqa: BLE001 - user code
+                    copies = received
+                changed_by_it = all(_equal(copies[p], recorded[p]) for p in differing)
+                if changed_by_it or replay is None:
+                    cache.put(call_id, trial)
+                    replay = trial
+                if replay is trial and not changed_by_it:  # it ran on what a forward before left
+                    for p in differing:
+                        change = last_change.get(call.inputs[p])
+                        if change is not None:
+                            change.confirmed = True
+                            change.read_by.append(call_id)
         if replay is None:
             continue
         copies = [array.copy() for array in replay.inputs]
@@ -101,9 +139,14 @@ def in_place_changes(trace, pass_record, cache: ReplayCache) -> InPlace:
         for position, vid in enumerate(call.inputs):
             before, after = replay.inputs[position], copies[position]
             if not _equal(before, after):
-                found.changes.append(Change(call_id, position, vid, before, after))
-            # what the next forward receives (the recorded value when the script changed it between)
-            latest[vid] = after
+                change = Change(call_id, position, vid, before, after,
+                                confirmed=changed_by_it and position in differing)
+                found.changes.append(change)
+                last_change[vid] = change
+                changers.add(call.op)
+                latest[vid] = after
+            elif vid in trace.variables and trace.variables[vid].creator is None:
+                latest[vid] = before  # a leaf: its value at this forward, to compare the next one with
     for change in found.changes:
         found.final[change.variable] = latest[change.variable]
     return found
@@ -116,8 +159,8 @@ def check_changed_input(trace, pass_record, in_place: InPlace) -> list:
     step_of = {step.call: step.index for step in pass_record.steps}
     reported = set()
     for change in in_place.changes:
-        if (change.call, change.variable) in reported:
-            continue
+        if (change.call, change.variable) in reported or not (change.confirmed or change.misled):
+            continue  # a re-run's change the run never saw (a forward handed a copy)
         reported.add((change.call, change.variable))
         op, name = op_of(trace, change.call), var_label(trace, change.variable)
         before, after = _text(change.before), _text(change.after)
@@ -132,8 +175,7 @@ def check_changed_input(trace, pass_record, in_place: InPlace) -> list:
         if readers:
             names = ", ".join(f"{op_of(trace, c)} (step {step_of[c]})" for c in readers)
             effects.append(f"the backward of {names}, which used it before, read the changed value")
-        later = sorted(c for c, inputs in in_place.inputs_of.items()
-                       if change.variable in inputs and c > change.call)
+        later = sorted(set(change.read_by))
         if later:
             names = ", ".join(call_label(trace, c) for c in later[:3]) + (", ..." if len(later) > 3 else "")
             effects.append(f"{names} then ran on the changed value")

@@ -41,6 +41,8 @@ _HINT_TRANSPOSED = ("a transposed gradient: the backward multiplies in the wrong
 _HINT_ROOT_PASSED = ("the backward loop gave this function the root's gradient (or ones) instead of its "
                      "outputs' own: pass each function the .grad of its outputs ([output.grad for output "
                      "in f.outputs], the book's gys)")
+_HINT_SEED_SHAPE = ("the seed gradient must have the root's shape: start backward with "
+                    "np.ones_like(self.data), not np.array(1.0), or take the sum of a non-scalar result first")
 _HINT_SWAPPED = ("the two gradients are each shaped like the other input: the backward returns them "
                  "in the wrong order (return gx, gW in the order of the inputs x, W)")
 _HINT_BROADCAST = ("the gradient is smaller than its input: a forward that reduced (sum, mean) must "
@@ -415,10 +417,12 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
                 base, previous = now, index
                 continue
             ok = expected.matches(now, settings.tolerance)
-            if ok is False and (restarted or index == arrivals[0][0]) and received.matches(now, settings.tolerance):
-                # a new run of its creator, or the pass's first arrival replacing a .grad left from
-                # an earlier pass (the book's step 9 engine has no accumulation and no cleargrad
-                # yet: replacing is its way of starting afresh; adding it up is step 13's concern)
+            if ok is False and (restarted or (index == arrivals[0][0] and _moved(trace, pass_record, vid))) \
+                    and received.matches(now, settings.tolerance):
+                # a new run of its creator, or the pass's first arrival replacing a .grad left by
+                # the pass before, for a leaf updated since (the book's step 9 engine, without
+                # adding up or cleargrad, in a gradient-descent loop: it starts afresh each pass);
+                # two losses' gradients meant to add up (x unchanged between) are still found
                 ok = True
             if ok is False:
                 # Replaced: it holds what arrived (or its last part) alone. Otherwise it changed by
@@ -442,6 +446,16 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
         findings += [f for f in _received_other_than_left(trace, pass_record)
                      if f.variable not in flagged and f.kind == "overwritten-gradient"]
     return findings
+
+
+def _moved(trace, pass_record, vid) -> bool:
+    """Whether the variable's value changed since the kept pass before this one (True when that
+    pass is not kept: nothing says the .grad it replaced was meant to be added to)."""
+    earlier = [p for p in trace.passes if p.id < pass_record.id]
+    if not earlier:
+        return True
+    before, now = trace.value(vid, earlier[-1]), trace.value(vid, pass_record)
+    return earlier[-1].id != pass_record.id - 1 or before is None or now is None or before != now
 
 
 def _final_sums(trace, pass_record, per_var, priors, settings: Settings) -> list:
@@ -602,10 +616,13 @@ def check_shapes(trace, pass_record) -> list:
         if grad is None or record is None or record.shape is None or vid in flagged:
             continue
         if tuple(grad.shape) != tuple(record.shape):
-            findings.append(_shape_finding(
+            finding = _shape_finding(
                 trace, pass_record, vid, grad.shape, record.shape,
                 f"the .grad of {var_label(trace, vid)} has shape {tuple(grad.shape)} but its data has "
-                f"shape {tuple(record.shape)}", None, None))
+                f"shape {tuple(record.shape)}", None, None)
+            if vid == pass_record.root:  # the seed itself: every gradient after it takes its shape
+                finding = replace(finding, hint=_HINT_SEED_SHAPE)
+            findings.append(finding)
     return findings
 
 

@@ -180,18 +180,25 @@ class ReplayCache:
         self._random: dict[type, bool] = {}  # Function class -> its forward draws from np.random
         self.reasons: dict[int, str] = {}
 
-    def get(self, call_id: int, received: list[np.ndarray] | None = None) -> Replay | None:
-        """The call's replay, or None (see ``reasons[call_id]``).
-
-        ``received``: what its forward really received, when that is not the recorded inputs (a
-        forward before it changed one in place); used when it reproduces the recorded outputs.
-        Only the first ``get`` of a call builds its replay."""
+    def get(self, call_id: int) -> Replay | None:
+        """The call's replay, or None (see ``reasons[call_id]``)."""
         if call_id not in self._replays:
-            replay, reason = self._build(call_id, received)
+            replay, reason = self._build(call_id)
             self._replays[call_id] = replay
             if reason:
                 self.reasons[call_id] = reason
         return self._replays[call_id]
+
+    def try_inputs(self, call_id: int, arrays: list[np.ndarray]) -> Replay | None:
+        """A replay of the call on other input arrays, when they reproduce its recorded outputs
+        (not kept: ``put`` keeps it)."""
+        return self._build(call_id, arrays)[0]
+
+    def put(self, call_id: int, replay: Replay) -> None:
+        """Use ``replay`` for the call from now on (its forward received other arrays than the
+        recorded ones: a forward before it changed one in place)."""
+        self._replays[call_id] = replay
+        self.reasons.pop(call_id, None)
 
     def _guarded_run(self, replay: Replay) -> list[np.ndarray]:
         """Run a replay with np.random's state saved and restored; the first run of a class that
@@ -205,7 +212,7 @@ class ReplayCache:
         self._random[replay.cls] = _random_state_changed(before, after)
         return outputs
 
-    def _build(self, call_id: int, received=None) -> tuple[Replay | None, str | None]:
+    def _build(self, call_id: int, given=None) -> tuple[Replay | None, str | None]:
         trace = self.trace
         call = trace.calls.get(call_id)
         cls = getattr(trace, "function_types", {}).get(call_id)
@@ -216,7 +223,7 @@ class ReplayCache:
             return None, "its forward raised"
         if any(value is DROPPED for value in state.values()):
             return None, "it keeps an array too large to record (raise max_elements)"
-        inputs = call_inputs(trace, call)
+        inputs = call_inputs(trace, call) if given is None else given
         if inputs is None:
             return None, "an input was too large to record whole (raise max_elements)"
         recorded = [trace.variables[v].value if v in trace.variables else None for v in call.outputs]
@@ -224,22 +231,20 @@ class ReplayCache:
             return None, "an output value was not recorded"
         if self._random.get(cls):
             return None, _RANDOM
+        replay = Replay(cls, state, inputs)
         first_error, ran = None, False
-        candidates = [inputs] if received is None else [received, inputs]
         for style in Replay.STYLES:  # the first way of calling forward that gives the recorded outputs
-            for arrays in candidates:
-                replay = Replay(cls, state, arrays)
-                replay.takes_list, replay.list_is_outputs = style
-                try:
-                    outputs = replay.run(arrays) if self._random.get(cls) is False else self._guarded_run(replay)
-                except Exception as exc:  # noqa: BLE001 - user code: any failure means "not replayable"
-                    first_error = first_error or exc
-                    continue
-                ran = True
-                if self._random[cls]:
-                    return None, _RANDOM
-                if _same(outputs, recorded):
-                    return replay, None
+            replay.takes_list, replay.list_is_outputs = style
+            try:
+                outputs = replay.run(inputs) if self._random.get(cls) is False else self._guarded_run(replay)
+            except Exception as exc:  # noqa: BLE001 - user code: any failure means "not replayable"
+                first_error = first_error or exc
+                continue
+            ran = True
+            if self._random[cls]:
+                return None, _RANDOM
+            if _same(outputs, recorded):
+                return replay, None
         if not ran:
             return None, f"re-running its forward raised {type(first_error).__name__}"
         return None, "re-running its forward did not reproduce the recorded output"

@@ -110,7 +110,7 @@ def _grouped(findings, trace) -> list[tuple[Finding, list[Finding]]]:
     return [groups[key] for key in order]
 
 
-def _ranges(numbers) -> str:
+def ranges(numbers) -> str:
     """``2–5, 7, 9–300`` for the sorted distinct numbers."""
     numbers = sorted(set(numbers))
     parts, start = [], None
@@ -134,7 +134,7 @@ def _grouped_notes(notes) -> list[str]:
     for key, passes in groups.items():
         real = [p for p in passes if p]
         if "pass N" in key and len(set(real)) > 1:
-            lines.append(key.replace("pass N", "passes " + _ranges(real), 1))
+            lines.append(key.replace("pass N", "passes " + ranges(real), 1))
         elif "pass N" in key:
             lines.append(key.replace("pass N", f"pass {real[0]}", 1))
         else:
@@ -160,7 +160,7 @@ def format_report(findings, trace=None, notes=()) -> str:
         if others:
             passes = sorted({f.pass_id for f in others})
             lines.append(_wrap(f"the same in {len(others)} more: pass{'es' * (len(passes) != 1)} "
-                               f"{_ranges(passes)}", "   "))
+                               f"{ranges(passes)}", "   "))
     if notes:
         lines.append("")
         lines.append("Not checked:")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import bisect
+import contextlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,7 +18,7 @@ from .dotnodes import constant_ids
 from .errors import OutputError, TraceError
 from .gradview import GradView, PassIndex
 from .labels import text_width
-from .output import check_writable
+from .output import check_writable, write_atomic
 from .render import render
 from .themes import get_theme
 from .trace import require_trace
@@ -349,7 +351,12 @@ def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[
             except OSError as exc:
                 raise OutputError(f"cannot write the frames in {target}: {exc.strerror or exc}; the "
                                   f"frames there are as they were") from exc
-        for path, _ in planned:
+        for path, svg in planned:
+            if path.is_symlink():  # written through, as write_atomic does, not replaced by a file
+                write_atomic(path, svg)
+                continue
+            with contextlib.suppress(FileNotFoundError):  # an old frame's mode is kept
+                os.chmod(staging / path.name, stat.S_IMODE(path.stat().st_mode))
             os.replace(staging / path.name, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -26,7 +26,7 @@ class NameBook:
 
     def harvest_namespace(self, namespace: dict, ids: ObjectIds, by_data: dict | None = None) -> None:
         """Name every known variable bound in ``namespace`` (first name seen wins). ``by_data``
-        (``id(array)`` -> variable id) names a Variable the engine wrapped around an array the
+        (``id(array)`` -> variable ids) names the Variables the engine wrapped around an array the
         script bound (``x = np.random.rand(10, 1)``; ``model(x)``)."""
         names = self._names
         for name, value in list(namespace.items()):
@@ -39,10 +39,11 @@ class NameBook:
                 continue
             var_id = ids.get(value)
             if var_id is None and by_data:
-                var_id = by_data.get(id(value))
-                owner = ids.live(var_id) if var_id is not None else None
-                if owner is None or getattr(owner, "data", None) is not value:
-                    var_id = None
+                for wrapper in by_data.get(id(value), ()):  # each Variable the engine made of it
+                    owner = ids.live(wrapper)
+                    if owner is not None and getattr(owner, "data", None) is value and wrapper not in names:
+                        names[wrapper] = name
+                continue
             if var_id is not None and var_id not in names:
                 names[var_id] = name
 

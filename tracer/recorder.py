@@ -137,13 +137,14 @@ class Recorder:
         self.implicit.add(vid)
         return vid
 
-    def implicit_by_data(self) -> dict[int, int]:
-        """``id(array)`` -> id of the implicit leaf (a Variable the engine wrapped) holding it."""
+    def implicit_by_data(self) -> dict[int, list[int]]:
+        """``id(array)`` -> ids of the implicit leaves (Variables the engine wrapped) holding it
+        (``x * W + x`` wraps the script's ``x`` twice)."""
         live, found = self.variables.live, {}
-        for vid in self.implicit:
+        for vid in sorted(self.implicit):
             data = getattr(live(vid), "data", None)
             if type(data) is np.ndarray:
-                found[id(data)] = vid
+                found.setdefault(id(data), []).append(vid)
         return found
 
     def _variable_id(self, obj) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ctypes
+import contextlib
 import math
 import os
 import re
@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import warnings
 import zlib
@@ -313,7 +314,7 @@ def render(graph, format: str = "svg", *, renderer: str | None = None, dpi: int 
 # 120 dpi is 3.5 billion pixels, and the renderer took the machine's memory. Its size is worked
 # out first (one SVG layout) when the graph is big or the dpi high enough to get there.
 PNG_MAX_PIXELS = 100_000_000
-_PNG_CHECK_NODES = 40
+_PNG_CHECK_NODES = 150  # below: no layout this size reaches the limit at dpi <= _PNG_CHECK_DPI
 _PNG_CHECK_DPI = 240
 _SVG_SIZE = re.compile(rb'<svg[^>]*?width="([\d.]+)pt"[^>]*?height="([\d.]+)pt"')
 
@@ -352,15 +353,38 @@ def _too_slow(kind: str, timeout: float) -> RenderError:
                        f"draw another pass (--pass) or write the DOT only (--format dot)")
 
 
-def _die_with_parent() -> None:
-    """In the renderer's process, before it starts (Linux): be killed when gradtrace dies, so a
-    SIGTERM or SIGHUP to gradtrace does not leave a long layout running on its own."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
+class _Terminated(BaseException):
+    """SIGTERM or SIGHUP while the renderer ran (raised so that ``subprocess.run`` kills it)."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated(signum)
+
+
+@contextlib.contextmanager
+def _renderer_dies_with_us():
+    """SIGTERM/SIGHUP to gradtrace while the renderer runs: kill the renderer too (it went on
+    laying out on its own), then end as that signal would. Only in the main thread, where
+    Python handles signals; a handler the program set is put back afterwards."""
+    names = [n for n in ("SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {}
+    for name in names:
+        number = getattr(signal, name)
+        if signal.getsignal(number) in (signal.SIG_DFL, None):
+            saved[number] = signal.signal(number, _terminate)
+    try:
+        yield
+    except _Terminated as stop:
+        number = stop.args[0]
+        signal.signal(number, signal.SIG_DFL)
+        os.kill(os.getpid(), number)  # the child is gone: end as the signal asked
+        raise
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
 
 
 def _run(kind: str, program: str, argv: list[str], source: str, timeout: float | None,
@@ -368,8 +392,9 @@ def _run(kind: str, program: str, argv: list[str], source: str, timeout: float |
     """Run the renderer on ``source`` for at most ``timeout`` seconds (``limit``: the time the
     user gave, for the message); its output, or RenderError with its own error lines."""
     try:
-        done = subprocess.run(argv, input=source.encode("utf-8"), capture_output=True,
-                              timeout=timeout, check=False, preexec_fn=_die_with_parent)
+        with _renderer_dies_with_us():
+            done = subprocess.run(argv, input=source.encode("utf-8"), capture_output=True,
+                                  timeout=timeout, check=False)
     except FileNotFoundError as exc:
         raise RendererNotFoundError(f"cannot run {program}: {exc.strerror}; {_BUNDLED_FIX}, "
                                     f"or {_SYSTEM_FIX}") from exc

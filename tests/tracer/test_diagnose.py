@@ -1401,6 +1401,12 @@ def test_an_engine_without_accumulation_replacing_last_passes_grad_is_not_overwr
             y.backward()
             x.data = x.data - 0.1 * x.grad
     assert len(t.passes) == 3 and diagnose(t) == ()
+    with tracer.trace(recursive.Function, recursive.Variable, keep="all") as t:  # meant to add up
+        x = recursive.Variable(np.array(0.5))
+        for loss in (recursive.Square()(x), recursive.Exp()(x)):
+            loss.grad = np.array(1.0)
+            loss.backward()  # x unchanged: the second replaced the first's gradient
+    assert [(f.kind, f.pass_id) for f in diagnose(t)] == [("overwritten-gradient", 2)]
     eng = make_engine(overwrite=True)
     with tracer.trace(eng.Function, eng.Variable, keep="all") as overwriting:  # the step-13 bug
         x = eng.Variable(np.array(0.5))
@@ -1510,3 +1516,20 @@ def test_an_automatic_loop_passing_the_roots_gradient_to_every_function_is_named
     passed = [f for f in diagnose(t) if f.kind == "wrong-gradient-passed"]
     assert [f.step for f in passed] == [2, 3]
     assert "is what y (v4), the root, holds" in passed[0].message and "the book's gys" in passed[0].hint
+
+
+def test_a_seed_of_the_wrong_shape_gets_a_hint_about_the_seed():
+    eng = make_engine()
+
+    class ScalarSeed(eng.Variable):
+        def backward(self, retain_grad=False):
+            self.grad = np.array(1.0)  # for a non-scalar root
+            super().backward(retain_grad)
+
+    with np.errstate(all="ignore"), tracer.trace(eng.Function, ScalarSeed) as t:
+        x = ScalarSeed(np.array([1.0, 2.0]), name="x")
+        y = eng.Exp()(x)
+        y.__class__ = ScalarSeed
+        y.backward(retain_grad=True)
+    (found,) = [f for f in diagnose(t, checks=["shape-mismatch"]) if f.variable == t.passes[0].root]
+    assert found.hint.startswith("the seed gradient must have the root's shape: start backward with np.ones_like")

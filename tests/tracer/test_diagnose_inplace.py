@@ -4,6 +4,7 @@ import numpy as np
 
 import engine as E
 import tracer
+from tests.tracer.engines import fullcore
 from tracer.diagnose import diagnose
 
 
@@ -96,13 +97,15 @@ def test_a_value_changed_for_a_later_forward_and_the_creator_that_reads_its_outp
     assert not any("Sum not checked" in note for note in notes)
 
 
-def test_a_change_no_backward_reads_is_a_warning_and_correct_forwards_give_nothing():
+def test_a_change_the_run_never_shows_is_not_reported_and_correct_forwards_give_nothing():
+    """Re-running a forward shows what it would do to an array it owned; only the run itself
+    shows that it did: a forward handed a copy (or a float) changes nothing of the Variable's."""
     def changed_alone():
         x = E.Variable(np.array([-1.0, 2.0]))
-        return E.sum(ReluInPlace()(x * 2.0) * 3.0)  # Mul's backward does not read its output
+        return E.sum(ReluInPlace()(x * 2.0) * 3.0)  # nothing reads the changed value afterwards
 
     _, findings, _ = _check(changed_alone)
-    assert [(f.kind, f.severity) for f in findings] == [("changed-input", "warning")]
+    assert findings == ()
 
     def correct():
         x = E.Variable(np.array([-1.0, 2.0, -3.0]))
@@ -110,6 +113,44 @@ def test_a_change_no_backward_reads_is_a_warning_and_correct_forwards_give_nothi
 
     _, findings, _ = _check(correct)
     assert findings == ()
+
+
+def test_an_engine_handing_forward_a_copy_is_not_told_its_forward_changed_the_input():
+    class CopyingVariable(fullcore.Variable):
+        """.data hands out a copy, as an engine whose __call__ passes np.array(x.data)."""
+
+        @property
+        def data(self):
+            return self._data.copy()
+
+        @data.setter
+        def data(self, value):
+            self._data = value
+
+    class Shift(fullcore.Function):
+        def forward(self, x):
+            x -= 1.0  # on the copy: harmless here
+            return np.exp(x)
+
+        def backward(self, gy):
+            return gy * self.outputs[0]().data
+
+    with tracer.trace(fullcore.Function, CopyingVariable) as t:
+        h = CopyingVariable(np.array([1.0, 4.0, 9.0]), name="h")
+        y = fullcore.Add()(Shift()(h), h)
+        y.grad = CopyingVariable(np.ones(3))
+        y.backward()
+    assert diagnose(t, checks=["changed-input", "wrong-backward"]) == ()
+
+
+def test_the_script_replacing_a_leafs_data_between_forwards_leaves_the_checks_on_the_recorded_value():
+    """x.data = -x.data between sin(x) and square(x): square was judged at the old x (wrong-backward)."""
+    with tracer.trace() as t:
+        x = E.Variable(np.array([1.5, -2.0]), name="x")
+        a = E.sin(x)
+        x.data = -x.data
+        E.sum(a + E.square(x)).backward()
+    assert diagnose(t) == ()
 
 
 def test_the_script_changing_a_leaf_between_two_forwards_is_not_a_forward_changing_it():

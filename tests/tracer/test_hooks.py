@@ -738,3 +738,27 @@ def test_plain_arrays_a_call_wrapped_keep_their_place_and_the_scripts_name():
     # a named data array is drawn as a variable (name, shape, gradient), not a grey constant
     dot = tracer.dot.to_dot(t).source
     assert f'v{wrapped} [id=v{wrapped} class="var value"' in dot and "<B>batch</B>" in dot
+
+
+def test_an_array_the_engine_wraps_in_two_calls_is_named_in_both_and_a_subclass_keeps_its_op_name():
+    class Named(fullcore.Function):
+        def __init__(self):
+            self.name = "fc1"  # a debugging name on an op subclass that has its own __call__
+
+        def __call__(self, *inputs):
+            return super().__call__(*inputs)
+
+        def forward(self, x0, x1):
+            return x0 * x1
+
+        def backward(self, gy):
+            x0, x1 = self.inputs
+            return gy * x1, gy * x0
+
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        batch = np.array([1.0, 2.0])
+        w = fullcore.Variable(np.array([3.0, 4.0]), name="w")
+        y = fullcore.Add()(Named()(batch, w), fullcore.Mul()(batch, w))  # batch wrapped twice
+        y.backward()
+    wrapped = [c.inputs[0] for c in t.calls.values() if c.op in ("Named", "Mul") and c.in_step is None]
+    assert len(set(wrapped)) == 2 and [t.name_of(v) for v in wrapped] == ["batch", "batch"]

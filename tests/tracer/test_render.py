@@ -374,3 +374,42 @@ def test_a_png_too_big_for_memory_is_refused_before_it_is_drawn(monkeypatch, tmp
         R.write(seed_trace(), target, dpi=300)
     assert target.read_bytes() == b"previous"
     assert R.render(seed_trace(), "png", dpi=100)[:4] == b"\x89PNG"  # below the size looked at: drawn
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_sigterm_while_the_renderer_runs_ends_the_renderer_too(tmp_path):
+    """The renderer went on laying out, reparented to init, after gradtrace was terminated."""
+    import signal
+    import subprocess
+    import time
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "import tracer.render as R\n"
+            "R._run('bundled', 'sleep', ['sleep', '30'], '', None)\n") % str(Path(R.__file__).parent.parent)
+    parent = subprocess.Popen([sys.executable, "-c", code])
+
+    def children():
+        found = []
+        for entry in Path("/proc").iterdir():
+            try:
+                fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if fields[1] == str(parent.pid) and fields[0] != "Z":  # state, parent pid
+                found.append(int(entry.name))
+        return found
+    for _ in range(100):  # wait for the renderer (here: sleep) to start
+        time.sleep(0.05)
+        if children():
+            break
+    renderers = children()
+    assert renderers
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(10) == -signal.SIGTERM
+    time.sleep(0.3)
+
+    def running(pid):
+        try:
+            return (Path(f"/proc/{pid}") / "stat").read_text().rsplit(") ", 1)[1].split()[0] != "Z"
+        except (OSError, IndexError):
+            return False
+    assert not any(running(pid) for pid in renderers)
