@@ -181,7 +181,7 @@ def check_changed_input(trace, pass_record, in_place: InPlace) -> list:
             effects.append(f"{names} then ran on the changed value")
         if effects:
             message += "; " + "; ".join(effects)
-        severity = "error" if readers or later else "warning"
+        severity = "error" if readers or later or change.call in change.misled else "warning"
         findings.append(make_finding(
             "changed-input", message, pass_id=pass_record.id, call=change.call,
             variable=change.variable, step=step_of.get(change.call), severity=severity, hint=_HINT,

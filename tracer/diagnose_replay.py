@@ -247,7 +247,8 @@ class ReplayCache:
                 return replay, None
         if not ran:
             return None, f"re-running its forward raised {type(first_error).__name__}"
-        return None, "re-running its forward did not reproduce the recorded output"
+        return None, ("re-running its forward did not reproduce the recorded output (does it change its "
+                      "input in place, or read something it does not keep?)")
 
 
 def _same(outputs, recorded) -> bool:

@@ -199,3 +199,22 @@ def test_only_changed_input_from_the_command_line(tmp_path):
     assert result.exit_code == 1, result.output
     document = __import__("json").loads(result.stdout)
     assert [f["kind"] for f in document["findings"]] == ["changed-input"]
+
+
+def test_a_forward_whose_own_backward_read_the_changed_input_is_an_error():
+    class SquareInPlace(E.Function):
+        def forward(self, x):
+            x **= 2
+            return x
+
+        def backward(self, gy):
+            x, = self.inputs
+            return 2 * x.data * gy  # reads the squared value
+
+    with tracer.trace() as t:
+        x = E.Variable(np.array(0.5), name="x")
+        SquareInPlace()(E.exp(x)).backward()
+    (changed,) = [f for f in diagnose(t) if f.kind == "changed-input"]
+    assert changed.severity == "error" and "its own backward (step 1) read the changed value" in changed.message
+    (exp,) = [f for f in diagnose(t) if f.kind == "wrong-backward"]  # not SquareInPlace's: named above
+    assert exp.call == 1 and "an output of Exp, was changed in place by SquareInPlace.forward" in exp.hint
