@@ -136,7 +136,9 @@ def _run_checks(trace, kinds, settings: Settings, pass_records, scoped: bool = F
         if forward_calls is not None:
             in_passes = forward_calls if in_passes is None else in_passes & forward_calls
         found += check_nan_forward(trace, in_passes)
-    for pass_record in pass_records:
+    # the last pass first: the caps on re-runs shared by the passes (per op and input shapes)
+    # then leave out steps of earlier passes, never of the one a training loop ended with
+    for pass_record in pass_records[-1:] + pass_records[:-1]:
         of_pass: list[Finding] = []
         if "nan-inf" in kinds:
             of_pass += check_nan_backward(trace, pass_record)

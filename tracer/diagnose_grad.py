@@ -11,6 +11,7 @@ from .diagnose_replay import ReplayCache, interval_gradient, numeric_mismatch, o
 __all__ = ["check_wrong_backward", "check_detached", "check_leaf_gradient", "PER_SIGNATURE"]
 
 PER_SIGNATURE = 50
+PER_PASS = 5  # steps of one signature checked in every pass, whatever the passes before used up
 
 _HINT_WRONG = ("the local derivative in {op}.backward is wrong for this input: re-derive it; the "
                "usual slips are a missing factor (2x for x**2), a sign (cos' = -sin), the output "
@@ -73,19 +74,21 @@ def check_wrong_backward(trace, pass_record, settings: Settings, cache: ReplayCa
     """wrong-backward: each step's returned gradients against a numerical vector-Jacobian product.
 
     Steps of one op with the same input shapes and dtypes are checked ``PER_SIGNATURE`` times
-    per pass at most (a long training graph repeats the same few signatures thousands of times).
+    in one diagnosis (its passes repeat one graph; a long one repeats a few signatures thousands
+    of times), and at least ``PER_PASS`` times in each pass.
     A step whose input a later forward changed in place (``in_place``) is judged at the value its
     backward read.
     """
     findings, flagged, skipped = [], set(), 0
-    seen = settings.per_signature
+    seen, in_pass = settings.per_signature, {}
     for step in pass_record.steps:
         call = trace.calls.get(step.call)
         if call is None or step.error or not step.grads_out:
             continue
         signature = ("wrong-backward", call.op, tuple((trace.variables[v].shape, trace.variables[v].dtype)
                                                       if v in trace.variables else None for v in call.inputs))
-        if seen.get(signature, 0) >= PER_SIGNATURE:
+        in_pass[signature] = in_pass.get(signature, 0) + 1
+        if seen.get(signature, 0) >= PER_SIGNATURE and in_pass[signature] > PER_PASS:
             skipped += 1
             continue
         replay = cache.get(call.id)

@@ -12,6 +12,7 @@ from .labels import format_array
 from .snapshot import capture, freeze
 
 PER_SIGNATURE = 50  # re-runs per op and input shapes in one diagnosis (a long run repeats a few)
+PER_PASS = 5  # ... and at least this many in each pass
 
 __all__ = ["InPlace", "Change", "in_place_changes", "check_changed_input"]
 
@@ -92,7 +93,8 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, cap: dict | None = 
     latest: dict[int, np.ndarray] = {}  # variable id -> its value as the forwards so far left it
     last_change: dict[int, Change] = {}
     cap = {} if cap is None else cap
-    changers: set[str] = set()  # ops seen changing an input: never capped
+    changers: set = cap.setdefault(("changed-input", "changers"), set())  # ops seen changing an input
+    in_pass: dict = {}
     for call_id in sorted(pass_record.calls):
         call = trace.calls.get(call_id)
         if call is None or call.error or not call.inputs:
@@ -104,7 +106,9 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, cap: dict | None = 
         received = [latest.get(vid, array) for vid, array in zip(call.inputs, recorded)]
         differing = [p for p, (a, b) in enumerate(zip(received, recorded)) if not _equal(a, b)]
         signature = ("changed-input", call.op, tuple(a.shape for a in recorded))
-        if not differing and call.op not in changers and cap.get(signature, 0) >= PER_SIGNATURE:
+        in_pass[signature] = in_pass.get(signature, 0) + 1
+        if not differing and call.op not in changers and cap.get(signature, 0) >= PER_SIGNATURE \
+                and in_pass[signature] > PER_PASS:
             continue
         cap[signature] = cap.get(signature, 0) + 1
         replay = cache.get(call_id)
@@ -136,16 +140,25 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, cap: dict | None = 
                 replay.run_on(copies)
         except Exception:  # noqa: BLE001 - user code: what cannot be re-run is not judged
             continue
+        made = [trace.variables[v].value for v in call.outputs if v in trace.variables]
         for position, vid in enumerate(call.inputs):
             before, after = replay.inputs[position], copies[position]
             if not _equal(before, after):
+                # evidence: it changed the leaf the run recorded after it, or returned the
+                # changed array itself (its output was recorded as that value: x[x < 0] = 0; return x)
+                returned = any(_equal(after, snap.to_array()) for snap in made
+                               if snap is not None and snap.values is not None and snap.shape == after.shape)
                 change = Change(call_id, position, vid, before, after,
-                                confirmed=changed_by_it and position in differing)
+                                confirmed=(changed_by_it and position in differing) or returned)
                 found.changes.append(change)
                 last_change[vid] = change
                 changers.add(call.op)
                 latest[vid] = after
             elif vid in trace.variables and trace.variables[vid].creator is None:
+                earlier = last_change.get(vid)
+                if earlier is not None and earlier.call != call_id and position not in differing \
+                        and _equal(earlier.after, before):
+                    earlier.read_by.append(call_id)  # a leaf recorded as the change left it
                 latest[vid] = before  # a leaf: its value at this forward, to compare the next one with
     for change in found.changes:
         found.final[change.variable] = latest[change.variable]

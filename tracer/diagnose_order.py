@@ -43,6 +43,9 @@ _HINT_ROOT_PASSED = ("the backward loop gave this function the root's gradient (
                      "in f.outputs], the book's gys)")
 _HINT_SEED_SHAPE = ("the seed gradient must have the root's shape: start backward with "
                     "np.ones_like(self.data), not np.array(1.0), or take the sum of a non-scalar result first")
+_HINT_PRIOR_REPLACED = ("if the two passes' gradients were meant to add up (two losses, or mini-batches), "
+                        "add them: x.grad = gx if x.grad is None else x.grad + gx; if each pass starts "
+                        "afresh, clear it first (cleargrad), and this goes")
 _HINT_SWAPPED = ("the two gradients are each shaped like the other input: the backward returns them "
                  "in the wrong order (return gx, gW in the order of the inputs x, W)")
 _HINT_BROADCAST = ("the gradient is smaller than its input: a forward that reduced (sum, mean) must "
@@ -417,6 +420,10 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
                 base, previous = now, index
                 continue
             ok = expected.matches(now, settings.tolerance)
+            first_replaced = index == arrivals[0][0] and received.matches(now, settings.tolerance) is True
+            if ok is False and first_replaced and not restarted and not _moved(trace, pass_record, vid):
+                finding = "prior"  # the .grad an earlier pass left, dropped: said as a warning below
+                break
             if ok is False and (restarted or (index == arrivals[0][0] and _moved(trace, pass_record, vid))) \
                     and received.matches(now, settings.tolerance):
                 # a new run of its creator, or the pass's first arrival replacing a .grad left by
@@ -436,7 +443,14 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
             final = amount(pass_record.grads.get(vid))
             if final is not None and base is not None and base.matches(final, settings.tolerance) is False:
                 finding = (None, final, base, True)  # changed after its last step: no step wrote it
-        if finding is not None:
+        if finding == "prior":
+            findings.append(make_finding(
+                "overwritten-gradient",
+                f"the .grad of {var_label(trace, vid)} that an earlier pass left ({base.describe()}) was "
+                f"replaced by this pass's gradient, not added to (its value did not change between the "
+                f"passes)",
+                pass_id=pass_record.id, variable=vid, severity="warning", hint=_HINT_PRIOR_REPLACED))
+        elif finding is not None:
             findings.append(_overwritten_finding(trace, pass_record, vid, *finding))
     findings += _root_changed(trace, pass_record, per_var, settings)
     flagged = {f.variable for f in findings}
