@@ -75,6 +75,7 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     trace.unlinked_calls = frozenset(c for c in calls if not raw_calls[c][CALL_LINKED])
     trace.initial_grads = {p.id: {v: freeze(g) for v, g in p.initial_grads.items()}
                            for p in recorder.kept}
+    trace.roots_changed = {p.id: p.root_now for p in recorder.kept if p.root_now is not None}
     trace.max_elements = recorder.max_elements
     if error is not None:
         trace.error = ErrorRecord(type(error).__name__, str(error),

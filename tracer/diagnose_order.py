@@ -9,6 +9,7 @@ import numpy as np
 
 from .diagnose_common import (Settings, amount, call_label, grads_written_after_steps, make_finding,
                               op_of, prior_grads, total_amount, var_label, zero_amount)
+from .labels import format_array
 
 __all__ = ["check_order", "check_overwritten", "check_shapes"]
 
@@ -453,6 +454,7 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
         elif finding is not None:
             findings.append(_overwritten_finding(trace, pass_record, vid, *finding))
     findings += _root_changed(trace, pass_record, per_var, settings)
+    findings += _root_not_as_made(trace, pass_record)
     flagged = {f.variable for f in findings}
     findings += [f for f in _lost_before_use(trace, pass_record, per_var) if f.variable not in flagged]
     if pass_record.kind != "manual":  # a .grad shared with another and changed in place
@@ -460,6 +462,25 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
         findings += [f for f in _received_other_than_left(trace, pass_record)
                      if f.variable not in flagged and f.kind == "overwritten-gradient"]
     return findings
+
+
+def _root_not_as_made(trace, pass_record) -> list:
+    """A pass whose root no longer held what its function made when the pass began: changed in
+    place since (``x.grad.data += gx.data`` on the gradient a create_graph pass made), so the
+    graph behind it does not compute it and the derivatives through it are wrong."""
+    now = getattr(trace, "roots_changed", {}).get(pass_record.id)
+    record = trace.variables.get(pass_record.root) if pass_record.root is not None else None
+    if now is None or record is None or record.creator not in trace.calls:
+        return []
+    made = call_label(trace, record.creator)
+    return [make_finding(
+        "overwritten-gradient",
+        f"the root {var_label(trace, pass_record.root)} held {format_array(now, 6)} when this pass began, "
+        f"but {made} made {format_array(record.value, 6)}: it was changed in place after it was made, so "
+        f"the graph behind it does not compute it, and the gradients this pass takes through it are wrong",
+        pass_id=pass_record.id, call=record.creator, variable=pass_record.root,
+        hint=("add gradients up with new Variables (x.grad = x.grad + gx), not in place (x.grad.data += "
+              "gx.data, or +=): under create_graph the .grad is a Variable the gradient graph made"))]
 
 
 def _moved(trace, pass_record, vid) -> bool:

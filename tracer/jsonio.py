@@ -114,7 +114,9 @@ def trace_to_dict(trace: Trace) -> dict:
                               for s in p.steps],
                     "grads": {str(k): snapshot_to_json(g) for k, g in p.grads.items()},
                     "values": {str(k): snapshot_to_json(g) for k, g in p.values.items()},
-                    "error": _error_to_json(p.error), **_initial_grads_to_json(trace, p)}
+                    "error": _error_to_json(p.error), **_initial_grads_to_json(trace, p),
+                    **({"root_changed": snapshot_to_json(trace.roots_changed[p.id])}
+                       if p.id in trace.roots_changed else {})}
                    for p in trace.passes],
         "findings": [{"kind": f.kind, "message": f.message, "pass": f.pass_id, "call": f.call,
                       "variable": f.variable, "step": f.step, "severity": f.severity,
@@ -294,6 +296,8 @@ def _build(data: dict) -> Trace:
             {int(k): _snapshot_from_json(g) for k, g in p["grads"].items()},
             {int(k): _snapshot_from_json(g) for k, g in p["values"].items()},
             _snapshot_from_json(p["root_grad"]), _error_from_json(p["error"])))
+        if "root_changed" in p:
+            trace.roots_changed[int(p["id"])] = _snapshot_from_json(p["root_changed"])
         if "initial_grads" in p:
             trace.initial_grads[int(p["id"])] = {int(k): _snapshot_from_json(g)
                                                  for k, g in p["initial_grads"].items()}

@@ -42,7 +42,7 @@ class RawStep:
 
 class RawPass:
     __slots__ = ("id", "kind", "root", "root_object", "options", "calls", "variables", "steps",
-                 "grads", "root_grad", "error", "depth", "pending", "initial_grads")
+                 "grads", "root_grad", "error", "depth", "pending", "initial_grads", "root_now")
 
     def __init__(self, pass_id, kind, root, root_object, options, calls, variables):
         self.id, self.kind, self.root, self.root_object = pass_id, kind, root, root_object
@@ -54,6 +54,7 @@ class RawPass:
         self.depth = 0
         self.pending: RawStep | None = None
         self.initial_grads: dict = {}
+        self.root_now = None  # the root's value when the pass began, if it was not the value made
 
 
 _FLOAT64, _FLOAT32 = np.dtype(np.float64), np.dtype(np.float32)

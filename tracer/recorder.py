@@ -15,7 +15,7 @@ from .building import build_trace
 from .raw import (CALL_INPUTS, CALL_LINKED, CALL_OUTPUTS, VAR_CREATOR, VAR_VALUE, RawPass, RawStep,
                   error_text, quick_capture)
 from .records import ErrorRecord
-from .snapshot import ArraySnapshot, capture, dtype_name
+from .snapshot import ArraySnapshot, capture, dtype_name, freeze
 from .trace import Trace
 
 __all__ = ["Recorder", "KEEP_CHOICES"]
@@ -265,8 +265,29 @@ class Recorder:
         self.passes_seen += 1
         self.current = RawPass(self.passes_seen, "backward", root_id, root, options, calls, variables)
         self.current.initial_grads = self._grads_now(variables)
+        self.current.root_now = self._changed_since_made(root_id, root)
         self.current.root_grad = capture(getattr(root, "grad", None), self.max_elements)
         return True
+
+    def _changed_since_made(self, vid: int, obj):
+        """The variable's value now, when a function made it and it no longer holds what that
+        function made (``x.grad.data += gx.data`` on a gradient a create_graph pass made); else
+        None. One comparison per backward pass."""
+        raw = self.raw_vars.get(vid)
+        if raw is None or raw[VAR_CREATOR] is None:
+            return None
+        now = freeze(quick_capture(getattr(obj, "data", None), self.max_elements))
+        made = freeze(raw[VAR_VALUE])
+        if now is None or made is None or now == made:
+            return None
+        if now.values is None or made.values is None:
+            return None  # a summary: too little to tell
+        try:
+            if np.array_equal(now.to_array(), made.to_array(), equal_nan=True):
+                return None  # NaN is NaN
+        except (TypeError, ValueError):
+            return None
+        return now
 
     def pass_exit(self, error: BaseException | None) -> None:
         """Called when the outermost ``Variable.backward`` returns or raises."""

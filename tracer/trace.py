@@ -50,6 +50,9 @@ class Trace:
         self.function_types: dict[int, type] = {}
         self.function_states: dict[int, dict] = {}
         self.initial_grads: dict[int, dict[int, ArraySnapshot]] = {}
+        # pass id -> its root's value when the pass began, when it no longer held what its
+        # function made (changed in place since)
+        self.roots_changed: dict[int, ArraySnapshot] = {}
         # Calls whose outputs were not linked to them (``creator``): made under no_grad, say.
         self.unlinked_calls: frozenset[int] = frozenset()
         # Read back from JSON instead of function_states: each call's parameter text ("^3").

@@ -1535,3 +1535,29 @@ def test_a_seed_of_the_wrong_shape_gets_a_hint_about_the_seed():
         y.backward(retain_grad=True)
     (found,) = [f for f in diagnose(t, checks=["shape-mismatch"]) if f.variable == t.passes[0].root]
     assert found.hint.startswith("the seed gradient must have the root's shape: start backward with np.ones_like")
+
+
+def test_a_gradient_changed_in_place_before_its_own_backward_is_found():
+    """x.grad.data += gx.data in a create_graph engine: the second derivative came out wrong (2
+    for 14) and check said nothing. Here the change is made by hand between the passes."""
+    with tracer.trace(fullcore.Function, fullcore.Variable, keep="all") as t:
+        x = fullcore.Variable(np.array(2.0), name="x")
+        y = fullcore.Mul()(fullcore.Mul()(x, x), x)
+        y.backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.data += 5.0  # as an in-place accumulation would
+        gx.backward()
+    (found,) = [f for f in diagnose(t) if f.pass_id == 2]
+    assert found.kind == "overwritten-gradient" and found.variable == t.passes[1].root
+    assert found.message.startswith("the root gx (v") and "held 17 when this pass began, but" in found.message
+    assert "made 12: it was changed in place after it was made" in found.message
+    again = jsonio.loads(jsonio.dumps(t))  # a saved trace keeps what is needed
+    assert [f.message for f in diagnose(again) if f.pass_id == 2] == [found.message]
+    with tracer.trace(fullcore.Function, fullcore.Variable, keep="all") as t:  # the same, untouched
+        x = fullcore.Variable(np.array(2.0), name="x")
+        fullcore.Mul()(fullcore.Mul()(x, x), x).backward(create_graph=True)
+        gx = x.grad
+        x.cleargrad()
+        gx.backward()
+    assert diagnose(t) == ()
