@@ -43,8 +43,7 @@ class _ScriptCommand(click.Command):
 
     def parse_args(self, ctx, args):
         ctx.meta["gradtrace.after_dashes"] = len(args) - args.index("--") - 1 if "--" in args else 0
-        takes_value = {name for p in self.params if isinstance(p, click.Option) and not p.is_flag
-                       and not p.count for name in p.opts + p.secondary_opts}
+        takes_value = _options_taking_values(self)
         before_script = iter(args[:args.index("--")] if "--" in args else args)
         for arg in before_script:
             if not isinstance(arg, str) or not arg.startswith("-") or arg == "-":
@@ -80,6 +79,12 @@ class _ScriptCommand(click.Command):
                       f"{' and '.join(elsewhere)}, not of {ctx.command.name} (put the script's arguments "
                       f"after --, and this warning goes)")
         return super().invoke(ctx)
+
+
+def _options_taking_values(command) -> set[str]:
+    """The names of ``command``'s options that take a value (``-o OUT``, not ``--json``)."""
+    return {name for p in command.params if isinstance(p, click.Option) and not p.is_flag
+            and not p.count for name in p.opts + p.secondary_opts}
 
 
 def _has_option(command, name: str) -> bool:
@@ -1005,8 +1010,7 @@ class _ExprCommand(click.Command):
         args = list(args)
         plain: list[int] = []
         if "--" not in args:
-            takes_value = {name for p in self.params if isinstance(p, click.Option) and not p.is_flag
-                           and not p.count for name in p.opts + p.secondary_opts}
+            takes_value = _options_taking_values(self)
             known = {name for p in self.params if isinstance(p, click.Option)
                      for name in p.opts + p.secondary_opts} | set(self.get_help_option_names(ctx))
             plain, dashed, position = [], [], 0

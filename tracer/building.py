@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from .diagnose_replay import NO_STATE
 from .raw import (CALL_CLASS, CALL_ERROR, CALL_LINKED, CALL_GENERATION, CALL_IN_STEP, CALL_INPUT_VALUES, CALL_INPUTS,
                   CALL_OP, CALL_OUTPUTS, CALL_STATE, VAR_CREATOR, VAR_DTYPE, VAR_KIND, VAR_NAME, VAR_SHAPE,
@@ -32,7 +34,7 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     caller_locals, recorder.caller_locals = recorder.caller_locals, None  # held no longer than needed
     if caller_locals is not None and all(n is not caller_locals for n in namespaces):
         namespaces = [*namespaces, caller_locals]
-    by_data = recorder.implicit_by_data() if namespaces else None
+    by_data = functools.lru_cache(maxsize=1)(recorder.implicit_by_data)
     for namespace in namespaces:
         recorder.names.harvest_namespace(namespace, recorder.variables, by_data)
     live = recorder.variables.live

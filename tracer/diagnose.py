@@ -146,7 +146,7 @@ def _run_checks(trace, kinds, settings: Settings, pass_records, scoped: bool = F
             of_pass += check_shapes(trace, pass_record)
         in_place = None
         if "changed-input" in kinds or "wrong-backward" in kinds:
-            in_place = in_place_changes(trace, pass_record, cache, settings.per_signature)
+            in_place = in_place_changes(trace, pass_record, cache, settings)
         if "wrong-backward" in kinds:
             of_pass += check_wrong_backward(trace, pass_record, settings, cache, in_place)
             of_pass += check_detached(trace, pass_record, settings, cache)

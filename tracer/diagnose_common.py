@@ -29,6 +29,7 @@ class Settings:
     # steps / calls checked so far per (check, op, input shapes), across the passes of one
     # diagnosis: check's first 10 passes and the last repeat one graph
     per_signature: dict = field(default_factory=dict)
+    changers: set = field(default_factory=set)  # ops seen changing an input: their re-runs are not capped
 
     def note(self, text: str) -> None:
         """Remember that something could not be checked (each text once)."""

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .diagnose_common import call_label, make_finding, op_of, var_label
+from .diagnose_common import Settings, call_label, make_finding, op_of, var_label
 from .diagnose_replay import ReplayCache, call_inputs
 from .labels import format_array
 from .snapshot import capture, freeze
@@ -77,7 +77,7 @@ def _equal(a: np.ndarray, b: np.ndarray) -> bool:
         return bool(np.array_equal(a, b))
 
 
-def in_place_changes(trace, pass_record, cache: ReplayCache, cap: dict | None = None) -> InPlace:
+def in_place_changes(trace, pass_record, cache: ReplayCache, settings: Settings | None = None) -> InPlace:
     """Re-run the pass's forwards in order, each on what it received, and see which changed an
     input array.
 
@@ -87,14 +87,13 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, cap: dict | None = 
     a leaf recorded, after the forward, as the very value the re-run turned it into; or a later
     forward whose recorded output only the changed value reproduces. An engine that hands its
     forwards copies (or keeps .data as Python floats) changes nothing of the Variable's: its
-    re-runs find changes the run never saw. ``cap`` (op and input shapes -> re-runs so far,
+    re-runs find changes the run never saw. ``settings`` (its re-runs per op and input shapes,
     shared by the passes of one diagnosis) bounds the work on long runs."""
     found = InPlace()
     latest: dict[int, np.ndarray] = {}  # variable id -> its value as the forwards so far left it
     last_change: dict[int, Change] = {}
-    cap = {} if cap is None else cap
-    changers: set = cap.setdefault(("changed-input", "changers"), set())  # ops seen changing an input
-    in_pass: dict = {}
+    settings = Settings() if settings is None else settings
+    cap, changers, in_pass = settings.per_signature, settings.changers, {}
     for call_id in sorted(pass_record.calls):
         call = trace.calls.get(call_id)
         if call is None or call.error or not call.inputs:

@@ -421,16 +421,16 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
                 base, previous = now, index
                 continue
             ok = expected.matches(now, settings.tolerance)
-            first_replaced = index == arrivals[0][0] and received.matches(now, settings.tolerance) is True
-            if ok is False and first_replaced and not restarted and not _moved(trace, pass_record, vid):
-                finding = "prior"  # the .grad an earlier pass left, dropped: said as a warning below
-                break
-            if ok is False and (restarted or (index == arrivals[0][0] and _moved(trace, pass_record, vid))) \
-                    and received.matches(now, settings.tolerance):
-                # a new run of its creator, or the pass's first arrival replacing a .grad left by
-                # the pass before, for a leaf updated since (the book's step 9 engine, without
-                # adding up or cleargrad, in a gradient-descent loop: it starts afresh each pass);
-                # two losses' gradients meant to add up (x unchanged between) are still found
+            if ok is False and (restarted or index == arrivals[0][0]) \
+                    and received.matches(now, settings.tolerance) is True:
+                # it holds what arrived alone: a new run of its creator, or the pass's first
+                # arrival replacing a .grad left by the pass before. For a leaf updated since, that
+                # is the book's step 9 engine (no adding up, no cleargrad) in a gradient-descent
+                # loop starting afresh each pass; for one unchanged, two losses' gradients meant
+                # to add up: said as a warning below
+                if not restarted and not _moved(trace, pass_record, vid):
+                    finding = "prior"
+                    break
                 ok = True
             if ok is False:
                 # Replaced: it holds what arrived (or its last part) alone. Otherwise it changed by

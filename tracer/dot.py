@@ -302,27 +302,28 @@ def _call_lines(trace, call, index: PassIndex, options: DotOptions, theme: Theme
     classes = "fn inner" if inner else "fn"
     # the inputs of an op whose operands' order matters left to right in that order (x - y
     # drawn as x - y, not y - x); Add and Mul are left free, for fewer crossings
-    ordered = " ordering=in" if input_label(call.op, sum(v not in consts.folded for v in call.inputs)) else ""
+    numbered = input_label(call.op, sum(v not in consts.folded for v in call.inputs))
+    ordered = " ordering=in" if numbered else ""
     if compact:
         attrs = compact_function(theme, f"{call.op} {detail}".strip(), step, inner=inner,
                                  error=error, border=border, current=current)
         lines = [f'\t{fid} [id={fid} class="{classes}"{ordered} {attrs}]\n']
-        return lines + _edge_lines(trace, call, fid, theme, inner, proxied, consts)
+        return lines + _edge_lines(trace, call, fid, theme, inner, proxied, consts, numbered)
     label = function_label(theme, fid, call.op, steps, inner=inner, error=error, border=border,
                            tooltip=_fn_tooltip(call, steps, total, findings, error)
                            if theme.colored else "", detail=detail, done=options.step, current=current)
     if current:
         label = label.replace(f'BGCOLOR="{theme.fn_fill}"', f'BGCOLOR="{theme.current_fill}"', 1)
     lines = [f'\t{fid} [id={fid} class="{classes}"{ordered} label={label}]\n']
-    return lines + _edge_lines(trace, call, fid, theme, inner, proxied, consts)
+    return lines + _edge_lines(trace, call, fid, theme, inner, proxied, consts, numbered)
 
 
 def _edge_lines(trace, call, fid: str, theme: Theme, inner: bool, proxied: frozenset,
-                consts: Constants) -> list[str]:
+                consts: Constants, numbered: bool) -> list[str]:
+    """The call's edges; ``numbered``: its inputs' edges carry their position (see input_label)."""
     lines = []
     edge_style = f' style=dashed color="{theme.inner_border}"' if inner else ""
     drawn = [(p, v) for p, v in enumerate(call.inputs) if v not in consts.folded]
-    numbered = input_label(call.op, len(drawn))
     for order, (position, var_id) in enumerate(drawn):
         source = f"v{var_id}"
         if (call.id, position) in proxied:

@@ -24,10 +24,11 @@ class NameBook:
         """The inferred name of a variable, or None."""
         return self._names.get(var_id)
 
-    def harvest_namespace(self, namespace: dict, ids: ObjectIds, by_data: dict | None = None) -> None:
-        """Name every known variable bound in ``namespace`` (first name seen wins). ``by_data``
-        (``id(array)`` -> variable ids) names the Variables the engine wrapped around an array the
-        script bound (``x = np.random.rand(10, 1)``; ``model(x)``)."""
+    def harvest_namespace(self, namespace: dict, ids: ObjectIds, by_data=None) -> None:
+        """Name every known variable bound in ``namespace`` (first name seen wins). ``by_data``, a
+        callable giving ``{id(array): variable ids}`` (called only when a bound value is no known
+        variable), names the Variables the engine wrapped around an array the script bound
+        (``x = np.random.rand(10, 1)``; ``model(x)``)."""
         names = self._names
         for name, value in list(namespace.items()):
             if not isinstance(name, str) or name.startswith("_"):
@@ -38,8 +39,8 @@ class NameBook:
             except Exception:  # noqa: BLE001 - an object whose attributes raise is no Variable
                 continue
             var_id = ids.get(value)
-            if var_id is None and by_data:
-                for wrapper in by_data.get(id(value), ()):  # each Variable the engine made of it
+            if var_id is None and by_data is not None:
+                for wrapper in by_data().get(id(value), ()):  # each Variable the engine made of it
                     owner = ids.live(wrapper)
                     if owner is not None and getattr(owner, "data", None) is value and wrapper not in names:
                         names[wrapper] = name
@@ -47,7 +48,7 @@ class NameBook:
             if var_id is not None and var_id not in names:
                 names[var_id] = name
 
-    def harvest_frame(self, frame, ids: ObjectIds, by_data: dict | None = None) -> None:
+    def harvest_frame(self, frame, ids: ObjectIds, by_data=None) -> None:
         """Harvest a frame's locals, then its module globals when they are different."""
         self.harvest_namespace(frame.f_locals, ids, by_data)
         if frame.f_globals is not frame.f_locals:

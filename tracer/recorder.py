@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import threading
 import weakref
@@ -256,7 +257,8 @@ class Recorder:
                 current.depth += 1
                 return False
         if caller_frame is not None:
-            self.names.harvest_frame(caller_frame, self.variables, self.implicit_by_data())
+            self.names.harvest_frame(caller_frame, self.variables,
+                                     functools.lru_cache(maxsize=1)(self.implicit_by_data))
             if caller_frame.f_locals is not caller_frame.f_globals:
                 # a loop inside main(): its model is a local, gone when names are read at the end
                 self.caller_locals = caller_frame.f_locals

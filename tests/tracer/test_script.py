@@ -392,8 +392,7 @@ def test_the_api_used_wrongly_says_what_it_needs(tmp_path):
         tracer.trace(variable_cls=int)
 
 
-def test_gradtraces_own_locals_never_name_a_scripts_variable(tmp_path):
-    script = write(tmp_path / "model.py", """
+_TWO_LAYERS = """
         import numpy as np
         import engine as E
         class Lin:
@@ -402,6 +401,11 @@ def test_gradtraces_own_locals_never_name_a_scripts_variable(tmp_path):
         class Model:
             def __init__(self):
                 self.l1, self.l2 = Lin(), Lin()
+"""
+
+
+def test_gradtraces_own_locals_never_name_a_scripts_variable(tmp_path):
+    script = write(tmp_path / "model.py", _TWO_LAYERS + """
         model = Model()
         y = E.sum(E.matmul(E.matmul(np.array([[2.0]]), model.l1.W), model.l2.W))
         y.backward()
@@ -413,21 +417,12 @@ def test_gradtraces_own_locals_never_name_a_scripts_variable(tmp_path):
     assert names == ["model.l1.W", "model.l2.W"]  # one was namespace['p']: run_script's local
 
 
-
 def test_a_model_local_to_main_is_named_by_its_attributes(tmp_path):
     """``if __name__ == "__main__": main()``: the model is a local of main(), gone when names
     are read at the end; the locals of the function that called backward are searched too."""
-    script = write(tmp_path / "train.py", """
-        import numpy as np
-        import engine as E
-        class Lin:
-            def __init__(self):
-                self.W = E.Parameter(np.array([[1.0]]), name="W")
-        class Net:
-            def __init__(self):
-                self.l1, self.l2 = Lin(), Lin()
+    script = write(tmp_path / "train.py", _TWO_LAYERS + """
         def main():
-            net = Net()
+            net = Model()
             for _ in range(2):
                 loss = E.sum(E.matmul(E.matmul(np.array([[2.0]]), net.l1.W), net.l2.W))
                 loss.backward()
