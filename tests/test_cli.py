@@ -835,7 +835,7 @@ def test_sys_exit_with_a_message(scripts):
     result = run("render", scripts / "quits.py", "-o", out)
     assert result.exit_code == 1
     assert "bad config: no data dir\n" in result.stderr
-    assert f"quits.py exited with status 1\n" in result.stderr
+    assert "quits.py exited with status 1\n" in result.stderr
     assert "(partial: the script exited with status 1)" in result.stderr
 
 

@@ -94,6 +94,9 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, settings: Settings 
     last_change: dict[int, Change] = {}
     settings = Settings() if settings is None else settings
     cap, changers, in_pass = settings.per_signature, settings.changers, {}
+    if settings.first_use is None:
+        settings.first_use = _first_use(trace)
+    first_use = settings.first_use
     for call_id in sorted(pass_record.calls):
         call = trace.calls.get(call_id)
         if call is None or call.error or not call.inputs:
@@ -103,6 +106,11 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, settings: Settings 
         if recorded is None:
             continue
         received = [latest.get(vid, array) for vid, array in zip(call.inputs, recorded)]
+        for position, vid in enumerate(call.inputs):
+            if vid not in latest and first_use.get(vid) == call_id:
+                as_received = _leaf_value(trace, vid)  # the leaf as its first forward got it
+                if as_received is not None and as_received.shape == recorded[position].shape:
+                    received[position] = as_received
         differing = [p for p, (a, b) in enumerate(zip(received, recorded)) if not _equal(a, b)]
         signature = ("changed-input", call.op, tuple(a.shape for a in recorded))
         in_pass[signature] = in_pass.get(signature, 0) + 1
@@ -162,6 +170,27 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, settings: Settings 
     for change in found.changes:
         found.final[change.variable] = latest[change.variable]
     return found
+
+
+def _first_use(trace) -> dict[int, int]:
+    """Leaf variable id -> the first call that received it (the recorder kept the leaf as that
+    call's forward received it, and the call's input as the forward left it)."""
+    first: dict[int, int] = {}
+    variables = trace.variables
+    for call_id in sorted(trace.calls):
+        for vid in trace.calls[call_id].inputs:
+            if vid not in first:
+                record = variables.get(vid)
+                if record is not None and record.creator is None:
+                    first[vid] = call_id
+    return first
+
+
+def _leaf_value(trace, vid: int) -> np.ndarray | None:
+    snap = trace.variables[vid].value
+    if snap is None or snap.values is None or snap.dtype.startswith(("<U", "str", "object")):
+        return None
+    return snap.to_array()
 
 
 def check_changed_input(trace, pass_record, in_place: InPlace) -> list:

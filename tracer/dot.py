@@ -12,7 +12,7 @@ from .dotlabels import (caption_label, constant_label, edge_label, function_labe
 from .dotnodes import Constants, constant_ids, constants, input_label, op_params, role_names
 from .errors import TraceError
 from .gradview import GradView, PassIndex
-from .labels import badge_text, escape_html, format_array, format_shape, pad_wide, without_pads
+from .labels import badge_text, format_array, format_shape, pad_wide, without_pads
 from .layout import LayoutPlan, graph_attributes, plan
 from .themes import Theme, get_theme
 from .trace import require_trace

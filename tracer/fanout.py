@@ -23,6 +23,10 @@ class FanOut:
         return [_safely(member, event, *args) if _takes(member, about, variable) else None
                 for member in self.members]
 
+    def call_enter(self, args) -> None:
+        """A Function call begins: every member may capture its new arguments."""
+        self._each(lambda member: member.call_enter(args))
+
     def call_exit(self, fn, args, result, error) -> None:
         """A Function call ended: each member sees it as if its own hook had pushed it."""
         self.call_stack.pop()

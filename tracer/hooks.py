@@ -139,6 +139,10 @@ def _make_call_hook(original):
         stack.append(self)
         passed = args + tuple(kwargs.values()) if kwargs else args
         try:
+            recorder.call_enter(passed)
+        except Exception as ours:  # noqa: BLE001 - see _stop_recording
+            _stop_recording(recorder, ours)
+        try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
             try:

@@ -25,6 +25,7 @@ KEEP_CHOICES = ("last", "first", "all", "sample")
 SAMPLE_FIRST = 10  # keep="sample": the first this many passes, and the last
 # Arguments and results that are plain values, never Variables (numpy arrays and scalars have
 # a ``data`` attribute too: a memoryview).
+_UNSEEN = object()  # no value captured yet
 _NOT_VARIABLES = (int, float, complex, str, bytes, np.ndarray, np.generic)
 _weakref_type = weakref.ref
 # Arguments an engine wraps into Variables itself (3 in 3 * x, a numpy batch)
@@ -87,6 +88,9 @@ class Recorder:
         self.current: RawPass | None = None
         self.step_stack: list[RawStep] = []
         self.call_stack: list = []  # Function objects whose __call__ is running (the hook pushes)
+        # id(obj) -> (obj, value) of Variables first seen as a call's arguments, captured before
+        # its forward ran (a forward may change its input in place: the leaf is what it received)
+        self.entry_values: dict[int, tuple] = {}
         self.names = NameBook()
         self.hooks = None
         self.variable_types_seen: set[type] = set()
@@ -100,8 +104,9 @@ class Recorder:
 
     # ----- variables --------------------------------------------------------------------------
 
-    def _new_variable(self, obj, creator: int | None) -> int:
-        """Record a Variable object seen for the first time; returns its new id."""
+    def _new_variable(self, obj, creator: int | None, value=_UNSEEN) -> int:
+        """Record a Variable object seen for the first time; returns its new id. ``value``: its
+        value as captured earlier (see ``call_enter``)."""
         vid = self.variables.add(obj)
         kind = type(obj)
         if kind not in self.variable_types_seen:
@@ -109,12 +114,14 @@ class Recorder:
         data = getattr(obj, "data", None)
         if type(data) is np.ndarray:
             self.raw_vars[vid] = (getattr(obj, "name", None), kind.__name__, data.shape,
-                                  dtype_name(data.dtype), quick_capture(data, self.max_elements),
+                                  dtype_name(data.dtype),
+                                  quick_capture(data, self.max_elements) if value is _UNSEEN else value,
                                   creator)
             return vid
         shape = getattr(data, "shape", None)
         dtype = dtype_name(data.dtype) if hasattr(data, "dtype") else None
-        value = capture(data, self.max_elements)
+        if value is _UNSEEN:
+            value = capture(data, self.max_elements)
         if shape is None and type(data) in (int, float, complex) and type(value) is np.ndarray:
             shape, dtype = (), dtype_name(value.dtype)  # a plain Python number: 0-d, as numpy keeps it
         self.raw_vars[vid] = (getattr(obj, "name", None), kind.__name__,
@@ -154,6 +161,16 @@ class Recorder:
         return self._new_variable(obj, None) if vid is None else vid
 
     # ----- forward ----------------------------------------------------------------------------
+
+    def call_enter(self, args) -> None:
+        """Before a forward runs: capture the Variables among its arguments not seen before, as
+        they are now (recorded at ``call_exit``, after a forward that may have changed them)."""
+        ref_at = self.variables._ref_at
+        for obj in args:
+            ref = ref_at.get(id(obj))
+            if (ref is None or ref() is not obj) and not isinstance(obj, _NOT_VARIABLES) \
+                    and hasattr(obj, "data"):
+                self.entry_values[id(obj)] = (obj, quick_capture(obj.data, self.max_elements))
 
     def call_exit(self, fn, args, result, error: BaseException | None) -> None:
         """Record one finished (or failed) ``Function.__call__`` (the hot path: keep it lean)."""
@@ -199,8 +216,15 @@ class Recorder:
                 vid = self._plain_leaf(obj)  # the engine wraps it, but kept no Variable of it
                 leaf_values.append(raw_vars[vid][VAR_VALUE])
             else:
-                vid = self._new_variable(obj, None)
-                leaf_values.append(raw_vars[vid][VAR_VALUE])
+                entry = self.entry_values.pop(id(obj), None) if self.entry_values else None
+                if entry is not None and entry[0] is obj:
+                    vid = self._new_variable(obj, None, entry[1])
+                    # as this forward left it (a summary is not taken twice: it cannot tell)
+                    leaf_values.append(entry[1] if type(entry[1]) is ArraySnapshot
+                                       else quick_capture(obj.data, max_elements))
+                else:
+                    vid = self._new_variable(obj, None)
+                    leaf_values.append(raw_vars[vid][VAR_VALUE])
                 if passed is None:
                     passed = _passed_ids(args)
                 if id(obj) not in passed:  # e.g. the 3 of 3 * x, wrapped by __call__
@@ -244,6 +268,8 @@ class Recorder:
         if not out_ids or not linked or (getattr(fn, "outputs", None) is None
                                          and getattr(fn, "output", None) is None):
             self.functions.assign(fn, call_id)  # steps find their call through the output otherwise
+        if self.entry_values and not self.call_stack:
+            self.entry_values.clear()  # arguments the engine did not keep as inputs
 
     # ----- backward passes --------------------------------------------------------------------
 

@@ -259,3 +259,33 @@ def test_a_leaf_changed_then_read_by_a_later_forward_is_an_error_naming_it():
         E.sum(a + b + E.square(x)).backward()
     (changed,) = [f for f in diagnose(t) if f.kind == "changed-input"]
     assert changed.severity == "error" and "Square (f" in changed.message and "then ran on the changed" in changed.message
+
+
+def test_a_leaf_changed_by_the_first_function_that_uses_it():
+    """The leaf is recorded as that first forward received it (not as it left it), so the
+    re-run shows the change, and the run shows it too (the leaf after the call differs)."""
+    def build():
+        x = E.Variable(np.array([-1.0, 2.0, -3.0]))
+        return E.sum(ReluInPlace()(x) + E.square(x))  # Square then reads the zeroed x
+
+    t, findings, _ = _check(build)
+    assert [f.kind for f in findings] == ["changed-input"]
+    finding = findings[0]
+    relu = next(c for c in t.calls.values() if c.op == "ReluInPlace")
+    assert (finding.severity, finding.call, finding.variable) == ("error", relu.id, relu.inputs[0])
+    assert "[-1, 2, -3] became [0, 2, 0] (2 of 3 elements)" in finding.message
+    assert "Square (f" in finding.message and "then ran on the changed value" in finding.message
+    # the picture keeps the value each forward saw: x as Square (and the pass) found it
+    assert t.variables[relu.inputs[0]].value.values == (-1.0, 2.0, -3.0)
+    assert t.passes[-1].values[relu.inputs[0]].values == (0.0, 2.0, 0.0)
+
+
+def test_a_leaf_changed_by_its_only_function_which_returned_it_is_a_warning():
+    def build():
+        x = E.Variable(np.array([-1.0, 2.0]))
+        return E.sum(ReluInPlace()(x) * 3.0)
+
+    _, findings, _ = _check(build)
+    assert [(f.kind, f.severity) for f in findings] == [("changed-input", "warning")]
+    assert "[-1, 2] became [0, 2]" in findings[0].message
+
