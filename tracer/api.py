@@ -13,6 +13,7 @@ from .discovery import engine_classes_in
 from .errors import EngineNotFoundError, HookError, TraceActiveError, TraceWarning
 from .fanout import FanOut
 from .recorder import Recorder
+from .redefined import redefinitions
 from .records import EngineInfo
 from .snapshot import DEFAULT_MAX_ELEMENTS
 from .trace import Trace
@@ -259,6 +260,10 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                                        tuple(dict.fromkeys(map(_class_qualname, used_variables))))
         warnings = self._problems + (list(self._watcher.problems) + self._watcher.unmatched()
                                      if self._watcher else [])
+        if not recorder.internal_error:
+            redefined = redefinitions(self.trace.function_types, namespaces)
+            self.trace.class_notes = redefined.notes
+            warnings += redefined.warnings
         if self._hooks.replaced:
             names = ", ".join(self._hooks.replaced)
             warnings.insert(0, f"{names} was replaced while the trace recorded: your version is kept, and "

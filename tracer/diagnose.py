@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numbers
 
 import numpy as np
@@ -116,12 +118,28 @@ def diagnose(trace, *, tolerance: float = DEFAULT_TOLERANCE, checks=None, passes
         chosen = kept
     with np.errstate(all="ignore"):  # re-run forwards may divide by zero, overflow...
         found = _run_checks(trace, kinds, settings, chosen, scoped=scoped, forward_calls=forward_calls)
-    result = tuple(sorted(found, key=_sort_key))
+    result = tuple(sorted(_with_class_notes(trace, found), key=_sort_key))
     if notes is not None:
         notes.extend(settings.notes)
     if attach:
         trace.findings = result
     return result
+
+
+def _with_class_notes(trace, findings) -> list[Finding]:
+    """Findings at calls of a class an earlier definition of which ran (a notebook cell run
+    again) say so first in their hint: the code in front of the student is not what ran."""
+    notes = getattr(trace, "class_notes", {})
+    if not notes:
+        return list(findings)
+    types = trace.function_types
+    changed = []
+    for finding in findings:
+        note = notes.get(types.get(finding.call)) if finding.call is not None else None
+        if note is not None:
+            finding = dataclasses.replace(finding, hint=f"{note}. {finding.hint[:1].upper()}{finding.hint[1:]}" if finding.hint else note)
+        changed.append(finding)
+    return changed
 
 
 def _run_checks(trace, kinds, settings: Settings, pass_records, scoped: bool = False,

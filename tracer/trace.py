@@ -48,6 +48,8 @@ class Trace:
         # and its state without graph links (to re-run its forward), and each kept pass's
         # non-None .grad values when it started (pass id -> variable id -> snapshot).
         self.function_types: dict[int, type] = {}
+        # Function class -> why its calls' code is not what the names now show (tracer.redefined)
+        self.class_notes: dict[type, str] = {}
         self.function_states: dict[int, dict] = {}
         self.initial_grads: dict[int, dict[int, ArraySnapshot]] = {}
         # pass id -> its root's value when the pass began, when it no longer held what its
