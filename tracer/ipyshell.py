@@ -62,9 +62,9 @@ def _run_source(source: str, frame, first_line: int | None, label: str) -> None:
     """Run a cell's body where the magic was called; with ``first_line``, its lines keep their
     numbers in the calling cell (tracebacks show the notebook's own lines)."""
     if first_line is None:
-        code = compile(source, label, "exec")
+        code = compile(source, label, "exec", dont_inherit=True)
     else:
-        code = compile("\n" * first_line + source, frame.f_code.co_filename, "exec")
+        code = compile("\n" * first_line + source, frame.f_code.co_filename, "exec", dont_inherit=True)
     exec(code, frame.f_globals, frame.f_locals)  # noqa: S102 - running the user's notebook is the job
 
 
@@ -96,7 +96,7 @@ class Shell:
             return self.run_line_magic(name, rest, _stack_depth + 1)
         if magic_name == "time":  # `%time expr` gives the expression's value, as in IPython
             try:
-                expression = compile(statement, "<%time>", "eval")
+                expression = compile(statement, "<%time>", "eval", dont_inherit=True)
             except SyntaxError:
                 pass
             else:
@@ -169,7 +169,7 @@ class Shell:
         sys.path.insert(0, folder)  # as IPython: the file imports what lies beside it
         try:
             for label, unit in units:
-                exec(compile(unit, label, "exec"), namespace)  # noqa: S102 - the user's own file
+                exec(compile(unit, label, "exec", dont_inherit=True), namespace)  # noqa: S102 - the user's own file
         except SystemExit as exc:  # as IPython, sys.exit() ends the file, not the notebook
             if exc.code not in (None, 0):
                 print(f"{path} exited with status {exc.code}", file=sys.stderr)

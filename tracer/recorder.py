@@ -379,18 +379,17 @@ class Recorder:
     def _call_of(self, fn) -> int | None:
         """The id of the latest recorded call of ``fn``: the creator of its first output."""
         outputs = getattr(fn, "outputs", None)
-        if outputs:
-            first = outputs[0]
-            if type(first) is _weakref_type or (not hasattr(first, "data") and callable(first)):
-                first = first()  # a weak reference (type test first: a failing hasattr is slow)
-        else:
-            first = getattr(fn, "output", None)
-        if first is not None:
-            vid = self.variables.get(first)
+        for output in outputs if outputs else (getattr(fn, "output", None),):
+            if type(output) is _weakref_type or (not hasattr(output, "data") and callable(output)):
+                output = output()  # a weak reference (type test first: a failing hasattr is slow)
+            if output is None:
+                continue  # dropped by the script (``_, h = split(x)``): another output tells
+            vid = self.variables.get(output)
             if vid is not None:
                 creator = self.raw_vars[vid][VAR_CREATOR]
                 if creator is not None:
                     return creator
+            break
         return self.functions.get(fn)
 
     def step_exit(self, step: RawStep, grads_out, error: BaseException | None) -> None:

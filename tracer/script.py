@@ -294,7 +294,7 @@ def _execute(units, namespace: dict, recording, workdir: Path | None) -> BaseExc
         with recording, _os_exit_ends_the_script():
             for label, unit in units:
                 # noqa: S102 below - running the user's script is the job
-                exec(compile(unit, label, "exec"), namespace)  # noqa: S102
+                exec(compile(unit, label, "exec", dont_inherit=True), namespace)  # noqa: S102
     except (SystemExit, _HardExit) as exc:
         if exc.code in (None, 0):
             return None

@@ -9,6 +9,7 @@ import pytest
 import engine as E
 import tracer
 from tests.tracer.engines import fullcore, generations, listpop, recursive
+from tracer.diagnose import diagnose
 
 SEED_GRAD = 3.297442541400256
 
@@ -762,3 +763,24 @@ def test_an_array_the_engine_wraps_in_two_calls_is_named_in_both_and_a_subclass_
         y.backward()
     wrapped = [c.inputs[0] for c in t.calls.values() if c.op in ("Named", "Mul") and c.in_step is None]
     assert len(set(wrapped)) == 2 and [t.name_of(v) for v in wrapped] == ["batch", "batch"]
+
+
+class _Split(E.Function):
+    def forward(self, x):
+        return x[:1].copy(), x[1:].copy()
+
+    def backward(self, g0, g1):
+        return np.concatenate([np.zeros(1) if g0 is None else g0, g1])
+
+
+def test_a_step_of_a_function_whose_first_output_the_script_dropped_keeps_its_call():
+    """``_, q = split(w)``: the step is found through the output still alive (it was None)."""
+    with tracer.trace() as t:
+        w = E.Variable(np.array([1.0, 2.0, 3.0]), name="w")
+        _, q = _Split()(w)
+        del _
+        E.sum(q * q).backward()
+    p = t.select_pass()
+    assert ops_of_steps(t) == ["Sum", "Mul", "_Split"]
+    assert p.steps[-1].grads_out[0].values == (0.0, 4.0, 6.0)
+    assert diagnose(t) == ()

@@ -1,6 +1,7 @@
 """run_script: engines defined or imported by the script, argv, errors, notebook-style redefinitions."""
 
 import inspect
+import json
 import os
 import sys
 import textwrap
@@ -541,3 +542,37 @@ def test_modules_in_an_environment_inside_the_scripts_folder_are_kept(tmp_path, 
     tracer.run_script(script)
     assert "installed_pkg_x" in sys.modules and "own_mod_x" not in sys.modules
     sys.modules.pop("installed_pkg_x", None)
+
+
+def test_the_script_is_not_compiled_with_gradtraces_own_future_imports(tmp_path, capsys):
+    """gradtrace's modules use ``from __future__ import annotations``; compile() would pass it
+    on to the user's code, whose annotations would turn into strings (singledispatch then
+    fails on a class local to a function)."""
+    helper = write(tmp_path / "helper.py", "def g(x: int) -> int:\n    return x\nprint('run', g.__annotations__)\n")
+    script = write(tmp_path / "s.py", """
+        import functools
+        def f(x: int) -> int:
+            return x
+        print('script', f.__annotations__)
+        def main():
+            class Batch:
+                pass
+            @functools.singledispatch
+            def show(value):
+                return 'other'
+            @show.register
+            def _(value: Batch):
+                return 'a batch'
+            print(show(Batch()))
+        main()
+    """)
+    tracer.run_script(script)
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text(json.dumps({"cells": [
+        {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
+         "source": "def h(x: float): pass\nprint('cell', h.__annotations__)\n%run helper.py"}],
+        "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    tracer.run_script(notebook)
+    assert capsys.readouterr().out == (
+        "script {'x': <class 'int'>, 'return': <class 'int'>}\na batch\n"
+        "cell {'x': <class 'float'>}\nrun {'x': <class 'int'>, 'return': <class 'int'>}\n")
