@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import types
 
+import numpy as np
+
 from .identity import ObjectIds
 
 # Values never searched for attributes holding Variables (numbers, text, code, modules, arrays).
@@ -24,6 +26,10 @@ class NameBook:
         """The inferred name of a variable, or None."""
         return self._names.get(var_id)
 
+    def forget(self, var_id: int) -> None:
+        """Drop the name of a variable whose record was pruned."""
+        self._names.pop(var_id, None)
+
     def harvest_namespace(self, namespace: dict, ids: ObjectIds, by_data=None) -> None:
         """Name every known variable bound in ``namespace`` (first name seen wins). ``by_data``, a
         callable giving ``{id(array): variable ids}`` (called only when a bound value is no known
@@ -33,19 +39,16 @@ class NameBook:
         for name, value in list(namespace.items()):
             if not isinstance(name, str) or name.startswith("_"):
                 continue
-            try:
-                if not hasattr(value, "data"):
+            var_id = ids.get(value)  # by identity: no attribute of the user's object is read
+            if var_id is None:
+                if by_data is None or not issubclass(type(value), np.ndarray):
                     continue
-            except Exception:  # noqa: BLE001 - an object whose attributes raise is no Variable
-                continue
-            var_id = ids.get(value)
-            if var_id is None and by_data is not None:
                 for wrapper in by_data().get(id(value), ()):  # each Variable the engine made of it
                     owner = ids.live(wrapper)
                     if owner is not None and getattr(owner, "data", None) is value and wrapper not in names:
                         names[wrapper] = name
                 continue
-            if var_id is not None and var_id not in names:
+            if var_id not in names:
                 names[var_id] = name
 
     def harvest_frame(self, frame, ids: ObjectIds, by_data=None) -> None:
@@ -99,7 +102,11 @@ def _children(path: str, value) -> list:
         if isinstance(value, dict):
             return [(f"{path}[{key!r}]", item) for key, item in list(value.items())[:100]
                     if isinstance(key, (str, int))]
-        attributes = getattr(value, "__dict__", None)
+        try:
+            # not getattr: a class's __getattr__ (or a property) is the user's code, with effects
+            attributes = object.__getattribute__(value, "__dict__")
+        except AttributeError:
+            return []
         if not isinstance(attributes, dict):
             return []
         return [(f"{path}.{name}", item) for name, item in list(attributes.items())[:100]

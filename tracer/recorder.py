@@ -575,11 +575,14 @@ class Recorder:
                 needed_vars.update(call[CALL_OUTPUTS])
                 continue
             del self.raw_calls[call_id]
+            self.functions.drop(call_id)  # a Function object known by this call (no_grad calls)
+            self.reused.discard(call_id)
         for vid in list(self.raw_vars):
             if vid not in needed_vars and live(vid) is None:
                 del self.raw_vars[vid]
                 self.implicit.discard(vid)
                 self.variables.drop(vid)
+                self.names.forget(vid)
 
     # ----- the result -------------------------------------------------------------------------
 

@@ -278,6 +278,26 @@ def test_keep_last_bounds_memory_and_shows_the_leaf_value_of_that_pass():
     assert t.value(x_id, p).item() == pytest.approx(3.0 - 3.0 * 0.5 ** 49)
 
 
+def _recorder_sizes(iterations: int) -> tuple:
+    """The recorder's tables after a keep='last' loop whose epochs also evaluate under no_grad."""
+    x = E.Variable(np.array(0.5))
+    with tracer.trace(keep="last"):
+        recorder = tracer.hooks.active_recorder()
+        for _ in range(iterations):
+            y = E.square(E.sin(x))
+            x.cleargrad()
+            y.backward()
+            with E.no_grad():
+                z = E.sin(E.sin(x))  # noqa: F841 - bound: a name the recorder learns each epoch
+        return (len(recorder.raw_calls), len(recorder.raw_vars), len(recorder.functions._refs),
+                len(recorder.variables._refs), len(recorder.names._names))
+
+
+def test_keep_last_holds_as_much_after_200_epochs_as_after_20():
+    """Function objects of no_grad calls and the names of dropped variables were kept forever."""
+    assert _recorder_sizes(200) == _recorder_sizes(20)
+
+
 def test_keep_first_all_and_number():
     first = train(5, "first")
     assert [p.id for p in first.passes] == [1]

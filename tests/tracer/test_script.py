@@ -576,3 +576,33 @@ def test_the_script_is_not_compiled_with_gradtraces_own_future_imports(tmp_path,
     assert capsys.readouterr().out == (
         "script {'x': <class 'int'>, 'return': <class 'int'>}\na batch\n"
         "cell {'x': <class 'float'>}\nrun {'x': <class 'int'>, 'return': <class 'int'>}\n")
+
+
+def test_naming_variables_runs_none_of_the_scripts_own_code(tmp_path, capsys):
+    """A loader whose ``data`` property counts its reads (and a class answering every attribute)
+    is bound in the script: the names are found by identity, not by reading attributes."""
+    script = write(tmp_path / "s.py", """
+        import numpy as np
+        from engine import Variable, square
+        class Loader:
+            reads = 0
+            @property
+            def data(self):
+                Loader.reads += 1
+                return np.arange(3.0)
+        class Anything:
+            def __getattr__(self, name):
+                print('asked for', name)
+                return 1
+        loader, anything = Loader(), Anything()
+        batch = loader.data
+        x = Variable(np.array(2.0))
+        for i in range(2):
+            x.cleargrad()
+            y = square(x)
+            y.backward()
+        print('reads', Loader.reads)
+    """)
+    t = tracer.run_script(script, keep="all")
+    assert capsys.readouterr().out == "reads 1\n"
+    assert [v.name for v in t.variables.values()] == ["x", "y", "y"]
