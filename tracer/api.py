@@ -133,6 +133,7 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                                 and not self._variable_names)
         self._problems: list[str] = []
         self._warn = warn
+        self._entered = False
         self.trace = Trace()
 
     def add_namespace(self, namespace: dict) -> None:
@@ -206,6 +207,9 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             if self in _open_traces:
                 raise TraceActiveError("this trace is already recording: a trace() records one with "
                                        "block; make a new one for another block")
+            if self._entered:  # its Trace, which the first block returned, must not change
+                raise TraceActiveError("this trace() has already recorded a with block: a trace() "
+                                       "records one block; make a new one (tracer.trace()) for this one")
             if any(t._recorder.thread_id != threading.get_ident() for t in _open_traces):
                 raise TraceActiveError("another thread is recording a trace: concurrent traces are "
                                        "not supported; trace in one thread at a time")
@@ -216,6 +220,8 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                 self._hooks.remove()
                 raise
             self._recorder.hooks = self._hooks
+            self._recorder.thread_id = threading.get_ident()  # the thread of the block, not of trace()
+            self._entered = True
             _open_traces.append(self)
             _activate()
         # names are read from the block's frame when the trace ends; run_script's own frame holds

@@ -358,7 +358,8 @@ class ClassWatcher:
 
             def __build_class__(func, name, *bases, **kwargs):
                 cls = original(func, name, *bases, **kwargs)
-                if _active is not None and threading.get_ident() == _active.thread_id:
+                recorder = _active  # read once: a trace may end in another thread meanwhile
+                if recorder is not None and threading.get_ident() == recorder.thread_id:
                     for watcher in list(_watchers):
                         watcher.consider(cls)
                 return cls

@@ -70,7 +70,7 @@ class Recorder:
     """Receives events from the hooks and keeps what the ``keep`` policy asks for."""
 
     def __init__(self, keep="last", max_elements: int = 100) -> None:
-        if not (keep in KEEP_CHOICES or (isinstance(keep, int) and keep >= 1)):
+        if not (keep in KEEP_CHOICES or (isinstance(keep, int) and not isinstance(keep, bool) and keep >= 1)):
             raise ValueError(f"keep must be one of {', '.join(KEEP_CHOICES)} or a pass number >= 1, got {keep!r}")
         self.keep = keep
         self.max_elements = max_elements

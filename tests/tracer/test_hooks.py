@@ -420,6 +420,8 @@ def test_not_a_class_is_a_clear_error():
         tracer.trace(function_cls="Function")
     with pytest.raises(ValueError, match="keep must be"):
         tracer.trace(keep="sometimes")
+    with pytest.raises(ValueError, match="keep must be"):
+        tracer.trace(keep=True)  # a bool is no pass number (it was taken for pass 1)
 
 
 def test_a_none_gradient_is_not_counted_as_received():
@@ -804,3 +806,30 @@ def test_a_step_of_a_function_whose_first_output_the_script_dropped_keeps_its_ca
     assert ops_of_steps(t) == ["Sum", "Mul", "_Split"]
     assert p.steps[-1].grads_out[0].values == (0.0, 4.0, 6.0)
     assert diagnose(t) == ()
+
+
+def test_a_trace_object_records_one_block_only():
+    """Entering it again would have added the second block's records to the first block's Trace."""
+    recording = tracer.trace()
+    with recording as first:
+        E.exp(E.Variable(np.array(1.0))).backward()
+    with pytest.raises(tracer.TraceActiveError, match="has already recorded a with block"):
+        with recording:
+            pass
+    assert [c.op for c in first.calls.values()] == ["Exp"] and first.pass_count == 1
+
+
+def test_a_trace_made_in_one_thread_records_the_thread_that_enters_it():
+    recording = tracer.trace(warn=False)
+    results = []
+
+    def work():
+        with recording as t:
+            E.square(E.Variable(np.array(3.0))).backward()
+        results.append(t)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+    (t,) = results
+    assert [c.op for c in t.calls.values()] == ["Square"] and t.calls_elsewhere == 0
