@@ -191,8 +191,11 @@ class Recorder:
         from_args = False  # the function kept no inputs (made under no_grad): read the arguments
         if inputs is None:
             single = getattr(fn, "input", None)
-            inputs = (single,) if single is not None else args
-            from_args = single is None
+            if single is not None:
+                inputs = (single,)
+            else:  # kept under another name (self.xs), or not kept: what was passed, f([x0, x1]) too
+                inputs = args[0] if len(args) == 1 and type(args[0]) in (list, tuple) else args
+                from_args = True
         max_elements = self.max_elements
         raw_vars = self.raw_vars
         ref_at = self.variables._ref_at

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import tracer
+from tracer.diagnose import diagnose
 from tests.tracer.engines import generations, listpop
 
 ENGINE_SOURCE = inspect.getsource(generations)
@@ -548,7 +549,7 @@ def test_the_script_is_not_compiled_with_gradtraces_own_future_imports(tmp_path,
     """gradtrace's modules use ``from __future__ import annotations``; compile() would pass it
     on to the user's code, whose annotations would turn into strings (singledispatch then
     fails on a class local to a function)."""
-    helper = write(tmp_path / "helper.py", "def g(x: int) -> int:\n    return x\nprint('run', g.__annotations__)\n")
+    write(tmp_path / "helper.py", "def g(x: int) -> int:\n    return x\nprint('run', g.__annotations__)\n")
     script = write(tmp_path / "s.py", """
         import functools
         def f(x: int) -> int:
@@ -606,3 +607,51 @@ def test_naming_variables_runs_none_of_the_scripts_own_code(tmp_path, capsys):
     t = tracer.run_script(script, keep="all")
     assert capsys.readouterr().out == "reads 1\n"
     assert [v.name for v in t.variables.values()] == ["x", "y", "y"]
+
+
+def test_functions_called_with_a_list_keeping_their_inputs_as_xs(tmp_path):
+    """The book's step 11 calling style, ``f([x0, x1])``, with the inputs kept as ``self.xs``:
+    the graph behind the root was lost (Mul and both leaves), and no gradient was read."""
+    script = write(tmp_path / "s.py", """
+        import numpy as np
+        class Variable:
+            def __init__(self, data):
+                self.data, self.grad, self.creator = data, None, None
+            def backward(self):
+                self.grad = np.ones_like(self.data)
+                funcs = [self.creator]
+                while funcs:
+                    f = funcs.pop()
+                    gxs = f.backward(*[y.grad for y in f.ys])
+                    for x, gx in zip(f.xs, gxs):
+                        x.grad = gx if x.grad is None else x.grad + gx
+                        if x.creator is not None:
+                            funcs.append(x.creator)
+        class Function:
+            def __call__(self, xs):
+                ys = [Variable(np.asarray(y)) for y in self.forward([x.data for x in xs])]
+                for y in ys:
+                    y.creator = self
+                self.xs, self.ys = xs, ys
+                return ys
+        class Add(Function):
+            def forward(self, xs):
+                return (xs[0] + xs[1],)
+            def backward(self, gy):
+                return gy, gy
+        class Mul(Function):
+            def forward(self, xs):
+                return (xs[0] * xs[1],)
+            def backward(self, gy):
+                return gy * self.xs[0].data, gy * self.xs[1].data  # swapped: a bug to find
+        x0, x1 = Variable(np.array(2.0)), Variable(np.array(3.0))
+        y = Add()([Mul()([x0, x1])[0], x0])[0]
+        y.backward()
+    """)
+    t = tracer.run_script(script)
+    mul = next(c for c in t.calls.values() if c.op == "Mul")
+    assert [t.variables[v].name for v in mul.inputs] == ["x0", "x1"]
+    p = t.select_pass()
+    assert [t.calls[s.call].op for s in p.steps] == ["Add", "Mul"]
+    assert [a.item() for a in p.steps[1].accumulated] == [3.0, 3.0]  # x0: 1 + 2, x1: 3
+    assert {(f.kind, f.call) for f in diagnose(t) if f.kind == "wrong-backward"} == {("wrong-backward", mul.id)}
