@@ -396,7 +396,7 @@ def _check_leaf(trace, pass_record, cache, settings, chain, base, root, seed, ep
     prior = priors.get(vid)
     shape = base[vid].shape
     if final is None:
-        if trace.contributions(pass_record, vid) and trace.grad_state(pass_record, vid) == "cleared":
+        if trace.contributions(pass_record, vid) and trace.grad_state(pass_record, vid) in ("cleared", "not-stored"):
             return None
         analytic = np.zeros(shape)
     elif final.values is None or tuple(final.shape) != shape or final.has_nonfinite:

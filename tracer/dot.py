@@ -250,7 +250,7 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
     if options.legend or caption:
         states = {v.state for k, v in views.items() if k not in consts.plain} \
             | ({"pending"} if caption and views else set())
-        order = ["value", "zero", "leftover", "cleared", "not-computed", "not-reached", "pending"]
+        order = ["value", "zero", "leftover", "cleared", "not-computed", "not-stored", "not-reached", "pending"]
         repeated = any(len(s) > 1 for s in index.steps_of_call.values())
         legend = legend_label(theme, grads=bool(views), grad_edges=options.grad_edges,
                               states=tuple(sorted(states, key=order.index)), repeated=repeated,

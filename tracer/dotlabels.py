@@ -16,6 +16,7 @@ __all__ = ["badge_cell", "variable_label", "function_label", "constant_label", "
 STATE_WORDS = {
     "cleared": "cleared",
     "not-computed": "not computed",
+    "not-stored": "not stored",
     "not-reached": "not reached",
     "pending": "not yet",
     "leftover": "left over",
@@ -72,6 +73,8 @@ def grad_text(view: GradView, precision: int) -> str:
         return f"{format_array(view.grad, precision)} (cleared)"
     if view.state == "not-computed":
         return "None (not computed)"
+    if view.state == "not-stored":
+        return "None (not stored)"
     if view.state == "leftover" and view.grad is not None:
         return f"{format_array(view.grad, precision)} (left over)"
     return STATE_WORDS.get(view.state, view.state)
@@ -285,6 +288,7 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
             meaning = {"value": "gradient", "zero": "gradient is zero",
                        "cleared": ".grad cleared after use (retain_grad=False)",
                        "not-computed": "on the graph, no gradient arrived",
+                       "not-stored": "a gradient arrived; the engine stores none (constant)",
                        "not-reached": "not on this backward pass",
                        "pending": "not computed yet at this step",
                        "leftover": "left from before this pass (no cleargrad)"}.get(state, state)

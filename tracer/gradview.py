@@ -98,6 +98,8 @@ class PassIndex:
             return GradView(state, record.grads[var], step)
         if state == "cleared":
             return GradView("cleared", self._passed(var), step)
+        if state == "not-stored":
+            return GradView("not-stored", None, step)
         return GradView("not-computed", None, None)
 
     def _passed(self, var: int) -> ArraySnapshot | None:
@@ -163,6 +165,7 @@ class PassIndex:
         changes: list[dict[int, GradView]] = [dict(current)]
         sums: dict[int, list] = {var: [view.grad] for var, view in current.items() if view.state == "leftover"}
         clear_at = self._cleared_after_creator()
+        unstored = {var for var in record.variables if self.final(var).state == "not-stored"}
         by_step: dict[int, list[tuple[int, ArraySnapshot | None, ArraySnapshot | None]]] = {}
         for var, items in self.received.items():
             for index, grad, after in items:
@@ -170,6 +173,9 @@ class PassIndex:
         for step in record.steps:
             delta: dict[int, GradView] = {}
             for var, grad, after in by_step.get(step.index, ()):
+                if var in unstored:
+                    delta[var] = GradView("not-stored", None, step.index)
+                    continue
                 sums.setdefault(var, []).append(grad)
                 if var == record.root and record.root_grad is not None and len(sums[var]) == 1:
                     sums[var].insert(0, record.root_grad)

@@ -162,7 +162,12 @@ class Trace:
             return "zero" if grad.is_zero else "value"
         received = var_id == pass_record.root or any(
             grad is not None for _, grad in by_variable.get(var_id, ()))
-        return "cleared" if received else "not-computed"
+        if not received:
+            return "not-computed"
+        record = self.variables.get(var_id)
+        if record is not None and record.creator is None and var_id != pass_record.root:
+            return "not-stored"  # a leaf is no function's output: no engine clears it after use
+        return "cleared"
 
     def final_grad(self, pass_record: PassRecord | None, var_id: int) -> ArraySnapshot | None:
         """The variable's ``.grad`` at the end of the pass, or None."""

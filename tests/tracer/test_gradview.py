@@ -51,3 +51,23 @@ def test_an_engine_that_overwrites_gradients_is_not_shown_clearing_them():
     p = t.select_pass()
     states = [state for state, _ in fields(t, p, "a")]
     assert "cleared" not in states and states[-1] == "value"  # it was shown cleared after step 3
+
+
+def test_data_the_engine_wrapped_as_a_constant_is_not_stored_not_cleared():
+    """mean_squared_error(y, y_pred) with y a plain array: MeanSquaredError.backward returns a
+    gradient for it, the engine keeps none (a Constant). It was drawn "(cleared)", even with
+    retain_grad=True, as if data had a gradient that was thrown away."""
+    with tracer.trace() as t:
+        y = np.array([1.0, 2.0])
+        y_pred = E.Variable(np.array([0.5, 1.0]), name="y_pred")
+        E.mean_squared_error(y, y_pred).backward(retain_grad=True)
+    p = t.select_pass()
+    data = next(v.id for v in t.variables.values() if v.kind == "Constant")
+    assert t.grad_state(p, data) == "not-stored"
+    assert t.variables[data].name == "y"
+    views = [PassIndex(t, p).at_step(k)[data] for k in range(len(p.steps) + 1)]
+    assert [(v.state, v.grad) for v in views] == [("pending", None), ("not-stored", None)]
+    dot = t.to_dot(legend=True).source
+    assert "None (not stored)" in dot and "(cleared)" not in dot
+    assert "the engine stores none (constant)" in dot
+    assert t.grad_state(p, next(v.id for v in t.variables.values() if v.name == "y_pred")) == "value"
