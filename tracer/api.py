@@ -182,6 +182,12 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             return ("backward() ran on a graph built before the with block, so none of its Function "
                     "calls were recorded: put the forward computation inside the with block too")
         hooked = ", ".join(dict.fromkeys(map(_class_qualname, self._hooks.function_classes))) or "none"
+        ours = _own_engine_module()
+        theirs = [c for c in self._hooks.function_classes
+                  if ours is None or c.__module__.partition(".")[0] != ours.__name__]
+        if theirs:  # the user's engine was hooked: the calls were made elsewhere
+            return (f"nothing was recorded: no hooked Function was called inside the with block "
+                    f"(hooked: {hooked}); make the forward computation's calls inside the block")
         return (f"nothing was recorded: no hooked Function was called inside the with block "
                 f"(hooked: {hooked}); to trace your own engine pass "
                 f"function_cls=YourFunction, variable_cls=YourVariable")

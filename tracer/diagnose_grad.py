@@ -150,9 +150,22 @@ def check_detached(trace, pass_record, settings: Settings, cache: ReplayCache) -
                 f"outputs, though the gradient it returns for {names} changes with their values: it "
                 f"has no graph back to them, so a higher derivative through {op} is lost (None or wrong)",
                 pass_id=pass_record.id, call=call.id, variable=call.inputs[depends[0]], step=step.index,
-                hint=(f"compute {op}.backward with the engine's functions on the Variables (for sin: "
-                      f"cos(x) * gy), not with numpy on x.data, so that create_graph can follow it")))
+                hint=(f"compute {op}.backward with the engine's functions on the Variables "
+                      f"({_on_variables(op)}), not with numpy on x.data, so that create_graph can follow it")))
     return findings
+
+
+# Backward formulas on Variables (x = self.inputs[0], y = self.outputs[0]()), for the hint above
+_ON_VARIABLES = {
+    "sin": "cos(x) * gy", "cos": "-sin(x) * gy", "tanh": "gy * (1 - y * y)", "exp": "gy * y",
+    "log": "gy / x", "square": "2 * x * gy", "pow": "c * x ** (c - 1) * gy",
+    "mul": "gy * x1, gy * x0", "div": "gy / x1, gy * (-x0 / x1 ** 2)", "sigmoid": "gy * y * (1 - y)",
+}
+
+
+def _on_variables(op: str) -> str:
+    formula = _ON_VARIABLES.get(op.lower())
+    return f"for {op}: {formula}" if formula else "for Sin it would be cos(x) * gy"
 
 
 def _inputs_its_gradient_depends_on(trace, call, step, cache: ReplayCache) -> tuple[list[int], bool]:

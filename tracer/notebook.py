@@ -213,7 +213,10 @@ def read_notebook(text: bytes, path: Path) -> Notebook:
                             f"a current Jupyter and save it again")
     language = _language(document)
     if language is not None and language.lower() != "python":
-        raise NotebookError(f"{path} is a {language} notebook: gradtrace runs Python notebooks (export "
+        letters = language.rstrip("#+")
+        spelled = len(letters) == 1 and letters.upper() in "AEFHILMNORSX"  # an R, an F#, a C++
+        article = "an" if spelled or language[:1].lower() in "aeiou" else "a"
+        raise NotebookError(f"{path} is {article} {language} notebook: gradtrace runs Python notebooks (export "
                             f"the Python part, or trace a .py script)")
     units, writes, sources = [], [], {}
     for position, cell in enumerate(cells, start=1):

@@ -904,6 +904,14 @@ def test_a_backward_on_numpy_data_under_create_graph_is_found_to_lose_higher_der
     assert (finding.pass_id, finding.call, finding.variable, finding.step) == (1, 1, 1, 1)
     assert finding.message.startswith("DataSin.backward ran under create_graph=True without Function calls")
     assert "not with numpy on x.data" in finding.hint
+    assert "(for Sin it would be cos(x) * gy)" in finding.hint  # an op of its own: an example
+
+
+def test_the_create_graph_hint_gives_the_ops_own_formula_on_variables():
+    """It gave Sin's formula for every op (Pow: 'for sin: cos(x) * gy')."""
+    from tracer.diagnose_grad import _on_variables
+    assert _on_variables("Pow") == "for Pow: c * x ** (c - 1) * gy"
+    assert _on_variables("Exp") == "for Exp: gy * y"
     with tracer.trace(keep="all") as t:  # the engine's own sin keeps the graph: nothing found
         x = E.Variable(np.array(0.5), name="x")
         E.sin(x).backward(create_graph=True)

@@ -294,3 +294,14 @@ def test_names_imported_from_a_module_lead_to_the_engine_that_module_imports(tmp
     finally:
         sys.modules.pop("mydz_core", None)
         sys.modules.pop("mydz_layers", None)
+
+
+def test_an_empty_block_on_the_users_own_engine_is_not_told_to_name_it():
+    """The student's engine was hooked (it is listed): naming it again is not the fix."""
+    with pytest.warns(tracer.TraceWarning):
+        with tracer.trace(function_cls=recursive.Function, variable_cls=recursive.Variable) as t:
+            pass
+    (warning,) = t.warnings
+    assert warning == (f"nothing was recorded: no hooked Function was called inside the with block "
+                       f"(hooked: {recursive.__name__}.Function); make the forward computation's "
+                       f"calls inside the block")

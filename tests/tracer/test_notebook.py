@@ -166,7 +166,7 @@ def test_a_notebook_in_another_language_is_a_clear_error(tmp_path):
     notebook.write_text(json.dumps({"cells": [code("x <- c(1, 2)")], "nbformat": 4, "nbformat_minor": 5,
                                     "metadata": {"kernelspec": {"language": "R", "name": "ir"},
                                                  "language_info": {"name": "R"}}}))
-    with pytest.raises(NotebookError, match=r"is a R notebook: gradtrace runs Python notebooks"):
+    with pytest.raises(NotebookError, match=r"is an R notebook: gradtrace runs Python notebooks"):
         tracer.run_script(notebook)
     python = tmp_path / "py.ipynb"
     python.write_text(json.dumps({"cells": [code("x = 1")], "nbformat": 4, "nbformat_minor": 5,
