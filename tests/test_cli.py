@@ -1647,3 +1647,20 @@ def test_check_output_is_not_replaced_after_ctrl_c(scripts):
     result = run("check", interrupted, "-o", out)
     assert result.exit_code == 130 and out.read_text() == SENTINEL
     assert "was interrupted (Ctrl-C), so" in result.stderr
+
+
+def test_a_notebook_cell_that_raised_is_named_with_the_way_past_it(tmp_path):
+    """A notebook saved with a failed cell: the cell that ran (not the engine cell its traceback
+    passes through) is named, and how gradtrace treats it (as Run All does)."""
+    def code(source):
+        return {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": source}
+    notebook = tmp_path / "hw.ipynb"
+    notebook.write_text(json.dumps({"cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "# Homework"},
+        code("import numpy as np\ndef make(data):\n    raise TypeError('float is not supported')\n"),
+        code("x = make(0.5)\n"), code("print('later')\n")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    result = run("check", notebook)
+    assert result.exit_code == 1
+    assert (f"Warning: cell 3 of {notebook} raised: gradtrace runs the code cells in order and stops at "
+            f"the first error, as Jupyter's Run All does; fix or delete that cell to get past it\n") in result.stderr
+    assert "later" not in result.stdout
