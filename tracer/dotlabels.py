@@ -66,6 +66,8 @@ def grad_text(view: GradView, precision: int) -> str:
         text = format_array(view.grad, precision)
         if view.grad is not None and not view.grad.complete and view.grad.has_nonfinite:
             text += f" ({view.grad.nan_count} nan, {view.grad.inf_count} inf)"
+        if view.leftover is not None:
+            text += f" (incl. {format_array(view.leftover, precision)} left over)"
         return text
     if view.state == "cleared":
         if view.grad is None:

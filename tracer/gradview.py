@@ -19,12 +19,15 @@ class GradView:
 
     For "cleared", ``grad`` is the gradient that passed through before ``.grad`` was cleared
     (None when unknown). ``step`` is the backward step that last changed the field (0 for the
-    root's seed gradient).
+    root's seed gradient). ``leftover``: the non-zero ``.grad`` a value was added to (no
+    ``cleargrad`` since the pass before), so that the picture does not show a sum as this
+    pass's gradient.
     """
 
     state: str
     grad: ArraySnapshot | None = None
     step: int | None = None
+    leftover: ArraySnapshot | None = None  # a value's part the variable held before the pass began
 
 
 NOT_REACHED = GradView("not-reached")
@@ -95,7 +98,7 @@ class PassIndex:
         last = self.received.get(var)
         step = last[-1][0] if last else (0 if var == record.root else None)
         if state in ("zero", "value"):
-            return GradView(state, record.grads[var], step)
+            return GradView(state, record.grads[var], step, self._added_to(var))
         if state == "cleared":
             return GradView("cleared", self._passed(var), step)
         if state == "not-stored":
@@ -116,6 +119,13 @@ class PassIndex:
         """The ``.grad`` a variable already held when the pass began (no ``cleargrad`` before it)."""
         known = getattr(self.trace, "initial_grads", None) or {}
         return known.get(self.pass_record.id, {}).get(var)
+
+    def _added_to(self, var: int) -> ArraySnapshot | None:
+        """The leftover ``.grad`` a gradient of this pass was added to, when non-zero."""
+        leftover = self._leftover(var)
+        if leftover is None or leftover.is_zero or var not in self.received:
+            return None
+        return leftover
 
     def _initial(self, var: int) -> GradView:
         record = self.pass_record
@@ -166,6 +176,7 @@ class PassIndex:
         sums: dict[int, list] = {var: [view.grad] for var, view in current.items() if view.state == "leftover"}
         clear_at = self._cleared_after_creator()
         unstored = {var for var in record.variables if self.final(var).state == "not-stored"}
+        added_to = {var: self._added_to(var) for var in record.variables}
         by_step: dict[int, list[tuple[int, ArraySnapshot | None, ArraySnapshot | None]]] = {}
         for var, items in self.received.items():
             for index, grad, after in items:
@@ -181,7 +192,8 @@ class PassIndex:
                     sums[var].insert(0, record.root_grad)
                 value = after if after is not None else _sum(sums[var])
                 if value is not None:
-                    delta[var] = _with_value(value, step.index)
+                    view = _with_value(value, step.index)
+                    delta[var] = GradView(view.state, view.grad, step.index, added_to.get(var))
             for var in clear_at.get(step.index, ()):
                 if var not in delta:
                     delta[var] = GradView("cleared", current[var].grad, step.index)

@@ -44,6 +44,13 @@ def test_a_gradient_left_from_the_pass_before_shows_from_the_start():
     assert fields(t, second, "x") == [("leftover", -2.0), ("leftover", -2.0), ("value", -4.0)]
     assert "-2 (left over)" in tracer.to_dot(t, which=2, step=0).source
     assert fields(t, t.select_pass(1), "x")[0] == ("pending", None)
+    # the sum is not shown as this pass's gradient (-4 after Sub passed on -2: the chain rule
+    # on the slide would not add up)
+    x = next(v.id for v in t.variables.values() if v.name == "x")
+    assert PassIndex(t, second).final(x).leftover.values == (-2.0,)
+    assert PassIndex(t, second).at_step(2)[x].leftover.values == (-2.0,)
+    assert "-4 (incl. -2 left over)" in tracer.to_dot(t, which=2).source
+    assert "left over" not in tracer.to_dot(t, which=1).source
 
 
 def test_an_engine_that_overwrites_gradients_is_not_shown_clearing_them():
