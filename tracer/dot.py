@@ -189,7 +189,9 @@ def _views(index: PassIndex, pass_record, step: int | None) -> dict[int, GradVie
     return index.at_step(min(step, len(pass_record.steps)))
 
 
-def _show_inner(options: DotOptions, pass_record) -> bool:
+def shows_inner_calls(options: DotOptions, pass_record) -> bool:
+    """Whether the calls made inside backward steps are drawn (``inner``: show, or auto under
+    create_graph, when they build the gradients' own graph)."""
     if options.inner == "show":
         return True
     return options.inner == "auto" and pass_record is not None and \
@@ -202,7 +204,7 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
     """The node and edge statements, in forward order (deterministic)."""
     forward = list(trace.graph_calls(pass_record))
     inner_calls = [c for c in pass_record.inner_calls if c in trace.calls] \
-        if pass_record is not None and _show_inner(options, pass_record) else []
+        if pass_record is not None and shows_inner_calls(options, pass_record) else []
     forward_vars = list(trace.graph_variables(pass_record))
     known = set(forward_vars)
     inner_vars = []

@@ -106,7 +106,7 @@
     rows("Gradients received (one per output)", step.received, false);
     rows("Gradients sent (one per input)", step.sent, true);
     if (step.built && step.built.length) {
-      panel.appendChild(element("h3", "", "Calls this backward made (dashed)"));
+      panel.appendChild(element("h3", "", "Calls this backward made (" + step.builtNote + ")"));
       panel.appendChild(element("div", "num", step.built.join(", ")));
     }
     if (step.error) {

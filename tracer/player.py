@@ -8,6 +8,7 @@ import re
 from importlib import resources
 from pathlib import Path
 
+from .dot import shows_inner_calls
 from .dotnodes import constant_ids, role_names
 from .frames import BUILT_OPACITY, Frames, frames
 from .jsonio import escape_surrogates
@@ -49,6 +50,9 @@ def _steps(made: Frames) -> list[dict]:
     roles = role_names(trace, record, list(record.variables) + [v for c in record.inner_calls
                                                                 for v in trace.calls[c].inputs
                                                                 if c in trace.calls])
+    built_note = ("dashed" if shows_inner_calls(made.options, record) else
+                  "not drawn: made without create_graph" if made.options.inner == "auto" else
+                  "not drawn: inner calls hidden")
     out = []
     for step in record.steps:
         call = trace.calls.get(step.call)
@@ -76,7 +80,7 @@ def _steps(made: Frames) -> list[dict]:
             [f"ran again at step {n}" for n in runs if n > step.index]
         built = [trace.calls[c].op for c in step.inner_calls if c in trace.calls]
         out.append({"n": step.index, "badge": badge_text(step.index), "op": call.op if call else "?",
-                    "call": step.call, "caption": made.captions[step.index], "again": again, "built": built,
+                    "call": step.call, "caption": made.captions[step.index], "again": again, "built": built, "builtNote": built_note,
                     "received": received, "sent": sent, "error": error, "findings": findings})
     return out
 

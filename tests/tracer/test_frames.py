@@ -14,8 +14,9 @@ import engine as E
 import tracer
 import tracer.render as R
 from tests.tracer.builders import generation_trace, hostile_trace, problem_trace, seed_trace
+from tests.tracer.engines import fullcore
 from tracer.frames import FramesError, frames, write_frames
-from tracer.player import player_html, write_player
+from tracer.player import _steps, player_html, write_player
 
 SVG = "{http://www.w3.org/2000/svg}"
 pytestmark = [pytest.mark.renderer,
@@ -391,3 +392,17 @@ def test_the_player_grows_the_gradients_graph_step_by_step(tmp_path):
     slides = list(made.svgs(0))  # the frames grow the same way
     assert set(re.findall(r'<g id="(f\d+)" class="node[^"]*" opacity="0.15"', slides[1])) == faint
     assert 'opacity="0.15"' not in slides[2]
+
+
+def test_the_players_panel_says_when_the_calls_a_backward_made_are_not_drawn():
+    """Without create_graph the calls a backward made (gy * x1, gy * x0, and the engine adding
+    them up, under no_grad) are not drawn:
+    the panel called them 'dashed' all the same."""
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        x = fullcore.Variable(np.array(2.0), name="x")
+        fullcore.mul(x, x).backward()
+    made = frames(t)
+    (step,) = _steps(made)
+    assert step["built"] == ["Mul", "Mul", "Add"] and step["builtNote"] == "not drawn: made without create_graph"
+    assert _steps(frames(t, inner="show"))[0]["builtNote"] == "dashed"
+    assert _steps(frames(t, inner="hide"))[0]["builtNote"] == "not drawn: inner calls hidden"
