@@ -1067,7 +1067,7 @@ of the sum of its elements, without drawing a Sum node).
 @click.argument("expression")
 @quiet_option
 @click.option("--let", "lets", multiple=True, metavar="NAME=VALUE",
-              help="Bind a variable: a number or nested lists of numbers (repeatable).")
+              help="Bind a variable: a number (pi/2 allowed) or nested lists of numbers (repeatable).")
 @output_options
 @click.option("--steps", "show_steps", is_flag=True, help="Print the backward order table.")
 @click.option("--retain-grad", is_flag=True, help="Keep the gradients of intermediate variables.")

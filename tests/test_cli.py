@@ -555,9 +555,9 @@ def test_expr_matrix_steps_and_stdout(tmp_path):
 @pytest.mark.parametrize("lets, message", [
     (["x"], "Error: Invalid value for '--let': 'x' is not NAME=VALUE: write e.g. --let x=0.5 or --let 'W=[[1,2],[3,4]]'"),
     (["x=[1,[2]]"], "Error: Invalid value for '--let': --let x=[1,[2]]: the value must be a number or a "
-                    "nested list of numbers of equal lengths, e.g. 0.5 or [[1,2],[3,4]]"),
+                    "nested list of numbers of equal lengths, e.g. 0.5, pi/2 or [[1,2],[3,4]]"),
     (["x=open('f')"], "Error: Invalid value for '--let': --let x=open('f'): the value must be a number or "
-                      "a nested list of numbers of equal lengths, e.g. 0.5 or [[1,2],[3,4]]"),
+                      "a nested list of numbers of equal lengths, e.g. 0.5, pi/2 or [[1,2],[3,4]]"),
 ])
 def test_expr_bad_let(tmp_path, lets, message):
     out = sentinel(tmp_path / "e.svg")

@@ -105,6 +105,8 @@ def test_expressions_that_cannot_be_evaluated(source, message):
     ("v=[1, -2, inf]", "v", [1, -2, math.inf]),
     ("\uc785\ub825=0.5", "\uc785\ub825", 0.5),  # Korean, as in the lecture notes
     ("\u00e9=1", "\u00e9", 1.0), ("\uff58=2", "x", 2.0),  # a fullwidth x is x, as in the expression
+    ("x=pi", "x", math.pi), ("x=-pi/2", "x", -math.pi / 2),  # the constants the expression knows
+    ("v=[2*pi, pi/4 + 1, 3 - pi]", "v", [2 * math.pi, math.pi / 4 + 1, 3 - math.pi]),
 ])
 def test_good_bindings(text, name, value):
     got_name, got = E.parse_binding(text)
@@ -122,6 +124,8 @@ def test_good_bindings(text, name, value):
     ("x=__import__('os')", "--let x=__import__('os'): the value must be a number"),
     ("x='a'", "--let x='a': the value must be a number"),
     ("x=True", "--let x=True: the value must be a number"),
+    ("x=1/0", "--let x=1/0: the value must be a number"), ("x=pi**2", "--let x=pi**2: the value must"),
+    ("x=e", "--let x=e: the value must be a number"),
 ])
 def test_bad_bindings(text, message):
     with pytest.raises(E.BindingError) as caught:

@@ -72,7 +72,21 @@ def _literal_number(node: ast.AST):
         return sign * node.value
     if isinstance(node, ast.Name) and node.id in ("nan", "inf"):
         return sign * float(node.id)
+    if isinstance(node, ast.Name) and node.id in CONSTANTS:
+        return sign * CONSTANTS[node.id]
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:  # pi/2, 2*pi
+        left, right = _literal_number(node.left), _literal_number(node.right)
+        if left is None or right is None:
+            return None
+        try:
+            return sign * _ARITHMETIC[type(node.op)](left, right)
+        except ZeroDivisionError:
+            return None
     return None
+
+
+_ARITHMETIC = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b,
+               ast.Mult: lambda a, b: a * b, ast.Div: lambda a, b: a / b}
 
 
 def _literal_array(node: ast.AST):
@@ -105,7 +119,7 @@ def parse_binding(text: str) -> tuple[str, np.ndarray]:
                            f"1.8e308; inf is allowed)") from None
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         raise BindingError(f"--let {name}={shown}: the value must be a number or a nested list of "
-                           f"numbers of equal lengths, e.g. 0.5 or [[1,2],[3,4]]") from None
+                           f"numbers of equal lengths, e.g. 0.5, pi/2 or [[1,2],[3,4]]") from None
     if data.dtype == object:
         raise BindingError(f"--let {name}={value}: the nested lists must have equal lengths")
     return name, data
