@@ -54,7 +54,28 @@ class _ScriptCommand(click.Command):
                     and os.path.isfile(arg):  # -dash.py reads as -d -a -s -h: the help, exit 0
                 raise click.UsageError(f"a script whose name starts with a dash is taken for an option: "
                                        f"write it as ./{arg}, e.g. gradtrace {ctx.info_name} ./{arg} ...", ctx)
+        self._refuse_mixed_clusters(ctx, args[:args.index("--")] if "--" in args else args, takes_value)
         return super().parse_args(ctx, args)
+
+    def _refuse_mixed_clusters(self, ctx, args, takes_value) -> None:
+        """``-vq`` after SCRIPT: click would give -q to gradtrace and only -v to the script."""
+        short = {name for param in self.params if isinstance(param, click.Option)
+                 for name in param.opts + param.secondary_opts if re.fullmatch(r"-[^-]", name)}
+        for token in args:
+            if not isinstance(token, str) or not re.fullmatch(r"-[A-Za-z][^=\s]+", token):
+                continue
+            letters = []
+            for letter in token[1:]:
+                letters.append(f"-{letter}")
+                if f"-{letter}" in takes_value:
+                    break  # the rest is that option's value (-ofile.svg)
+            ours = [name for name in letters if name in short]
+            theirs = [name for name in letters if name not in short]
+            if ours and theirs:
+                raise click.UsageError(
+                    f"{token} mixes gradtrace's {' '.join(ours)} with {' '.join(theirs)}, which gradtrace "
+                    f"does not know: write them apart ({' '.join(letters)}), or put the script's own "
+                    f"options after -- (everything after it goes to the script)", ctx)
 
     def invoke(self, ctx):
         script_args = list(ctx.params.get("args") or ())

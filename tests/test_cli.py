@@ -1664,3 +1664,18 @@ def test_a_notebook_cell_that_raised_is_named_with_the_way_past_it(tmp_path):
     assert (f"Warning: cell 3 of {notebook} raised: gradtrace runs the code cells in order and stops at "
             f"the first error, as Jupyter's Run All does; fix or delete that cell to get past it\n") in result.stderr
     assert "later" not in result.stdout
+
+
+@pytest.mark.parametrize("cluster, letters", [("-vq", "-v -q"), ("-vo", "-v -o")])
+def test_a_short_option_cluster_mixing_gradtraces_and_the_scripts_is_refused(scripts, cluster, letters):
+    """click gave -q to gradtrace (quiet) and only -v to the script, silently."""
+    out = scripts / "g.svg"
+    result = run("render", scripts / "args.py", cluster, "-o", out)
+    assert result.exit_code == 2 and not out.exists()
+    assert result.stderr.splitlines()[-1] == (
+        f"Error: {cluster} mixes gradtrace's {cluster[0]}{cluster[2]} with -v, which gradtrace does not know: "
+        f"write them apart ({letters}), or put the script's own options after -- (everything after it goes "
+        f"to the script)")
+    assert result.stdout == ""  # the script did not run
+    result = run("render", scripts / "args.py", "-vx", "-o", out)  # none of them gradtrace's: the script's
+    assert result.exit_code == 0 and '["-vx"]' in result.stdout, result.stderr
