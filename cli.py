@@ -834,6 +834,7 @@ _FRAME_NAME = re.compile(r"step-\d+\.svg\Z")
 def _write_frames(trace, frames_dir, created: bool, **options) -> None:
     """One SVG per step; frames an earlier run left there (step-NNN.svg) are removed."""
     from tracer import frames
+    before = set(os.listdir(frames_dir))
     try:
         with _warnings_as_lines():
             written = frames.write_frames(trace, frames_dir, **options)
@@ -843,9 +844,7 @@ def _write_frames(trace, frames_dir, created: bool, **options) -> None:
                 os.rmdir(frames_dir)  # only when still empty
         raise
     keep = {path.name for path in written}
-    stale = [name for name in os.listdir(frames_dir) if _FRAME_NAME.match(name) and name not in keep]
-    for name in stale:
-        os.unlink(os.path.join(frames_dir, name))
+    stale = [name for name in before if _FRAME_NAME.match(name) and name not in keep]  # removed by it
     note = f" (removed {len(stale)} old frame{'s' if len(stale) != 1 else ''})" if stale else ""
     steps = len(written) - 1
     _info(f"wrote {len(written)} frames to {frames_dir}: before backward, and {steps} "

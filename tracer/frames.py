@@ -8,7 +8,9 @@ import os
 import re
 import shutil
 import stat
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -321,7 +323,8 @@ def frames(trace, *, renderer: str | None = None, timeout: float | None = None, 
 
 def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[Path]:
     """Write ``step-000.svg`` (before the first step), ``step-001.svg`` … one file per backward
-    step, into ``directory`` (created if needed).
+    step, into ``directory`` (created if needed); frames an earlier run left there beyond these
+    (``step-007.svg`` of a longer pass) are removed, so the directory holds one run's frames.
 
     Options are those of ``frames``; returns the paths in step order.
     """
@@ -351,13 +354,42 @@ def write_frames(trace, directory, *, prefix: str = "step-", **options) -> list[
             except OSError as exc:
                 raise OutputError(f"cannot write the frames in {target}: {exc.strerror or exc}; the "
                                   f"frames there are as they were") from exc
-        for path, svg in planned:
-            if path.is_symlink():  # written through, as write_atomic does, not replaced by a file
-                write_atomic(path, svg)
-                continue
-            with contextlib.suppress(FileNotFoundError):  # an old frame's mode is kept
-                os.chmod(staging / path.name, stat.S_IMODE(path.stat().st_mode))
-            os.replace(staging / path.name, path)
+        with _ctrl_c_deferred():  # renames only: quick, and never half one run's frames
+            for path, svg in planned:
+                if path.is_symlink():  # written through, as write_atomic does, not replaced by a file
+                    write_atomic(path, svg)
+                    continue
+                with contextlib.suppress(FileNotFoundError):  # an old frame's mode is kept
+                    os.chmod(staging / path.name, stat.S_IMODE(path.stat().st_mode))
+                os.replace(staging / path.name, path)
+            for old in stale_frames(target, prefix, {path.name for path, _ in planned}):
+                with contextlib.suppress(FileNotFoundError):
+                    old.unlink()
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [path for path, _ in planned]
+
+
+def stale_frames(directory, prefix: str, keep) -> list[Path]:
+    """The frames (``{prefix}NNN.svg``) in ``directory`` whose names are not in ``keep``."""
+    pattern = re.compile(re.escape(prefix) + r"\d+\.svg\Z")
+    return sorted(Path(directory) / name for name in os.listdir(directory)
+                  if pattern.match(name) and name not in keep)
+
+
+@contextlib.contextmanager
+def _ctrl_c_deferred():
+    """Hold a Ctrl-C (SIGINT) until the block ends, then raise it (main thread only: elsewhere
+    Python delivers no signals, and nothing is held)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: caught.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt

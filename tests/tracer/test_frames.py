@@ -1,8 +1,10 @@
 """tracer.frames / tracer.player: one frame per step on a frozen layout, the HTML player."""
 
 import html
+import os
 import re
 import shutil
+import signal
 import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -406,3 +408,31 @@ def test_the_players_panel_says_when_the_calls_a_backward_made_are_not_drawn():
     assert step["built"] == ["Mul", "Mul", "Add"] and step["builtNote"] == "not drawn: made without create_graph"
     assert _steps(frames(t, inner="show"))[0]["builtNote"] == "dashed"
     assert _steps(frames(t, inner="hide"))[0]["builtNote"] == "not drawn: inner calls hidden"
+
+
+def test_write_frames_removes_the_frames_of_an_earlier_longer_pass(tmp_path):
+    """Only the CLI removed them: the API left step-003... of the earlier run beside the new ones."""
+    write_frames(generation_trace(), tmp_path)
+    assert len(list(tmp_path.glob("step-*.svg"))) == 5
+    (tmp_path / "notes.txt").write_text("mine")
+    (tmp_path / "intro-001.svg").write_text("not a frame of this prefix")
+    written = write_frames(seed_trace(), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "intro-001.svg", "notes.txt", "step-000.svg", "step-001.svg", "step-002.svg", "step-003.svg"]
+    assert [p.name for p in written] == ["step-000.svg", "step-001.svg", "step-002.svg", "step-003.svg"]
+
+
+def test_a_ctrl_c_while_frames_are_moved_in_waits_until_all_are(tmp_path, monkeypatch):
+    moved = []
+    real_replace = os.replace
+
+    def replace(source, target):
+        if not moved:
+            signal.raise_signal(signal.SIGINT)  # the user presses Ctrl-C after the first rename
+        moved.append(target)
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        write_frames(seed_trace(), tmp_path)
+    assert len(moved) == 4 and len(list(tmp_path.glob("step-*.svg"))) == 4
