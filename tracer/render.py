@@ -21,6 +21,7 @@ from pathlib import Path
 from .errors import TraceError
 from .labels import needs_full_fonts, without_pads
 from .output import check_writable, write_atomic
+from .trace import Trace
 
 __all__ = ["render", "write", "compact_svg", "find_renderer", "choose_renderer", "layout_warning",
            "RenderError", "RendererNotFoundError", "GraphTooLargeError", "RenderWarning",
@@ -412,8 +413,13 @@ def _run(kind: str, program: str, argv: list[str], source: str, timeout: float |
 def write(graph, path, format: str | None = None, **options) -> Path:
     """Render to ``path`` atomically; the format comes from the suffix unless given.
 
-    Options are those of ``render``. A ``.gv``/``.dot`` path gets the DOT text.
+    Options are those of ``render``. A ``.gv``/``.dot`` path gets the DOT text. For a Trace,
+    ``.json`` is the trace itself (schema ``gradtrace.trace/1``, as ``gradtrace render -o``
+    writes it, which ``tracer.load`` reads) and ``.html``/``.htm`` the player.
     """
     target = check_writable(path)
     fmt = (format or target.suffix.lstrip(".") or "svg").lower()
+    if isinstance(graph, Trace) and fmt in ("json", "html", "htm"):
+        from .export import export
+        return write_atomic(target, export(graph, "html" if fmt == "htm" else fmt, **options))
     return write_atomic(target, render(graph, fmt, **options))

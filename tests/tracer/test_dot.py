@@ -622,3 +622,12 @@ def test_tooltips_start_with_the_ids_reports_use():
     source = to_dot(t, theme="debug").source
     assert 'TOOLTIP="x (v1) = 2' in source and 'TOOLTIP="v2 = 7.389' in source
     assert 'TOOLTIP="Exp (f1): forward call 1' in source
+
+
+def test_write_picture_of_a_trace_to_json_or_html_writes_the_trace_and_the_player(tmp_path):
+    """A .json was Graphviz's layout JSON (tracer.load could not read it), .html refused."""
+    t = seed_trace()
+    saved = tracer.load(tracer.write_picture(t, tmp_path / "t.json"))
+    assert saved.to_json() == t.to_json()
+    page = tracer.write_picture(t, tmp_path / "t.htm").read_text(encoding="utf-8")
+    assert page.startswith("<!DOCTYPE html>") and "data-step" in page
