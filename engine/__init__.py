@@ -11,8 +11,8 @@ from .errors import (BackwardError, DataTypeError, EngineError, GradientCheckErr
 from .functions import (Add, Cos, Div, Exp, Log, Mul, Neg, Pow, ReLU, Sigmoid, Sin, Square, Sub,
                         Tanh, _install_operators, add, cos, div, exp, log, mul, neg, pow, rdiv,
                         relu, rsub, sigmoid, sin, square, sub, tanh)
-from .functions_shape import (BroadcastTo, GetItem, GetItemGrad, Reshape, Sum, SumTo, Transpose,
-                              broadcast_to, get_item, reshape, sum, sum_to, transpose)
+from .functions_shape import (BroadcastTo, Copy, GetItem, GetItemGrad, Reshape, Sum, SumTo,
+                              Transpose, broadcast_to, get_item, reshape, sum, sum_to, transpose)
 from .functions_nn import (Clip, Dropout, Linear, LogSoftmax, MatMul, Max, MeanSquaredError, Min,
                            Softmax, SoftmaxCrossEntropy, clip, dropout, linear, log_softmax,
                            matmul, max, mean_squared_error, min, softmax, softmax_cross_entropy)
@@ -29,7 +29,7 @@ __all__ = [
     # op classes
     "Square", "Exp", "Log", "Sin", "Cos", "Tanh", "Sigmoid", "ReLU", "Pow",
     "Add", "Sub", "Mul", "Div", "Neg",
-    "Reshape", "Transpose", "BroadcastTo", "Sum", "SumTo", "GetItem", "GetItemGrad",
+    "Reshape", "Transpose", "BroadcastTo", "Sum", "SumTo", "GetItem", "GetItemGrad", "Copy",
     "MatMul", "Linear", "Clip", "Max", "Min", "MeanSquaredError", "Softmax", "LogSoftmax",
     "SoftmaxCrossEntropy", "Dropout",
     # op functions

@@ -6,6 +6,7 @@ import numpy as np
 
 from .core import ARRAY_OUT, Constant, Variable, as_array
 from .errors import BackwardError
+from .functions_shape import Copy
 
 _ndarray = np.ndarray
 _add = np.add
@@ -152,33 +153,74 @@ def backward_arrays(f, retain_grad):
             return
 
 
+def _graph_grads(f, gys):
+    """Run ``f.backward(*gys)`` while the graph is recorded: one Variable (or None) per input,
+    each of its input's shape."""
+    gxs = f.backward(*gys)
+    inputs = f.inputs
+    if type(gxs) is not tuple:
+        gxs = (gxs,)
+    if len(gxs) != len(inputs):
+        raise _bad_count(f, gxs)
+    out = []
+    for x, gx in zip(inputs, gxs):
+        if gx is not None:
+            if not isinstance(gx, Variable):
+                gx = Variable(as_array(gx))
+            if gx.data.shape != x.data.shape:
+                raise _bad_shape(f, x, gx.data.shape)
+        out.append(gx)
+    return out
+
+
+def _owned(gx, others):
+    """True when ``gx`` may become a leaf's ``.grad`` as it is: a writeable array of its own,
+    made by a recorded op (not the seed or another existing Variable) and not the data of one
+    of ``others``."""
+    data = gx.data
+    if gx.creator is None or data.base is not None or not data.flags.writeable:
+        return False
+    for o in others:
+        if o is not None and o.data is data:
+            return False
+    return True
+
+
+def _leaf_grad(gxs, i, gys):
+    """The first gradient of a leaf, input ``i`` of a step that received ``gys`` and returned
+    ``gxs``, under create_graph: ``gxs[i]`` when ``_owned``, else a recorded copy of it (Add's
+    ``gy, gy``, sum's broadcast view). The copy keeps the graph connected, so that
+    ``x.grad.backward()`` still differentiates through it."""
+    gx = gxs[i]
+    if _owned(gx, gys + gxs[:i] + gxs[i + 1:]):
+        return gx
+    return Copy()(gx)
+
+
 def backward_graph(f, retain_grad):
-    """Backward pass with Variables under enable_backprop: the gradient graph is recorded."""
+    """Backward pass with Variables under enable_backprop: the gradient graph is recorded.
+
+    A leaf's ``.grad`` gets an array of its own, as in ``backward_arrays``: a gradient that is
+    shared or a view reaches it through a ``Copy`` op (see ``_leaf_grad``).
+    """
     heap = [0]
     seen = {f}
     found = [f]
-    Var = Variable
     while heap:
         f = found[-_heappop(heap) & _MASK]
         gys = _output_grads(f, True)
-        gxs = f.backward(*gys)
-        inputs = f.inputs
-        if type(gxs) is not tuple:
-            gxs = (gxs,)
-        if len(gxs) != len(inputs):
-            raise _bad_count(f, gxs)
-        for x, gx in zip(inputs, gxs):
-            if gx is None:
-                continue
-            if not isinstance(gx, Var):
-                gx = Var(as_array(gx))
-            if gx.data.shape != x.data.shape:
-                raise _bad_shape(f, x, gx.data.shape)
-            if type(x) is Constant:
+        gxs = _graph_grads(f, gys)
+        for i, (x, gx) in enumerate(zip(f.inputs, gxs)):
+            if gx is None or type(x) is Constant:
                 continue
             g = x.grad
-            x.grad = gx if g is None else g + gx
             c = x.creator
+            if g is not None:
+                x.grad = g + gx
+            elif c is None:
+                x.grad = _leaf_grad(gxs, i, gys)
+            else:
+                x.grad = gx
             if c is not None and c not in seen:
                 seen.add(c)
                 _heappush(heap, -((c.generation << _SHIFT) | len(found)))

@@ -1,11 +1,11 @@
-"""Shape ops: reshape, transpose, broadcast_to, sum, sum_to and indexing (get_item)."""
+"""Shape ops: reshape, transpose, broadcast_to, sum, sum_to, indexing (get_item) and Copy."""
 
 import numpy as np
 
 from .core import Function, Variable
 
 __all__ = [
-    "Reshape", "Transpose", "BroadcastTo", "Sum", "SumTo", "GetItem", "GetItemGrad",
+    "Reshape", "Transpose", "BroadcastTo", "Sum", "SumTo", "GetItem", "GetItemGrad", "Copy",
     "reshape", "transpose", "broadcast_to", "sum", "sum_to", "get_item",
 ]
 
@@ -172,6 +172,21 @@ class GetItemGrad(Function):
 
     def backward(self, ggx):
         return get_item(ggx, self.key)
+
+
+class Copy(Function):
+    """y = a copy of x (an identity with an array of its own).
+
+    Backward uses it under ``create_graph=True`` to give a leaf a ``.grad`` that is writeable
+    and shared with no other Variable (Add returns ``gy, gy``; sum's gradient is a read-only
+    broadcast view) while keeping the gradient graph connected.
+    """
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
 
 
 def reshape(x, shape):

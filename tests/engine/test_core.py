@@ -284,11 +284,50 @@ def test_retain_grad():
     assert a.grad.data == pytest.approx(2 * math.e)
 
 
-def test_leaf_grads_do_not_alias_each_other():
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_leaf_grads_do_not_alias_each_other(create_graph):
     x0, x1 = Variable(np.ones(3)), Variable(np.ones(3))
-    E.sum(x0 + x1).backward()
+    E.sum(x0 + x1).backward(create_graph=create_graph)
+    assert x0.grad is not x1.grad
     x0.grad.data *= 5  # an in-place update (gradient clipping, weight decay) ...
     np.testing.assert_array_equal(x1.grad.data, np.ones(3))  # ... touches only x0
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_leaf_grads_do_not_alias_the_seed_or_an_intermediate_grad(create_graph):
+    x0, x1 = Variable(np.ones(3)), Variable(np.ones(3))
+    h = E.exp(x1)
+    y = x0 + h
+    seed = Variable(np.ones(3))
+    y.grad = seed
+    y.backward(retain_grad=True, create_graph=create_graph)
+    x0.grad.data *= 0.5
+    np.testing.assert_array_equal(seed.data, np.ones(3))
+    np.testing.assert_array_equal(h.grad.data, np.ones(3))
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize("reduce,grad", [
+    (E.sum, 1.0),
+    (lambda v: E.sum(E.broadcast_to(v, (2, 3))), 2.0),
+    (lambda v: E.sum(E.reshape(v, (3, 1)).T), 1.0),
+], ids=["sum", "broadcast_to", "reshape-transpose"])
+def test_leaf_grads_are_writeable_arrays_of_their_own(reduce, grad, create_graph):
+    x = Variable(np.ones(3))
+    reduce(x).backward(create_graph=create_graph)
+    g = x.grad.data
+    assert g.flags.writeable and g.base is None  # not a (read-only broadcast) view
+    g *= 0.5  # raised "output array is read-only" under create_graph
+    np.testing.assert_array_equal(x.grad.data, np.full(3, grad * 0.5))
+
+
+def test_a_leaf_grad_made_under_create_graph_is_still_on_the_graph():
+    x0, x1 = Variable(np.ones(3)), Variable(np.ones(3))
+    E.sum(x0 + x1).backward(create_graph=True)
+    assert isinstance(x0.grad.creator, E.Copy) and isinstance(x1.grad.creator, E.Copy)
+    x = Variable(np.array(2.0))
+    E.sin(x).backward(create_graph=True)
+    assert not isinstance(x.grad.creator, E.Copy)  # a fresh gradient of its own is not copied
 
 
 def test_root_gradient_defaults_to_ones_and_a_preset_one_is_used():

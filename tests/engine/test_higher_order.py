@@ -140,3 +140,35 @@ def test_goldstein_price_values_from_the_book():
 def test_second_order_of_the_book_functions(check_second_order):
     for f in (sphere, matyas, goldstein):
         check_second_order(f, np.array(0.3), np.array(-0.4), rtol=1e-5, atol=1e-4)
+
+
+def test_higher_derivatives_through_a_leaf_gradient_that_was_copied():
+    """x's gradient arrives as a view (Reshape's backward of 3 x^2 gy), so the leaf gets a
+    copy of it; the copy stays on the graph: the 2nd and 3rd derivatives are still right."""
+    x = Variable(np.array([[1.0, 2.0, 3.0], [-1.0, 0.5, 2.0]]))
+    y = E.sum(E.reshape(x, (6,)) ** 3)
+    y.backward(create_graph=True)
+    g1 = x.grad
+    assert isinstance(g1.creator, E.Copy) and g1.data.flags.writeable
+    np.testing.assert_allclose(g1.data, 3 * x.data ** 2)
+    x.cleargrad()
+    E.sum(g1).backward(create_graph=True)
+    g2 = x.grad
+    np.testing.assert_allclose(g2.data, 6 * x.data)
+    x.cleargrad()
+    E.sum(g2).backward()
+    np.testing.assert_allclose(x.grad.data, np.full((2, 3), 6.0))
+
+
+def test_second_derivative_of_a_sum_of_two_leaves_products():
+    """x0 + x1 shares gy between the leaves (copied now); the mixed second derivative of
+    x0 * x1 + x0 + x1 through the gradient graph is still d2/dx1 dx0 = 1."""
+    x0, x1 = Variable(np.array(2.0)), Variable(np.array(3.0))
+    y = x0 * x1 + (x0 + x1)
+    y.backward(create_graph=True)
+    np.testing.assert_allclose([x0.grad.data, x1.grad.data], [4.0, 3.0])
+    g0 = x0.grad
+    x0.cleargrad()
+    x1.cleargrad()
+    g0.backward()
+    assert x0.grad is None and x1.grad.data == 1.0
