@@ -65,15 +65,48 @@ class MatMul(Function):
         return gx, gW
 
 
+def _fits(shape, target):
+    """True when an array of ``shape`` broadcasts to ``target`` without making it bigger."""
+    if len(shape) > len(target):
+        return False
+    for n, m in zip(reversed(shape), reversed(target)):
+        if n != 1 and n != m:
+            return False
+    return True
+
+
+def _check_linear_operands(x, W):
+    """ShapeError unless W is 2-D (in_size, out_size) and x has at least one axis."""
+    if W.ndim != 2:
+        fix = {0: "make it a matrix, e.g. W.reshape(1, 1)",
+               1: "reshape it, e.g. W.reshape(-1, 1) for one output"}.get(
+                   W.ndim, "use matmul(x, W) for a stack of matrices")
+        raise ShapeError(f"linear: W must be 2-D (in_size, out_size), got shape {W.shape}: {fix}")
+    if x.ndim == 0:
+        raise ShapeError(
+            f"linear: x must have the input features on its last axis, got a 0-d array: "
+            f"reshape it, e.g. x.reshape(1, {W.shape[0]})")
+
+
+def _check_bias(b, y_shape):
+    """ShapeError unless b broadcasts to the output shape without enlarging it."""
+    if not _fits(b.shape, y_shape):
+        raise ShapeError(
+            f"linear: b of shape {b.shape} does not fit the output of shape {y_shape}: give b "
+            f"the shape (out_size,) = ({y_shape[-1]},)")
+
+
 class Linear(Function):
     """y = x @ W + b (b optional; W is 2-D, x has the input features on its last axis)."""
 
     def forward(self, x, W, b=None):
+        _check_linear_operands(x, W)
         try:
             y = np.matmul(x, W)
         except ValueError:
             raise _matmul_error("linear", x, W) from None
         if b is not None:
+            _check_bias(b, y.shape)
             if (type(y) is np.ndarray and b.ndim == 1 and b.dtype == y.dtype
                     and y.ndim >= 1 and b.shape[0] == y.shape[-1]):
                 y += b  # y is a fresh matmul result: add the bias in place
@@ -112,14 +145,46 @@ def linear(x, W, b=None):
 # =============================================================================
 # Clip, max, min
 # =============================================================================
+def _check_bound(name, value):
+    """DataTypeError unless a clip bound is a number or a numeric ndarray."""
+    if isinstance(value, Variable):
+        raise DataTypeError(
+            f"clip: {name} is a Variable, but the bounds are constants (only x gets a gradient): "
+            f"pass a number or an ndarray, e.g. {name}.data")
+    if value is None:
+        raise DataTypeError(
+            f"clip: {name} is None: pass a number (-np.inf or np.inf for no bound on that side)")
+    if np.asarray(value).dtype.kind not in "biuf":
+        raise DataTypeError(
+            f"clip: {name} must be a number or a numeric ndarray, got {type(value).__name__} "
+            f"{value!r:.40}: pass a number")
+
+
+def _check_bound_shape(name, value, x):
+    """ShapeError unless a clip bound broadcasts to x's shape without enlarging it."""
+    shape = np.shape(value)
+    if not _fits(shape, x.shape):
+        raise ShapeError(
+            f"clip: {name} of shape {shape} does not fit x of shape {x.shape}: pass a number or "
+            f"an array that broadcasts to {x.shape}")
+
+
 class Clip(Function):
-    """y = clip(x, x_min, x_max); the gradient passes where x is inside the range."""
+    """y = clip(x, x_min, x_max); the gradient passes where x is inside the range.
+
+    The bounds are constants: numbers or ndarrays that broadcast to x's shape (not Variables,
+    not None).
+    """
 
     def __init__(self, x_min, x_max):
+        _check_bound("x_min", x_min)
+        _check_bound("x_max", x_max)
         self.x_min = x_min
         self.x_max = x_max
 
     def forward(self, x):
+        _check_bound_shape("x_min", self.x_min, x)
+        _check_bound_shape("x_max", self.x_max, x)
         return np.clip(x, self.x_min, self.x_max)
 
     def backward(self, gy):

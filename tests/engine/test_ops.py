@@ -1,5 +1,7 @@
 """Every op: forward against numpy, backward against central differences (both modes)."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -131,6 +133,13 @@ for name, fn, ref in [("add", E.add, np.add), ("sub", E.sub, np.subtract),
         b = positive(*s1) if name == "div" else normal(*s1)
         CASES.append((f"{name}-{s0}-{s1}", fn, ref, [normal(*s0), b]))
 
+CLIP_LOW = np.array([-0.5, 0.0, 0.1])
+CASES += [
+    ("linear-1d-x", E.linear, lambda x, W, b: x @ W + b, [normal(3), normal(3, 4), normal(4)]),
+    ("clip-array-bounds", lambda x: E.clip(x, CLIP_LOW, 0.8), lambda x: np.clip(x, CLIP_LOW, 0.8),
+     [np.array([[-1.2, -0.3, 0.2], [0.7, 1.5, -0.7]])]),
+]
+
 IDS = [c[0] for c in CASES]
 
 
@@ -176,6 +185,57 @@ def test_relu_and_clip_gradients_are_masks():
     x = E.Variable(np.array([-1.0, 0.5, 2.0]))
     E.sum(E.clip(x, 0.0, 1.0)).backward()
     np.testing.assert_array_equal(x.grad.data, [0.0, 1.0, 0.0])
+
+
+@pytest.mark.parametrize("shape,fix", [
+    ((2,), "reshape it, e.g. W.reshape(-1, 1)"),
+    ((), "W.reshape(1, 1)"),
+    ((1, 2, 3), "use matmul(x, W)"),
+], ids=["1-D", "0-d", "3-D"])
+def test_linear_refuses_a_weight_that_is_not_a_matrix(shape, fix):
+    x, W = E.Variable(np.ones((3, 2))), E.Variable(np.ones(shape))
+    with pytest.raises(E.ShapeError, match=rf"^linear: W must be 2-D \(in_size, out_size\), "
+                                           rf"got shape {re.escape(str(shape))}: .*{re.escape(fix)}"):
+        E.linear(x, W)  # backward used to fail with numpy's "matmul: Input operand 1 ..."
+    assert W.grad is None and x.grad is None
+
+
+def test_linear_refuses_a_scalar_input_and_a_bias_that_does_not_fit():
+    with pytest.raises(E.ShapeError, match=r"linear: x must have the input features on its last "
+                                           r"axis, got a 0-d array: .*x\.reshape\(1, 1\)"):
+        E.linear(E.Variable(np.array(2.0)), E.Variable(np.ones((1, 3))))
+    x, W = E.Variable(np.ones((3, 2))), E.Variable(np.ones((2, 4)))
+    with pytest.raises(E.ShapeError, match=r"linear: b of shape \(3,\) does not fit the output of "
+                                           r"shape \(3, 4\): give b the shape \(out_size,\) = \(4,\)"):
+        E.linear(x, W, np.ones(3))  # was numpy's "operands could not be broadcast"
+    with pytest.raises(E.ShapeError, match=r"b of shape \(2, 3, 4\) does not fit"):
+        E.linear(x, W, np.ones((2, 3, 4)))  # would grow the output: a BackwardError later
+    y = E.linear(x, W, np.ones((1, 4)))  # a bias that broadcasts is fine
+    E.sum(y).backward()
+    np.testing.assert_array_equal(W.grad.data, np.full((2, 4), 3.0))
+
+
+@pytest.mark.parametrize("low,high,name", [
+    (E.Variable(np.array(0.0)), 1.0, "x_min"),
+    (0.0, E.Variable(np.array(1.0)), "x_max"),
+], ids=["x_min", "x_max"])
+def test_clip_refuses_variable_bounds_up_front(low, high, name):
+    x = E.Variable(np.array([-1.0, 0.5, 2.0]))
+    with pytest.raises(E.DataTypeError, match=rf"^clip: {name} is a Variable, but the bounds are "
+                                              rf"constants .*e\.g\. {name}\.data$"):
+        E.clip(x, low, high)  # was a raw TypeError ('>=' not supported) in backward
+
+
+def test_clip_refuses_none_and_non_numeric_bounds_and_bounds_bigger_than_x():
+    x = E.Variable(np.array([-1.0, 0.5, 2.0]))
+    with pytest.raises(E.DataTypeError, match=r"clip: x_min is None: .*-np\.inf"):
+        E.clip(x, None, 1.0)
+    with pytest.raises(E.DataTypeError, match=r"clip: x_max must be a number"):
+        E.clip(x, 0.0, "1")
+    with pytest.raises(E.ShapeError, match=r"clip: x_min of shape \(2, 3\) does not fit x of "
+                                           r"shape \(3,\)"):
+        E.clip(x, np.zeros((2, 3)), 1.0)
+    assert x.grad is None
 
 
 def test_get_item_repeated_indices_accumulate():
