@@ -43,7 +43,7 @@ def function_state(fn, max_elements: int):
     """A Function object's attributes without its links to the graph, to re-run its forward later.
 
     Called by the recorder after every forward, so it is kept cheap: values are kept by
-    reference (no copies); ``inputs``/``outputs``/``input``/``output``, ``generation``,
+    reference, except arrays (copied, as they were when the forward ran); ``inputs``/``outputs``/``input``/``output``, ``generation``,
     Variables, weak references and lists of them are left out, and arrays with more than
     ``max_elements`` elements are replaced by ``DROPPED`` so memory stays bounded. A function
     with nothing to keep (most ops) shares one empty read-only mapping.
@@ -57,8 +57,8 @@ def function_state(fn, max_elements: int):
             continue
         kind = type(value)
         if kind in _PLAIN:
-            if kind is np.ndarray and value.size > max_elements:
-                value = DROPPED
+            if kind is np.ndarray:  # copied: the script may change it later (w -= lr * gw)
+                value = DROPPED if value.size > max_elements else value.copy()
         elif kind is list or kind is tuple:
             if any(map(_is_link, value)):
                 continue

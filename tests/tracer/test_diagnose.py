@@ -1569,3 +1569,31 @@ def test_a_gradient_changed_in_place_before_its_own_backward_is_found():
         x.cleargrad()
         gx.backward()
     assert diagnose(t) == ()
+
+
+class _Scale(E.Function):
+    """y = x * w for a weight array the op keeps (not a Variable)."""
+
+    def __init__(self, w, wrong=False):
+        self.w, self.wrong = w, wrong
+
+    def forward(self, x):
+        return x * self.w
+
+    def backward(self, gy):
+        return gy * (self.w + 1.0 if self.wrong else self.w)
+
+
+@pytest.mark.parametrize("wrong", [False, True])
+def test_an_op_whose_array_the_script_updates_afterwards_is_still_checked(wrong):
+    """The op's w was kept by reference: after the script's w -= 0.5 * w the re-run no longer
+    reproduced the output, and the op went unchecked (a wrong backward unflagged)."""
+    with tracer.trace() as t:
+        w = np.array([2.0, 3.0])
+        x = E.Variable(np.array([1.0, 1.0]))
+        E.sum(_Scale(w, wrong)(x)).backward()
+        w -= 0.5 * w
+    notes = []
+    found = [f.kind for f in diagnose(t, notes=notes) if f.call is not None]
+    assert not any("_Scale not checked" in note for note in notes), notes
+    assert found == (["wrong-backward"] if wrong else [])
