@@ -86,6 +86,26 @@ def _activate() -> None:
         _hooks._set_active(FanOut(*recorders) if recorders else None)
 
 
+# The recursion limit before the first open trace doubled it, and the limit it set
+_recursion_limits: list[int] = []
+
+
+def _deepen_recursion() -> None:
+    """Double the recursion limit while traces are open: a hook adds one frame to each level of
+    a recursive ``backward`` (the book's step 7), which would fail at half the depth it reaches
+    untraced."""
+    limit = sys.getrecursionlimit()
+    _recursion_limits[:] = [limit, 2 * limit]
+    sys.setrecursionlimit(2 * limit)
+
+
+def _restore_recursion() -> None:
+    """Put the limit back, unless the traced program set one of its own meanwhile."""
+    if _recursion_limits and sys.getrecursionlimit() == _recursion_limits[1]:
+        sys.setrecursionlimit(_recursion_limits[0])
+    _recursion_limits.clear()
+
+
 def _class_qualname(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
@@ -228,6 +248,8 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             self._recorder.hooks = self._hooks
             self._recorder.thread_id = threading.get_ident()  # the thread of the block, not of trace()
             self._entered = True
+            if not _open_traces:
+                _deepen_recursion()
             _open_traces.append(self)
             _activate()
         # names are read from the block's frame when the trace ends; run_script's own frame holds
@@ -255,6 +277,8 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                         self._hooks.remove()
                 finally:
                     _activate()  # after the hand-over: a trace holding others' hooks gets a filter
+                    if not _open_traces:
+                        _restore_recursion()
         namespaces = list(self._namespaces)
         if self._frame is not None:
             namespaces.append(self._frame.f_locals)

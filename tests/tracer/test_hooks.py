@@ -1,6 +1,7 @@
 """Tracing our engine and the fixture engines: steps, gradients, passes, restoration."""
 
 import math
+import sys
 import threading
 
 import numpy as np
@@ -833,3 +834,27 @@ def test_a_trace_made_in_one_thread_records_the_thread_that_enters_it():
     worker.join()
     (t,) = results
     assert [c.op for c in t.calls.values()] == ["Square"] and t.calls_elsewhere == 0
+
+
+class _Half(recursive.Function):
+    def forward(self, x):
+        return x * 0.5
+
+    def backward(self, gy):
+        return gy * 0.5
+
+
+def test_a_recursive_backward_reaches_as_deep_traced_as_untraced():
+    """The hooks add a frame to each level of the book's step-7 recursive backward: a chain of
+    600 failed traced (RecursionError) and worked untraced."""
+    depth = sys.getrecursionlimit() - 100
+    before = sys.getrecursionlimit()
+    with tracer.trace(recursive.Function, recursive.Variable) as t:
+        x = recursive.Variable(np.array(1.0))
+        y = x
+        for _ in range(depth):
+            y = _Half()(y)
+        y.grad = np.array(1.0)
+        y.backward()
+    assert len(t.select_pass().steps) == depth and x.grad == 0.5 ** depth
+    assert sys.getrecursionlimit() == before
