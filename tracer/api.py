@@ -307,6 +307,13 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         if not self.trace.calls and exc is None and not self._auto and not recorder.internal_error \
                 and not self._hooks.replaced:  # then the replacement is why
             warnings.append(self._nothing_recorded())
+        held = list(recorder.variables.held) + [n for n in recorder.functions.held
+                                                if n not in recorder.variables.held]
+        if held and self.trace.pass_count > 1:
+            names = ", ".join(held)
+            warnings.append(f"{names} objects allow no weak reference (__slots__ without '__weakref__'), so "
+                            f"the trace kept every one alive until it ended: memory grew with each pass "
+                            f"whatever keep= said; add '__weakref__' to the __slots__ of {names}")
         for name in recorder.array_variables:
             warnings.append(f"{name} subclasses numpy.ndarray, so its objects were taken for plain arrays "
                             f"and no variable was recorded: gradtrace records Variables that keep their "

@@ -47,6 +47,7 @@ class ObjectIds:
         self._refs: dict[int, object] = {}     # record id -> reference
         self._address_of: dict[int, int] = {}  # record id -> address
         self._next = 1
+        self.held: dict[str, None] = {}  # classes whose objects allow no weak reference (kept alive)
 
     def get(self, obj) -> int | None:
         """The id of ``obj``, or None if it was never seen (or died and its address was reused)."""
@@ -64,6 +65,7 @@ class ObjectIds:
             ref = _weakref(obj)
         except TypeError:
             ref = _Strong(obj)
+            self.held[type(obj).__qualname__] = None
         address = id(obj)
         self._ref_at[address] = ref
         self._id_at[address] = record_id

@@ -858,3 +858,50 @@ def test_a_recursive_backward_reaches_as_deep_traced_as_untraced():
         y.backward()
     assert len(t.select_pass().steps) == depth and x.grad == 0.5 ** depth
     assert sys.getrecursionlimit() == before
+
+
+class _SlotVariable:
+    """A student's speed-up: __slots__ without '__weakref__'."""
+
+    __slots__ = ("data", "grad", "creator")
+
+    def __init__(self, data):
+        self.data, self.grad, self.creator = data, None, None
+
+    def backward(self):
+        self.grad = np.ones_like(self.data)
+        f = self.creator
+        f.inputs[0].grad = f.backward(self.grad)
+
+
+class _SlotFunction:
+    def __call__(self, x):
+        y = _SlotVariable(self.forward(x.data))
+        y.creator, self.inputs, self.outputs = self, (x,), (y,)
+        return y
+
+    def forward(self, x):
+        raise NotImplementedError
+
+    def backward(self, gy):
+        raise NotImplementedError
+
+
+class _SlotSquare(_SlotFunction):
+    def forward(self, x):
+        return x ** 2
+
+    def backward(self, gy):
+        return 2 * self.inputs[0].data * gy
+
+
+def test_variables_that_allow_no_weak_reference_are_named_in_a_warning_after_a_loop():
+    """Every epoch's graph stays alive while the trace records: memory grows whatever keep= says."""
+    with pytest.warns(tracer.TraceWarning, match="_SlotVariable objects allow no weak reference"):
+        with tracer.trace(_SlotFunction, _SlotVariable) as t:
+            x = _SlotVariable(np.array(2.0))
+            for _ in range(2):
+                _SlotSquare()(x).backward()
+    assert t.pass_count == 2
+    (warning,) = [w for w in t.warnings if "weak reference" in w]
+    assert warning.endswith("add '__weakref__' to the __slots__ of _SlotVariable")
