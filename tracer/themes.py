@@ -51,7 +51,6 @@ class Theme:
     position_color: str = "#7A7A7A"  # input-position labels on edges into non-commutative ops
     key_color: str = "#6B6B6B"
     value_color: str = "#111111"
-    grad_color: str = "#9E1B12"
     fwd_edge: str = "#333333"
     grad_edge: str = "#B0413E"
     current_fill: str = "#FFE066"
@@ -98,7 +97,6 @@ DEBUG = Theme(
     var_border="#37474F",
     fn_fill="#E3F2FD",
     fn_border="#1565C0",
-    grad_color="#1B5E20",
     updated_fill="#B3E5FC",
     repeat_fill="#D32F2F",
     states={
