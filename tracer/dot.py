@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import graphviz
@@ -12,7 +13,7 @@ from .dotlabels import (caption_label, constant_label, edge_label, function_labe
 from .dotnodes import Constants, constant_ids, constants, input_label, op_params, role_names
 from .errors import TraceError
 from .gradview import GradView, PassIndex
-from .labels import badge_text, format_array, format_shape, pad_wide, without_pads
+from .labels import badge_text, format_array, format_shape, pad_wide, text_width, without_pads
 from .layout import LayoutPlan, graph_attributes, plan
 from .themes import Theme, get_theme
 from .trace import require_trace
@@ -227,6 +228,8 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
     count = len(forward_vars) + len(inner_vars) + len(forward) + len(inner_calls) \
         + len(layout.proxied) - len(consts.folded)
     compact = display is None and count > COMPACT_NODES
+    if display is None and not compact and options.step is not None and views:
+        display = _steady_texts(index, views, options.precision)  # pictures of steps 0..n share a layout
     lines: list[str] = []
     for var_id in forward_vars + inner_vars:
         if var_id in consts.folded:
@@ -268,6 +271,26 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
         else:
             lines.append(f"\tgraph [labelloc=b labeljust=l label={legend}]\n")
     return lines, count, layout
+
+
+def _steady_texts(index: PassIndex, shown: dict[int, GradView], precision: int) -> dict[int, str]:
+    """Each gradient field's text at the step shown, padded with spaces as wide as the widest
+    text the field shows at any step (with the frames' slack), so that the pictures of a pass's
+    steps have boxes of one size: a series of ``--step K`` slides does not jump."""
+    widest: dict[int, str] = {}
+    for delta in index.timeline():
+        for var, view in delta.items():
+            text = grad_text(view, precision)
+            if var not in widest or text_width(text) > text_width(widest[var]):
+                widest[var] = text
+    space = text_width(" ")
+    padded = {}
+    for var, view in shown.items():
+        text = grad_text(view, precision)
+        target = widest.get(var, text)
+        target += " " * (2 + len(target) // 10)
+        padded[var] = text + " " * max(0, math.ceil((text_width(target) - text_width(text)) / space))
+    return padded
 
 
 def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions, theme: Theme,

@@ -154,10 +154,21 @@ def test_inner_calls_auto_follow_create_graph():
 def test_step_option_shows_gradients_known_so_far():
     t = generation_trace()
     after2 = to_dot(t, step=2).source
-    assert ">8<" in after2 and "not yet" in after2 and ">64<" not in after2
+    assert re.search(">8 *<", after2) and "not yet" in after2 and not re.search(">64 *<", after2)
     assert "#FFE066" in after2  # the current step's function is highlighted
     after4 = to_dot(t, step=4).source
-    assert ">64<" in after4 and "16 (cleared)" in after4
+    assert re.search(">64 *<", after4) and "16 (cleared)" in after4
+
+
+def test_the_pictures_of_a_passs_steps_share_one_layout():
+    """Each --step K picture was laid out on its own: a's box grew from 'not yet' to '16
+    (cleared)' and the graph moved (283 to 340 px wide): a series of slides jumped."""
+    t = generation_trace()
+    widths = []
+    for k in range(5):
+        svg = tracer.render.render(t, "svg", step=k).decode()
+        widths.append(float(re.search(r'<svg [^>]*width="([\d.]+)pt"', svg).group(1)))
+    assert max(widths) - min(widths) < 8, widths  # was 34: the current box's heavier border, a space
 
 
 def test_no_backward_pass_draws_the_forward_graph():
