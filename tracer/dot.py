@@ -293,6 +293,10 @@ def _steady_texts(index: PassIndex, shown: dict[int, GradView], precision: int) 
     return padded
 
 
+# Findings that say a variable's gradient is wrong (its field is drawn in the error colours)
+_WRONG_GRADIENT = frozenset({"leaf-gradient", "overwritten-gradient", "shape-mismatch", "stale-gradient"})
+
+
 def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions, theme: Theme,
               inner: bool, findings: list, display: dict[int, str] | None, compact: bool,
               role: str | None = None) -> str:
@@ -312,7 +316,8 @@ def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions,
                            precision=options.precision, values=options.values,
                            shapes=options.shapes, inner=inner, border=border, tooltip=tooltip,
                            grad_display=display.get(var_id) if display is not None else None,
-                           always_fill=display is not None, role=role)
+                           always_fill=display is not None, role=role,
+                           grad_wrong=any(f.severity == "error" and f.kind in _WRONG_GRADIENT for f in findings))
     return f'\t{vid} [id={vid} class="{classes}" label={label}]\n'
 
 

@@ -82,11 +82,12 @@ def grad_text(view: GradView, precision: int) -> str:
     return STATE_WORDS.get(view.state, view.state)
 
 
-def grad_font(theme: Theme, view: GradView) -> tuple[str, str, bool, bool]:
-    """(fill, colour, italic, bold) of a gradient field in this theme."""
+def grad_font(theme: Theme, view: GradView, wrong: bool = False) -> tuple[str, str, bool, bool]:
+    """(fill, colour, italic, bold) of a gradient field in this theme; ``wrong``: a finding says
+    the value is wrong (coloured as an error, not as a healthy gradient)."""
     style = theme.state(view.state)
     fill, color = style.fill, style.color
-    if theme.colored and view.grad is not None and view.grad.has_nonfinite:
+    if theme.colored and (wrong or view.grad is not None and view.grad.has_nonfinite):
         fill, color = theme.nonfinite_fill, theme.nonfinite_color
     return fill, color, style.italic, style.bold
 
@@ -123,7 +124,7 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
                    view: GradView | None, *, precision: int, values: bool, shapes: bool,
                    inner: bool = False, tooltip: str = "", grad_display: str | None = None,
                    border: str | None = None, grad_tip: str | None = None,
-                   always_fill: bool = False, role: str | None = None) -> str:
+                   always_fill: bool = False, role: str | None = None, grad_wrong: bool = False) -> str:
     """A variable as a rounded table: name, shape/dtype, data, grad (``view`` None: no grad row).
 
     ``role`` names an unnamed variable by what it is ("seed of pass 1"), in italics.
@@ -131,6 +132,7 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
     ``grad_display`` replaces the gradient text (frames lay out with the widest text of all
     steps); ``always_fill`` gives the gradient cell a background even when it has no colour of
     its own (frames recolour it). ``tooltip`` (for the whole node) is left out when empty.
+    ``grad_wrong``: a finding says the gradient is wrong (drawn in the error colours).
     """
     fill = theme.inner_var_fill if inner else theme.var_fill
     color = border or (theme.inner_border if inner else theme.var_border)
@@ -147,7 +149,7 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
         rows += f'<TR><TD>{_small(theme, escape_html(format_shape(value)))}</TD></TR>'
     if view is not None:
         text = grad_display if grad_display is not None else grad_text(view, precision)
-        cell_fill, text_color, italic, bold = grad_font(theme, view)
+        cell_fill, text_color, italic, bold = grad_font(theme, view, grad_wrong)
         tip = escape_attr(grad_tip if grad_tip is not None else f"grad: {grad_text(view, 10)}")
         background = f' BGCOLOR="{cell_fill or fill}"' if cell_fill or always_fill else ""
         rows += (f'<TR><TD ID="{vid}g" TOOLTIP="{tip}" ALIGN="LEFT"{background}>{_key(theme, "grad")}'

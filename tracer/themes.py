@@ -100,7 +100,7 @@ DEBUG = Theme(
     updated_fill="#B3E5FC",
     repeat_fill="#D32F2F",
     states={
-        "value": StateStyle("#E8F5E9", "#1B5E20"),
+        "value": StateStyle("#E8EAF6", "#1A237E"),  # blue, not green: apart from the error red for every eye
         "zero": StateStyle("#FFF59D", "#5D4037", bold=True),
         "cleared": StateStyle("#E0E0E0", "#424242", italic=True),
         "not-computed": StateStyle("#FFCC80", "#6D3A00", italic=True),

@@ -642,3 +642,16 @@ def test_write_picture_of_a_trace_to_json_or_html_writes_the_trace_and_the_playe
     assert saved.to_json() == t.to_json()
     page = tracer.write_picture(t, tmp_path / "t.htm").read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "data-step" in page
+
+
+def test_a_gradient_a_finding_calls_wrong_is_drawn_in_the_error_colours():
+    """It was drawn in the healthy gradient's green (a wrong x.grad next to its red border read
+    as 'OK'); the healthy colour is now blue, apart from the error red for colour-blind eyes too."""
+    t = seed_trace()
+    x = next(v.id for v in t.variables.values() if v.name == "x")
+    healthy = to_dot(t, theme="debug").source
+    t.findings = (Finding("leaf-gradient", "the gradient of x is 1 but ... gives 3.297", 1, variable=x),)
+    wrong = to_dot(t, theme="debug").source
+    field = re.compile(rf'ID="v{x}g"[^>]*BGCOLOR="([^"]*)"><FONT[^>]*>grad </FONT><FONT COLOR="([^"]*)"')
+    assert field.search(healthy).groups() == ("#E8EAF6", "#1A237E")
+    assert field.search(wrong).groups() == ("#FFCDD2", "#B71C1C")
