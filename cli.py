@@ -593,7 +593,8 @@ def picture_options(func):
         click.option("--shapes/--no-shapes", default=True, show_default=True,
                      help="Show shape and dtype of arrays."),
         click.option("--precision", type=click.IntRange(1, 17), default=4, show_default=True,
-                     help="Significant digits of numbers."),
+                     help="Significant digits of numbers (the first elements and min/max/mean of "
+                          "an array too big to show whole: at most 3, unless you ask for 5 or more)."),
         click.option("--rankdir", type=click.Choice(["TB", "LR", "BT", "RL"], case_sensitive=False),
                      default="TB", show_default=True,
                      help="Layout direction: top-bottom, left-right, bottom-top or right-left."),
