@@ -214,22 +214,44 @@ class Trace:
         from .player import PlayerView, player_html
         return PlayerView(player_html(self, **options), height)
 
+    def picture(self, **options):
+        """The picture as a notebook output (drawn by the bundled renderer: no system Graphviz
+        needed); options as ``tracer.render.render`` (which, step, theme, legend, rankdir, ...).
+        A tall one scrolls in its box; ``.save(path)`` writes the SVG."""
+        from .inline import PictureView
+        from .render import render
+        return PictureView(render(self, "svg", **options).decode("utf-8"), repr(self))
+
+    def check(self, **options):
+        """Run ``gradtrace check`` on this trace (``tracer.diagnose``, options as there): sets
+        ``findings`` (the pictures then show them) and returns the report, shown as the CLI
+        prints it."""
+        from .diagnose import diagnose, format_report
+        from .inline import CheckReport
+        notes: list[str] = []
+        findings = diagnose(self, notes=notes, **options)
+        return CheckReport(findings, notes, format_report(findings, self, notes).rstrip("\n"))
+
+    def _default_theme(self) -> str:
+        return "debug" if self.findings else "lecture"  # after check(): show what it found
+
     def _repr_svg_(self):
         """Inline SVG for Jupyter (None when no renderer is available)."""
         from .render import RenderError, render
         try:
-            return render(self, "svg").decode("utf-8")
+            return render(self, "svg", theme=self._default_theme()).decode("utf-8")
         except RenderError:
             return None
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        """Jupyter display: the SVG picture, with the repr (and any render error) as text."""
-        from .render import RenderError, render
-        bundle = {"text/plain": repr(self)}
+        """Jupyter display: the picture (in the debug theme once findings are attached; a tall
+        one scrolls in its box), with the repr (and any render error) as text."""
+        from .render import RenderError
         try:
-            bundle["image/svg+xml"] = render(self, "svg").decode("utf-8")
+            bundle = self.picture(theme=self._default_theme())._repr_mimebundle_()
         except RenderError as exc:
-            bundle["text/plain"] += f"\n(no picture: {exc})"
+            return {"text/plain": f"{self!r}\n(no picture: {exc})"}
+        bundle["text/plain"] = repr(self)
         return bundle
 
 

@@ -6,10 +6,14 @@ import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import engine as E
+import tracer
 import tracer.render as R
 from tests.tracer.builders import chain_trace, generation_trace, hostile_trace, seed_trace
+from tests.tracer.engines import listpop
 from tracer.dot import to_dot
 from tracer.errors import TraceError
 from tracer.render import (GraphTooLargeError, RenderError, RendererNotFoundError, RenderWarning,
@@ -199,6 +203,32 @@ def test_jupyter_display():
     bundle = t._repr_mimebundle_()
     assert bundle["image/svg+xml"].lstrip().startswith("<?xml") and "Trace" in bundle["text/plain"]
     assert t._repr_svg_() == bundle["image/svg+xml"]
+
+
+@needs_bundled
+def test_a_notebook_sees_the_findings_of_check_in_the_trace_shown_and_a_report(tmp_path):
+    """diagnose(t) then t gave the same lecture picture (no finding marked), and the debug
+    picture needed the system Graphviz; the report needed two imports."""
+    with tracer.trace(listpop.Function, listpop.Variable) as t:
+        x = listpop.Variable(np.array(2.0), name="x")
+        a = listpop.square(x)
+        listpop.add(listpop.square(a), listpop.square(a)).backward()  # no generations: too early
+    before = t._repr_mimebundle_()["image/svg+xml"]
+    report = t.check()
+    assert str(report).startswith("gradtrace check: ") and "premature-backward" in repr(report)
+    assert not str(report).endswith("\n") and report.findings == t.findings and t.findings
+    after = t._repr_mimebundle_()["image/svg+xml"]
+    assert after != before and "#d32f2f" in after.lower()  # the debug theme, with the finding's red border
+    shown = t.picture(theme="debug", legend=True)
+    assert shown.save(tmp_path / "g.svg").read_text(encoding="utf-8") == shown.svg
+    with tracer.trace() as long_chain:
+        y = E.Variable(np.array(0.5))
+        for _ in range(40):
+            y = E.sin(y)
+        y.backward()
+    bundle = long_chain._repr_mimebundle_()
+    assert "overflow:auto" in bundle["text/html"] and bundle["text/html"].count("<svg") == 1
+    assert "text/html" not in t._repr_mimebundle_()  # a short one is shown as it is
 
 
 def test_jupyter_display_without_renderer(monkeypatch):
