@@ -115,6 +115,22 @@ def check_nan_forward(trace, only_calls=None) -> list:
     return findings
 
 
+def _behind(trace, call) -> set[int]:
+    """The variables ``call``'s gradients flow back to: its inputs, their creators' inputs, ..."""
+    seen: set[int] = set()
+    todo = list(call.inputs)
+    while todo:
+        var = todo.pop()
+        if var in seen:
+            continue
+        seen.add(var)
+        record = trace.variables.get(var)
+        creator = trace.calls.get(record.creator) if record is not None and record.creator is not None else None
+        if creator is not None:
+            todo.extend(creator.inputs)
+    return seen
+
+
 def check_nan_backward(trace, pass_record) -> list:
     """nan-inf findings of one pass: the seed, and steps making NaN/Inf gradients from finite ones."""
     findings = []
@@ -138,8 +154,10 @@ def check_nan_backward(trace, pass_record) -> list:
             continue  # Inf from an output that overflowed (exp(1000)): the forward finding says it
         if not bad:
             continue
+        behind = _behind(trace, call)  # only leaves its gradient reaches (not another branch's)
         leaves = sorted(v for v in pass_record.variables  # a constant's gradient is never used
-                        if v not in produced and not trace.is_constant(v) and _bad(pass_record.grads.get(v)))
+                        if v in behind and v not in produced and not trace.is_constant(v)
+                        and _bad(pass_record.grads.get(v)))
         first_var, first_grad = bad[0]
         reached = ", ".join(var_label(trace, v) for v in leaves[:3])
         findings.append(make_finding(

@@ -1597,3 +1597,15 @@ def test_an_op_whose_array_the_script_updates_afterwards_is_still_checked(wrong)
     found = [f.kind for f in diagnose(t, notes=notes) if f.call is not None]
     assert not any("_Scale not checked" in note for note in notes), notes
     assert found == (["wrong-backward"] if wrong else [])
+
+
+def test_a_nan_from_one_branch_names_only_the_leaves_its_gradient_reaches():
+    """Log(0) on x's branch, exp(1000) on w's: Log's finding blamed w's Inf gradient too."""
+    with tracer.trace() as t, np.errstate(all="ignore"):
+        x = E.Variable(np.array(0.0), name="x")
+        w = E.Variable(np.array([0.0, 1000.0]), name="w")
+        y = E.log(x) * 0.0 + E.sum(E.exp(w))
+        y.backward()
+    (log_step,) = [f for f in diagnose(t) if f.kind == "nan-inf" and f.step is not None]
+    assert "the final gradient of x (v1) is not finite" in log_step.message
+    assert "w (v" not in log_step.message
