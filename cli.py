@@ -61,8 +61,13 @@ class _ScriptCommand(click.Command):
         """``-vq`` after SCRIPT: click would give -q to gradtrace and only -v to the script."""
         short = {name for param in self.params if isinstance(param, click.Option)
                  for name in param.opts + param.secondary_opts if re.fullmatch(r"-[^-]", name)}
-        for token in args:
-            if not isinstance(token, str) or not re.fullmatch(r"-[A-Za-z][^=\s]+", token):
+        short.update(name for name in ctx.help_option_names if re.fullmatch(r"-[^-]", name))
+        tokens = iter(args)
+        for token in tokens:
+            if isinstance(token, str) and token in takes_value:
+                next(tokens, None)  # its value (-o -qx.svg): a file name, not options
+                continue
+            if not isinstance(token, str) or not re.fullmatch(r"-[A-Za-z]+", token) or len(token) < 3:
                 continue
             letters = []
             for letter in token[1:]:
@@ -72,10 +77,12 @@ class _ScriptCommand(click.Command):
             ours = [name for name in letters if name in short]
             theirs = [name for name in letters if name not in short]
             if ours and theirs:
+                whole = len(letters) == len(token) - 1  # no letters left over as an option's value
+                apart = f"write them apart ({' '.join(letters)}), or " if whole and len(letters) <= 3 else ""
                 raise click.UsageError(
                     f"{token} mixes gradtrace's {' '.join(ours)} with {' '.join(theirs)}, which gradtrace "
-                    f"does not know: write them apart ({' '.join(letters)}), or put the script's own "
-                    f"options after -- (everything after it goes to the script)", ctx)
+                    f"does not know: {apart}put the script's own options after -- (everything after it "
+                    f"goes to the script)", ctx)
 
     def invoke(self, ctx):
         script_args = list(ctx.params.get("args") or ())

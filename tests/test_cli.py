@@ -1679,3 +1679,17 @@ def test_a_short_option_cluster_mixing_gradtraces_and_the_scripts_is_refused(scr
     assert result.stdout == ""  # the script did not run
     result = run("render", scripts / "args.py", "-vx", "-o", out)  # none of them gradtrace's: the script's
     assert result.exit_code == 0 and '["-vx"]' in result.stdout, result.stderr
+
+
+def test_an_output_named_like_options_and_single_dash_long_options(scripts, tmp_path):
+    """-o -qx.svg names a file (it was refused as a cluster); -epochs is told to use --, not to
+    split into -e -p -o; -vh would have printed gradtrace's help and dropped -v."""
+    out = tmp_path / "-qx.svg"
+    result = run("render", scripts / "args.py", "-o", out)
+    assert result.exit_code == 0 and out.exists(), result.stderr
+    result = run("render", scripts / "args.py", "-epochs", "3", "-o", tmp_path / "g.svg")
+    assert result.exit_code == 2 and result.stderr.splitlines()[-1] == (
+        "Error: -epochs mixes gradtrace's -o with -e -p, which gradtrace does not know: put the "
+        "script's own options after -- (everything after it goes to the script)")
+    result = run("render", scripts / "args.py", "-vh", "-o", tmp_path / "g.svg")
+    assert result.exit_code == 2 and "-vh mixes gradtrace's -h with -v" in result.stderr

@@ -81,6 +81,7 @@ def _activate() -> None:
     in any order; a recorder stopped by an internal error gets nothing more."""
     recorders = [t._recorder for t in _open_traces if t._recorder.internal_error is None]
     if len(recorders) == 1 and not recorders[0].hooks.adopted:
+        recorders[0].fanned = False
         _hooks._set_active(recorders[0])  # the usual case: no filter on the hot path
     else:
         _hooks._set_active(FanOut(*recorders) if recorders else None)
@@ -90,11 +91,16 @@ def _activate() -> None:
 _recursion_limits: list[int] = []
 
 
+_DEEPEN_UP_TO = 2000  # a limit the user raised further is theirs: doubling it may overflow the C stack
+
+
 def _deepen_recursion() -> None:
-    """Double the recursion limit while traces are open: a hook adds one frame to each level of
-    a recursive ``backward`` (the book's step 7), which would fail at half the depth it reaches
-    untraced."""
+    """Double Python's default recursion limit while traces are open: a hook adds one frame to
+    each level of a recursive ``backward`` (the book's step 7), which would fail at half the
+    depth it reaches untraced."""
     limit = sys.getrecursionlimit()
+    if limit > _DEEPEN_UP_TO:
+        return
     _recursion_limits[:] = [limit, 2 * limit]
     sys.setrecursionlimit(2 * limit)
 
@@ -307,8 +313,7 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         if not self.trace.calls and exc is None and not self._auto and not recorder.internal_error \
                 and not self._hooks.replaced:  # then the replacement is why
             warnings.append(self._nothing_recorded())
-        held = list(recorder.variables.held) + [n for n in recorder.functions.held
-                                                if n not in recorder.variables.held]
+        held = list(recorder.variables.held)
         if held and self.trace.pass_count > 1:
             names = ", ".join(held)
             warnings.append(f"{names} objects allow no weak reference (__slots__ without '__weakref__'), so "

@@ -13,6 +13,8 @@ class FanOut:
 
     def __init__(self, *members) -> None:
         self.members = members
+        for member in members:
+            member.fanned = True
         self.thread_id = members[0].thread_id
         self.call_stack: list = []  # the call hook pushes here; each member gets its own push
         self.internal_error: str | None = None
@@ -23,9 +25,9 @@ class FanOut:
         return [_safely(member, event, *args) if _takes(member, about, variable) else None
                 for member in self.members]
 
-    def call_enter(self, args) -> None:
-        """A Function call begins: every member may capture its new arguments."""
-        self._each(lambda member: member.call_enter(args))
+    def call_enter(self, fn, args) -> None:
+        """A Function call begins: the members recording it capture its new arguments."""
+        self._each(lambda member: member.call_enter(fn, args), about=fn)
 
     def call_exit(self, fn, args, result, error) -> None:
         """A Function call ended: each member sees it as if its own hook had pushed it."""
@@ -35,6 +37,9 @@ class FanOut:
             member.call_stack.append(fn)
             member.call_exit(fn, *event)
         self._each(record, args, result, error, about=fn)
+        if not self.call_stack:  # the outermost call ended: what its entry captured is used
+            for member in self.members:
+                member.entry_values.clear()
 
     def step_enter(self, fn, grads):
         """A backward step begins; the token holds each member's own step (None: not a new step)."""

@@ -121,11 +121,21 @@ class PassIndex:
         return known.get(self.pass_record.id, {}).get(var)
 
     def _added_to(self, var: int) -> ArraySnapshot | None:
-        """The leftover ``.grad`` a gradient of this pass was added to, when non-zero."""
+        """The leftover ``.grad`` a gradient of this pass was added to, when non-zero and the
+        final ``.grad`` is that sum (an engine that overwrites ``.grad`` added nothing to it)."""
         leftover = self._leftover(var)
         if leftover is None or leftover.is_zero or var not in self.received:
             return None
-        return leftover
+        final = self.pass_record.grads.get(var)
+        parts = [leftover] + [grad for _, grad, _ in self.received[var]]
+        arrays = [s.to_array() if s is not None and s.values is not None else None for s in parts + [final]]
+        if any(a is None for a in arrays):
+            return None  # summaries: too little to tell
+        try:
+            total = sum(arrays[1:-1], arrays[0])
+            return leftover if np.allclose(total, arrays[-1], rtol=1e-6, atol=0, equal_nan=True) else None
+        except (ValueError, TypeError):
+            return None
 
     def _initial(self, var: int) -> GradView:
         record = self.pass_record

@@ -139,7 +139,7 @@ def _make_call_hook(original):
         stack.append(self)
         passed = args + tuple(kwargs.values()) if kwargs else args
         try:
-            recorder.call_enter(passed)
+            recorder.call_enter(self, passed)
         except Exception as ours:  # noqa: BLE001 - see _stop_recording
             _stop_recording(recorder, ours)
         try:

@@ -91,6 +91,7 @@ class Recorder:
         # id(obj) -> (obj, value) of Variables first seen as a call's arguments, captured before
         # its forward ran (a forward may change its input in place: the leaf is what it received)
         self.entry_values: dict[int, tuple] = {}
+        self.fanned = False  # a FanOut feeds it: the FanOut knows when the outermost call ends
         self.names = NameBook()
         self.hooks = None
         self.variable_types_seen: set[type] = set()
@@ -162,7 +163,7 @@ class Recorder:
 
     # ----- forward ----------------------------------------------------------------------------
 
-    def call_enter(self, args) -> None:
+    def call_enter(self, fn, args) -> None:  # noqa: ARG002 - fn: the FanOut's filter reads it
         """Before a forward runs: capture the Variables among its arguments not seen before, as
         they are now (recorded at ``call_exit``, after a forward that may have changed them)."""
         ref_at = self.variables._ref_at
@@ -271,7 +272,7 @@ class Recorder:
         if not out_ids or not linked or (getattr(fn, "outputs", None) is None
                                          and getattr(fn, "output", None) is None):
             self.functions.assign(fn, call_id)  # steps find their call through the output otherwise
-        if self.entry_values and not self.call_stack:
+        if self.entry_values and not self.call_stack and not self.fanned:
             self.entry_values.clear()  # arguments the engine did not keep as inputs
 
     # ----- backward passes --------------------------------------------------------------------

@@ -22,8 +22,8 @@ GRAD_STATES = (
     "zero",          # .grad holds all zeros
     "cleared",       # a gradient reached it during the pass but .grad was None afterwards
     "not-computed",  # on the pass's graph, but no backward step returned a gradient for it
-    "not-stored",    # a leaf a backward step returned a gradient for, whose .grad stayed None
-                     # (the engine keeps none for it: a constant, data wrapped by an op)
+    "not-stored",    # a constant (data an op wrapped) a backward step returned a gradient
+                     # for, whose .grad stayed None: the engine keeps none for it
     "not-reached",   # not on the pass's graph at all
 )
 

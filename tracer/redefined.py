@@ -45,7 +45,8 @@ def _newer(cls: type, namespaces) -> type | None:
         if namespace.get("__name__") != cls.__module__:
             continue
         now = namespace.get(cls.__name__)
-        if isinstance(now, type) and now is not cls and now.__qualname__ == cls.__qualname__:
+        if isinstance(now, type) and now is not cls and now.__qualname__ == cls.__qualname__ \
+                and now.__module__ == cls.__module__:  # not a class of that name imported from elsewhere
             return now
     return None
 

@@ -164,9 +164,8 @@ class Trace:
             grad is not None for _, grad in by_variable.get(var_id, ()))
         if not received:
             return "not-computed"
-        record = self.variables.get(var_id)
-        if record is not None and record.creator is None and var_id != pass_record.root:
-            return "not-stored"  # a leaf is no function's output: no engine clears it after use
+        if var_id != pass_record.root and self.is_constant(var_id):
+            return "not-stored"  # data an op wrapped: the engine keeps no gradient for it
         return "cleared"
 
     def final_grad(self, pass_record: PassRecord | None, var_id: int) -> ArraySnapshot | None:

@@ -905,13 +905,6 @@ def test_a_backward_on_numpy_data_under_create_graph_is_found_to_lose_higher_der
     assert finding.message.startswith("DataSin.backward ran under create_graph=True without Function calls")
     assert "not with numpy on x.data" in finding.hint
     assert "(for Sin it would be cos(x) * gy)" in finding.hint  # an op of its own: an example
-
-
-def test_the_create_graph_hint_gives_the_ops_own_formula_on_variables():
-    """It gave Sin's formula for every op (Pow: 'for sin: cos(x) * gy')."""
-    from tracer.diagnose_grad import _on_variables
-    assert _on_variables("Pow") == "for Pow: c * x ** (c - 1) * gy"
-    assert _on_variables("Exp") == "for Exp: gy * y"
     with tracer.trace(keep="all") as t:  # the engine's own sin keeps the graph: nothing found
         x = E.Variable(np.array(0.5), name="x")
         E.sin(x).backward(create_graph=True)
@@ -919,6 +912,13 @@ def test_the_create_graph_hint_gives_the_ops_own_formula_on_variables():
         x.cleargrad()
         gx.backward()
     assert [f for f in diagnose(t) if f.kind == "wrong-backward"] == []
+
+
+def test_the_create_graph_hint_gives_the_ops_own_formula_on_variables():
+    """It gave Sin's formula for every op (Pow: 'for sin: cos(x) * gy')."""
+    from tracer.diagnose_grad import _on_variables
+    assert _on_variables("Pow") == "for Pow: c * x ** (c - 1) * gy"
+    assert _on_variables("Exp") == "for Exp: gy * y"
 
 
 def test_an_engine_of_plain_python_floats_gets_the_step_checks_too():

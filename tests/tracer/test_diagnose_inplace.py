@@ -1,10 +1,13 @@
 """tracer.diagnose's changed-input check: forwards that change their inputs in place, and what they mislead."""
 
+import gc
+import weakref
+
 import numpy as np
 
 import engine as E
 import tracer
-from tests.tracer.engines import fullcore
+from tests.tracer.engines import fullcore, recursive
 from tracer.diagnose import diagnose
 
 
@@ -289,3 +292,40 @@ def test_a_leaf_changed_by_its_only_function_which_returned_it_is_a_warning():
     assert [(f.kind, f.severity) for f in findings] == [("changed-input", "warning")]
     assert "[-1, 2] became [0, 2]" in findings[0].message
 
+
+
+class ReluInPlaceThenExp(E.Function):
+    """Zeroes its input, then calls another Function inside its forward (a composite op)."""
+
+    def forward(self, x):
+        x[x < 0] = 0
+        return E.exp(E.Variable(x.copy())).data
+
+    def backward(self, gy):
+        x, = self.inputs
+        return gy * np.exp(x.data)
+
+
+def test_a_leaf_changed_by_a_composite_forward_is_found_also_under_nested_traces():
+    """Under nested traces the inner call's end dropped the outer call's capture of x."""
+    with tracer.trace(warn=False) as outer:
+        with tracer.trace(recursive.Function, recursive.Variable, warn=False):
+            x = E.Variable(np.array([-1.0, 2.0, -3.0]))
+            E.sum(ReluInPlaceThenExp()(x) + E.square(x)).backward()
+    assert [(f.kind, f.severity) for f in diagnose(outer) if f.kind == "changed-input"] == [
+        ("changed-input", "error")]
+
+
+def test_a_nested_trace_of_another_engine_keeps_no_leaf_alive():
+    """Every call's new arguments went to every nested recorder, which kept them to the end."""
+    alive = []
+    with tracer.trace(keep="last", warn=False):
+        with tracer.trace(recursive.Function, recursive.Variable, keep="last", warn=False):
+            for _ in range(20):
+                x = E.Variable(np.ones(3))
+                alive.append(weakref.ref(x))
+                E.sum(E.sin(x)).backward()
+            del x
+            gc.collect()
+            assert tracer.hooks.active_recorder().members[-1].entry_values == {}
+            assert sum(r() is not None for r in alive) <= 1  # the last pass's, held by its root

@@ -78,3 +78,30 @@ def test_data_the_engine_wrapped_as_a_constant_is_not_stored_not_cleared():
     assert "None (not stored)" in dot and "(cleared)" not in dot
     assert "the engine stores none (constant)" in dot
     assert t.grad_state(p, next(v.id for v in t.variables.values() if v.name == "y_pred")) == "value"
+
+
+def test_a_recorded_leaf_that_is_no_constant_is_cleared_not_not_stored():
+    """An intermediate built before the with block is recorded as a leaf; the engine cleared its
+    gradient: it is no constant ("not stored" said so, and hid the gradient)."""
+    x = E.Variable(np.array(2.0), name="x")
+    a = E.square(x)
+    a.name = "a"
+    with tracer.trace() as t:
+        E.exp(a).backward()
+    p = t.select_pass()
+    var = next(v.id for v in t.variables.values() if v.name == "a")
+    assert t.variables[var].creator is None and t.grad_state(p, var) == "cleared"
+    assert PassIndex(t, p).final(var).grad is not None
+
+
+def test_a_gradient_that_replaced_the_leftover_is_not_said_to_include_it():
+    """An engine writing x.grad = gx replaced what the pass before left: '6 (incl. 6 left over)'
+    said the opposite of check's overwritten-gradient."""
+    with tracer.trace(listpop.Function, listpop.Variable, keep="all") as t:
+        x = listpop.Variable(np.array(3.0), name="x")
+        for _ in range(2):  # no cleargrad
+            listpop.square(x).backward(overwrite=True)
+    second = t.select_pass(2)
+    var = next(v.id for v in t.variables.values() if v.name == "x")
+    assert second.grads[var].item() == 6.0 and PassIndex(t, second).final(var).leftover is None
+    assert "left over)" not in tracer.to_dot(t, which=2).source

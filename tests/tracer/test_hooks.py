@@ -905,3 +905,16 @@ def test_variables_that_allow_no_weak_reference_are_named_in_a_warning_after_a_l
     assert t.pass_count == 2
     (warning,) = [w for w in t.warnings if "weak reference" in w]
     assert warning.endswith("add '__weakref__' to the __slots__ of _SlotVariable")
+
+
+def test_a_recursion_limit_the_user_raised_is_left_as_it_is():
+    """Doubling 30000 let a too-deep recursive backward overflow the C stack (a segfault, not a
+    RecursionError): only Python's default is doubled."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(3000)
+    try:
+        with tracer.trace(warn=False):
+            inside = sys.getrecursionlimit()
+        assert inside == 3000 and sys.getrecursionlimit() == 3000
+    finally:
+        sys.setrecursionlimit(before)

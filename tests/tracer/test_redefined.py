@@ -81,3 +81,22 @@ def test_an_op_defined_again_in_a_later_notebook_cell(tmp_path):
     assert wrong.call == exp_calls[0] and wrong.pass_id == 1
     assert wrong.hint.startswith("Exp here is an earlier definition (hw.ipynb (cell 2), line 2): the name "
                                  "Exp now names the class defined later (hw.ipynb (cell 5), line 2). The ")
+
+
+def test_a_class_of_the_same_name_imported_from_elsewhere_is_no_redefinition(tmp_path):
+    """The student's Square, then gradtrace's engine's Square imported under that name."""
+    script = tmp_path / "s.py"
+    script.write_text(textwrap.dedent("""
+        import numpy as np
+        from engine import Function, Variable
+        class Square(Function):
+            def forward(self, x):
+                return x ** 2
+            def backward(self, gy):
+                return 2 * self.inputs[0].data * gy
+        Square()(Variable(np.array(2.0))).backward()
+        from engine import Square
+        Square()(Variable(np.array(3.0))).backward()
+    """))
+    t = tracer.run_script(script, keep="all")
+    assert t.class_notes == {} and not [w for w in t.warnings if "earlier definition" in w]
