@@ -11,7 +11,8 @@ from .labels import format_array
 from .records import Finding
 
 __all__ = ["KINDS", "Settings", "call_label", "var_label", "op_of", "rounded", "make_finding",
-           "Amount", "amount", "total_amount", "zero_amount", "prior_grads", "grads_written_after_steps", "float_eps"]
+           "Amount", "amount", "total_amount", "zero_amount", "prior_grads", "grads_written_after_steps", "same_grad",
+           "float_eps"]
 
 # Every finding kind, causes before symptoms (the order reports list them in).
 KINDS = ("nan-inf", "shape-mismatch", "changed-input", "wrong-backward", "wrong-gradient-passed", "premature-backward",
@@ -192,6 +193,12 @@ def grads_written_after_steps(trace, pass_record) -> bool:
         if len(step.accumulated) < len(call.inputs):
             return False  # not read: nothing is known
         for position, vid in enumerate(call.inputs):
-            if step.accumulated[position] != before.get(vid):
+            if not same_grad(step.accumulated[position], before.get(vid)):
                 return False
-    return any(grad != before.get(vid) for vid, grad in pass_record.grads.items())
+    return any(not same_grad(grad, before.get(vid)) for vid, grad in pass_record.grads.items())
+
+
+def same_grad(after, before) -> bool:
+    """``.grad`` (a snapshot or None) as it was before. Not told for one holding NaN: NaN plus a
+    gradient is NaN again, so equal snapshots with NaN do not show that nothing was added."""
+    return after == before and (after is None or not after.nan_count)

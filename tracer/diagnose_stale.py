@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .diagnose_common import Settings, amount, make_finding, prior_grads, total_amount, var_label
+from .diagnose_common import (Settings, amount, make_finding, prior_grads, same_grad, total_amount,
+                              var_label)
 
 __all__ = ["check_stale_gradient", "forward_inputs"]
 
@@ -72,7 +73,7 @@ def check_stale_gradient(trace, pass_record, used_by_forward: set | None = None,
             continue  # the engine wrapped it from a number: there is nothing the user could clear
         final = pass_record.grads.get(vid)
         received = [grad for _, grad in trace.contributions(pass_record, vid) if grad is not None]
-        if final == prior or not received or _replaced(final, received):
+        if same_grad(final, prior) or not received or _replaced(final, received):
             continue
         name = trace.name_of(vid)
         clear = f"{name}.cleargrad()" if name else "cleargrad() on it"

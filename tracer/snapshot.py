@@ -101,13 +101,22 @@ class ArraySnapshot:
     def _key(self) -> tuple:
         return (self.shape, self.dtype, self.values, self.head, self._statistics())
 
+    def _nan_key(self) -> tuple:
+        """``_key`` with each NaN element as one marker: ``nan != nan``, and ``hash(nan)`` differs
+        between NaN objects, yet two snapshots of one array must be equal (and hash alike)."""
+        shape, dtype, values, head, statistics = self._key()
+        return (shape, dtype, _nan_marked(values), _nan_marked(head), statistics)
+
     def __eq__(self, other) -> bool:
         if not isinstance(other, ArraySnapshot):
             return NotImplemented
-        return self._key() == other._key()
+        if self._key() == other._key():
+            return True
+        # equal statistics include equal NaN counts: only then can NaN elements have made them differ
+        return self.nan_count > 0 and other.nan_count == self.nan_count and self._nan_key() == other._nan_key()
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self._nan_key() if self.nan_count else self._key())
 
     def __repr__(self) -> str:
         if self.values is not None:
@@ -162,6 +171,16 @@ class ArraySnapshot:
         if self.size == 1 and self.head:
             return self.head[0]
         return None
+
+
+_NAN = object()  # stands for every NaN element in the keys snapshots are compared by
+
+
+def _nan_marked(elements: tuple | None) -> tuple | None:
+    """The elements with each float NaN replaced by the one marker ``_NAN``."""
+    if elements is None:
+        return None
+    return tuple(_NAN if isinstance(v, float) and v != v else v for v in elements)
 
 
 def _nest(flat: list, shape: tuple[int, ...]):

@@ -318,6 +318,30 @@ def test_stale_gradient_is_found_in_a_trace_read_back_from_json():
     assert [(f.kind, f.variable) for f in diagnose(again)] == [("stale-gradient", 1)]
 
 
+def test_a_nan_gradient_left_from_before_is_still_stale():
+    """NaN + the pass's gradient is NaN again: equal snapshots do not show that nothing was added."""
+    with np.errstate(all="ignore"), tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(0.0), name="x")
+        for _ in range(2):
+            E.log(E.square(x)).backward()
+    assert np.isnan(x.grad.data)
+    assert [(f.pass_id, f.variable) for f in diagnose(t, checks=["stale-gradient"])] == [(2, 1)]
+
+
+def test_input_data_holding_nan_kept_as_it_was_is_a_note_not_stale():
+    """Data with NaN that stayed the same is unchanged (it read as changed: nan != nan)."""
+    with np.errstate(all="ignore"), tracer.trace(keep="all") as t:
+        x = E.Variable(np.array([np.nan, 1.0]), name="x")
+        w = E.Variable(np.array([1.0, 2.0]), name="w")
+        for _ in range(2):
+            E.sum(E.square(x * w)).backward()
+            w.data = w.data - 0.1
+    notes = []
+    stale = diagnose(t, checks=["stale-gradient"], notes=notes)
+    assert [f.variable for f in stale] == [2]
+    assert any("stale-gradient: x (v1) not counted" in note for note in notes)
+
+
 def test_a_manual_pass_after_a_backward_is_not_stale():
     with tracer.trace(keep="all") as t:
         x = E.Variable(np.array([1.0, 2.0]), name="x")
