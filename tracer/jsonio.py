@@ -130,8 +130,24 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 
 def dumps(trace: Trace) -> str:
     """The Trace as JSON text (deterministic: the same trace gives the same bytes)."""
-    text = json.dumps(trace_to_dict(trace), indent=1, ensure_ascii=False, allow_nan=False)
+    text = json.dumps(trace_to_dict(trace), indent=1, ensure_ascii=False, allow_nan=False,
+                      default=_numpy_scalar)
     return escape_surrogates(text) + "\n"
+
+
+def _numpy_scalar(value):
+    """A numpy scalar that reached the document outside a snapshot (a finding's numbers, say) as
+    JSON data: a number (longdouble as float), complex as its text, as snapshots hold them."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        with np.errstate(over="ignore"):
+            return _number(float(value))
+    if isinstance(value, np.complexfloating):
+        return str(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def escape_surrogates(text: str) -> str:

@@ -59,7 +59,7 @@ class ArraySnapshot:
         array = self._array
         self._dtype = dtype_name(array.dtype)
         flat = array.ravel()
-        self._values = tuple(flat.tolist()) if array.dtype.kind in "biuf" else tuple(_python_elements(flat))
+        self._values = tuple(_python_elements(flat))
         self._array = None
 
     @property
@@ -204,7 +204,13 @@ def dtype_name(dtype) -> str:
 
 
 def _python_elements(arr: np.ndarray) -> list:
-    if arr.dtype.kind in "biuf":
+    """The elements as Python numbers (bool, int, float), or as text for other dtypes."""
+    if arr.dtype.kind in "biu":
+        return arr.ravel().tolist()
+    if arr.dtype.kind == "f":
+        if arr.dtype.itemsize > 8:  # longdouble: tolist() keeps numpy scalars, which JSON cannot write
+            with np.errstate(over="ignore"):
+                arr = arr.astype(np.float64)
         return arr.ravel().tolist()
     return [str(v) for v in arr.ravel().tolist()]
 

@@ -173,3 +173,45 @@ def test_a_number_of_thousands_of_digits_is_malformed():
     text = jsonio.dumps(generation_trace()).replace('"pass_count": 1', '"pass_count": 1' + "0" * 5000, 1)
     with pytest.raises(jsonio.SchemaError, match=r"malformed gradtrace.trace/1 document \(Exceeds the limit"):
         jsonio.loads(text)
+
+
+_NUMPY_TYPES = [np.longdouble, np.float16, np.float32, np.float64, np.int8, np.int64, np.uint64, np.bool_,
+                np.complex64, np.complex128, np.clongdouble]
+
+
+@pytest.mark.parametrize("max_elements", [2, 100])  # summarised, and whole
+@pytest.mark.parametrize("dtype", _NUMPY_TYPES, ids=lambda t: np.dtype(t).name)
+def test_every_numpy_scalar_type_is_written_as_json_numbers_and_read_back(dtype, max_elements):
+    """float128 was 'Object of type longdouble is not JSON serializable' (an internal error)."""
+    with tracer.trace(max_elements=max_elements) as t:
+        x = E.Variable(np.array([2, 3, 1], dtype=dtype))
+        E.sum(E.square(x)).backward()
+    from tracer.diagnose import diagnose
+    diagnose(t)
+    saved = t.to_json()
+    value = json.loads(saved)["variables"][0]["value"]
+    elements = value["value"] if "value" in value else value["summary"]["head"]
+    if np.dtype(dtype).kind == "c":
+        assert elements[:2] == ["(2+0j)", "(3+0j)"]
+    else:
+        assert elements[:2] == [True, True] if dtype is np.bool_ else elements[:2] == [2, 3]
+        assert all(type(v) in (int, float, bool) for v in elements)
+    assert tracer.loads(saved).to_json() == saved
+
+
+def test_a_longdouble_snapshot_holds_python_floats_and_its_statistics():
+    from tracer.snapshot import freeze
+    snap = freeze(np.array([1.5, -2.0, np.nan], dtype=np.longdouble))
+    assert [type(v) for v in snap.values] == [float, float, float] and snap.dtype == np.dtype(np.longdouble).name
+    assert (snap.min, snap.max, snap.nan_count) == (-2.0, 1.5, 1)
+    assert snap.to_array().dtype == np.longdouble
+
+
+def test_numpy_scalars_in_a_findings_numbers_are_written_as_json_numbers():
+    from tracer.records import Finding
+    t = seed_trace()
+    numbers = {"a": np.float32(1.5), "b": np.int64(3), "c": np.longdouble("nan"), "d": np.bool_(True),
+               "e": np.complex64(1 + 2j), "f": np.float16(-np.inf)}
+    t.findings = (Finding("nan-inf", "m", 1, 1, None, None, "error", "", numbers),)
+    written = json.loads(t.to_json())["findings"][0]["numbers"]
+    assert written == {"a": 1.5, "b": 3, "c": "NaN", "d": True, "e": "(1+2j)", "f": "-Infinity"}
