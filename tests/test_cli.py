@@ -1007,6 +1007,25 @@ def test_a_saved_trace_takes_no_script_arguments_and_must_be_a_trace(tmp_path):
     assert not (tmp_path / "g.svg").exists()
 
 
+@pytest.mark.parametrize("change, command, says", [
+    (lambda d: d["variables"][0].update(dtype="float6"), ["check"], "variable 1 has dtype 'float6', which numpy"),
+    (lambda d: d["passes"][-1]["steps"][0].update(inner_calls=[9999]), ["render", "-o", "out.html"],
+     "names call 9999 in its inner_calls, which the document does not hold"),
+])
+def test_a_damaged_saved_trace_is_one_error_line_not_an_internal_error(tmp_path, change, command, says):
+    saved = tmp_path / "t.json"
+    run("render", SAMPLES / "newton.py", "-o", saved, "--keep", "all")
+    data = json.loads(saved.read_text())
+    change(data)
+    saved.write_text(json.dumps(data))
+    args = [tmp_path / a if a.startswith("out") else a for a in command]
+    result = run(args[0], saved, *args[1:])
+    assert result.exit_code == 1 and not (tmp_path / "out.html").exists()
+    line = error_line(result)
+    assert line.startswith("Error: malformed gradtrace.trace/1 document (ValueError: ") and says in line, line
+    assert line.endswith("re-export it with 'gradtrace render ... -o trace.json'")
+
+
 def test_check_of_a_script_that_raised_says_how_far_it_looked(tmp_path):
     script = tmp_path / "raises.py"
     script.write_text("import numpy as np\nfrom engine import Variable, square\n"

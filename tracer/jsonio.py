@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -178,11 +179,11 @@ def _flatten(value, out: list, convert=_from_number) -> None:
 def _is_text(dtype: str) -> bool:
     """Data kept as its text, e.g. "(1+2j)": every dtype that is not bool, int or float
     (complex, object, str, bytes, datetime), as the snapshot stores it."""
-    try:
-        return np.dtype(dtype).kind not in "biuf"
-    except TypeError:
+    kind = _dtype_kind(dtype)
+    if kind is None:
         raise SchemaError(f"malformed {SCHEMA} document (unknown dtype {dtype!r}): re-export it with "
-                          f"'gradtrace render ... -o trace.json'") from None
+                          f"'gradtrace render ... -o trace.json'")
+    return kind not in "biuf"
 
 
 def _snapshot_from_json(data) -> ArraySnapshot | None:
@@ -227,40 +228,93 @@ def trace_from_dict(data: dict) -> Trace:
 
 
 def _checked(trace: Trace) -> Trace:
-    """The trace, once its records hold together (ValueError naming the first thing that does not)."""
+    """The trace, once its records hold together (ValueError naming the first thing that does not).
+
+    One pass over the records: what the pictures, tables and checks look up by id must be there."""
     for v in trace.variables.values():
-        if v.name is not None and not isinstance(v.name, str):
-            raise ValueError(f"variable {v.id} has a name that is not text")
-        if v.shape is not None and not all(type(n) is int and n >= 0 for n in v.shape):
-            raise ValueError(f"variable {v.id} has shape {list(v.shape)}, not whole numbers >= 0")
-        if v.shape is not None and math.prod(v.shape) > _MAX_ELEMENTS:
-            raise ValueError(f"variable {v.id} has shape {list(v.shape)}, more elements than any array holds")
-        if v.creator is not None and type(v.creator) is not int:  # its call may be gone (pruned)
-            raise ValueError(f"variable {v.id} has creator {v.creator!r}, not a call id")
+        _check_variable(v)
     for c in trace.calls.values():
-        if not isinstance(c.op, str):
-            raise ValueError(f"call {c.id} has an op name that is not text")
-        if c.in_step is not None and (len(c.in_step) != 2 or not all(type(n) is int for n in c.in_step)):
-            raise ValueError(f"call {c.id} has in_step {list(c.in_step)}, not [pass, step]")
-        unknown = [i for i in c.inputs + c.outputs if i not in trace.variables]
-        if unknown:
-            raise ValueError(f"call {c.id} names variable {unknown[0]}, which the document does not hold")
+        _check_call(trace, c)
     if len(trace.passes) > trace.pass_count or len({p.id for p in trace.passes}) != len(trace.passes):
         raise ValueError(f"it keeps {len(trace.passes)} passes of a run that made {trace.pass_count}")
     for p in trace.passes:
-        if not 1 <= p.id <= trace.pass_count:
-            raise ValueError(f"pass {p.id} is not one of the run's {trace.pass_count} passes")
-        missing = [c for c in p.calls if c not in trace.calls] + [v for v in p.variables if v not in trace.variables]
-        if missing or (p.root is not None and p.root not in trace.variables):
-            raise ValueError(f"pass {p.id} names call or variable {missing[0] if missing else p.root}, which "
-                             f"the document does not hold")
-        for position, step in enumerate(p.steps, start=1):
-            if step.index != position:
-                raise ValueError(f"pass {p.id} has step {step.index} in position {position}")
-            if step.call is not None and step.call not in trace.calls:
-                raise ValueError(f"pass {p.id} step {position} names call {step.call}, which the document "
-                                 f"does not hold")
+        _check_pass(trace, p)
     return trace
+
+
+def _check_variable(v: VariableRecord) -> None:
+    if v.name is not None and not isinstance(v.name, str):
+        raise ValueError(f"variable {v.id} has a name that is not text")
+    if v.shape is not None and not all(type(n) is int and n >= 0 for n in v.shape):
+        raise ValueError(f"variable {v.id} has shape {list(v.shape)}, not whole numbers >= 0")
+    if v.shape is not None and math.prod(v.shape) > _MAX_ELEMENTS:
+        raise ValueError(f"variable {v.id} has shape {list(v.shape)}, more elements than any array holds")
+    if v.dtype is not None and _dtype_kind(v.dtype) is None:
+        raise ValueError(f"variable {v.id} has dtype {v.dtype!r}, which numpy does not know")
+    if v.creator is not None and type(v.creator) is not int:  # its call may be gone (pruned)
+        raise ValueError(f"variable {v.id} has creator {v.creator!r}, not a call id")
+
+
+def _check_call(trace: Trace, c: CallRecord) -> None:
+    if not isinstance(c.op, str):
+        raise ValueError(f"call {c.id} has an op name that is not text")
+    if c.in_step is not None and (len(c.in_step) != 2 or not all(type(n) is int for n in c.in_step)):
+        raise ValueError(f"call {c.id} has in_step {list(c.in_step)}, not [pass, step]")
+    unknown = _unknown(c.inputs + c.outputs, trace.variables)
+    if unknown is not _NONE:
+        raise ValueError(f"call {c.id} names variable {unknown!r}, which the document does not hold")
+
+
+def _check_pass(trace: Trace, p: PassRecord) -> None:
+    if not 1 <= p.id <= trace.pass_count:
+        raise ValueError(f"pass {p.id} is not one of the run's {trace.pass_count} passes")
+    for what, ids, table in (("call {} in its calls", p.calls, trace.calls),
+                             ("variable {} in its variables", p.variables, trace.variables),
+                             ("variable {} as its root", () if p.root is None else (p.root,), trace.variables)):
+        unknown = _unknown(ids, table)
+        if unknown is not _NONE:
+            raise ValueError(f"pass {p.id} names {what.format(repr(unknown))}, which the document does "
+                             f"not hold")
+    for position, step in enumerate(p.steps, start=1):
+        _check_step(trace, p, position, step)
+
+
+def _check_step(trace: Trace, p: PassRecord, position: int, step: StepRecord) -> None:
+    if step.index != position:
+        raise ValueError(f"pass {p.id} has step {step.index} in position {position}")
+    if step.call is not None and _unknown((step.call,), trace.calls) is not _NONE:
+        raise ValueError(f"pass {p.id} step {position} names call {step.call!r}, which the document "
+                         f"does not hold")
+    unknown = _unknown(step.inner_calls, trace.calls)
+    if unknown is not _NONE:
+        raise ValueError(f"pass {p.id} step {position} names call {unknown!r} in its inner_calls, which "
+                         f"the document does not hold")
+
+
+_NONE = object()  # _unknown found every id: None itself can be the id that is wrong
+
+
+def _unknown(ids, table: dict):
+    """The first of ``ids`` that is not a whole number naming a record of ``table``, else _NONE.
+
+    ``type(i) is int``: true and 1.0 would find record 1 in the table, and "1" would not."""
+    for i in ids:
+        if type(i) is not int or i not in table:
+            return i
+    return _NONE
+
+
+def _dtype_kind(name) -> str | None:
+    """The numpy kind ("f") of a dtype name ("float64"), or None when numpy does not know it."""
+    return _kind_of(name) if isinstance(name, str) else None
+
+
+@functools.lru_cache(maxsize=256)  # a trace holds a handful of dtypes, named on every snapshot
+def _kind_of(name: str) -> str | None:
+    try:
+        return np.dtype(name).kind
+    except (TypeError, ValueError):
+        return None
 
 
 _MAX_ELEMENTS = 2 ** 48

@@ -117,9 +117,9 @@ def test_text_that_is_not_a_trace_is_a_clear_error(tmp_path):
 
 
 def test_passes_that_name_what_the_document_lacks_or_none_kept_are_clear_errors():
-    with pytest.raises(tracer.SchemaError, match="pass 1 names call or variable 77, which the document"):
+    with pytest.raises(tracer.SchemaError, match="pass 1 names call 77 in its calls, which the document"):
         tracer.loads(_damaged(lambda d: d["passes"][0].update(calls=[1, 77])))
-    with pytest.raises(tracer.SchemaError, match="pass 1 names call or variable 999"):
+    with pytest.raises(tracer.SchemaError, match="pass 1 names variable 999 as its root"):
         tracer.loads(_damaged(lambda d: d["passes"][0].update(root=999)))
     none_kept = tracer.loads(_damaged(lambda d: d.update(passes=[], pass_count=3)))
     with pytest.raises(tracer.PassSelectionError, match="none of the run's 3 backward passes was kept"):
@@ -160,6 +160,17 @@ def test_an_unknown_dtype_is_a_malformed_document():
     (lambda d: d["calls"].append(dict(d["calls"][0])), "two calls have id 1"),
     (lambda d: d["variables"][0].update(id=True), "id True is not a whole number"),
     (lambda d: d["variables"][1].update(creator="1"), "has creator '1', not a call id"),
+    (lambda d: d["variables"][0].update(dtype="float6"), "variable 1 has dtype 'float6', which numpy does not know"),
+    (lambda d: d["variables"][0].update(dtype=[]), "variable 1 has dtype [], which numpy does not know"),
+    (lambda d: d["variables"][0]["value"].update(dtype={}), "unknown dtype {}"),
+    (lambda d: d["passes"][0]["steps"][1].update(inner_calls=[999]),
+     "pass 1 step 2 names call 999 in its inner_calls, which the document does not hold"),
+    (lambda d: d["passes"][0]["steps"][0].update(inner_calls=["1"]), "step 1 names call '1' in its inner_calls"),
+    (lambda d: d["passes"][0]["steps"][0].update(call=True), "pass 1 step 1 names call True, which"),
+    (lambda d: d["passes"][0].update(calls=[True, 2]), "pass 1 names call True in its calls, which"),
+    (lambda d: d["passes"][0].update(calls=[1, "x"]), "pass 1 names call 'x' in its calls, which"),
+    (lambda d: d["passes"][0].update(variables=[1.0]), "pass 1 names variable 1.0 in its variables, which"),
+    (lambda d: d["calls"][0].update(inputs=[True]), "call 1 names variable True, which"),
 ])
 def test_crafted_documents_are_malformed_not_internal_errors(change, reason):
     """Each of these was an internal error (or drawn silently) before."""
@@ -215,3 +226,20 @@ def test_numpy_scalars_in_a_findings_numbers_are_written_as_json_numbers():
     t.findings = (Finding("nan-inf", "m", 1, 1, None, None, "error", "", numbers),)
     written = json.loads(t.to_json())["findings"][0]["numbers"]
     assert written == {"a": 1.5, "b": 3, "c": "NaN", "d": True, "e": "(1+2j)", "f": "-Infinity"}
+
+
+class _ThreeGradients(E.Function):
+    def forward(self, x):
+        return 2 * x
+
+    def backward(self, gy):
+        return 2 * gy, gy, gy  # one input: an engine that zips drops the other two
+
+
+def test_a_step_that_returned_more_gradients_than_inputs_is_read_back():
+    """The recorder keeps what a backward returned: such a document is gradtrace's own, not malformed."""
+    with pytest.raises(E.errors.BackwardError), tracer.trace() as t:
+        E.square(_ThreeGradients()(E.Variable(np.array(3.0)))).backward()
+    saved = t.to_json()
+    assert [len(s["grads_out"]) for s in json.loads(saved)["passes"][0]["steps"]] == [1, 3]
+    assert tracer.loads(saved).to_json() == saved
