@@ -31,7 +31,6 @@ class Settings:
     # diagnosis: check's first 10 passes and the last repeat one graph
     per_signature: dict = field(default_factory=dict)
     changers: set = field(default_factory=set)  # ops seen changing an input: their re-runs are not capped
-    first_use: dict | None = None  # leaf id -> the call that first received it (diagnose_inplace)
 
     def note(self, text: str) -> None:
         """Remember that something could not be checked (each text once)."""

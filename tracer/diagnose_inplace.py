@@ -94,9 +94,7 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, settings: Settings 
     last_change: dict[int, Change] = {}
     settings = Settings() if settings is None else settings
     cap, changers, in_pass = settings.per_signature, settings.changers, {}
-    if settings.first_use is None:
-        settings.first_use = _first_use(trace)
-    first_use = settings.first_use
+    changed_at = getattr(trace, "leaf_changed_at", {})
     for call_id in sorted(pass_record.calls):
         call = trace.calls.get(call_id)
         if call is None or call.error or not call.inputs:
@@ -107,7 +105,7 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, settings: Settings 
             continue
         received = [latest.get(vid, array) for vid, array in zip(call.inputs, recorded)]
         for position, vid in enumerate(call.inputs):
-            if vid not in latest and first_use.get(vid) == call_id:
+            if vid not in latest and changed_at.get(vid) == call_id:
                 as_received = _leaf_value(trace, vid)  # the leaf as its first forward got it
                 if as_received is not None and as_received.shape == recorded[position].shape:
                     received[position] = as_received
@@ -170,20 +168,6 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, settings: Settings 
     for change in found.changes:
         found.final[change.variable] = latest[change.variable]
     return found
-
-
-def _first_use(trace) -> dict[int, int]:
-    """Leaf variable id -> the first call that received it (the recorder kept the leaf as that
-    call's forward received it, and the call's input as the forward left it)."""
-    first: dict[int, int] = {}
-    variables = trace.variables
-    for call_id in sorted(trace.calls):
-        for vid in trace.calls[call_id].inputs:
-            if vid not in first:
-                record = variables.get(vid)
-                if record is not None and record.creator is None:
-                    first[vid] = call_id
-    return first
 
 
 def _leaf_value(trace, vid: int) -> np.ndarray | None:

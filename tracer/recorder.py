@@ -66,6 +66,14 @@ def _taken_whole(returned: list, accumulated: tuple) -> bool:
     return getattr(first, "shape", None) == (len(returned), *item_shape)
 
 
+def _same_values(a, b) -> bool:
+    """Two captures of one array hold the same values (NaN where NaN was)."""
+    try:
+        return bool(np.array_equal(a, b, equal_nan=True))
+    except (TypeError, ValueError):  # not numbers: compare as they are
+        return bool(np.array_equal(a, b))
+
+
 class Recorder:
     """Receives events from the hooks and keeps what the ``keep`` policy asks for."""
 
@@ -92,6 +100,7 @@ class Recorder:
         # its forward ran (a forward may change its input in place: the leaf is what it received)
         self.entry_values: dict[int, tuple] = {}
         self.fanned = False  # a FanOut feeds it: the FanOut knows when the outermost call ends
+        self.leaf_changed_at: dict[int, int] = {}  # leaf id -> the first call, which changed it
         self.names = NameBook()
         self.hooks = None
         self.variable_types_seen: set[type] = set()
@@ -224,8 +233,11 @@ class Recorder:
                 if entry is not None and entry[0] is obj:
                     vid = self._new_variable(obj, None, entry[1])
                     # as this forward left it (a summary is not taken twice: it cannot tell)
-                    leaf_values.append(entry[1] if type(entry[1]) is ArraySnapshot
-                                       else quick_capture(obj.data, max_elements))
+                    before = entry[1]
+                    after = before if type(before) is ArraySnapshot else quick_capture(obj.data, max_elements)
+                    if after is not before and not _same_values(before, after):
+                        self.leaf_changed_at[vid] = call_id
+                    leaf_values.append(after)
                 else:
                     vid = self._new_variable(obj, None)
                     leaf_values.append(raw_vars[vid][VAR_VALUE])
@@ -587,6 +599,7 @@ class Recorder:
                 self.implicit.discard(vid)
                 self.variables.drop(vid)
                 self.names.forget(vid)
+                self.leaf_changed_at.pop(vid, None)
 
     # ----- the result -------------------------------------------------------------------------
 

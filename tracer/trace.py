@@ -55,6 +55,9 @@ class Trace:
         # pass id -> its root's value when the pass began, when it no longer held what its
         # function made (changed in place since)
         self.roots_changed: dict[int, ArraySnapshot] = {}
+        # leaf id -> the first call that received it, when that call's forward changed it in
+        # place (the leaf is recorded as the call received it; the call's input as it left it)
+        self.leaf_changed_at: dict[int, int] = {}
         # Calls whose outputs were not linked to them (``creator``): made under no_grad, say.
         self.unlinked_calls: frozenset[int] = frozenset()
         # Read back from JSON instead of function_states: each call's parameter text ("^3").

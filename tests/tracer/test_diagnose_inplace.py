@@ -144,6 +144,7 @@ def test_an_engine_handing_forward_a_copy_is_not_told_its_forward_changed_the_in
         y.grad = CopyingVariable(np.ones(3))
         y.backward()
     assert diagnose(t, checks=["changed-input", "wrong-backward"]) == ()
+    assert t.leaf_changed_at == {}  # its forward changed a copy: the leaf is as it was
 
 
 def test_the_script_replacing_a_leafs_data_between_forwards_leaves_the_checks_on_the_recorded_value():
@@ -281,6 +282,7 @@ def test_a_leaf_changed_by_the_first_function_that_uses_it():
     # the picture keeps the value each forward saw: x as Square (and the pass) found it
     assert t.variables[relu.inputs[0]].value.values == (-1.0, 2.0, -3.0)
     assert t.passes[-1].values[relu.inputs[0]].values == (0.0, 2.0, 0.0)
+    assert t.leaf_changed_at == {relu.inputs[0]: relu.id}  # only there is the leaf re-run as received
 
 
 def test_a_leaf_changed_by_its_only_function_which_returned_it_is_a_warning():
