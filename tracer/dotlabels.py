@@ -161,8 +161,11 @@ def variable_label(theme: Theme, vid: str, name: str | None, value: ArraySnapsho
     style = ' STYLE="rounded,dashed"' if inner else ' STYLE="rounded"'
     width = ' BORDER="2"' if border else ' BORDER="1"'
     tip = f' ID="{vid}t" TOOLTIP="{escape_attr(tooltip)}"' if tooltip else ""
-    return (f'<<TABLE{width} CELLBORDER="0" CELLSPACING="1" CELLPADDING="2"{style} '
-            f'BGCOLOR="{fill}" COLOR="{color}"{tip}>{rows}</TABLE>>')
+    # the rows in a table of their own, inset from the rounded border: a long row's ends (a wide
+    # array, a bold name) kept clear of the corners' curves
+    return (f'<<TABLE{width} CELLBORDER="0" CELLSPACING="0" CELLPADDING="3"{style} '
+            f'BGCOLOR="{fill}" COLOR="{color}"{tip}><TR><TD><TABLE BORDER="0" CELLBORDER="0" '
+            f'CELLSPACING="1" CELLPADDING="2">{rows}</TABLE></TD></TR></TABLE>>')
 
 
 def function_label(theme: Theme, fid: str, op: str, steps, *, inner: bool = False,
