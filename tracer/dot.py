@@ -390,9 +390,10 @@ def _proxy_line(trace, node: str, var_id: int, theme: Theme) -> str:
 
 def _grad_edges(trace, pass_record, options: DotOptions, theme: Theme,
                 current: int | None, proxied: frozenset, plain: frozenset = frozenset()) -> list[str]:
-    """One dashed edge per gradient a step returned (drawn from the function back to its input)."""
+    """One dashed edge per gradient a step returned, drawn from the function back to its input
+    beside the forward edge (no ports: Graphviz lays the pair side by side, so each gradient
+    visibly goes back along its own input)."""
     lines = []
-    port = "e" if options.rankdir.upper() in ("TB", "BT") else "s"
     limit = options.step if options.step is not None else len(pass_record.steps)
     ran: set[int] = set()
     for step in pass_record.steps:
@@ -410,7 +411,7 @@ def _grad_edges(trace, pass_record, options: DotOptions, theme: Theme,
                                repeated)
             width = "2" if step.index == current else "1.2"
             source = f"p{var_id}_{call.id}_{position}" if (call.id, position) in proxied else f"v{var_id}"
-            lines.append(f'\t{source}:{port} -> f{call.id}:{port} [id=g{step.index}_{position} '
+            lines.append(f'\t{source} -> f{call.id} [id=g{step.index}_{position} '
                          f'class="grad s{step.index}" dir=back style=dashed '
                          f'color="{theme.grad_edge}" penwidth={width} label={label}]\n')
     return lines
