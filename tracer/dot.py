@@ -247,7 +247,7 @@ def _body(trace, pass_record, index: PassIndex, views: dict, options: DotOptions
     for call_id in forward + inner_calls:
         lines.extend(_call_lines(trace, trace.calls[call_id], index, options, theme, total,
                                  call_id in inner_set, by_call.get(call_id, []),
-                                 errors.get(call_id), call_id == current_call, layout.proxied,
+                                 errors.get(call_id), call_id == current_call, layout,
                                  compact, consts))
     if options.grad_edges and pass_record is not None:
         lines.extend(_grad_edges(trace, pass_record, options, theme, current, layout.proxied,
@@ -323,7 +323,7 @@ def _var_line(trace, var_id: int, pass_record, views: dict, options: DotOptions,
 
 def _call_lines(trace, call, index: PassIndex, options: DotOptions, theme: Theme, total: int,
                 inner: bool, findings: list, error: str | None, current: bool,
-                proxied: frozenset, compact: bool, consts: Constants) -> list[str]:
+                layout: LayoutPlan, compact: bool, consts: Constants) -> list[str]:
     fid = f"f{call.id}"
     steps = index.steps_of_call.get(call.id, [])
     step = steps[0] if steps else None
@@ -338,20 +338,21 @@ def _call_lines(trace, call, index: PassIndex, options: DotOptions, theme: Theme
         attrs = compact_function(theme, f"{call.op} {detail}".strip(), step, inner=inner,
                                  error=error, border=border, current=current)
         lines = [f'\t{fid} [id={fid} class="{classes}"{ordered} {attrs}]\n']
-        return lines + _edge_lines(trace, call, fid, theme, inner, proxied, consts, numbered)
+        return lines + _edge_lines(trace, call, fid, theme, inner, layout, consts, numbered)
     label = function_label(theme, fid, call.op, steps, inner=inner, error=error, border=border,
                            tooltip=_fn_tooltip(call, steps, total, findings, error)
                            if theme.colored else "", detail=detail, done=options.step, current=current)
     if current:
         label = label.replace(f'BGCOLOR="{theme.fn_fill}"', f'BGCOLOR="{theme.current_fill}"', 1)
     lines = [f'\t{fid} [id={fid} class="{classes}"{ordered} label={label}]\n']
-    return lines + _edge_lines(trace, call, fid, theme, inner, proxied, consts, numbered)
+    return lines + _edge_lines(trace, call, fid, theme, inner, layout, consts, numbered)
 
 
-def _edge_lines(trace, call, fid: str, theme: Theme, inner: bool, proxied: frozenset,
+def _edge_lines(trace, call, fid: str, theme: Theme, inner: bool, layout: LayoutPlan,
                 consts: Constants, numbered: bool) -> list[str]:
     """The call's edges; ``numbered``: its inputs' edges carry their position (see input_label)."""
     lines = []
+    proxied = layout.proxied
     edge_style = f' style=dashed color="{theme.inner_border}"' if inner else ""
     drawn = [(p, v) for p, v in enumerate(call.inputs) if v not in consts.folded]
     for order, (position, var_id) in enumerate(drawn):
@@ -368,7 +369,8 @@ def _edge_lines(trace, call, fid: str, theme: Theme, inner: bool, proxied: froze
             angle = -angle  # x * x: parallel edges from one box, so each label goes to its outer side
         where = (f' headlabel="{position}" labeldistance=1.5 labelangle={angle} '
                  f'labelfontcolor="{theme.position_color}"') if numbered else ""
-        lines.append(f"\t{source} -> {fid} [id=e{call.id}i{position}{edge_style}{where}]\n")
+        room = " minlen=2" if var_id in layout.spread and source[0] == "v" else ""
+        lines.append(f"\t{source} -> {fid} [id=e{call.id}i{position}{edge_style}{where}{room}]\n")
     several = len(call.outputs) > 1  # a split: which output is which is part of the picture
     for order, var_id in enumerate(call.outputs):
         angle = -35 if order < (len(call.outputs) + 1) // 2 else 35

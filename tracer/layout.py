@@ -23,6 +23,7 @@ HUGE_GRAPH = 2500
 LONG_EDGES = 2000
 STRAIGHT_EDGES = 6000
 FAR = 6
+SPREAD_USES = 6  # a variable used by this many functions gets a rank of room below it
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class LayoutPlan:
 
     virtual: int
     proxied: frozenset
+    spread: frozenset = frozenset()  # variables used by many calls: a rank skipped below them
 
 
 def plan(trace, calls, weight: int = 1, skip=frozenset()) -> LayoutPlan:
@@ -52,12 +54,19 @@ def plan(trace, calls, weight: int = 1, skip=frozenset()) -> LayoutPlan:
                 spans.append((call_id, position, level - rank - 1))
         for v in call.outputs:
             depth[v] = level + 1
+    uses: dict[int, int] = {}
+    for call_id in calls:
+        for v in set(trace.calls[call_id].inputs):
+            uses[v] = uses.get(v, 0) + 1
+    # a variable many functions use, on the rank right above them all, sends its edges out
+    # nearly flat along the tops of their boxes (goldstein_price's x and y): room between
+    spread = frozenset(v for v, n in uses.items() if n >= SPREAD_USES and v not in skip)
     total = sum(span for _, _, span in spans) * weight
     if total <= LONG_EDGES:
-        return LayoutPlan(total, frozenset())
+        return LayoutPlan(total, frozenset(), spread)
     proxied = frozenset((c, p) for c, p, span in spans if span >= FAR)
     left = sum(span for _, _, span in spans if span < FAR) * weight
-    return LayoutPlan(left, proxied)
+    return LayoutPlan(left, proxied, spread)
 
 
 def graph_attributes(theme: Theme, rankdir: str, nodes: int, virtual: int = 0) -> dict[str, str]:

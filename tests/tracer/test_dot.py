@@ -655,3 +655,20 @@ def test_a_gradient_a_finding_calls_wrong_is_drawn_in_the_error_colours():
     field = re.compile(rf'ID="v{x}g"[^>]*BGCOLOR="([^"]*)"><FONT[^>]*>grad </FONT><FONT COLOR="([^"]*)"')
     assert field.search(healthy).groups() == ("#E8EAF6", "#1A237E")
     assert field.search(wrong).groups() == ("#FFCDD2", "#B71C1C")
+
+
+def test_a_variable_many_functions_use_gets_a_rank_of_room_below_it():
+    """goldstein_price's y fed 12 boxes on the rank right below it: its edges ran flat along
+    their tops, so which boxes took y could not be read."""
+    with tracer.trace() as t:
+        x = E.Variable(np.array(1.0), name="x")
+        w = E.Variable(np.array(2.0), name="w")
+        terms = [E.sin(x), E.cos(x), E.exp(x), E.square(x), E.tanh(x), x * w]
+        y = terms[0]
+        for term in terms[1:]:
+            y = y + term
+        y.backward()
+    source = to_dot(t).source
+    x_id, w_id = (next(v.id for v in t.variables.values() if v.name == n) for n in ("x", "w"))
+    assert len(re.findall(rf"\tv{x_id} -> f\d+ \[[^]]*minlen=2\]", source)) == 6
+    assert not re.search(rf"\tv{w_id} -> f\d+ \[[^]]*minlen", source)  # used once: as before
