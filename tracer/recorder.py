@@ -393,7 +393,7 @@ class Recorder:
         return [c for c in classes if any(issubclass(s, c) for s in seen)]
 
     def _call_of(self, fn) -> int | None:
-        """The id of the latest recorded call of ``fn``: the creator of its first output."""
+        """The id of the latest recorded call of ``fn``: the creator of its first output still alive."""
         outputs = getattr(fn, "outputs", None)
         for output in outputs if outputs else (getattr(fn, "output", None),):
             if type(output) is _weakref_type or (not hasattr(output, "data") and callable(output)):
