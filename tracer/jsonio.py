@@ -231,6 +231,7 @@ def _checked(trace: Trace) -> Trace:
     """The trace, once its records hold together (ValueError naming the first thing that does not).
 
     One pass over the records: what the pictures, tables and checks look up by id must be there."""
+    _check_error(trace.error, "the run's error")
     for v in trace.variables.values():
         _check_variable(v)
     for c in trace.calls.values():
@@ -260,6 +261,10 @@ def _check_call(trace: Trace, c: CallRecord) -> None:
         raise ValueError(f"call {c.id} has an op name that is not text")
     if c.in_step is not None and (len(c.in_step) != 2 or not all(type(n) is int for n in c.in_step)):
         raise ValueError(f"call {c.id} has in_step {list(c.in_step)}, not [pass, step]")
+    if c.generation is not None and not _is_number(c.generation):  # the engine's own: any number
+        raise ValueError(f"call {c.id} has generation {c.generation!r}, not a number")
+    if not _text_or_none(c.error):
+        raise ValueError(f"call {c.id} has error {c.error!r}, not text")
     unknown = _unknown(c.inputs + c.outputs, trace.variables)
     if unknown is not _NONE:
         raise ValueError(f"call {c.id} names variable {unknown!r}, which the document does not hold")
@@ -275,6 +280,7 @@ def _check_pass(trace: Trace, p: PassRecord) -> None:
         if unknown is not _NONE:
             raise ValueError(f"pass {p.id} names {what.format(repr(unknown))}, which the document does "
                              f"not hold")
+    _check_error(p.error, f"pass {p.id}'s error")
     for position, step in enumerate(p.steps, start=1):
         _check_step(trace, p, position, step)
 
@@ -289,6 +295,25 @@ def _check_step(trace: Trace, p: PassRecord, position: int, step: StepRecord) ->
     if unknown is not _NONE:
         raise ValueError(f"pass {p.id} step {position} names call {unknown!r} in its inner_calls, which "
                          f"the document does not hold")
+    if not _text_or_none(step.error):
+        raise ValueError(f"pass {p.id} step {position} has error {step.error!r}, not text")
+
+
+def _check_error(error: ErrorRecord | None, what: str) -> None:
+    if error is None:
+        return
+    if not (isinstance(error.type, str) and isinstance(error.message, str) and _text_or_none(error.traceback)):
+        raise ValueError(f"{what} has a type, message or traceback that is not text")
+    if error.step is not None and type(error.step) is not int:
+        raise ValueError(f"{what} has step {error.step!r}, not a step number")
+
+
+def _text_or_none(value) -> bool:
+    return value is None or isinstance(value, str)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 _NONE = object()  # _unknown found every id: None itself can be the id that is wrong

@@ -171,6 +171,13 @@ def test_an_unknown_dtype_is_a_malformed_document():
     (lambda d: d["passes"][0].update(calls=[1, "x"]), "pass 1 names call 'x' in its calls, which"),
     (lambda d: d["passes"][0].update(variables=[1.0]), "pass 1 names variable 1.0 in its variables, which"),
     (lambda d: d["calls"][0].update(inputs=[True]), "call 1 names variable True, which"),
+    (lambda d: d["calls"][0].update(generation="x"), "call 1 has generation 'x', not a number"),
+    (lambda d: d["calls"][0].update(error=["x"]), "call 1 has error ['x'], not text"),
+    (lambda d: d["passes"][0]["steps"][0].update(error=1), "pass 1 step 1 has error 1, not text"),
+    (lambda d: d.update(error={"type": "E", "message": "m", "step": None, "traceback": 1}),
+     "the run's error has a type, message or traceback that is not text"),
+    (lambda d: d["passes"][0].update(error={"type": "E", "message": "m", "step": [], "traceback": None}),
+     "pass 1's error has step [], not a step number"),
 ])
 def test_crafted_documents_are_malformed_not_internal_errors(change, reason):
     """Each of these was an internal error (or drawn silently) before."""
