@@ -138,7 +138,7 @@ class Amount:
 
 def amount(snap) -> Amount | None:
     """An Amount from an ArraySnapshot (None for None, non-numeric, or NaN/Inf data)."""
-    if snap is None or snap.dtype.startswith(("<U", "str", "object", "bool")):
+    if snap is None or not _sums(snap.dtype):
         return None
     eps = float_eps(snap.dtype)
     if snap.values is not None:
@@ -152,6 +152,15 @@ def amount(snap) -> Amount | None:
         return None
     scale = max(abs(snap.min), abs(snap.max))
     return Amount(None, snap.mean, scale, eps, tuple(snap.shape))
+
+
+def _sums(dtype_name: str) -> bool:
+    """Int or float data, which an Amount holds as float64 (not bool, and not complex, text,
+    bytes or dates: snapshots keep those as text)."""
+    try:
+        return np.dtype(dtype_name).kind in "iuf"
+    except TypeError:
+        return False
 
 
 def total_amount(parts) -> Amount:

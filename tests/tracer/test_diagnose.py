@@ -1633,3 +1633,13 @@ def test_a_nan_from_one_branch_names_only_the_leaves_its_gradient_reaches():
     (log_step,) = [f for f in diagnose(t) if f.kind == "nan-inf" and f.step is not None]
     assert "the final gradient of x (v1) is not finite" in log_step.message
     assert "w (v" not in log_step.message
+
+
+@pytest.mark.parametrize("data", [np.array(1 + 0j), np.array(["2026-11-27"], dtype="datetime64[D]"),
+                                  np.array([b"ab"]), np.array([True]), np.array(["a"])])
+def test_gradients_kept_as_text_or_bool_have_no_amount(data):
+    """Complex, dates and bytes are kept as text: amount() raised 'could not convert string to float'."""
+    from tracer.diagnose_common import amount
+    from tracer.snapshot import freeze
+    assert amount(freeze(data)) is None
+    assert amount(freeze(np.array([1, 2], dtype=np.int8))).mean == 1.5
