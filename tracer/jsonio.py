@@ -189,22 +189,74 @@ def _is_text(dtype: str) -> bool:
 def _snapshot_from_json(data) -> ArraySnapshot | None:
     if data is None:
         return None
-    shape = tuple(int(n) for n in data["shape"])
+    shape = _snapshot_shape(data["shape"])
     dtype = data["dtype"]
+    text = _is_text(dtype)
     if "value" in data:
-        flat: list = []
-        text = _is_text(dtype)
-        _flatten(data["value"], flat, str if text else _from_number)
-        if text:
-            values = tuple(flat)
-            return ArraySnapshot(shape, dtype, values, values[:6], None, None, None, None, 0, 0)
-        return freeze(np.array(flat, dtype=dtype).reshape(shape))
+        return _whole_snapshot(shape, dtype, text, data["value"])
     summary = data["summary"]
-    head_item = str if _is_text(dtype) else _from_number
-    return ArraySnapshot(shape, dtype, None, tuple(head_item(v) for v in summary["head"]),
-                         _from_number(summary["min"]), _from_number(summary["max"]),
-                         _from_number(summary["mean"]), _from_number(summary["norm"]),
-                         int(summary["nan"]), int(summary["inf"]))
+    element = _text if text else _element
+    return ArraySnapshot(shape, dtype, None, tuple(element(v) for v in summary["head"]),
+                         *(_statistic(summary[k]) for k in ("min", "max", "mean", "norm")),
+                         *(_count(summary[k], shape) for k in ("nan", "inf")))
+
+
+def _whole_snapshot(shape: tuple, dtype: str, text: bool, value) -> ArraySnapshot:
+    """A snapshot that kept every element: numbers, or text ("(1+2j)") for other dtypes."""
+    flat: list = []
+    _flatten(value, flat, _text if text else _element)
+    if not text:
+        return freeze(np.array(flat, dtype=dtype).reshape(shape))
+    if len(flat) != math.prod(shape):
+        raise ValueError(f"a snapshot holds {len(flat)} values for shape {list(shape)}")
+    if _dtype_kind(dtype) in "cmM":  # read back as numbers and dates when checked: they must parse
+        _parsed(flat, dtype)
+    values = tuple(flat)
+    return ArraySnapshot(shape, dtype, values, values[:6], None, None, None, None, 0, 0)
+
+
+def _parsed(flat: list, dtype: str) -> None:
+    try:
+        np.array(flat, dtype=dtype)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ValueError(f"a snapshot holds text that is not {dtype} data ({_one_line(exc)})") from None
+
+
+def _snapshot_shape(value) -> tuple:
+    shape = tuple(value)
+    if not all(type(n) is int and n >= 0 for n in shape) or math.prod(shape) > _MAX_ELEMENTS:
+        raise ValueError(f"a snapshot has shape {value!r}, not whole numbers >= 0 of an array's size")
+    return shape
+
+
+def _element(value):
+    """One element of numeric data: a number (or "NaN", "Infinity", "-Infinity")."""
+    value = _from_number(value)
+    if not isinstance(value, (int, float)):
+        raise ValueError(f"a snapshot holds {value!r} where a number belongs")
+    return value
+
+
+def _text(value) -> str:
+    """One element of data kept as text."""
+    if not isinstance(value, str):
+        raise ValueError(f"a snapshot holds {value!r} where the text of an element belongs")
+    return value
+
+
+def _statistic(value) -> float | None:
+    """A summary's min, max, mean or norm: a number, or None when no element was finite."""
+    value = _from_number(value)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise ValueError(f"a snapshot's summary holds {value!r} where a number belongs")
+    return value
+
+
+def _count(value, shape: tuple) -> int:
+    """A summary's count of NaN or Inf elements: a whole number no larger than the array."""
+    if type(value) is not int or not 0 <= value <= math.prod(shape):
+        raise ValueError(f"a snapshot's summary counts {value!r} NaN or Inf elements of shape {list(shape)}")
+    return value
 
 
 def _error_from_json(data) -> ErrorRecord | None:

@@ -250,3 +250,40 @@ def test_a_step_that_returned_more_gradients_than_inputs_is_read_back():
     saved = t.to_json()
     assert [len(s["grads_out"]) for s in json.loads(saved)["passes"][0]["steps"]] == [1, 3]
     assert tracer.loads(saved).to_json() == saved
+
+
+def _summarised_document() -> dict:
+    """x complex (kept as text), w with NaN and Inf, both summarised (more than 3 elements)."""
+    with np.errstate(invalid="ignore"), tracer.trace(max_elements=3) as t:
+        x = E.Variable(np.arange(5, dtype=np.complex128) + 1j, name="x")
+        w = E.Variable(np.array([1.0, np.nan, np.inf, 2.0, 3.0]), name="w")
+        y = E.Variable(np.array(1 + 2j), name="y")
+        (E.sum(E.square(x)) + E.sum(w * w) + y).backward()
+    return json.loads(t.to_json())
+
+
+def _snapshots(data: dict) -> dict:
+    """The values of x, w and y in the document, by name."""
+    return {v["name"]: v["value"] for v in data["variables"] if v["name"] in ("x", "w", "y")}
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda d: d["w"]["summary"].update(min=[]), "summary holds [] where a number belongs"),
+    (lambda d: d["w"]["summary"].update(norm=True), "summary holds True where a number"),
+    (lambda d: d["w"]["summary"].update(nan=1e308), "summary counts 1e+308 NaN or Inf"),
+    (lambda d: d["w"]["summary"].update(inf=6), "summary counts 6 NaN or Inf elements of shape [5]"),
+    (lambda d: d["w"]["summary"]["head"].append([1]), "holds [1] where a number belongs"),
+    (lambda d: d["x"]["summary"]["head"].append(None), "holds None where the text of an"),
+    (lambda d: d["y"].update(value=None), "holds None where the text of an element"),
+    (lambda d: d["y"].update(value=[]), "a snapshot holds 0 values for shape []"),
+    (lambda d: d["y"].update(shape=[9999]), "a snapshot holds 1 values for shape [9999]"),
+    (lambda d: d["y"].update(value="abc"), "a snapshot holds text that is not complex128 data (complex() arg is a malformed"),
+    (lambda d: d["y"].update(shape=[-1]), "a snapshot has shape [-1], not whole numbers"),
+    (lambda d: d["y"].update(shape=["1"]), "a snapshot has shape ['1'], not whole numbers"),
+])
+def test_damaged_snapshots_are_malformed_not_internal_errors(change, reason):
+    """Each of these was read, and failed later as an internal error (struct.error, reshape, complex())."""
+    data = _summarised_document()
+    change(_snapshots(data))
+    with pytest.raises(jsonio.SchemaError, match=re.escape(reason)):
+        jsonio.loads(json.dumps(data))
