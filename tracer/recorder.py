@@ -176,6 +176,8 @@ class Recorder:
         """Before a forward runs: capture the Variables among its arguments not seen before, as
         they are now (recorded at ``call_exit``, after a forward that may have changed them)."""
         ref_at = self.variables._ref_at
+        if len(args) == 1 and type(args[0]) in (list, tuple):
+            args = args[0]  # f([x0, x1]), the book's step 11 style (as call_exit reads it)
         for obj in args:
             ref = ref_at.get(id(obj))
             if (ref is None or ref() is not obj) and not isinstance(obj, _NOT_VARIABLES) \

@@ -331,3 +331,44 @@ def test_a_nested_trace_of_another_engine_keeps_no_leaf_alive():
             gc.collect()
             assert tracer.hooks.active_recorder().members[-1].entry_values == {}
             assert sum(r() is not None for r in alive) <= 1  # the last pass's, held by its root
+
+
+def test_a_leaf_changed_by_its_first_function_called_with_a_list():
+    """The book's step 11 style, f([x]): the leaf inside the list is captured before the forward."""
+    class Variable:
+        def __init__(self, data):
+            self.data, self.grad, self.creator = data, None, None
+
+        def backward(self):
+            self.grad = np.ones_like(self.data)
+            funcs = [self.creator]
+            while funcs:
+                f = funcs.pop()
+                gxs = f.backward(*[y.grad for y in f.outputs])
+                for x, gx in zip(f.inputs, gxs):
+                    x.grad = gx if x.grad is None else x.grad + gx
+                    if x.creator is not None:
+                        funcs.append(x.creator)
+
+    class Function:
+        def __call__(self, inputs):
+            ys = [Variable(np.asarray(y)) for y in self.forward([x.data for x in inputs])]
+            for y in ys:
+                y.creator = self
+            self.inputs, self.outputs = inputs, ys
+            return ys
+
+    class ReluList(Function):
+        def forward(self, xs):
+            xs[0][xs[0] < 0] = 0
+            return (xs[0],)
+
+        def backward(self, gy):
+            return (gy * (self.inputs[0].data > 0),)
+
+    with tracer.trace(Function, Variable) as t:
+        x = Variable(np.array([-1.0, 2.0]))
+        ReluList()([x])[0].backward()
+    relu = next(iter(t.calls.values()))
+    assert t.leaf_changed_at == {relu.inputs[0]: relu.id}
+    assert [f.kind for f in diagnose(t, checks=["changed-input"])] == ["changed-input"]
