@@ -197,8 +197,7 @@ def _snapshot_from_json(data) -> ArraySnapshot | None:
     summary = data["summary"]
     element = _text if text else _element
     return ArraySnapshot(shape, dtype, None, tuple(element(v) for v in summary["head"]),
-                         *(_statistic(summary[k]) for k in ("min", "max", "mean", "norm")),
-                         *(_count(summary[k], shape) for k in ("nan", "inf")))
+                         *_statistics(summary), *(_count(summary[k], shape) for k in ("nan", "inf")))
 
 
 def _whole_snapshot(shape: tuple, dtype: str, text: bool, value) -> ArraySnapshot:
@@ -242,6 +241,15 @@ def _text(value) -> str:
     if not isinstance(value, str):
         raise ValueError(f"a snapshot holds {value!r} where the text of an element belongs")
     return value
+
+
+def _statistics(summary: dict) -> list:
+    """A summary's min, max, mean and norm: all numbers, or all None when no element was finite."""
+    statistics = [_statistic(summary[k]) for k in ("min", "max", "mean", "norm")]
+    if None in statistics and statistics.count(None) != 4:
+        raise ValueError(f"a snapshot's summary has min, max, mean, norm {statistics}: numbers, or all "
+                         f"null when no element is finite")
+    return statistics
 
 
 def _statistic(value) -> float | None:

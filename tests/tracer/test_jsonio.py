@@ -270,6 +270,7 @@ def _snapshots(data: dict) -> dict:
 @pytest.mark.parametrize("change, reason", [
     (lambda d: d["w"]["summary"].update(min=[]), "summary holds [] where a number belongs"),
     (lambda d: d["w"]["summary"].update(norm=True), "summary holds True where a number"),
+    (lambda d: d["w"]["summary"].update(min=None), "summary has min, max, mean, norm [None, 3.0, 2.0, "),
     (lambda d: d["w"]["summary"].update(nan=1e308), "summary counts 1e+308 NaN or Inf"),
     (lambda d: d["w"]["summary"].update(inf=6), "summary counts 6 NaN or Inf elements of shape [5]"),
     (lambda d: d["w"]["summary"]["head"].append([1]), "holds [1] where a number belongs"),
