@@ -244,11 +244,13 @@ def _text(value) -> str:
 
 
 def _statistics(summary: dict) -> list:
-    """A summary's min, max, mean and norm: all numbers, or all None when no element was finite."""
+    """A summary's min, max, mean and norm: all None when no element was finite, else min and max
+    numbers (the mean may be None: finite elements whose sum overflowed to inf - inf)."""
     statistics = [_statistic(summary[k]) for k in ("min", "max", "mean", "norm")]
-    if None in statistics and statistics.count(None) != 4:
-        raise ValueError(f"a snapshot's summary has min, max, mean, norm {statistics}: numbers, or all "
-                         f"null when no element is finite")
+    low, high, mean, norm = (None if v != v else v for v in statistics)  # a snapshot keeps NaN as None
+    if (low is None) != (high is None) or (low is None and (mean is not None or norm is not None)):
+        raise ValueError(f"a snapshot's summary has min, max, mean, norm {statistics}: all null, or a "
+                         f"number for min and max")
     return statistics
 
 

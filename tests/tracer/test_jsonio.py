@@ -271,6 +271,8 @@ def _snapshots(data: dict) -> dict:
     (lambda d: d["w"]["summary"].update(min=[]), "summary holds [] where a number belongs"),
     (lambda d: d["w"]["summary"].update(norm=True), "summary holds True where a number"),
     (lambda d: d["w"]["summary"].update(min=None), "summary has min, max, mean, norm [None, 3.0, 2.0, "),
+    (lambda d: d["w"]["summary"].update(max="NaN"), "summary has min, max, mean, norm [1.0, nan, 2.0, "),
+    (lambda d: d["w"]["summary"].update(min=None, max=None), "summary has min, max, mean, norm [None, None, 2.0"),
     (lambda d: d["w"]["summary"].update(nan=1e308), "summary counts 1e+308 NaN or Inf"),
     (lambda d: d["w"]["summary"].update(inf=6), "summary counts 6 NaN or Inf elements of shape [5]"),
     (lambda d: d["w"]["summary"]["head"].append([1]), "holds [1] where a number belongs"),
@@ -288,3 +290,12 @@ def test_damaged_snapshots_are_malformed_not_internal_errors(change, reason):
     change(_snapshots(data))
     with pytest.raises(jsonio.SchemaError, match=re.escape(reason)):
         jsonio.loads(json.dumps(data))
+
+
+def test_a_summary_whose_mean_overflowed_to_nan_is_read_back():
+    """Finite elements whose sum is inf - inf: the mean is NaN (kept as None), min and max are numbers."""
+    from tracer.snapshot import _summarise as summarise
+    snap = summarise(np.array([1e308] * 1024 + [-1e308] * 1024))
+    assert (snap.min, snap.max, snap.mean) == (-1e308, 1e308, None)
+    saved = json.loads(json.dumps(jsonio.snapshot_to_json(snap)))
+    assert jsonio._snapshot_from_json(saved) == snap
