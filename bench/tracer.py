@@ -11,6 +11,10 @@ built from Python-level hooks pays before it records anything: "bare hooks" (pas
 wrappers on ``Function.__call__`` and ``Sin.backward``) and "hooks + copies" (the same wrappers
 keeping the output value and the step's gradients, the least "default snapshots" means: no
 ids, no links, no accumulated gradients, no Trace).
+
+``--compiled`` builds ``bench/compiled_floor.c`` with the system C compiler and times it on the
+same chain: a stand-in recorder written in C that records per op what a Trace must hold (ids,
+links, values, the step's gradients and each input's ``.grad`` after it) but builds no Trace.
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ import argparse
 import contextlib
 import functools
 import gc
+import importlib.util
 import statistics
+import subprocess
 import sys
+import sysconfig
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -134,11 +142,53 @@ def interleaved_stand_in(function, keep_values: bool, repeat: int) -> tuple[floa
     return statistics.median(plain), statistics.median(hooked)
 
 
+def compiled_floor_module():
+    """Compile bench/compiled_floor.c (needs a C compiler, Python's headers and numpy's) and import it."""
+    source = Path(__file__).with_name("compiled_floor.c")
+    built = Path(tempfile.mkdtemp()) / f"compiled_floor{sysconfig.get_config_var('EXT_SUFFIX')}"
+    compiler = sysconfig.get_config_var("CC").split()[0] or "cc"
+    subprocess.run([compiler, "-O2", "-shared", "-fPIC", f"-I{sysconfig.get_paths()['include']}",
+                    f"-I{np.get_include()}", str(source), "-o", str(built)], check=True)
+    spec = importlib.util.spec_from_file_location("compiled_floor", built)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@contextlib.contextmanager
+def compiled_hooks(module):
+    """Replace ``Function.__call__`` and ``Sin.backward`` with the compiled recorder's hooks."""
+    original_call, original_backward = E.Function.__call__, E.Sin.backward
+    E.Function.__call__ = module.hook(original_call, False)
+    E.Sin.backward = module.hook(original_backward, True)
+    try:
+        yield
+    finally:
+        E.Function.__call__, E.Sin.backward = original_call, original_backward
+        module.reset()
+
+
+def interleaved_compiled(function, repeat: int) -> tuple[float, float]:
+    """Median seconds (untraced, under the compiled stand-in), alternating like ``interleaved``."""
+    module = compiled_floor_module()
+    with compiled_hooks(module):
+        chain(3)
+        assert module.reset() == (3, 4, 3), "the compiled stand-in did not record the chain"
+    plain, hooked = [], []
+    for _ in range(repeat):
+        plain.append(_timed(function, False))
+        with compiled_hooks(module):
+            hooked.append(_timed(function, False))
+    return statistics.median(plain), statistics.median(hooked)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--floor", action="store_true",
                         help="also time the stand-in hooks (what hooking alone costs)")
+    parser.add_argument("--compiled", action="store_true",
+                        help="also time a stand-in recorder written in C (needs a C compiler)")
     args = parser.parse_args()
     print(f"numpy {np.__version__}, python {sys.version.split()[0]}, median of {args.repeat}")
     plain, traced = interleaved(lambda: chain(CHAIN), args.repeat)
@@ -149,6 +199,10 @@ def main() -> None:
             plain, hooked = interleaved_stand_in(lambda: chain(CHAIN), keep_values, args.repeat)
             print(f"chain {CHAIN} sin, fwd+bwd: untraced {plain / CHAIN * 1e6:.2f} µs/op, "
                   f"{label} {hooked / CHAIN * 1e6:.2f} µs/op, ratio {hooked / plain:.2f}")
+    if args.compiled:
+        plain, hooked = interleaved_compiled(lambda: chain(CHAIN), args.repeat)
+        print(f"chain {CHAIN} sin, fwd+bwd: untraced {plain / CHAIN * 1e6:.2f} µs/op, "
+              f"compiled stand-in {hooked / CHAIN * 1e6:.2f} µs/op, ratio {hooked / plain:.2f}")
     plain, traced = interleaved(mlp_step, args.repeat)
     print(f"MLP 784-100-10 step, batch 100: untraced {plain * 1e3:.2f} ms, "
           f"traced {traced * 1e3:.2f} ms, ratio {traced / plain:.2f}")
