@@ -1244,6 +1244,23 @@ def test_a_saved_trace_still_knows_a_no_grad_root(scripts):
     assert "that call kept no link to it" in " ".join(again.stdout.split())
 
 
+def test_check_on_a_saved_trace_finds_a_forward_that_changed_its_input_as_on_the_script(scripts):
+    script = scripts / "inplace.py"
+    script.write_text("import numpy as np\nimport engine as E\n\n\n"
+                      "class AddOne(E.Function):\n"
+                      "    def forward(self, x):\n        x += 1\n        return x * 2\n\n"
+                      "    def backward(self, gy):\n        return gy * 2\n\n\n"
+                      "x = E.Variable(np.array([1.0, 2.0]), name='x')\n"
+                      "E.sum(AddOne()(x) + E.square(x)).backward()\n")
+    on_script = run("check", "--json", script)
+    assert run("render", script, "-o", scripts / "t.json").exit_code == 0
+    on_saved = run("check", "--json", scripts / "t.json")
+    assert on_script.exit_code == on_saved.exit_code == 1
+    findings = json.loads(on_script.stdout)["findings"]
+    assert [(f["kind"], f["severity"]) for f in findings] == [("changed-input", "error")]
+    assert json.loads(on_saved.stdout)["findings"] == findings
+
+
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
 def test_an_output_directory_that_refuses_new_files_is_found_before_the_script_runs(tmp_path):
     ran = tmp_path / "ran"

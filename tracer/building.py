@@ -78,7 +78,9 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     trace.initial_grads = {p.id: {v: freeze(g) for v, g in p.initial_grads.items()}
                            for p in recorder.kept}
     trace.roots_changed = {p.id: p.root_now for p in recorder.kept if p.root_now is not None}
-    trace.leaf_changed_at = {v: c for v, c in recorder.leaf_changed_at.items() if v in trace.variables}
+    # only what the trace still holds: a call forgotten by the keep policy leaves its leaf behind
+    trace.leaf_changed_at = {v: c for v, c in recorder.leaf_changed_at.items()
+                             if v in trace.variables and c in calls}
     trace.max_elements = recorder.max_elements
     if error is not None:
         trace.error = ErrorRecord(type(error).__name__, str(error),

@@ -137,7 +137,9 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, settings: Settings 
                         if change is not None:
                             change.confirmed = True
                             change.read_by.append(call_id)
-        if replay is None:
+        if replay is None:  # not re-run (a trace read from JSON): the changes the run recorded
+            if _recorded_changes(trace, call, received, recorded, found, last_change, latest):
+                changers.add(call.op)
             continue
         copies = [array.copy() for array in replay.inputs]
         try:
@@ -168,6 +170,31 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, settings: Settings 
     for change in found.changes:
         found.final[change.variable] = latest[change.variable]
     return found
+
+
+def _recorded_changes(trace, call, received: list, recorded: list, found: InPlace,
+                      last_change: dict, latest: dict) -> bool:
+    """Judge a call that cannot be re-run on its records alone (True when it changed a leaf): a
+    leaf it received as one value and left as another (``leaf_changed_at``: the recorder saw it
+    change) is its change; a leaf it ran on as a change before it left it is read by it."""
+    changed_at = getattr(trace, "leaf_changed_at", {})
+    changed = False
+    for position, vid in enumerate(call.inputs):
+        record = trace.variables.get(vid)
+        if record is None or record.creator is not None:
+            continue
+        before, after = received[position], recorded[position]
+        if changed_at.get(vid) == call.id and not _equal(before, after):
+            change = Change(call.id, position, vid, before, after, confirmed=True)
+            found.changes.append(change)
+            last_change[vid] = change
+            changed = True
+        else:
+            earlier = last_change.get(vid)
+            if earlier is not None and earlier.call != call.id and _equal(earlier.after, after):
+                earlier.read_by.append(call.id)
+        latest[vid] = after
+    return changed
 
 
 def _leaf_value(trace, vid: int) -> np.ndarray | None:

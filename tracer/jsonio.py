@@ -81,6 +81,15 @@ def _initial_grads_to_json(trace: Trace, pass_record) -> dict:
     return {"initial_grads": {str(k): snapshot_to_json(g) for k, g in known.items()}}
 
 
+def _leaf_changed_at_to_json(trace: Trace) -> dict:
+    """``{"leaf_changed_at": {"1": 3}}``: leaves the first forward that received them changed in
+    place (variable id -> that call's id), when there are any."""
+    changed = getattr(trace, "leaf_changed_at", {})
+    if not changed:
+        return {}
+    return {"leaf_changed_at": {str(v): c for v, c in sorted(changed.items())}}
+
+
 def trace_to_dict(trace: Trace) -> dict:
     """The Trace as plain JSON-ready data (schema ``gradtrace.trace/1``)."""
     return {
@@ -119,6 +128,7 @@ def trace_to_dict(trace: Trace) -> dict:
                     **({"root_changed": snapshot_to_json(trace.roots_changed[p.id])}
                        if p.id in trace.roots_changed else {})}
                    for p in trace.passes],
+        **_leaf_changed_at_to_json(trace),
         "findings": [{"kind": f.kind, "message": f.message, "pass": f.pass_id, "call": f.call,
                       "variable": f.variable, "step": f.step, "severity": f.severity,
                       "hint": f.hint, "numbers": {k: _number(v) for k, v in f.numbers.items()}}
@@ -302,7 +312,21 @@ def _checked(trace: Trace) -> Trace:
         raise ValueError(f"it keeps {len(trace.passes)} passes of a run that made {trace.pass_count}")
     for p in trace.passes:
         _check_pass(trace, p)
+    _check_leaf_changed_at(trace)
     return trace
+
+
+def _check_leaf_changed_at(trace: Trace) -> None:
+    """Each leaf names a variable of the document, changed by a call of it that took it as an input."""
+    for vid, call_id in trace.leaf_changed_at.items():
+        if vid not in trace.variables:
+            raise ValueError(f"leaf_changed_at names variable {vid}, which the document does not hold")
+        if _unknown((call_id,), trace.calls) is not _NONE:
+            raise ValueError(f"leaf_changed_at names call {call_id!r} for variable {vid}, which the "
+                             f"document does not hold")
+        if vid not in trace.calls[call_id].inputs:
+            raise ValueError(f"leaf_changed_at names call {call_id} for variable {vid}, which is not "
+                             f"one of its inputs")
 
 
 def _check_variable(v: VariableRecord) -> None:
@@ -459,12 +483,25 @@ def _build(data: dict) -> Trace:
             trace.initial_grads[int(p["id"])] = {int(k): _snapshot_from_json(g)
                                                  for k, g in p["initial_grads"].items()}
     trace.passes = tuple(passes)
+    trace.leaf_changed_at = _leaf_changed_at_from_json(data.get("leaf_changed_at", {}))
     trace.findings = tuple(
         Finding(f["kind"], f["message"], f["pass"], f["call"], f["variable"], f["step"],
                 f["severity"], f["hint"], {k: _from_number(v) for k, v in f["numbers"].items()})
         for f in data.get("findings", []))
     trace.complete = True
     return trace
+
+
+def _leaf_changed_at_from_json(data) -> dict[int, int]:
+    """``leaf_changed_at`` read back: variable id (its decimal text) -> call id (checked by _checked)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"leaf_changed_at is {data!r}, not an object of variable id -> call id")
+    changed = {}
+    for key, call_id in data.items():
+        if not (isinstance(key, str) and key.isascii() and key.isdigit() and str(int(key)) == key):
+            raise ValueError(f"leaf_changed_at has key {key!r}, not a variable id")
+        changed[int(key)] = call_id
+    return changed
 
 
 def loads(text: str) -> Trace:

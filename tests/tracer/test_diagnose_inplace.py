@@ -4,6 +4,7 @@ import gc
 import weakref
 
 import numpy as np
+import pytest
 
 import engine as E
 import tracer
@@ -372,3 +373,29 @@ def test_a_leaf_changed_by_its_first_function_called_with_a_list():
     relu = next(iter(t.calls.values()))
     assert t.leaf_changed_at == {relu.inputs[0]: relu.id}
     assert [f.kind for f in diagnose(t, checks=["changed-input"])] == ["changed-input"]
+
+
+class AddOneInPlace(E.Function):
+    """`x += 1` on its input array."""
+
+    def forward(self, x):
+        x += 1
+        return x * 2
+
+    def backward(self, gy):
+        return gy * 2
+
+
+@pytest.mark.parametrize("build", [
+    lambda: (lambda x: E.sum(AddOneInPlace()(x) + E.square(x)))(E.Variable(np.array([1.0, 2.0]))),
+    lambda: (lambda x: E.sum(ReluInPlace()(x) + E.square(x)))(E.Variable(np.array([-1.0, 2.0, -3.0]))),
+    lambda: E.sum(ReluInPlace()(E.Variable(np.array([-1.0, 2.0]))) * 3.0),
+    lambda: (lambda x: E.sum(SoftmaxInPlace()(x) * x))(E.Variable(np.array([1.0, 2.0, 3.0]))),
+], ids=["add-one-then-square", "relu-then-square", "relu-only", "softmax"])
+def test_a_saved_trace_gives_the_changed_input_findings_of_the_run(build):
+    """Read back from JSON no forward can be re-run: the leaf the first forward that used it
+    changed (leaf_changed_at) is the run's own record of the change."""
+    t, findings, _ = _check(build)
+    assert [f.kind for f in findings] == ["changed-input"] and t.leaf_changed_at
+    again = tracer.loads(t.to_json())
+    assert diagnose(again, checks=["changed-input"]) == findings

@@ -299,3 +299,66 @@ def test_a_summary_whose_mean_overflowed_to_nan_is_read_back():
     assert (snap.min, snap.max, snap.mean) == (-1e308, 1e308, None)
     saved = json.loads(json.dumps(jsonio.snapshot_to_json(snap)))
     assert jsonio._snapshot_from_json(saved) == snap
+
+
+class _AddOneInPlace(E.Function):
+    """A forward that changes its input array in place (`x += 1`)."""
+
+    def forward(self, x):
+        x += 1
+        return x * 2
+
+    def backward(self, gy):
+        return gy * 2
+
+
+def _changed_leaf_trace():
+    with tracer.trace() as t:
+        x = E.Variable(np.array([1.0, 2.0]), name="x")
+        E.sum(_AddOneInPlace()(x) + E.square(x)).backward()
+    return t
+
+
+def test_a_leaf_a_forward_changed_is_saved_and_read_back():
+    t = _changed_leaf_trace()
+    assert t.leaf_changed_at == {1: 1}
+    text = t.to_json()
+    assert json.loads(text)["leaf_changed_at"] == {"1": 1}
+    again = tracer.loads(text)
+    assert again.leaf_changed_at == {1: 1} and again.to_json() == text
+
+
+def test_a_document_without_leaf_changed_at_loads_as_no_leaf_changed():
+    """The field is optional: traces without such a leaf (and older documents) leave it out."""
+    assert "leaf_changed_at" not in json.loads(seed_trace().to_json())
+    data = json.loads(_changed_leaf_trace().to_json())
+    del data["leaf_changed_at"]
+    assert tracer.loads(json.dumps(data)).leaf_changed_at == {}
+
+
+def test_a_leaf_changed_by_a_call_the_keep_policy_forgot_is_not_saved():
+    """The call is gone from the trace, the leaf is not: the document must still load."""
+    with tracer.trace(keep="last") as t:
+        w = E.Variable(np.array([1.0, 2.0]), name="w")
+        for step in range(3):
+            E.sum(_AddOneInPlace()(w) if step == 0 else E.square(w)).backward()
+    assert 1 not in t.calls and t.leaf_changed_at == {}
+    assert tracer.loads(t.to_json()).to_json() == t.to_json()
+
+
+@pytest.mark.parametrize("changed, reason", [
+    ({"9": 1}, "leaf_changed_at names variable 9, which the document does not hold"),
+    ({"1": 99}, "leaf_changed_at names call 99 for variable 1, which the document does not hold"),
+    ({"1": "1"}, "leaf_changed_at names call '1' for variable 1, which"),
+    ({"1": True}, "leaf_changed_at names call True for variable 1, which"),
+    ({"1": 3}, "leaf_changed_at names call 3 for variable 1, which is not one of its inputs"),
+    ({"01": 1}, "leaf_changed_at has key '01', not a variable id"),
+    ({"x": 1}, "leaf_changed_at has key 'x', not a variable id"),
+    ([1, 1], "leaf_changed_at is [1, 1], not an object of variable id -> call id"),
+])
+def test_a_damaged_leaf_changed_at_is_a_malformed_document(changed, reason):
+    data = json.loads(_changed_leaf_trace().to_json())
+    data["leaf_changed_at"] = changed
+    with pytest.raises(jsonio.SchemaError, match=r"^malformed gradtrace\.trace/1 document \(.*"
+                       + re.escape(reason)):
+        jsonio.loads(json.dumps(data))
