@@ -40,3 +40,41 @@ def test_tracer_never_imports_cli():
 def test_every_module_has_a_docstring():
     for path in sorted([*ROOT.glob("engine/*.py"), *ROOT.glob("tracer/*.py"), ROOT / "cli.py"]):
         assert ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))), path
+
+
+# Recording and the trace's data (records, JSON) come first; pictures, diagnosis and reports are
+# built on them. labels (numbers and arrays as short text) is shared by all of them.
+_RECORDING_AND_DATA = ("_version", "errors", "snapshot", "records", "raw", "identity", "naming", "hooks",
+                       "discovery", "fanout", "fnstate", "params", "numlists", "recorder", "building",
+                       "trace", "jsonio", "redefined", "api")
+_PICTURES_DIAGNOSIS_REPORTS = ("dot", "dotlabels", "dotnodes", "compact", "gradview", "layout", "themes",
+                               "render", "frames", "player", "export", "gallery", "inline", "steps_table",
+                               "diagnose", "diagnose_common", "diagnose_grad", "diagnose_inplace",
+                               "diagnose_nan", "diagnose_order", "diagnose_replay", "diagnose_report",
+                               "diagnose_stale")
+
+
+def _module_level_tracer_imports(name: str) -> set[str]:
+    """The tracer modules ``tracer/<name>.py`` imports when it loads (not inside a function:
+    Trace.to_dot() and Trace.check() import the pictures and the diagnosis they run, when called)."""
+    tree = ast.parse((ROOT / "tracer" / f"{name}.py").read_text(encoding="utf-8"))
+    found = set()
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for node in ast.walk(statement):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                found.update([node.module] if node.module else [alias.name for alias in node.names])
+    return found
+
+
+def test_recording_and_data_modules_load_no_picture_diagnosis_or_report_module():
+    for name in _RECORDING_AND_DATA:
+        seen, todo = set(), [name]
+        while todo:  # what loading it loads, directly or not
+            for imported in _module_level_tracer_imports(todo.pop()) - seen:
+                seen.add(imported)
+                todo.append(imported)
+        assert not seen & set(_PICTURES_DIAGNOSIS_REPORTS), (name, sorted(seen & set(_PICTURES_DIAGNOSIS_REPORTS)))
+    listed = set(_RECORDING_AND_DATA) | set(_PICTURES_DIAGNOSIS_REPORTS)
+    assert listed <= {path.stem for path in (ROOT / "tracer").glob("*.py")}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-from .diagnose_replay import NO_STATE
+from .fnstate import NO_STATE
 from .raw import (CALL_CLASS, CALL_ERROR, CALL_LINKED, CALL_GENERATION, CALL_IN_STEP, CALL_INPUT_VALUES, CALL_INPUTS,
                   CALL_OP, CALL_OUTPUTS, CALL_STATE, VAR_CREATOR, VAR_DTYPE, VAR_KIND, VAR_NAME, VAR_SHAPE,
                   VAR_VALUE, RawPass)

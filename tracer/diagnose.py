@@ -15,8 +15,9 @@ from .diagnose_nan import check_nan_backward, check_nan_forward
 from .diagnose_order import check_order, check_overwritten, check_shapes
 from .diagnose_replay import ReplayCache
 from .diagnose_stale import check_stale_gradient, forward_inputs
-from .diagnose_report import findings_from_json, findings_to_json, format_report, ranges
+from .diagnose_report import findings_from_json, findings_to_json, format_report
 from .errors import TraceError
+from .numlists import ranges
 from .records import Finding
 from .trace import require_trace
 

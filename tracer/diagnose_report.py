@@ -7,6 +7,7 @@ import re
 import textwrap
 
 from .diagnose_common import KINDS, call_label, var_label
+from .numlists import ranges
 from .records import Finding
 
 __all__ = ["format_report", "findings_to_json", "findings_from_json"]
@@ -108,19 +109,6 @@ def _grouped(findings, trace) -> list[tuple[Finding, list[Finding]]]:
         else:
             groups[key][1].append(finding)
     return [groups[key] for key in order]
-
-
-def ranges(numbers) -> str:
-    """``2–5, 7, 9–300`` for the sorted distinct numbers."""
-    numbers = sorted(set(numbers))
-    parts, start = [], None
-    for position, n in enumerate(numbers):
-        if start is None:
-            start = n
-        if position + 1 == len(numbers) or numbers[position + 1] != n + 1:
-            parts.append(str(start) if start == n else f"{start}\u2013{n}")
-            start = None
-    return ", ".join(parts)
 
 
 def _grouped_notes(notes) -> list[str]:

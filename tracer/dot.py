@@ -10,11 +10,12 @@ import graphviz
 from .compact import COMPACT_NODES, compact_function, compact_variable, dot_string
 from .dotlabels import (caption_label, constant_label, edge_label, function_label, grad_text,
                         legend_label, variable_label)
-from .dotnodes import Constants, constant_ids, constants, input_label, op_params, role_names
+from .dotnodes import Constants, constant_ids, constants, input_label, role_names
 from .errors import TraceError
 from .gradview import GradView, PassIndex
 from .labels import badge_text, format_array, format_shape, pad_wide, text_width, without_pads
 from .layout import LayoutPlan, graph_attributes, plan
+from .params import op_params
 from .themes import Theme, get_theme
 from .trace import require_trace
 

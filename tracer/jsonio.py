@@ -11,8 +11,8 @@ import re
 import numpy as np
 
 from ._version import __version__
-from .dotnodes import op_params
 from .errors import TraceError
+from .params import op_params
 from .records import (CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord, StepRecord,
                       VariableRecord)
 from .snapshot import ArraySnapshot, freeze

@@ -9,7 +9,7 @@ import weakref
 
 import numpy as np
 
-from .diagnose_replay import function_state
+from .fnstate import function_state
 from .identity import ObjectIds
 from .naming import NameBook
 from .building import build_trace

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from pathlib import Path
 
-from .diagnose_report import ranges
+from .numlists import ranges
 
 __all__ = ["Redefinitions", "redefinitions"]
 

@@ -11,7 +11,7 @@ import engine as E
 import tracer
 from tests.tracer.builders import (TraceBuilder, chain_trace, generation_trace, hostile_trace,
                                    problem_trace, seed_trace)
-from tracer.dotnodes import op_params
+from tracer.params import op_params
 from tracer.records import Finding
 from tracer.themes import DEBUG, LECTURE
 from tracer.dot import DotOptionError, node_count, to_dot
