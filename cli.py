@@ -18,6 +18,7 @@ import click
 import tracer
 from tracer import export as _export
 from tracer import output as _output
+from tracer.notebook import raising_cell
 from tracer.render import BUNDLED_NO_PDF
 
 __all__ = ["main"]
@@ -328,11 +329,10 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
             _echo(f"{script} exited with status {status}", err=True)
         else:
             _echo((trace.error.traceback or str(trace.error)).rstrip("\n"), err=True)
-            cells = re.findall(r"\.ipynb \(cell (\d+)\)\", line \d+, in <module>", trace.error.traceback or "")
-            if str(script).endswith(".ipynb") and cells:
-                _warn(f"cell {cells[0]} of {script} raised: gradtrace runs the code cells in order and "
-                      f"stops at the first error, as Jupyter's Run All does; fix or delete that cell to "
-                      f"get past it")
+            cell = raising_cell(trace.error.traceback)
+            if str(script).lower().endswith(".ipynb") and cell:
+                _warn(f"{script} ({cell}) raised: gradtrace runs the code cells in order and stops at the "
+                      f"first error, as Jupyter's Run All does; fix or delete that cell to get past it")
     threads = _other_threads(trace)
     if threads and (not trace.calls or (trace.pass_count == 0 and trace.passes_elsewhere)):
         _warn(f"{script} {threads} in another thread, which gradtrace does not record (it records the "

@@ -1697,8 +1697,8 @@ def test_a_notebook_cell_that_raised_is_named_with_the_way_past_it(tmp_path):
         code("x = make(0.5)\n"), code("print('later')\n")], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     result = run("check", notebook)
     assert result.exit_code == 1
-    assert (f"Warning: cell 3 of {notebook} raised: gradtrace runs the code cells in order and stops at "
-            f"the first error, as Jupyter's Run All does; fix or delete that cell to get past it\n") in result.stderr
+    assert (f"Warning: {notebook} (code cell 2) raised: gradtrace runs the code cells in order and stops "
+            f"at the first error, as Jupyter's Run All does; fix or delete that cell to get past it\n") in result.stderr
     assert "later" not in result.stdout
 
 

@@ -12,7 +12,7 @@ from typing import NamedTuple
 from .errors import ScriptNotFoundError
 
 __all__ = ["NotebookError", "Notebook", "read_notebook", "notebook_cells", "as_python", "timed_statement",
-           "writefile_arguments"]
+           "writefile_arguments", "cell_name", "raising_cell"]
 
 # Cell magics whose body is Python that runs once; a cell under any other cell magic
 # (%%bash, %%html, %%writefile ...) is not Python and is skipped.
@@ -25,6 +25,9 @@ _HELP_LINE = re.compile(r"^(?P<indent>[ \t]*)(?:\?{1,2}[\w.]+|[\w.]+\?{1,2})[ \t
 _WRITEFILE = re.compile(r"^(?P<append>(?:-a|--append)(?:[ \t]+|$))?(?P<file>.+?)[ \t]*$")
 # Magics that time or profile a statement: the statement runs (once); options as IPython's.
 _TIMING_OPTIONS = {"time": ("", ""), "timeit": ("nrp", "tcqo"), "prun": ("DlsT", "rq")}
+# The cell that was running, in a traceback: its frame at module level (a function it called,
+# defined in an earlier cell, has frames of its own further down), or a SyntaxError's location.
+_RAISING_CELL = re.compile(r'\.ipynb \((code cell \d+(?:, In \[\d+\])?)\)", line \d+(?:, in <module>)?\n')
 
 
 class NotebookError(ScriptNotFoundError):
@@ -40,13 +43,29 @@ class Notebook(NamedTuple):
     sources: dict[str, str]
 
 
-def _source_of(cell: dict, path: Path, position: int) -> str:
+def cell_name(number: int, execution_count=None) -> str:
+    """How a code cell is named: ``code cell 2, In [7]`` (its place among the code cells, markdown
+    cells not counted, and the execution count Jupyter shows beside it when the notebook was saved
+    with one), or ``code cell 2`` for a cell saved unexecuted."""
+    if type(execution_count) is int and execution_count >= 0:  # nbformat: an integer or null
+        return f"code cell {number}, In [{execution_count}]"
+    return f"code cell {number}"
+
+
+def raising_cell(traceback_text: str) -> str | None:
+    """The name (``code cell 2, In [7]``) of the notebook cell that was running when the
+    exception of ``traceback_text`` was raised, or None when no notebook cell is in it."""
+    found = _RAISING_CELL.search(traceback_text or "")
+    return found.group(1) if found else None
+
+
+def _source_of(cell: dict, path: Path, name: str) -> str:
     source = cell.get("source", "")
     if isinstance(source, list) and all(isinstance(part, str) for part in source):
         return "".join(source)
     if isinstance(source, str):
         return source
-    raise NotebookError(f"{path} is not a Jupyter notebook: cell {position} has a source that is not "
+    raise NotebookError(f"{path} is not a Jupyter notebook: {name} has a source that is not "
                         f"text; open it in Jupyter and save it again")
 
 
@@ -196,8 +215,8 @@ def notebook_cells(text: bytes, path: Path) -> list[tuple[str, str]]:
 def read_notebook(text: bytes, path: Path) -> Notebook:
     """The code cells of a notebook, each labelled with the file and the cell, in order.
 
-    Cells are numbered by position among all cells (markdown included), as they appear in the
-    notebook. Line and cell magics are blanked; ``%%writefile`` cells become a call of
+    A cell's label is ``PATH (code cell 2, In [7])`` (see ``cell_name``): what tracebacks,
+    warnings and findings show, and what a student finds in Jupyter. Line and cell magics are blanked; ``%%writefile`` cells become a call of
     ``writefile`` (``_gradtrace_writefile`` in the namespace they run in); a cell under a cell
     magic that is not Python (``%%bash``) is skipped, a notebook of another language refused.
     """
@@ -219,13 +238,16 @@ def read_notebook(text: bytes, path: Path) -> Notebook:
         raise NotebookError(f"{path} is {article} {language} notebook: gradtrace runs Python notebooks (export "
                             f"the Python part, or trace a .py script)")
     units, writes, sources = [], [], {}
-    for position, cell in enumerate(cells, start=1):
+    code_cells = 0
+    for cell in cells:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        source = _source_of(cell, path, position)
+        code_cells += 1
+        name = cell_name(code_cells, cell.get("execution_count"))
+        source = _source_of(cell, path, name)
         python = as_python(source)
         if python is not None and python.strip():
-            label = f"{path} (cell {position})"
+            label = f"{path} ({name})"
             units.append((label, python))
             sources[label] = "\n".join(_lines(source)) + "\n"
         written = _written_file(_lines(source))

@@ -32,10 +32,10 @@ def test_code_cells_in_order_with_magics_blanked_line_for_line(tmp_path):
                    code("%%time\nfiles = !ls\ny = 1"),
                    code("   \n"))
     cells = notebook_cells(notebook.read_bytes(), notebook)
-    assert cells == [(f"{notebook} (cell 2)", "get_ipython().run_line_magic('matplotlib', 'inline')\n"
+    assert cells == [(f"{notebook} (code cell 1)", "get_ipython().run_line_magic('matplotlib', 'inline')\n"
                                               "import numpy as np\nget_ipython().system('pip install x')\n"
                                               "if True:\n    f()\n"),
-                     (f"{notebook} (cell 4)", "\nfiles = get_ipython().getoutput('ls')\ny = 1\n")]
+                     (f"{notebook} (code cell 3)", "\nfiles = get_ipython().getoutput('ls')\ny = 1\n")]
 
 
 @pytest.mark.parametrize("cell, python", [
@@ -69,7 +69,7 @@ def test_ipython_syntax_is_blanked_only_where_it_is_not_python(cell, python):
 def test_a_cell_source_that_is_not_text_is_a_clear_error(tmp_path):
     notebook = tmp_path / "odd.ipynb"
     write_notebook(notebook, {"cell_type": "code", "source": ["x = 1\n", None]})
-    with pytest.raises(NotebookError, match=r"cell 1 has a source that is not text; open it in Jupyter"):
+    with pytest.raises(NotebookError, match=r"code cell 1 has a source that is not text; open it in Jupyter"):
         notebook_cells(notebook.read_bytes(), notebook)
 
 
@@ -107,8 +107,8 @@ def test_an_error_in_a_cell_names_the_cell_and_shows_its_line(tmp_path):
                               code("x = Variable(np.array(2.0))\n\nSquare()(x).backward()\n1 / 0"))
     t = tracer.run_script(notebook)
     assert t.error.type == "ZeroDivisionError" and t.pass_count == 1
-    assert f'File "{notebook} (cell 3)", line 4, in <module>\n    1 / 0' in t.error.traceback
-    assert not [k for k in linecache.cache if "(cell " in str(k)]  # the cells' lines are not kept
+    assert f'File "{notebook} (code cell 3)", line 4, in <module>\n    1 / 0' in t.error.traceback
+    assert not [k for k in linecache.cache if "(code cell " in str(k)]  # the cells' lines are not kept
 
 
 def test_cli_renders_a_notebook(tmp_path):
@@ -130,7 +130,7 @@ def test_a_cell_that_raises_a_base_exception_is_the_notebooks_error(tmp_path):
     notebook = write_notebook(tmp_path / "hw.ipynb", code("raise GeneratorExit('stop')"))
     t = tracer.run_script(notebook)  # it escaped as gradtrace's own traceback
     assert (t.error.type, t.error.message) == ("GeneratorExit", "stop")
-    assert not [k for k in linecache.cache if "(cell " in str(k)]
+    assert not [k for k in linecache.cache if "(code cell " in str(k)]
 
 
 def test_writefile_cells_write_their_file_and_a_written_engine_py_is_the_one_imported(tmp_path, capsys):
@@ -218,7 +218,7 @@ def test_run_magic_runs_a_file_and_its_names_join_the_notebook(tmp_path, capsys)
     t = tracer.run_script(notebook)
     assert capsys.readouterr().out == "__main__ ['--lr', '0.1']\n4.0\n"
     assert t.pass_count == 1 and t.engine.function_classes == ("__main__.Function",)
-    assert t.error.type == "FileNotFoundError" and "(cell 3)" in t.error.traceback
+    assert t.error.type == "FileNotFoundError" and "(code cell 3)" in t.error.traceback
 
 
 def test_a_captured_cell_that_fails_shows_what_it_printed_and_its_own_line(tmp_path, capsys):
@@ -226,7 +226,7 @@ def test_a_captured_cell_that_fails_shows_what_it_printed_and_its_own_line(tmp_p
                               code("\n%%capture out\nprint('before')\n%matplotlib inline\n1 / 0"))
     t = tracer.run_script(notebook)
     assert t.error.type == "ZeroDivisionError"
-    assert f'File "{notebook} (cell 2)", line 5, in <module>\n    1 / 0' in t.error.traceback
+    assert f'File "{notebook} (code cell 2)", line 5, in <module>\n    1 / 0' in t.error.traceback
     assert capsys.readouterr().out == "before\n"
 
 
@@ -268,7 +268,7 @@ def test_a_timed_cell_over_a_capture_cell_runs_both(tmp_path, capsys):
 def test_a_capture_cell_under_time_keeps_its_line_numbers(tmp_path):
     notebook = write_notebook(tmp_path / "hw.ipynb", code("%%time\n%%capture c\nx = 1\ny = 1 / 0"))
     t = tracer.run_script(notebook)
-    assert f'File "{notebook} (cell 1)", line 4, in <module>\n    y = 1 / 0' in t.error.traceback
+    assert f'File "{notebook} (code cell 1)", line 4, in <module>\n    y = 1 / 0' in t.error.traceback
 
 
 def test_cd_takes_its_options_and_env_refuses_an_unset_name_as_ipython_does(tmp_path, capsys):

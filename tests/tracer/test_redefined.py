@@ -62,7 +62,7 @@ def _code(source: str) -> dict:
 
 
 def test_an_op_defined_again_in_a_later_notebook_cell(tmp_path):
-    """Exp was wrong in cell 2, fixed in cell 4: pass 1's finding says it ran the earlier Exp."""
+    """Exp was wrong in code cell 2, fixed in code cell 4 (after a markdown cell): pass 1's finding says it ran the earlier Exp."""
     buggy = ("class Exp(Function):\n    def forward(self, x):\n        return np.exp(x)\n"
              "    def backward(self, gy):\n        return gy * self.inputs[0].data\n")
     fixed = buggy.replace("gy * self.inputs[0].data", "gy * np.exp(self.inputs[0].data)")
@@ -76,11 +76,11 @@ def test_an_op_defined_again_in_a_later_notebook_cell(tmp_path):
     exp_calls = sorted(c.id for c in t.calls.values() if c.op == "Exp")
     assert t.warnings == (
         f"two classes named Exp were called: call f{exp_calls[0]} used an earlier definition (hw.ipynb "
-        f"(cell 2), line 2), the others the one defined later (hw.ipynb (cell 5), line 2)",)
+        f"(code cell 2), line 2), the others the one defined later (hw.ipynb (code cell 4), line 2)",)
     (wrong,) = [f for f in diagnose(t) if f.kind == "wrong-backward"]
     assert wrong.call == exp_calls[0] and wrong.pass_id == 1
-    assert wrong.hint.startswith("Exp here is an earlier definition (hw.ipynb (cell 2), line 2): the name "
-                                 "Exp now names the class defined later (hw.ipynb (cell 5), line 2). The ")
+    assert wrong.hint.startswith("Exp here is an earlier definition (hw.ipynb (code cell 2), line 2): the name "
+                                 "Exp now names the class defined later (hw.ipynb (code cell 4), line 2). The ")
 
 
 def test_a_class_of_the_same_name_imported_from_elsewhere_is_no_redefinition(tmp_path):
