@@ -86,6 +86,12 @@ class _ScriptCommand(click.Command):
                     f"goes to the script)", ctx)
 
     def invoke(self, ctx):
+        script = str(ctx.params.get("script"))
+        if ctx.params.get("allow_errors") and not script.lower().endswith((".ipynb", ".json")):
+            raise click.UsageError(
+                f"--allow-errors goes on with a notebook's next cell after one raises; {script} is not "
+                f"a notebook (.ipynb): a script stops at its first error, as under python (catch the "
+                f"error in the script to go on; an option of the script's own goes after --)", ctx)
         script_args = list(ctx.params.get("args") or ())
         undelimited = script_args[:len(script_args) - ctx.meta.get("gradtrace.after_dashes", 0)]
         every = [name for param in self.params if isinstance(param, click.Option)
@@ -132,7 +138,9 @@ def _commands_with_option(ctx, name: str) -> list[str]:
 
 _ARGS_NOTE = """
 SCRIPT is a .py file, a Jupyter notebook (.ipynb: its code cells run in order, in the
-notebook's folder; %run, %cd, %env, %%writefile and %%capture work, %time runs its statement,
+notebook's folder, up to the first cell that raises, or past it with --allow-errors; cells are
+named "code cell 2, In [7]" (markdown cells not counted; In [n] when saved executed); %run,
+%cd, %env, %%writefile and %%capture work, %time runs its statement,
 display magics and !shell commands are skipped), or a trace
 saved with -o trace.json (drawn again without running anything). Options
 gradtrace knows may come before or after SCRIPT; any other option goes to the script, in order.
@@ -321,6 +329,8 @@ def _other_threads(trace) -> str:
 def _report_run(trace, script: str, no_backward: str = "showing the forward graph only",
                 named: bool = False) -> None:
     """The script's traceback and the warnings about what was (not) recorded, on stderr."""
+    for cell_error in trace.cell_errors:
+        _warn(f"{cell_error} (went on: --allow-errors)")
     if trace.error is not None:
         if trace.error.type == "SystemExit":
             status = _exit_status(trace.error.message)
@@ -332,7 +342,8 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
             cell = raising_cell(trace.error.traceback)
             if str(script).lower().endswith(".ipynb") and cell:
                 _warn(f"{script} ({cell}) raised: gradtrace runs the code cells in order and stops at the "
-                      f"first error, as Jupyter's Run All does; fix or delete that cell to get past it")
+                      f"first error, as Jupyter's Run All does; fix or delete that cell to get past it, or "
+                      f"give --allow-errors to go on with the next cell")
     threads = _other_threads(trace)
     if threads and (not trace.calls or (trace.pass_count == 0 and trace.passes_elsewhere)):
         _warn(f"{script} {threads} in another thread, which gradtrace does not record (it records the "
@@ -389,8 +400,8 @@ def _exit_status(message: str) -> str:
     return message if message.isascii() and message.lstrip("-").isdigit() else "1"
 
 
-def _run(script, args, *, keep, max_elements, function_class, variable_class, quiet_stdout=False,
-         which=None):
+def _run(script, args, *, keep, max_elements, function_class, variable_class, allow_errors=False,
+         quiet_stdout=False, which=None):
     """Run the script under the tracer (its stdout to stderr when ours carries the result).
 
     The working directory is restored afterwards, so a script that changes it (os.chdir) does
@@ -404,7 +415,8 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, qu
     try:
         with redirect, descriptor:
             trace = tracer.run_script(script, list(args), keep=keep, max_elements=max_elements,
-                                      function_names=function_class, variable_names=variable_class)
+                                      function_names=function_class, variable_names=variable_class,
+                                      allow_errors=allow_errors)
     finally:
         with contextlib.suppress(OSError):
             os.chdir(cwd)
@@ -473,7 +485,7 @@ def _saved_trace(path, args, which):
                                f"(got {' '.join(args)}): leave them out")
     ctx = click.get_current_context()
     ignored = [f"--{name.replace('_', '-')}" for name in ("keep", "max_elements", "function_class",
-                                                          "variable_class")
+                                                          "variable_class", "allow_errors")
                if ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)]
     if ignored:
         _warn(f"{' and '.join(ignored)} only appl{'y' if len(ignored) > 1 else 'ies'} when a script "
@@ -574,6 +586,10 @@ def _script_options(whole: int):
                           "(repeatable)."),
         click.option("--variable-class", multiple=True, metavar="NAME",
                      help="The engine's Variable class (repeatable)."),
+        click.option("--allow-errors", is_flag=True,
+                     help="Notebooks only: after a cell raises, go on with the next cell (as nbconvert "
+                          "--allow-errors); each such cell is named in a warning. Ctrl-C and sys.exit() "
+                          "still stop the run."),
     ])
 
 
@@ -716,8 +732,8 @@ Examples:
               help="Also write one SVG per backward step into DIR (created if missing): "
                    "step-000.svg (before backward), step-001.svg, ... on one layout.")
 @script_options
-def render(script, args, keep, max_elements, function_class, variable_class, out, fmt, which, step,
-           frames_dir, renderer, dpi, **picture):
+def render(script, args, keep, max_elements, function_class, variable_class, allow_errors, out, fmt, which,
+           step, frames_dir, renderer, dpi, **picture):
     """Run SCRIPT [ARGS]... under the tracer and draw its computation graph to OUT."""
     if out is None and frames_dir is None:
         raise click.UsageError("give the output file with -o OUT (e.g. -o graph.svg), or --frames DIR")
@@ -746,7 +762,7 @@ def render(script, args, keep, max_elements, function_class, variable_class, out
         _export.check_ready("svg", renderer)
         created_frames_dir = _prepare_frames_dir(frames_dir)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
-                 function_class=function_class, variable_class=variable_class,
+                 function_class=function_class, variable_class=variable_class, allow_errors=allow_errors,
                  quiet_stdout=_is_stdout(out), which=which)
     _report_run(trace, script, named=bool(function_class))
     if not _recorded_graph(trace):  # an empty picture (or bare function boxes) would only replace a good one
@@ -899,7 +915,8 @@ Examples:
               help="Significant digits of numbers.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (schema gradtrace.steps/1) instead of a table.")
 @script_options
-def steps(script, args, keep, max_elements, function_class, variable_class, which, precision, as_json):
+def steps(script, args, keep, max_elements, function_class, variable_class, allow_errors, which, precision,
+          as_json):
     """Run SCRIPT [ARGS]... and print the backward order as a table.
 
     One row per backward step: the function (op and call number; "(run 2)" when it ran
@@ -908,8 +925,8 @@ def steps(script, args, keep, max_elements, function_class, variable_class, whic
     """
     from tracer import steps_table
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
-                 function_class=function_class, variable_class=variable_class, quiet_stdout=as_json,
-                 which=which)
+                 function_class=function_class, variable_class=variable_class, allow_errors=allow_errors,
+                 quiet_stdout=as_json, which=which)
     _report_run(trace, script, no_backward="there are no backward steps to show", named=bool(function_class))
     if not _recorded_graph(trace):  # a pass without calls would show its root as a leaf with a gradient
         raise _nothing(trace, f"nothing to show: {script} left no Function call on a graph (see above)")
@@ -934,8 +951,8 @@ Examples:
   gradtrace check --json train.py --epochs 1 > findings.json
   gradtrace check model.py --only wrong-backward --tolerance 1e-4
 
-Exit status: 0 when nothing was found, 1 when something was (or the script raised),
-2 for bad arguments.
+Exit status: 0 when nothing was found, 1 when something was (or the script raised; a
+notebook's cells that --allow-errors went past do not count), 2 for bad arguments.
 """ + _ARGS_NOTE)
 @click.option("--pass", "which", type=PASS_OR_ALL, default="last",
               show_default="the first 10 and the last",
@@ -952,20 +969,20 @@ Exit status: 0 when nothing was found, 1 when something was (or the script raise
               help="Also draw the checked pass with the findings marked (debug theme); format from "
                    "the extension.")
 @_script_options(CHECK_MAX_ELEMENTS)
-def check(script, args, keep, max_elements, function_class, variable_class, which, checks, tolerance,
-          as_json, out):
+def check(script, args, keep, max_elements, function_class, variable_class, allow_errors, which, checks,
+          tolerance, as_json, out):
     """Run SCRIPT [ARGS]... and report the usual backprop bugs, pointing at the node responsible."""
     try:
-        _check(script, args, keep, max_elements, function_class, variable_class, which, checks,
-               tolerance, as_json, out)
+        _check(script, args, keep, max_elements, function_class, variable_class, allow_errors, which,
+               checks, tolerance, as_json, out)
     except tracer.PassSelectionError as exc:
         if as_json:  # a grading loop still gets its one document
             _echo(_check_document([], [_one_line(str(exc))], None), err=_is_stdout(out))
         raise
 
 
-def _check(script, args, keep, max_elements, function_class, variable_class, which, checks, tolerance,
-           as_json, out):
+def _check(script, args, keep, max_elements, function_class, variable_class, allow_errors, which, checks,
+           tolerance, as_json, out):
     from tracer import diagnose as diagnosis
     unknown = sorted(set(checks) - set(diagnosis.CHECKS))
     if unknown:
@@ -979,7 +996,7 @@ def _check(script, args, keep, max_elements, function_class, variable_class, whi
     sampled = source == click.core.ParameterSource.DEFAULT and keep is None \
         and not str(script).lower().endswith(".json")
     trace = _run(script, args, keep="sample" if sampled else _keep_for(which, keep), max_elements=max_elements,
-                 function_class=function_class, variable_class=variable_class,
+                 function_class=function_class, variable_class=variable_class, allow_errors=allow_errors,
                  quiet_stdout=as_json or to_stdout, which=which)
     _report_run(trace, script, no_backward="only the forward values can be checked", named=bool(function_class))
     if not _recorded_graph(trace):  # "no problems found" would read as a clean bill of health
@@ -1008,6 +1025,10 @@ def _check(script, args, keep, max_elements, function_class, variable_class, whi
     if trace.pass_count == 0:
         notes.append("backward passes: the script never called backward(), so only its forward values "
                      "were checked")
+    for cell_error in trace.cell_errors:  # what the rest of that cell would have done was not run
+        at = f" at line {cell_error.line}" if cell_error.line is not None else ""
+        notes.append(f"the rest of {cell_error.cell}: it stopped{at} with {cell_error.error.type}, and the "
+                     f"run went on with the next cell (--allow-errors)")
     notes = [note.replace("raise max_elements", "raise --max-elements") for note in notes]
     if as_json:
         _echo(_check_document(diagnosis.findings_to_json(findings), notes, trace), err=to_stdout)

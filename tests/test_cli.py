@@ -1698,7 +1698,8 @@ def test_a_notebook_cell_that_raised_is_named_with_the_way_past_it(tmp_path):
     result = run("check", notebook)
     assert result.exit_code == 1
     assert (f"Warning: {notebook} (code cell 2) raised: gradtrace runs the code cells in order and stops "
-            f"at the first error, as Jupyter's Run All does; fix or delete that cell to get past it\n") in result.stderr
+            f"at the first error, as Jupyter's Run All does; fix or delete that cell to get past it, or give "
+            f"--allow-errors to go on with the next cell\n") in result.stderr
     assert "later" not in result.stdout
 
 

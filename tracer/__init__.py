@@ -8,7 +8,7 @@ from ._version import __version__
 from .api import trace
 from .errors import (ArgumentError, EngineNotFoundError, HookError, NotATraceError, OutputError,
                      ScriptNotFoundError, TraceActiveError, TraceError, TraceWarning)
-from .records import (GRAD_STATES, CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord,
+from .records import (GRAD_STATES, CallRecord, CellError, EngineInfo, ErrorRecord, Finding, PassRecord,
                       StepRecord, VariableRecord)
 from .jsonio import SCHEMA, SchemaError, load, loads
 from .dot import to_dot
@@ -24,7 +24,7 @@ __all__ = [
     "__version__", "trace", "run_script", "Trace", "ArraySnapshot",
     "to_dot", "write_picture", "write_frames", "player_html", "write_player",
     "RenderError", "RendererNotFoundError",
-    "VariableRecord", "CallRecord", "StepRecord", "PassRecord", "ErrorRecord", "EngineInfo",
+    "VariableRecord", "CallRecord", "StepRecord", "PassRecord", "ErrorRecord", "CellError", "EngineInfo",
     "Finding", "GRAD_STATES",
     "TraceError", "TraceWarning", "HookError", "EngineNotFoundError", "TraceActiveError", "OutputError",
     "ScriptNotFoundError", "NotATraceError", "ArgumentError", "PassSelectionError", "SchemaError", "SCHEMA", "load", "loads",

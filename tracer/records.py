@@ -12,7 +12,7 @@ from typing import NamedTuple
 from .snapshot import ArraySnapshot
 
 __all__ = [
-    "VariableRecord", "CallRecord", "StepRecord", "PassRecord", "ErrorRecord", "EngineInfo",
+    "VariableRecord", "CallRecord", "StepRecord", "PassRecord", "ErrorRecord", "CellError", "EngineInfo",
     "Finding", "GRAD_STATES",
 ]
 
@@ -101,6 +101,21 @@ class ErrorRecord:
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type
+
+
+@dataclass(frozen=True)
+class CellError:
+    """A notebook cell that raised in a run that went on with the next cell (``allow_errors``):
+    the cell's label (``hw.ipynb (code cell 2, In [7])``), the line of the cell that was running,
+    and the exception (with the script's traceback)."""
+
+    cell: str
+    line: int | None
+    error: ErrorRecord
+
+    def __str__(self) -> str:
+        where = f", line {self.line}" if self.line is not None else ""
+        return f"{self.cell}{where} raised {self.error}"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from .api import trace
 from .errors import ArgumentError, ScriptNotFoundError
 from .ipyshell import new_run, shell_names
 from .notebook import read_notebook
-from .records import ErrorRecord
+from .records import CellError, ErrorRecord
 from .snapshot import DEFAULT_MAX_ELEMENTS
 from .trace import Trace
 
@@ -150,7 +150,7 @@ def script_traceback(exc: BaseException, script: Path) -> str:
 
 def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last",
                max_elements: int = DEFAULT_MAX_ELEMENTS, function_names: Sequence[str] = (),
-               variable_names: Sequence[str] = ()) -> Trace:
+               variable_names: Sequence[str] = (), allow_errors: bool = False) -> Trace:
     """Run ``path`` as ``__main__`` (its argv, its directory on ``sys.path``) and trace it.
 
     Engines are found automatically: every DeZero-style Function / Variable class the script
@@ -162,6 +162,10 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
 
     A Jupyter notebook (``.ipynb``) runs as Jupyter would: its code cells in order, in the
     notebook's directory, IPython magics blanked (``tracer.notebook``); a traceback names the cell.
+    It stops at the first cell that raises, as Jupyter's Run All does; with ``allow_errors``
+    (notebooks only, as nbconvert's option) a cell that raises an ``Exception`` is recorded in
+    ``trace.cell_errors`` and the run goes on with the next cell (Ctrl-C, ``sys.exit`` and the
+    other exceptions that are no ``Exception`` still end it).
     """
     if argv is None:
         argv = ()
@@ -177,6 +181,9 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     except OSError as exc:
         raise ScriptNotFoundError(f"cannot read {script}: {exc.strerror}") from exc
     is_notebook = script.suffix.lower() == ".ipynb"
+    if allow_errors and not is_notebook:
+        raise ArgumentError(f"allow_errors goes on with a notebook's next cell after one raises; {script} is "
+                            f"not a notebook (.ipynb): a script stops at its first error, as under python")
     notebook = read_notebook(source, script) if is_notebook else None
     units = notebook.units if notebook is not None else [(str(script), source)]
     script_dir = script.resolve().parent
@@ -207,8 +214,16 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     if is_notebook:
         _cache_sources(notebook.sources)
     started_in = os.getpid()
+    went_on: list[CellError] = []
+
+    def _go_on(label: str, exc: Exception) -> None:
+        # a SyntaxError's text repeats the cell and line, which CellError names itself
+        message = exc.msg if isinstance(exc, SyntaxError) and exc.filename == label else str(exc)
+        went_on.append(CellError(label, _line_in(exc, label), ErrorRecord(
+            type(exc).__name__, message, None, script_traceback(exc, script))))
     try:
-        failure = _execute(units, module.__dict__, recording, script_dir if is_notebook else None)
+        failure = _execute(units, module.__dict__, recording, script_dir if is_notebook else None,
+                           _go_on if allow_errors else None)
         failure_text = script_traceback(failure, script) if failure is not None else None
         if os.getpid() != started_in:  # a child the script forked reached the script's end
             _end_forked_child(failure, failure_text)
@@ -233,6 +248,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
             _forget_sources(notebook.sources)
     result = recording.trace
     result.error = None  # a successful SystemExit is not an error; real failures are set below
+    result.cell_errors = tuple(went_on)
     if failure is not None:
         step = result.passes[-1].error.step if result.passes and result.passes[-1].error else None
         message = str(failure.code) if isinstance(failure, SystemExit) else str(failure)
@@ -286,15 +302,37 @@ def _os_exit_ends_the_script():
         os._exit = real_exit
 
 
-def _execute(units, namespace: dict, recording, workdir: Path | None) -> BaseException | None:
-    """Run the code units under ``recording``; the exception that ended the script, None for success."""
+def _line_in(exc: BaseException, label: str) -> int | None:
+    """The line of the code unit ``label`` that was running when ``exc`` was raised (a
+    SyntaxError's own line), None when it is not in the traceback."""
+    if isinstance(exc, SyntaxError) and exc.filename == label:
+        return exc.lineno
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == label:
+            return tb.tb_lineno
+        tb = tb.tb_next
+    return None
+
+
+def _execute(units, namespace: dict, recording, workdir: Path | None, go_on=None) -> BaseException | None:
+    """Run the code units under ``recording``; the exception that ended the script, None for success.
+
+    With ``go_on`` (``allow_errors``), a unit that raises an Exception is handed to
+    ``go_on(label, exc)`` and the next unit runs; BaseExceptions (Ctrl-C, sys.exit) still end the run.
+    """
     try:
         if workdir is not None:
             os.chdir(workdir)  # as Jupyter runs a notebook
         with recording, _os_exit_ends_the_script():
             for label, unit in units:
-                # noqa: S102 below - running the user's script is the job
-                exec(compile(unit, label, "exec", dont_inherit=True), namespace)  # noqa: S102
+                try:
+                    # noqa: S102 below - running the user's script is the job
+                    exec(compile(unit, label, "exec", dont_inherit=True), namespace)  # noqa: S102
+                except Exception as exc:  # noqa: BLE001 - the cell's own error, reported by go_on
+                    if go_on is None:
+                        raise
+                    go_on(label, exc)
     except (SystemExit, _HardExit) as exc:
         if exc.code in (None, 0):
             return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 
 from .errors import NotATraceError, TraceError
-from .records import CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord, VariableRecord
+from .records import CallRecord, CellError, EngineInfo, ErrorRecord, Finding, PassRecord, VariableRecord
 from .snapshot import ArraySnapshot
 
 __all__ = ["Trace", "PassSelectionError", "require_trace"]
@@ -20,7 +20,9 @@ class Trace:
 
     Filled in when the ``trace()`` block (or ``run_script``) ends; until then ``complete`` is
     False. ``passes`` holds the passes kept by the ``keep`` policy; ``pass_count`` counts every
-    pass the run made. ``error`` is the exception that escaped the traced code, if any.
+    pass the run made. ``error`` is the exception that escaped the traced code, if any;
+    ``cell_errors`` the notebook cells that raised in a run that went on past them
+    (``run_script(..., allow_errors=True)``), which leave ``error`` unset: the run completed.
     """
 
     def __init__(self) -> None:
@@ -38,6 +40,7 @@ class Trace:
         self.calls_elsewhere: int = 0
         self.passes_elsewhere: int = 0
         self.error: ErrorRecord | None = None
+        self.cell_errors: tuple[CellError, ...] = ()  # not serialised (a trace's JSON has no cells)
         self.engine: EngineInfo = EngineInfo((), ())
         self.findings: tuple[Finding, ...] = ()
         self.max_elements: int = 0
