@@ -124,7 +124,37 @@ def test_allow_errors_on_a_saved_trace_is_named_as_not_applying(failing, tmp_pat
     assert run("render", failing, "--allow-errors", "-o", saved).exit_code == 0
     result = run("steps", saved, "--allow-errors")
     assert result.exit_code == 0
-    assert result.stderr == f"Warning: --allow-errors only applies when a script runs; {saved} is drawn as it was saved\n"
+    assert result.stderr == (f"Warning: --allow-errors only applies when a script runs; {saved} is drawn as it "
+                             f"was saved\n" + _went_on(failing))  # the saved run's cells that raised
+
+
+def _cells_not_checked(result) -> list[str]:
+    return [note for note in json.loads(result.stdout)["notes"] if note.startswith("the rest of ")]
+
+
+def test_a_saved_trace_tells_of_the_cells_that_raised_as_the_run_did(failing, tmp_path):
+    """render, steps and check on a trace saved from a run that went on past cells that raised
+    warn and note what did not run, in the same words as on the run itself."""
+    saved = tmp_path / "t.json"
+    live = run("render", failing, "--allow-errors", "-o", saved)
+    assert live.exit_code == 0 and live.stderr == _went_on(failing) + f"wrote {saved}\n"
+    out = tmp_path / "g.dot"
+    again = run("render", saved, "-o", out)
+    assert again.exit_code == 0 and again.stderr == _went_on(failing) + f"wrote {out}\n"
+    live, again = run("steps", failing, "--allow-errors"), run("steps", saved)
+    assert again.exit_code == live.exit_code == 0
+    assert again.stderr == live.stderr == _went_on(failing)
+    assert again.stdout == live.stdout.split("\n", 1)[1]  # after the notebook's own print
+    live, again = run("check", "--json", failing, "--allow-errors"), run("check", "--json", saved)
+    assert again.exit_code == live.exit_code == 0
+    assert again.stderr == _went_on(failing) and live.stderr == "ran 5.436563656918091\n" + _went_on(failing)
+    assert _cells_not_checked(again) == _cells_not_checked(live) == [
+        f"the rest of {failing} (code cell 2, In [2]): it stopped at line 1 with ZeroDivisionError, and the "
+        f"run went on with the next cell (--allow-errors)",
+        f"the rest of {failing} (code cell 3, In [4]): it stopped at line 1 with ValueError, and the run went "
+        f"on with the next cell (--allow-errors)"]
+    text = run("check", saved).stdout
+    assert " ".join(text.split()).endswith(" ".join(f"- {note}" for note in _cells_not_checked(live)))
 
 
 @pytest.mark.parametrize("command", ["render", "steps", "check"])

@@ -7,13 +7,14 @@ import json
 import math
 import os
 import re
+import reprlib
 
 import numpy as np
 
 from ._version import __version__
 from .errors import TraceError
 from .params import op_params
-from .records import (CallRecord, EngineInfo, ErrorRecord, Finding, PassRecord, StepRecord,
+from .records import (CallRecord, CellError, EngineInfo, ErrorRecord, Finding, PassRecord, StepRecord,
                       VariableRecord)
 from .snapshot import ArraySnapshot, freeze
 from .trace import Trace
@@ -90,6 +91,15 @@ def _leaf_changed_at_to_json(trace: Trace) -> dict:
     return {"leaf_changed_at": {str(v): c for v, c in sorted(changed.items())}}
 
 
+def _cell_errors_to_json(trace: Trace) -> dict:
+    """``{"cell_errors": [...]}``: the notebook cells that raised in a run that went on past them
+    (``--allow-errors``), when there are any."""
+    cells = getattr(trace, "cell_errors", ())
+    if not cells:
+        return {}
+    return {"cell_errors": [{"cell": c.cell, "line": c.line, "error": _error_to_json(c.error)} for c in cells]}
+
+
 def trace_to_dict(trace: Trace) -> dict:
     """The Trace as plain JSON-ready data (schema ``gradtrace.trace/1``)."""
     return {
@@ -100,6 +110,7 @@ def trace_to_dict(trace: Trace) -> dict:
         "max_elements": trace.max_elements,
         "pass_count": trace.pass_count,
         "error": _error_to_json(trace.error),
+        **_cell_errors_to_json(trace),
         "variables": [{"id": v.id, "name": v.name, "name_source": v.name_source, "kind": v.kind,
                        "shape": list(v.shape) if v.shape is not None else None, "dtype": v.dtype,
                        "value": snapshot_to_json(v.value), "creator": v.creator,
@@ -304,6 +315,7 @@ def _checked(trace: Trace) -> Trace:
 
     One pass over the records: what the pictures, tables and checks look up by id must be there."""
     _check_error(trace.error, "the run's error")
+    _check_cell_errors(trace)
     for v in trace.variables.values():
         _check_variable(v)
     for c in trace.calls.values():
@@ -327,6 +339,17 @@ def _check_leaf_changed_at(trace: Trace) -> None:
         if vid not in trace.calls[call_id].inputs:
             raise ValueError(f"leaf_changed_at names call {call_id} for variable {vid}, which is not "
                              f"one of its inputs")
+
+
+def _check_cell_errors(trace: Trace) -> None:
+    """Each cell that raised has a label, a line number (or null) and an error."""
+    for position, cell in enumerate(trace.cell_errors):
+        what = f"cell_errors[{position}]"
+        if not isinstance(cell.cell, str) or not cell.cell:
+            raise ValueError(f"{what} has cell {cell.cell!r}, not a cell's label")
+        if cell.line is not None and (type(cell.line) is not int or cell.line < 1):
+            raise ValueError(f"{what} has line {cell.line!r}, not a line number")
+        _check_error(cell.error, f"{what}'s error")
 
 
 def _check_variable(v: VariableRecord) -> None:
@@ -446,6 +469,7 @@ def _build(data: dict) -> Trace:
     trace.pass_count = int(data["pass_count"])
     trace.calls_made = len(data["calls"])
     trace.error = _error_from_json(data["error"])
+    trace.cell_errors = _cell_errors_from_json(data.get("cell_errors", []))
     for v in data["variables"]:
         if _record_id(v["id"]) in trace.variables:
             raise ValueError(f"two variables have id {v['id']}")
@@ -502,6 +526,28 @@ def _leaf_changed_at_from_json(data) -> dict[int, int]:
             raise ValueError(f"leaf_changed_at has key {key!r}, not a variable id")
         changed[int(key)] = call_id
     return changed
+
+
+def _cell_errors_from_json(data) -> tuple[CellError, ...]:
+    """``cell_errors`` read back: a list of ``{"cell", "line", "error"}`` (types checked by _checked)."""
+    if not isinstance(data, list):
+        raise ValueError(f"cell_errors is {reprlib.repr(data)}, not a list of the cells that raised")
+    cells = []
+    for position, entry in enumerate(data):
+        what = f"cell_errors[{position}]"
+        _require_keys(entry, ("cell", "line", "error"), what)
+        _require_keys(entry["error"], ("type", "message"), f"{what}'s error")
+        cells.append(CellError(entry["cell"], entry["line"], _error_from_json(entry["error"])))
+    return tuple(cells)
+
+
+def _require_keys(entry, keys: tuple[str, ...], what: str) -> None:
+    """ValueError naming ``what`` when ``entry`` is not an object holding every one of ``keys``."""
+    if not isinstance(entry, dict):
+        raise ValueError(f"{what} is {reprlib.repr(entry)}, not an object with {', '.join(keys)}")
+    missing = [key for key in keys if key not in entry]
+    if missing:
+        raise ValueError(f"{what} has no {', '.join(missing)}")
 
 
 def loads(text: str) -> Trace:

@@ -40,7 +40,7 @@ class Trace:
         self.calls_elsewhere: int = 0
         self.passes_elsewhere: int = 0
         self.error: ErrorRecord | None = None
-        self.cell_errors: tuple[CellError, ...] = ()  # not serialised (a trace's JSON has no cells)
+        self.cell_errors: tuple[CellError, ...] = ()
         self.engine: EngineInfo = EngineInfo((), ())
         self.findings: tuple[Finding, ...] = ()
         self.max_elements: int = 0

@@ -362,3 +362,81 @@ def test_a_damaged_leaf_changed_at_is_a_malformed_document(changed, reason):
     with pytest.raises(jsonio.SchemaError, match=r"^malformed gradtrace\.trace/1 document \(.*"
                        + re.escape(reason)):
         jsonio.loads(json.dumps(data))
+
+
+def _cell_error(cell="hw.ipynb (code cell 2, In [7])", line=3, error=None):
+    return tracer.CellError(cell, line, error or tracer.ErrorRecord(
+        "ZeroDivisionError", "division by zero", None,
+        'Traceback (most recent call last):\n  File "hw.ipynb (code cell 2, In [7])", line 3, in <module>\n'
+        "ZeroDivisionError: division by zero\n"))
+
+
+def _went_on_trace():
+    """A trace of a notebook run that went on past two cells that raised (--allow-errors)."""
+    t = seed_trace()
+    t.cell_errors = (_cell_error(), _cell_error("hw.ipynb (code cell 4)", None,
+                                                tracer.ErrorRecord("ValueError", "", None, None)))
+    return t
+
+
+def test_the_cells_that_raised_are_saved_and_read_back():
+    t = _went_on_trace()
+    text = t.to_json()
+    doc = json.loads(text)
+    assert doc["cell_errors"] == [
+        {"cell": "hw.ipynb (code cell 2, In [7])", "line": 3,
+         "error": {"type": "ZeroDivisionError", "message": "division by zero", "step": None,
+                   "traceback": t.cell_errors[0].error.traceback}},
+        {"cell": "hw.ipynb (code cell 4)", "line": None,
+         "error": {"type": "ValueError", "message": "", "step": None, "traceback": None}}]
+    assert list(doc).index("cell_errors") == list(doc).index("error") + 1
+    again = tracer.loads(text)
+    assert again.cell_errors == t.cell_errors and again.error is None
+    assert again.to_json() == text
+
+
+def test_a_run_without_cells_that_raised_leaves_cell_errors_out():
+    """Optional: documents of other runs are as before, and older documents load with none."""
+    text = seed_trace().to_json()
+    assert "cell_errors" not in json.loads(text)
+    assert tracer.loads(text).cell_errors == () and tracer.loads(text).to_json() == text
+    data = json.loads(_went_on_trace().to_json())
+    del data["cell_errors"]
+    assert tracer.loads(json.dumps(data)).cell_errors == ()
+
+
+def _error(**changes):
+    return {"type": "ValueError", "message": "boom", "step": None, "traceback": None, **changes}
+
+
+def _cell(**changes):
+    return {"cell": "hw.ipynb (code cell 2)", "line": 1, "error": _error(), **changes}
+
+
+@pytest.mark.parametrize("cells, reason", [
+    ("boom", "cell_errors is 'boom', not a list of the cells that raised"),
+    ({"cell": "x"}, "cell_errors is {'cell': 'x'}, not a list of the cells that raised"),
+    ([None], "cell_errors[0] is None, not an object with cell, line, error"),
+    ([_cell(), ["x"]], "cell_errors[1] is ['x'], not an object with cell, line, error"),
+    ([{"line": 1, "error": _error()}], "cell_errors[0] has no cell"),
+    ([{"cell": "c"}], "cell_errors[0] has no line, error"),
+    ([_cell(error="boom")], "cell_errors[0]'s error is 'boom', not an object with type, message"),
+    ([_cell(error={"type": "ValueError"})], "cell_errors[0]'s error has no message"),
+    ([_cell(cell=3)], "cell_errors[0] has cell 3, not a cell's label"),
+    ([_cell(cell="")], "cell_errors[0] has cell '', not a cell's label"),
+    ([_cell(cell=None)], "cell_errors[0] has cell None, not a cell's label"),
+    ([_cell(line="1")], "cell_errors[0] has line '1', not a line number"),
+    ([_cell(line=True)], "cell_errors[0] has line True, not a line number"),
+    ([_cell(line=1.0)], "cell_errors[0] has line 1.0, not a line number"),
+    ([_cell(line=0)], "cell_errors[0] has line 0, not a line number"),
+    ([_cell(error=_error(type=3))], "cell_errors[0]'s error has a type, message or traceback that is not text"),
+    ([_cell(error=_error(message=None))], "cell_errors[0]'s error has a type, message or traceback that is not text"),
+    ([_cell(error=_error(traceback=["x"]))], "cell_errors[0]'s error has a type, message or traceback that is not text"),
+    ([_cell(error=_error(step="2"))], "cell_errors[0]'s error has step '2', not a step number"),
+])
+def test_damaged_cell_errors_are_a_malformed_document(cells, reason):
+    data = json.loads(seed_trace().to_json())
+    data["cell_errors"] = cells
+    with pytest.raises(jsonio.SchemaError, match=r"^malformed gradtrace\.trace/1 document \(ValueError: "
+                       + re.escape(reason) + r"\): re-export it"):
+        jsonio.loads(json.dumps(data))
