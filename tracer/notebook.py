@@ -12,7 +12,7 @@ from typing import NamedTuple
 from .errors import ScriptNotFoundError
 
 __all__ = ["NotebookError", "Notebook", "read_notebook", "notebook_cells", "as_python", "timed_statement",
-           "writefile_arguments", "cell_name", "raising_cell"]
+           "writefile_arguments", "cell_name", "raising_cell", "is_cell_label"]
 
 # Cell magics whose body is Python that runs once; a cell under any other cell magic
 # (%%bash, %%html, %%writefile ...) is not Python and is skipped.
@@ -28,6 +28,7 @@ _TIMING_OPTIONS = {"time": ("", ""), "timeit": ("nrp", "tcqo"), "prun": ("DlsT",
 # The cell that was running, in a traceback: its frame at module level (a function it called,
 # defined in an earlier cell, has frames of its own further down), or a SyntaxError's location.
 _RAISING_CELL = re.compile(r'\.ipynb \((code cell \d+(?:, In \[\d+\])?)\)", line \d+(?:, in <module>)?\n')
+_CELL_LABEL = re.compile(r"\.(?i:ipynb) \(code cell \d+(?:, In \[\d+\])?\)\Z")
 
 
 class NotebookError(ScriptNotFoundError):
@@ -59,14 +60,20 @@ def raising_cell(traceback_text: str) -> str | None:
     return found.group(1) if found else None
 
 
+def is_cell_label(filename) -> bool:
+    """Whether ``filename`` (a code object's or a SyntaxError's) is a notebook cell's label
+    (``hw.ipynb (code cell 2, In [7])``), not a file's name."""
+    return isinstance(filename, str) and _CELL_LABEL.search(filename) is not None
+
+
 def _source_of(cell: dict, path: Path, name: str) -> str:
     source = cell.get("source", "")
     if isinstance(source, list) and all(isinstance(part, str) for part in source):
         return "".join(source)
     if isinstance(source, str):
         return source
-    raise NotebookError(f"{path} is not a Jupyter notebook: {name} has a source that is not "
-                        f"text; open it in Jupyter and save it again")
+    raise NotebookError(f"{path} ({name}) has a source that is not text (Jupyter saves a cell's source "
+                        f"as text): open the notebook in Jupyter and save it again")
 
 
 def timed_statement(magic: str) -> str | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from .api import trace
 from .errors import ArgumentError, ScriptNotFoundError
 from .ipyshell import new_run, shell_names
-from .notebook import read_notebook
+from .notebook import is_cell_label, read_notebook
 from .records import CellError, ErrorRecord
 from .snapshot import DEFAULT_MAX_ELEMENTS
 from .trace import Trace
@@ -218,7 +218,7 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
 
     def _go_on(label: str, exc: Exception) -> None:
         # a SyntaxError's text repeats the cell and line, which CellError names itself
-        message = exc.msg if isinstance(exc, SyntaxError) and exc.filename == label else str(exc)
+        message = exc.msg if isinstance(exc, SyntaxError) and exc.filename == label else _message(exc)
         went_on.append(CellError(label, _line_in(exc, label), ErrorRecord(
             type(exc).__name__, message, None, script_traceback(exc, script))))
     try:
@@ -251,9 +251,19 @@ def run_script(path: str | os.PathLike, argv: Sequence[str] = (), *, keep="last"
     result.cell_errors = tuple(went_on)
     if failure is not None:
         step = result.passes[-1].error.step if result.passes and result.passes[-1].error else None
-        message = str(failure.code) if isinstance(failure, SystemExit) else str(failure)
+        message = str(failure.code) if isinstance(failure, SystemExit) else _message(failure)
         result.error = ErrorRecord(type(failure).__name__, message, step, failure_text)
     return result
+
+
+def _message(exc: BaseException) -> str:
+    """The exception's text; for a SyntaxError in a notebook cell "'(' was never closed in
+    hw.ipynb (code cell 2, In [7]), line 3", where Python writes the place in parentheses, which
+    the cell's label already has."""
+    if isinstance(exc, SyntaxError) and exc.msg and is_cell_label(exc.filename):
+        line = f", line {exc.lineno}" if type(exc.lineno) is int else ""
+        return f"{exc.msg} in {os.path.basename(exc.filename)}{line}"
+    return str(exc)
 
 
 def _end_forked_child(failure, failure_text: str | None) -> None:

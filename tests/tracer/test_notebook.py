@@ -3,6 +3,7 @@
 import json
 import linecache
 import os
+import re
 import sys
 
 import pytest
@@ -69,7 +70,18 @@ def test_ipython_syntax_is_blanked_only_where_it_is_not_python(cell, python):
 def test_a_cell_source_that_is_not_text_is_a_clear_error(tmp_path):
     notebook = tmp_path / "odd.ipynb"
     write_notebook(notebook, {"cell_type": "code", "source": ["x = 1\n", None]})
-    with pytest.raises(NotebookError, match=r"code cell 1 has a source that is not text; open it in Jupyter"):
+    with pytest.raises(NotebookError) as raised:
+        notebook_cells(notebook.read_bytes(), notebook)
+    assert str(raised.value) == (f"{notebook} (code cell 1) has a source that is not text (Jupyter saves a "
+                                 f"cell's source as text): open the notebook in Jupyter and save it again")
+
+
+def test_a_cell_source_that_is_not_text_is_named_with_the_cells_label(tmp_path):
+    notebook = tmp_path / "odd.ipynb"
+    write_notebook(notebook, {"cell_type": "markdown", "source": "# HW"}, {"cell_type": "code", "source": "a = 1"},
+                   {"cell_type": "code", "execution_count": 3, "source": {"text": "x = 1"}})
+    with pytest.raises(NotebookError, match=r"^" + re.escape(f"{notebook} (code cell 2, In [3]) has a source "
+                                                             f"that is not text (Jupyter")):
         notebook_cells(notebook.read_bytes(), notebook)
 
 

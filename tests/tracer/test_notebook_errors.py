@@ -72,6 +72,16 @@ def test_every_cell_that_raises_is_recorded_in_order_a_syntax_error_too(tmp_path
         ("code cell 3, In [6])", 4, "KeyError: 'k'")]
 
 
+def test_a_syntax_error_in_a_notebook_the_cell_ran_names_that_cell_once(tmp_path):
+    """%run other.ipynb: the error is in other.ipynb's cell, not the one that ran it."""
+    write_notebook(tmp_path / "other.ipynb", code("a = (", 2))
+    notebook = write_notebook(tmp_path / "hw.ipynb", code("%run other.ipynb", 1), code("ok = True", 3))
+    t = tracer.run_script(notebook, allow_errors=True)
+    (cell,) = t.cell_errors
+    assert (cell.cell, cell.line) == (f"{notebook} (code cell 1, In [1])", 1)
+    assert str(cell.error) == "SyntaxError: '(' was never closed in other.ipynb (code cell 1, In [2]), line 1"
+
+
 @pytest.mark.parametrize("stop, kind, message", [
     ("raise KeyboardInterrupt", "KeyboardInterrupt", ""),
     ("import sys\nsys.exit(3)", "SystemExit", "3"),

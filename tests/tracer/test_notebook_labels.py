@@ -7,7 +7,7 @@ import pytest
 import tracer
 from tests.tracer.test_discovery import ENGINE_CELL
 from tracer.diagnose import diagnose
-from tracer.notebook import cell_name, notebook_cells, raising_cell
+from tracer.notebook import cell_name, is_cell_label, notebook_cells, raising_cell
 
 
 def code(source: str, count=None) -> dict:
@@ -73,6 +73,27 @@ def test_a_syntax_error_names_its_cell(tmp_path):
     t = tracer.run_script(notebook)
     assert t.error.type == "SyntaxError"
     assert raising_cell(t.error.traceback) == "code cell 2, In [2]"
+    # where Python writes "'(' was never closed (hw.ipynb (code cell 2, In [2]), line 1)"
+    assert t.error.message == "'(' was never closed in hw.ipynb (code cell 2, In [2]), line 1"
+
+
+def test_a_syntax_error_outside_a_notebook_keeps_pythons_words(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text("b = (\n")
+    assert tracer.run_script(script).error.message == "'(' was never closed (s.py, line 1)"
+
+
+@pytest.mark.parametrize("filename, label", [
+    ("hw.ipynb (code cell 2, In [7])", True),
+    ("/home/me/HW.IPYNB (code cell 12)", True),
+    ("hw.ipynb", False),
+    ("hw.ipynb (code cell 2, In [7]) copy.py", False),
+    ("notes (code cell 2).py", False),
+    ("<%%capture cell>", False),
+    (None, False),
+])
+def test_a_cell_label_is_told_from_a_file_name(filename, label):
+    assert is_cell_label(filename) is label
 
 
 def test_no_cell_in_a_scripts_traceback(tmp_path):
