@@ -27,7 +27,7 @@ _WRITEFILE = re.compile(r"^(?P<append>(?:-a|--append)(?:[ \t]+|$))?(?P<file>.+?)
 _TIMING_OPTIONS = {"time": ("", ""), "timeit": ("nrp", "tcqo"), "prun": ("DlsT", "rq")}
 # The cell that was running, in a traceback: its frame at module level (a function it called,
 # defined in an earlier cell, has frames of its own further down), or a SyntaxError's location.
-_RAISING_CELL = re.compile(r'\.ipynb \((code cell \d+(?:, In \[\d+\])?)\)", line \d+(?:, in <module>)?\n')
+_RAISING_CELL = re.compile(r'\.(?i:ipynb) \((code cell \d+(?:, In \[\d+\])?)\)", line \d+(?:, in <module>)?\n')
 _CELL_LABEL = re.compile(r"\.(?i:ipynb) \(code cell \d+(?:, In \[\d+\])?\)\Z")
 
 

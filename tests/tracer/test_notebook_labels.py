@@ -60,6 +60,12 @@ def test_a_traceback_names_the_code_cell_and_its_execution_count(tmp_path):
     assert raising_cell(t.error.traceback) == "code cell 3, In [5]"
 
 
+def test_the_raising_cell_is_found_in_an_upper_case_notebook_name(tmp_path):
+    # the CLI takes HW.IPYNB as a notebook: its hint about the cell must come too
+    notebook = write_notebook(tmp_path / "HW.IPYNB", code("1 / 0", 4))
+    assert raising_cell(tracer.run_script(notebook).error.traceback) == "code cell 1, In [4]"
+
+
 def test_the_raising_cell_is_the_one_that_ran_not_the_one_defining_the_function(tmp_path):
     notebook = write_notebook(tmp_path / "hw.ipynb", code("def f():\n    return 1 / 0", 1),
                               markdown("call it"), code("y = f()", 2))
@@ -112,10 +118,10 @@ def test_redefinition_notes_name_the_cells_as_jupyter_shows_them(tmp_path):
                               code(buggy, 2), code(run, 3), markdown("fixed:"), code(fixed, 6), code(run))
     t = tracer.run_script(notebook, keep="all")
     (warning,) = [w for w in t.warnings if "two classes named Square" in w]
-    assert "an earlier definition (hw.ipynb (code cell 2, In [2]), line 2)" in warning
-    assert "the one defined later (hw.ipynb (code cell 4, In [6]), line 2)" in warning
+    assert "an earlier definition in hw.ipynb (code cell 2, In [2]), line 2," in warning
+    assert "the one defined later in hw.ipynb (code cell 4, In [6]), line 2" in warning
     (wrong,) = [f for f in diagnose(t) if f.kind == "wrong-backward"]
-    assert "(hw.ipynb (code cell 2, In [2]), line 2)" in wrong.hint
+    assert " in hw.ipynb (code cell 2, In [2]), line 2:" in wrong.hint
 
 
 def test_the_command_line_names_the_cell_that_stopped_the_run_as_jupyter_shows_it(tmp_path):
