@@ -51,9 +51,14 @@ def _newer(cls: type, namespaces) -> type | None:
     return None
 
 
-def _defined(cls: type) -> str:
+def _defined(cls: type, subject: bool = False) -> str:
+    """Where ``cls`` was defined, to follow its name (" in hw.ipynb (code cell 2, In [7]), line 3"),
+    or between commas when the name is a sentence's subject; "" when unknown. Not in parentheses:
+    a notebook cell's label has its own."""
     where = _where(cls)
-    return f" ({where})" if where else ""
+    if not where:
+        return ""
+    return f", defined in {where}," if subject else f" in {where}"
 
 
 def redefinitions(function_types: dict[int, type], namespaces) -> Redefinitions:
@@ -83,7 +88,7 @@ def redefinitions(function_types: dict[int, type], namespaces) -> Redefinitions:
             if newer_base is not None:
                 stale_bases.setdefault(base, (newer_base, []))[1].append(cls)
                 found.notes[cls] = (
-                    f"{cls.__name__}{_defined(cls)} is a subclass of an earlier definition of "
+                    f"{cls.__name__}{_defined(cls, subject=True)} is a subclass of an earlier definition of "
                     f"{base.__name__}{_defined(base)}, not of the {base.__name__} defined later"
                     f"{_defined(newer_base)}: run the code defining {cls.__name__} again (a fix made "
                     f"in the later {base.__name__} does not reach it)")

@@ -35,13 +35,13 @@ def test_subclasses_of_a_base_class_defined_again_later_are_named_with_where_eac
     square = _line_of(text, "class Square(") + 1
     (warning,) = [w for w in t.warnings if "earlier definition" in w]
     assert warning == (
-        f"Square, Add are subclasses of an earlier definition of Function (s.py, line {old_base}): "
-        f"Function was defined again later (s.py, line {new_base}), after they were defined, so a fix "
+        f"Square, Add are subclasses of an earlier definition of Function in s.py, line {old_base}: "
+        f"Function was defined again later in s.py, line {new_base}, after they were defined, so a fix "
         f"made there does not reach them; run the code defining Square, Add again")
     premature = [f for f in diagnose(t) if f.kind == "premature-backward"]
     assert premature and premature[0].hint.startswith(
-        f"Square (s.py, line {square}) is a subclass of an earlier definition of Function (s.py, line "
-        f"{old_base}), not of the Function defined later (s.py, line {new_base}): run the code "
+        f"Square, defined in s.py, line {square}, is a subclass of an earlier definition of Function in s.py, "
+        f"line {old_base}, not of the Function defined later in s.py, line {new_base}: run the code "
         f"defining Square again")
     assert "The generations are wrong" in premature[0].hint
 
@@ -75,12 +75,12 @@ def test_an_op_defined_again_in_a_later_notebook_cell(tmp_path):
     t = tracer.run_script(notebook, keep="all")
     exp_calls = sorted(c.id for c in t.calls.values() if c.op == "Exp")
     assert t.warnings == (
-        f"two classes named Exp were called: call f{exp_calls[0]} used an earlier definition (hw.ipynb "
-        f"(code cell 2), line 2), the others the one defined later (hw.ipynb (code cell 4), line 2)",)
+        f"two classes named Exp were called: call f{exp_calls[0]} used an earlier definition in hw.ipynb "
+        f"(code cell 2), line 2, the others the one defined later in hw.ipynb (code cell 4), line 2",)
     (wrong,) = [f for f in diagnose(t) if f.kind == "wrong-backward"]
     assert wrong.call == exp_calls[0] and wrong.pass_id == 1
-    assert wrong.hint.startswith("Exp here is an earlier definition (hw.ipynb (code cell 2), line 2): the name "
-                                 "Exp now names the class defined later (hw.ipynb (code cell 4), line 2). The ")
+    assert wrong.hint.startswith("Exp here is an earlier definition in hw.ipynb (code cell 2), line 2: the name "
+                                 "Exp now names the class defined later in hw.ipynb (code cell 4), line 2. The ")
 
 
 def test_a_class_of_the_same_name_imported_from_elsewhere_is_no_redefinition(tmp_path):
