@@ -37,6 +37,9 @@ _HINT_LOST = ("the engine cleared this gradient before the function that made th
 _HINT_ONE_ARRAY = ("the gradients of all {n} inputs arrived as one: backward returned them in a list "
                    "(or one array), which the engine took as the first input's gradient; return a "
                    "tuple, `return {names}`")
+_HINT_LISTED_ONE = ("the gradient has an extra first axis of length 1: backward probably returned it in a "
+                    "list (`return [gx]`), which the engine took as one array; return the array itself "
+                    "(`return gx`)")
 _HINT_TRANSPOSED = ("a transposed gradient: the backward multiplies in the wrong order or forgets a "
                     ".T (for y = x @ W: gx = gy @ W.T and gW = x.T @ gy)")
 _HINT_ROOT_PASSED = ("the backward loop gave this function the root's gradient (or ones) instead of its "
@@ -643,6 +646,9 @@ def check_shapes(trace, pass_record) -> list:
                         tuple(grad.shape) == (inputs,) + tuple(record.shape):
                     names = ", ".join(f"gx{i}" for i in range(inputs))
                     finding = replace(finding, hint=_HINT_ONE_ARRAY.format(n=inputs, names=names))
+                elif inputs == 1 and len(step.grads_out) == 1 and \
+                        tuple(grad.shape) == (1,) + tuple(record.shape):
+                    finding = replace(finding, hint=_HINT_LISTED_ONE)
                 elif _swapped(trace, call, step, position):
                     finding = replace(finding, hint=_HINT_SWAPPED)
                 findings.append(finding)

@@ -1497,6 +1497,19 @@ def test_a_wrong_shape_is_reported_where_it_was_made_not_where_it_was_handed_on(
     assert len(hints) == 1 and hints.pop().startswith("the two gradients are each shaped like the other input")
 
 
+def test_a_one_input_backward_returning_its_gradient_in_a_list_is_told_so():
+    eng = make_engine()
+    eng.Square.backward = lambda self, gy: [2 * self.inputs[0].data * gy]  # the book's engine: one array
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x = eng.Variable(np.array([1.0, 2.0]), name="x")
+        eng.exp(eng.square(x)).backward()
+    (found,) = diagnose(t, checks=["shape-mismatch"])
+    assert (found.call, found.variable) == (op_call(t, "Square"), 1)
+    assert "shape (1, 2) for inputs[0], x (v1), of shape (2,)" in found.message
+    assert found.hint.startswith("the gradient has an extra first axis of length 1: backward probably "
+                                 "returned it in a list (`return [gx]`)")
+
+
 def test_a_stale_parameter_of_a_model_is_told_to_clear_the_models_gradients():
     class Layer:
         def __init__(self):
