@@ -34,6 +34,8 @@ _HINT_REUSED = ("one {op} object was called twice ({later} is the same object{ho
 _HINT_LOST = ("the engine cleared this gradient before the function that made the variable had used "
               "it: with retain_grad=False clear the outputs' gradients after a function's backward "
               "(`y().grad = None for y in f.outputs`), not its inputs'")
+_HINT_RETAINED = ("retain_grad=True asks to keep every gradient: clear the outputs' .grad after a "
+                  "function's backward only when it is False (`if not retain_grad:`)")
 _HINT_ONE_ARRAY = ("the gradients of all {n} inputs arrived as one: backward returned them in a list "
                    "(or one array), which the engine took as the first input's gradient; return a "
                    "tuple, `return {names}`")
@@ -464,7 +466,29 @@ def check_overwritten(trace, pass_record, settings: Settings) -> list:
         flagged = {f.variable for f in findings}
         findings += [f for f in _received_other_than_left(trace, pass_record)
                      if f.variable not in flagged and f.kind == "overwritten-gradient"]
+    findings += _cleared_though_retained(trace, pass_record, {f.variable for f in findings})
     return findings
+
+
+def _cleared_though_retained(trace, pass_record, flagged: set) -> list:
+    """A pass called with ``retain_grad=True`` whose engine still dropped gradients after use
+    (the test inverted, ``if retain_grad:``): one warning naming them."""
+    if pass_record.options.get("retain_grad") is not True:
+        return []
+    cleared = [v for v in pass_record.variables
+               if v not in flagged and trace.grad_state(pass_record, v) == "cleared"]
+    if not cleared:
+        return []
+    cleared.sort(key=lambda v: v == pass_record.root)  # an intermediate first: the root is the seed
+    labels = [var_label(trace, v) for v in cleared[:3]]
+    if len(cleared) > 3:
+        labels.append(f"{len(cleared) - 3} more")
+    shown = labels[0] if len(labels) == 1 else f"{', '.join(labels[:-1])} and {labels[-1]}"
+    return [make_finding(
+        "overwritten-gradient",
+        f"backward was called with retain_grad=True, but the engine cleared the .grad of {shown} "
+        f"after use (None at the end of the pass)",
+        pass_id=pass_record.id, variable=cleared[0], severity="warning", hint=_HINT_RETAINED)]
 
 
 def _root_not_as_made(trace, pass_record) -> list:

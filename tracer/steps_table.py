@@ -160,8 +160,9 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
         listed = [names(v) for v in cleared[:_MAX_LISTED]]
         if len(cleared) > _MAX_LISTED:
             listed.append(f"... ({len(cleared) - _MAX_LISTED:,} more)")
-        out.append("cleared by the engine after use (.grad is None at the end; retain_grad=True keeps "
-                   f"them): {', '.join(listed)}")
+        why = ("although backward was called with retain_grad=True" if
+               pass_record.options.get("retain_grad") is True else "retain_grad=True keeps them")
+        out.append(f"cleared by the engine after use (.grad is None at the end; {why}): {', '.join(listed)}")
     return "\n".join(out)
 
 

@@ -693,6 +693,28 @@ def test_a_gradient_cleared_before_its_creator_used_it_is_found():
     assert "not its inputs'" in finding.hint
 
 
+def test_gradients_cleared_though_backward_was_called_with_retain_grad_are_a_warning():
+    from tracer.steps_table import format_steps
+    eng = make_engine(retain_inverted=True)  # `if retain_grad:` clears what it should keep
+    with tracer.trace(eng.Function, eng.Variable, keep="all") as t:
+        x = eng.Variable(np.array(2.0), name="x")
+        a = eng.square(x)
+        a.name = "a"
+        eng.exp(a).backward(retain_grad=True)
+        x.cleargrad()
+        eng.exp(eng.square(x)).backward()  # the default keeps them here: nothing to say
+    (finding,) = diagnose(t)
+    assert (finding.kind, finding.severity, finding.pass_id, finding.variable) == (
+        "overwritten-gradient", "warning", 1, 2)
+    assert finding.message == ("backward was called with retain_grad=True, but the engine cleared the "
+                               ".grad of a (v2) and the output of Exp (v3) after use (None at the end of "
+                               "the pass)")
+    assert "(`if not retain_grad:`)" in finding.hint
+    assert "(.grad is None at the end; although backward was called with retain_grad=True): a, root of pass 1" in \
+        format_steps(t, 1)
+    assert "retain_grad=True keeps them" not in format_steps(t, 1)
+
+
 def test_a_constant_is_named_by_its_value_and_its_unsummed_gradient_is_a_warning():
     with pytest.raises(E.BackwardError):
         with tracer.trace() as t:

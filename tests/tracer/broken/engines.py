@@ -4,7 +4,8 @@
 before the fix), ``in_place`` adds with ``x.grad += gx`` (step 14's aliasing: the first gradient is
 kept as the very array it arrived as), ``first_input_only`` queues only the first input's creator,
 ``no_seen`` queues a function once per use (no ``seen`` set), ``min_generation`` gives a function
-the smallest generation of its inputs. None checks gradient shapes, like
+the smallest generation of its inputs, ``retain_inverted`` clears the outputs' gradients only
+when ``retain_grad=True``. None checks gradient shapes, like
 the book's engine. Its ``backprop(y, keep_one=False)`` is another engine's backward: a module-level
 function that hands gradients on in a dict and writes ``.grad`` only at the end (``keep_one``
 keeps the last gradient of a variable instead of the sum).
@@ -17,7 +18,7 @@ import numpy as np
 
 def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_seen=False,
                 clear_inputs=False, lists_split=False, clear_early=False,
-                min_generation=False) -> SimpleNamespace:
+                min_generation=False, retain_inverted=False) -> SimpleNamespace:
     """A fresh engine (new classes each call) with the chosen bugs."""
 
     class Variable:
@@ -61,7 +62,7 @@ def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_s
                 for x in queued:
                     if x.creator is not None:
                         add_func(x.creator)
-                if not retain_grad:
+                if retain_grad if retain_inverted else not retain_grad:
                     for y in (f.inputs if clear_inputs else f.outputs):
                         if not clear_inputs or y.creator is not None:
                             y.grad = None
