@@ -16,6 +16,10 @@ _HINT_SINGULAR = ("the input sits at the function's singular point (log or 1/x a
 _HINT_BACKWARD = ("the forward value is finite but its derivative is not (sqrt or x**c with c < 1 "
                   "at 0, log at 0, 1/x at 0): keep inputs away from the singular point")
 _HINT_DATA = "the input data already held NaN/Inf: check how it was loaded or computed"
+_HINT_UPDATED = ("{label} was finite in pass {finite} and changed in place after it (an update such as "
+                 "{name}.data -= lr * {name}.grad): an update brought the NaN/Inf; look at the gradients of "
+                 "pass {finite} and of the passes after it (--pass all checks every pass): a .grad never "
+                 "cleared grows every step, and too large a learning rate diverges")
 
 
 def _bad(snap) -> bool:
@@ -74,6 +78,15 @@ def _flow_text(trace, sinks: list[int], start: set[int]) -> str:
     return f"; it flowed into {shown}" + (f" and {len(later) - 3} more" if len(later) > 3 else "")
 
 
+def _finite_before(trace, vid: int, call_id: int) -> int | None:
+    """The last kept pass before the one ``call_id`` is in whose forward saw the leaf ``vid``
+    finite (its data was changed in place since: a training loop's update), or None."""
+    later = [p.id for p in trace.passes if call_id in p.calls]
+    finite = [p.id for p in trace.passes if vid in p.values and not _bad(p.values[vid])
+              and (not later or p.id < later[0])]
+    return finite[-1] if finite else None
+
+
 def check_nan_forward(trace, only_calls=None) -> list:
     """nan-inf findings of the forward: calls that made NaN/Inf from finite inputs, and bad leaves.
 
@@ -91,10 +104,13 @@ def check_nan_forward(trace, only_calls=None) -> list:
             if _bad(snap) and record is not None and record.creator is None and vid not in reported_leaves:
                 reported_leaves.add(vid)
                 sinks = _flowed_into(trace, forward, {vid})
+                finite = _finite_before(trace, vid, call.id)
+                hint = _HINT_DATA if finite is None else _HINT_UPDATED.format(
+                    label=var_label(trace, vid), name=trace.name_of(vid) or "p", finite=finite)
                 findings.append(make_finding(
                     "nan-inf", f"{var_label(trace, vid)} already holds {_what(_counts([snap]))} "
                     f"when {call_label(trace, call.id)} uses it" + _flow_text(trace, sinks, {vid}),
-                    variable=vid, hint=_HINT_DATA,
+                    variable=vid, hint=hint,
                     numbers={**_counts([snap]), "index": _first_index(snap), "flowed_into": sinks}))
         if any(_bad(s) for s in inputs):
             continue

@@ -1031,6 +1031,21 @@ def test_nan_in_the_input_data():
     (nan,) = diagnose(t)
     assert nan.kind == "nan-inf" and nan.variable == 1 and nan.call is None
     assert nan.numbers["nan"] == 1 and nan.numbers["index"] == [0]
+    assert nan.hint.startswith("the input data already held NaN/Inf")
+
+
+def test_a_leaf_an_update_made_not_finite_names_the_last_pass_it_was_finite_in():
+    with np.errstate(all="ignore"), tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(1.0), name="x")
+        for _ in range(3):
+            x.cleargrad()
+            E.square(x).backward()
+            x.data -= 1e308 * x.grad.data  # overflows to -inf after pass 1
+    (nan,) = [f for f in diagnose(t) if f.kind == "nan-inf" and f.call is None]
+    assert nan.variable == 1 and nan.message.startswith("x (v1) already holds 1 Inf when Square (f2) uses it")
+    assert nan.hint.startswith("x (v1) was finite in pass 1 and changed in place after it (an update such "
+                               "as x.data -= lr * x.grad): an update brought the NaN/Inf; look at the "
+                               "gradients of pass 1")
 
 
 # ----- API, report, JSON ----------------------------------------------------------------------
