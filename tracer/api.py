@@ -319,6 +319,7 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             warnings.append(f"{names} objects allow no weak reference (__slots__ without '__weakref__'), so "
                             f"the trace kept every one alive until it ended: memory grew with each pass "
                             f"whatever keep= said; add '__weakref__' to the __slots__ of {names}")
+        warnings += recorder.object_arrays
         for name in recorder.array_variables:
             warnings.append(f"{name} subclasses numpy.ndarray, so its objects were taken for plain arrays "
                             f"and no variable was recorded: gradtrace records Variables that keep their "

@@ -8,7 +8,7 @@ from .fnstate import NO_STATE
 from .raw import (CALL_CLASS, CALL_ERROR, CALL_LINKED, CALL_GENERATION, CALL_IN_STEP, CALL_INPUT_VALUES, CALL_INPUTS,
                   CALL_OP, CALL_OUTPUTS, CALL_STATE, VAR_CREATOR, VAR_DTYPE, VAR_KIND, VAR_NAME, VAR_SHAPE,
                   VAR_VALUE, RawPass)
-from .naming import attribute_paths
+from .naming import attribute_paths, object_array_warnings
 from .records import CallRecord, ErrorRecord, PassRecord, StepRecord, VariableRecord
 from .snapshot import freeze
 from .trace import Trace
@@ -37,6 +37,7 @@ def build_trace(recorder, trace: Trace, error: BaseException | None, namespaces=
     by_data = functools.lru_cache(maxsize=1)(recorder.implicit_by_data)
     for namespace in namespaces:
         recorder.names.harvest_namespace(namespace, recorder.variables, by_data)
+    recorder.object_arrays = object_array_warnings(namespaces, recorder.variables)
     live = recorder.variables.live
     script_names = recorder.names
     variables = {}

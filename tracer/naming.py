@@ -13,7 +13,7 @@ _OPAQUE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type
            int, float, complex, str, bytes, bool, type(None))
 _MAX_VISITS = 5000  # objects looked at per search: a huge namespace is cut short, never slow
 
-__all__ = ["NameBook", "attribute_paths"]
+__all__ = ["NameBook", "attribute_paths", "object_array_warnings"]
 
 
 class NameBook:
@@ -113,3 +113,28 @@ def _children(path: str, value) -> list:
                 if isinstance(name, str) and not name.startswith("_") and name not in _GRAPH_LINKS]
     except Exception:  # noqa: BLE001 - a user's object whose attributes raise is not searched
         return []
+
+
+def object_array_warnings(namespaces, ids: ObjectIds) -> list[str]:
+    """Warnings for names bound to numpy arrays of recorded Variables (dtype object) whose class
+    does not make numpy step aside: ``np.array([3, 4]) * x`` ran numpy's multiply element by
+    element (one op per element) because the class has no ``__array_priority__``."""
+    found: dict[str, list[str]] = {}
+    for namespace in namespaces:
+        for name, value in list(namespace.items()):
+            if not isinstance(name, str) or name.startswith("_") or type(value) is not np.ndarray \
+                    or value.dtype != object or value.size == 0:
+                continue
+            first = value.flat[0]
+            cls = type(first)
+            if ids.get(first) is None or getattr(cls, "__array_ufunc__", False) is None or \
+                    not getattr(cls, "__array_priority__", 0) <= 0:
+                continue
+            names = found.setdefault(cls.__name__, [])
+            if name not in names:
+                names.append(name)
+    return [f"{', '.join(names)} {'is a numpy array' if len(names) == 1 else 'are numpy arrays'} of {cls} "
+            f"objects (dtype=object): an operator with a numpy array on its left (np.array([3, 4]) * x) ran "
+            f"numpy's operator element by element, one op per element, instead of {cls}'s; give {cls} "
+            f"__array_priority__ = 200 (the book's step 21) so that numpy leaves the operator to it"
+            for cls, names in found.items()]

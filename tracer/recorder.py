@@ -108,6 +108,7 @@ class Recorder:
         # Function calls and backward passes other threads made while this trace recorded one
         self.elsewhere = [0, 0]
         self.array_variables: dict[str, None] = {}  # Variable classes that subclass numpy.ndarray
+        self.object_arrays: list[str] = []  # warnings: names bound to numpy arrays of Variables
         self.calls_without_variables = 0
         self.reused: set[int] = set()  # calls whose Function object had made one of their inputs
         self.caller_locals: dict | None = None  # locals of the function that called the last backward

@@ -616,6 +616,25 @@ def test_an_internal_error_stops_every_nested_trace_for_good(monkeypatch):
     assert all(any("internal error" in w for w in r.warnings) for r in results)
 
 
+def test_a_numpy_array_of_variables_from_an_operator_is_a_warning_naming_array_priority():
+    from tests.tracer.broken.engines import make_engine
+    eng = make_engine()  # its Variable has no __array_priority__
+    eng.Variable.__radd__ = lambda self, other: eng.Add()(self, eng.Variable(np.asarray(other)))
+    with tracer.trace(eng.Function, eng.Variable, warn=False) as t:
+        x = eng.Variable(np.array([1.0, 2.0]), name="x")
+        y = np.array([3.0, 4.0]) + x  # numpy's add ran, element by element: one Add per element
+    assert type(y) is np.ndarray and y.dtype == object and len(t.calls) == 2
+    (warning,) = t.warnings
+    assert warning.startswith("y is a numpy array of Variable objects (dtype=object): an operator with a "
+                              "numpy array on its left")
+    assert "give Variable __array_priority__ = 200 (the book's step 21)" in warning
+    eng.Variable.__array_priority__ = 200  # numpy steps aside: an object array is then the user's own
+    with tracer.trace(eng.Function, eng.Variable, warn=False) as t:
+        x = eng.Variable(np.array([1.0, 2.0]), name="x")
+        both = np.array([eng.exp(x), eng.exp(x)], dtype=object)
+    assert both.dtype == object and t.warnings == ()
+
+
 @pytest.mark.parametrize("lists_split", [False, True])
 def test_a_list_from_backward_is_recorded_as_the_engine_took_it(lists_split):
     from tests.tracer.broken.engines import make_engine
