@@ -688,7 +688,23 @@ def check_shapes(trace, pass_record) -> list:
             if vid == pass_record.root:  # the seed itself: every gradient after it takes its shape
                 finding = replace(finding, hint=_HINT_SEED_SHAPE)
             findings.append(finding)
+    findings += _seed_shape(trace, pass_record)
     return findings
+
+
+def _seed_shape(trace, pass_record) -> list:
+    """shape-mismatch of a seed the engine cleared after use (retain_grad=False): the loop over
+    final gradients above cannot see it, and broadcasting may hide it from every step."""
+    root, seed = pass_record.root, pass_record.root_grad
+    record = trace.variables.get(root) if root is not None else None
+    if seed is None or record is None or record.shape is None or pass_record.grads.get(root) is not None \
+            or tuple(seed.shape) == tuple(record.shape):
+        return []
+    finding = _shape_finding(
+        trace, pass_record, root, seed.shape, record.shape,
+        f"the starting gradient of {var_label(trace, root)} has shape {tuple(seed.shape)} but its data has "
+        f"shape {tuple(record.shape)}", None, None)
+    return [replace(finding, hint=_HINT_SEED_SHAPE)]
 
 
 def _passed_on(trace, call, step, grad) -> bool:

@@ -1617,6 +1617,15 @@ def test_a_seed_of_the_wrong_shape_gets_a_hint_about_the_seed():
         y.backward(retain_grad=True)
     (found,) = [f for f in diagnose(t, checks=["shape-mismatch"]) if f.variable == t.passes[0].root]
     assert found.hint.startswith("the seed gradient must have the root's shape: start backward with np.ones_like")
+    with np.errstate(all="ignore"), tracer.trace(eng.Function, ScalarSeed) as t:
+        x = ScalarSeed(np.array([1.0, 2.0]), name="x")
+        y = eng.Exp()(x)
+        y.__class__ = ScalarSeed
+        y.backward()  # the seed is cleared after use, and every step broadcasts it: x.grad is right
+    (found,) = diagnose(t, checks=["shape-mismatch"])
+    assert (found.variable, found.severity) == (t.passes[0].root, "error")
+    assert found.message == ("the starting gradient of y (v2) has shape () but its data has shape (2,)")
+    assert found.hint.startswith("the seed gradient must have the root's shape")
 
 
 def test_a_gradient_changed_in_place_before_its_own_backward_is_found():
