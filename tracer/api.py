@@ -320,6 +320,12 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                             f"the trace kept every one alive until it ended: memory grew with each pass "
                             f"whatever keep= said; add '__weakref__' to the __slots__ of {names}")
         warnings += recorder.object_arrays
+        if recorder.array_inputs:
+            names = ", ".join(recorder.array_inputs)
+            they = "it was" if len(recorder.array_inputs) == 1 else "they were"
+            warnings.append(f"{names} kept numpy arrays in .inputs, not the Variables {they} called with, "
+                            f"so backward cannot reach those Variables (their .grad, their creator): keep the Variables (self.inputs = inputs) and read their arrays "
+                            f"with x.data; gradtrace recorded the Variables passed instead")
         for name in recorder.array_variables:
             warnings.append(f"{name} subclasses numpy.ndarray, so its objects were taken for plain arrays "
                             f"and no variable was recorded: gradtrace records Variables that keep their "

@@ -66,6 +66,17 @@ def _taken_whole(returned: list, accumulated: tuple) -> bool:
     return getattr(first, "shape", None) == (len(returned), *item_shape)
 
 
+def _kept_elsewhere(fn, passed) -> bool:
+    """Whether a Function that keeps arrays in ``inputs`` keeps the Variables it was called with
+    in another attribute (then its engine may well read them there)."""
+    wanted = {id(a) for a in passed}
+    for value in getattr(fn, "__dict__", {}).values():
+        items = value if type(value) in (list, tuple) else (value,)
+        if any(id(item) in wanted for item in items):
+            return True
+    return False
+
+
 def _same_values(a, b) -> bool:
     """Two captures of one array hold the same values (NaN where NaN was)."""
     try:
@@ -108,6 +119,7 @@ class Recorder:
         # Function calls and backward passes other threads made while this trace recorded one
         self.elsewhere = [0, 0]
         self.array_variables: dict[str, None] = {}  # Variable classes that subclass numpy.ndarray
+        self.array_inputs: dict[str, None] = {}  # Function classes whose .inputs held arrays
         self.object_arrays: list[str] = []  # warnings: names bound to numpy arrays of Variables
         self.calls_without_variables = 0
         self.reused: set[int] = set()  # calls whose Function object had made one of their inputs
@@ -209,6 +221,13 @@ class Recorder:
             else:  # kept under another name (self.xs), or not kept: what was passed, f([x0, x1]) too
                 inputs = args[0] if len(args) == 1 and type(args[0]) in (list, tuple) else args
                 from_args = True
+        elif type(inputs) in (list, tuple) and inputs and type(inputs[0]) is np.ndarray \
+                and all(type(x) is np.ndarray for x in inputs):
+            passed_in = args[0] if len(args) == 1 and type(args[0]) in (list, tuple) else args
+            if any(not isinstance(a, _NOT_VARIABLES) and hasattr(a, "data") for a in passed_in):
+                inputs, from_args = passed_in, True  # it kept their arrays (self.inputs = xs)
+                if cls.__name__ not in self.array_inputs and not _kept_elsewhere(fn, passed_in):
+                    self.array_inputs[cls.__name__] = None
         max_elements = self.max_elements
         raw_vars = self.raw_vars
         ref_at = self.variables._ref_at

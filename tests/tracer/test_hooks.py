@@ -616,6 +616,54 @@ def test_an_internal_error_stops_every_nested_trace_for_good(monkeypatch):
     assert all(any("internal error" in w for w in r.warnings) for r in results)
 
 
+def test_a_function_keeping_arrays_in_inputs_is_recorded_with_the_variables_passed_and_a_warning():
+    class Variable:
+        def __init__(self, data):
+            self.data, self.grad, self.creator = data, None, None
+
+        def backward(self):
+            self.grad = np.ones_like(self.data)
+            f = self.creator
+            gxs = f.backward(self.grad)
+            for x, gx in zip(f.inputs, gxs):
+                x.grad = gx  # the arrays have no .grad: AttributeError
+
+    class Function:
+        def __call__(self, *inputs):
+            xs = [x.data for x in inputs]
+            output = Variable(self.forward(*xs))
+            output.creator = self
+            self.inputs, self.outputs = xs, [output]  # the bug: the arrays, not the Variables
+            return output
+
+    class Mul(Function):
+        def forward(self, x0, x1):
+            return x0 * x1
+
+        def backward(self, gy):
+            x0, x1 = self.inputs
+            return gy * x1, gy * x0
+
+    with pytest.raises(AttributeError), tracer.trace(Function, Variable, warn=False) as t:
+        x, w = Variable(np.array(2.0)), Variable(np.array(3.0))
+        Mul()(x, w).backward()
+    (call,) = t.calls.values()
+    assert call.inputs == (1, 2) and t.name_of(1) == "x" and t.name_of(2) == "w"
+    (warning,) = t.warnings
+    assert warning.startswith("Mul kept numpy arrays in .inputs, not the Variables it was called with, so "
+                              "backward cannot reach those Variables")
+    assert "(self.inputs = inputs)" in warning
+
+    class Kept(Mul):  # keeps the Variables too, under another name: its engine may read them there
+        def __call__(self, *inputs):
+            self.variables = inputs
+            return super().__call__(*inputs)
+
+    with tracer.trace(Function, Variable, warn=False) as t:
+        Kept()(Variable(np.array(2.0)), Variable(np.array(3.0)))
+    assert t.warnings == () and len(t.calls[1].inputs) == 2
+
+
 def test_a_numpy_array_of_variables_from_an_operator_is_a_warning_naming_array_priority():
     from tests.tracer.broken.engines import make_engine
     eng = make_engine()  # its Variable has no __array_priority__
