@@ -234,15 +234,19 @@ def _no_step(trace, pass_record) -> list:
     link to it (made under no_grad(), or an engine that never sets ``creator``), or the engine's
     backward loop never reached it."""
     record = trace.variables.get(pass_record.root)
-    if pass_record.steps or pass_record.error is not None or pass_record.kind != "backward" or \
+    if pass_record.steps or pass_record.kind != "backward" or \
             record is None or record.creator is None or record.creator not in trace.calls:
         return []
+    if pass_record.error is not None and record.creator not in trace.unlinked_calls:
+        return []  # an unlinked root explains the error (the book's loop fails on creator None)
     root, made = var_label(trace, pass_record.root), call_label(trace, record.creator)
     start = f"{trace.name_of(pass_record.root) or 'the root'}.backward() ran no backward step, though {root} came from {made}"
     if record.creator in trace.unlinked_calls:
         message = f"{start}: that call kept no link to it, so no gradient reaches its inputs"
         hint = ("compute it outside `with no_grad():` (no graph is built there), or have Function.__call__ "
-                "set output.creator (set_creator) when backprop is enabled")
+                "set output.creator (set_creator) when backprop is enabled; with no `with no_grad():` around "
+                "it, Config.enable_backprop was left False: using_config must restore it in a `finally:`, "
+                "or an exception inside the block leaves backprop off")
     else:
         message = f"{start}, linked as its creator: the backward loop never ran it"
         hint = _HINT_MISSING

@@ -678,6 +678,47 @@ def test_a_same_size_gradient_is_a_warning_only_when_it_broadcasts_to_the_data()
     assert "another layout" in found[1].hint
 
 
+def test_a_root_left_unlinked_by_backprop_left_off_is_a_missing_step_though_the_engine_raised():
+    class Config:
+        enable_backprop = True
+
+    class Variable:
+        def __init__(self, data):
+            self.data, self.grad, self.creator, self.generation = data, None, None, 0
+
+        def backward(self):
+            self.grad = np.ones_like(self.data)
+            funcs = [self.creator]
+            funcs.sort(key=lambda f: f.generation)  # the book's loop: creator None raises here
+            while funcs:
+                f = funcs.pop()
+                f.inputs[0].grad = f.backward(self.grad)
+
+    class Function:
+        def __call__(self, x):
+            output = Variable(self.forward(x.data))
+            if Config.enable_backprop:
+                output.creator, self.inputs, self.generation = self, [x], x.generation
+            return output
+
+    class Exp(Function):
+        def forward(self, x):
+            return np.exp(x)
+
+        def backward(self, gy):
+            return np.exp(self.inputs[0].data) * gy
+
+    Config.enable_backprop = False  # as a no_grad() without try/finally leaves it when its block raised
+    with pytest.raises(AttributeError), tracer.trace(Function, Variable) as t:
+        y = Exp()(Variable(np.array(1.0)))
+        y.backward()
+    (finding,) = diagnose(t)
+    assert (finding.kind, finding.call) == ("missing-step", 1)
+    assert finding.message.endswith("came from Exp (f1): that call kept no link to it, so no gradient "
+                                    "reaches its inputs")
+    assert "Config.enable_backprop was left False" in finding.hint
+
+
 def test_a_gradient_cleared_before_its_creator_used_it_is_found():
     eng = make_engine(clear_inputs=True)  # clears the inputs' gradients, not the outputs'
     with pytest.raises(TypeError):
