@@ -100,7 +100,8 @@ def _premature(trace, pass_record, runs, arrivals) -> list:
                 f"{var_label(trace, out)} received more gradient afterwards (step{'s' * (len(late) > 1)} "
                 f"{_step_list(late)}): it used an incomplete gradient",
                 pass_id=pass_record.id, call=call_id, variable=out, step=index,
-                hint=_generation_hint(trace, pass_record, call) or _HINT_PREMATURE,
+                hint=_generation_hint(trace, pass_record, call) or _order_hint(trace, pass_record, call, late[0])
+                or _HINT_PREMATURE,
                 numbers={"late_steps": late[:_LISTED]}))
             break
     return findings
@@ -114,6 +115,19 @@ def _step_list(steps: list) -> str:
     if len(steps) <= _LISTED:
         return ", ".join(map(str, steps))
     return f"{', '.join(map(str, steps[:_LISTED]))}, ... ({len(steps):,} in all)"
+
+
+def _order_hint(trace, pass_record, call, late: int) -> str | None:
+    """When the generations are right but the loop took a smaller one first (no sort, or the
+    sorted list's pop(0)), the hint names the function that should have gone first."""
+    step = next((s for s in pass_record.steps if s.index == late), None)
+    later = trace.calls.get(step.call) if step is not None else None
+    if later is None or None in (call.generation, later.generation) or later.generation <= call.generation:
+        return None
+    return (f"{call_label(trace, later.id)} (generation {later.generation}) ran after it (step {late}), though "
+            f"{call_label(trace, call.id)} has generation {call.generation} and the larger generation must run "
+            f"first: take the function with the largest generation each time "
+            f"(sort by generation and pop() the last, not pop(0)), and queue each function once")
 
 
 def _generation_hint(trace, pass_record, call) -> str | None:

@@ -5,7 +5,7 @@ before the fix), ``in_place`` adds with ``x.grad += gx`` (step 14's aliasing: th
 kept as the very array it arrived as), ``first_input_only`` queues only the first input's creator,
 ``no_seen`` queues a function once per use (no ``seen`` set), ``min_generation`` gives a function
 the smallest generation of its inputs, ``retain_inverted`` clears the outputs' gradients only
-when ``retain_grad=True``. None checks gradient shapes, like
+when ``retain_grad=True``, ``pop_first`` takes the smallest generation first (``pop(0)``). None checks gradient shapes, like
 the book's engine. Its ``backprop(y, keep_one=False)`` is another engine's backward: a module-level
 function that hands gradients on in a dict and writes ``.grad`` only at the end (``keep_one``
 keeps the last gradient of a variable instead of the sum).
@@ -18,7 +18,7 @@ import numpy as np
 
 def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_seen=False,
                 clear_inputs=False, lists_split=False, clear_early=False,
-                min_generation=False, retain_inverted=False) -> SimpleNamespace:
+                min_generation=False, retain_inverted=False, pop_first=False) -> SimpleNamespace:
     """A fresh engine (new classes each call) with the chosen bugs."""
 
     class Variable:
@@ -45,7 +45,7 @@ def make_engine(*, overwrite=False, in_place=False, first_input_only=False, no_s
 
             add_func(self.creator)
             while funcs:
-                f = funcs.pop()
+                f = funcs.pop(0) if pop_first else funcs.pop()
                 gys = [output.grad for output in f.outputs]
                 if clear_early:  # right, not a bug: the outputs' gradients freed before backward runs
                     for output in f.outputs:
