@@ -369,6 +369,8 @@ class Recorder:
         """Called before ``f.backward(*gys)``; returns a step token, or None when not a new step."""
         if self.step_stack:
             return None
+        if len(grads_in) == 1 and type(grads_in[0]) in (list, tuple):
+            grads_in = grads_in[0]  # backward(gys), the book's step 11 style: one per output
         current = self.current
         if current is None:
             current = self._open_manual_pass(fn)

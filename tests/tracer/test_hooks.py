@@ -616,6 +616,49 @@ def test_an_internal_error_stops_every_nested_trace_for_good(monkeypatch):
     assert all(any("internal error" in w for w in r.warnings) for r in results)
 
 
+def test_gradients_handed_to_backward_in_one_list_are_one_per_output():
+    from tracer.diagnose import diagnose
+
+    class Variable:  # the book's step 11: backward(gys) takes the outputs' gradients in a list
+        def __init__(self, data):
+            self.data, self.grad, self.creator = data, None, None
+
+        def backward(self):
+            self.grad = np.ones_like(self.data)
+            funcs = [self.creator]
+            while funcs:
+                f = funcs.pop()
+                gxs = f.backward([output.grad for output in f.outputs])
+                for output in f.outputs:
+                    output.grad = None  # the seed is gone at the end of the pass
+                for x, gx in zip(f.inputs, gxs):
+                    x.grad = gx if x.grad is None else x.grad + gx
+                    if x.creator is not None:
+                        funcs.append(x.creator)
+
+    class Function:
+        def __call__(self, inputs):
+            outputs = [Variable(np.asarray(y)) for y in self.forward([x.data for x in inputs])]
+            for output in outputs:
+                output.creator = self
+            self.inputs, self.outputs = inputs, outputs
+            return outputs
+
+    class Add(Function):
+        def forward(self, xs):
+            return (xs[0] + xs[1],)
+
+        def backward(self, gys):
+            return gys[0], gys[0]
+
+    with tracer.trace(Function, Variable) as t:
+        x = Variable(np.array(3.0))
+        Add()([x, x])[0].backward()
+    (step,) = t.passes[-1].steps
+    assert [g.shape for g in step.grads_in] == [()] and t.passes[-1].root_grad.shape == ()
+    assert x.grad == 2.0 and diagnose(t) == ()  # the list was taken for a seed of shape (1,)
+
+
 def test_a_function_keeping_arrays_in_inputs_is_recorded_with_the_variables_passed_and_a_warning():
     class Variable:
         def __init__(self, data):
