@@ -655,8 +655,9 @@ def _replaced_finding(trace, pass_record, vid, step, actual, expected):
     call = _call_at(pass_record, step)
     return make_finding(
         "overwritten-gradient",
-        f"the .grad of {var_label(trace, vid)} {where} is not the sum of the gradients it received"
-        + (f" (set by {call_label(trace, call)})" if call is not None else ""),
+        f"the .grad of {var_label(trace, vid)} {where} is {_short_text(actual)}, not the sum of the "
+        f"gradients it received ({_short_text(expected)})"
+        + (f", set by {call_label(trace, call)}" if call is not None else ""),
         pass_id=pass_record.id, call=call, variable=vid, step=step, hint=_HINT_OVERWRITTEN,
         numbers=numbers)
 

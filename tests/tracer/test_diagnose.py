@@ -600,6 +600,8 @@ def test_overwriting_engine_x_plus_x_gives_one():
     over = findings[0]
     assert (over.variable, over.step, over.call) == (1, 1, 1)
     assert over.numbers == {"grad": 1.0, "expected": 2.0}
+    assert over.message == ("the .grad of x (v1) after step 1 is 1, not the sum of the gradients it "
+                            "received (2), set by Add (f1)")  # the numbers were in the JSON only
 
 
 def test_overwriting_engine_on_a_branching_graph_names_the_overwriting_step():
