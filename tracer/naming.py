@@ -115,6 +115,16 @@ def _children(path: str, value) -> list:
         return []
 
 
+def _numpy_goes_first(cls: type) -> bool:
+    """Whether ``ndarray * obj`` runs numpy's operator (element by element) for objects of ``cls``
+    rather than leaving it to ``cls``: no ``__array_ufunc__ = None``, no positive priority."""
+    try:
+        return getattr(cls, "__array_ufunc__", False) is not None and \
+            not getattr(cls, "__array_priority__", 0) > 0
+    except Exception:  # noqa: BLE001 - a priority that is no number: the user's own arrangement
+        return False
+
+
 def object_array_warnings(namespaces, ids: ObjectIds) -> list[str]:
     """Warnings for names bound to numpy arrays of recorded Variables (dtype object) whose class
     does not make numpy step aside: ``np.array([3, 4]) * x`` ran numpy's multiply element by
@@ -127,8 +137,7 @@ def object_array_warnings(namespaces, ids: ObjectIds) -> list[str]:
                 continue
             first = value.flat[0]
             cls = type(first)
-            if ids.get(first) is None or getattr(cls, "__array_ufunc__", False) is None or \
-                    not getattr(cls, "__array_priority__", 0) <= 0:
+            if ids.get(first) is None or not _numpy_goes_first(cls):
                 continue
             names = found.setdefault(cls.__name__, [])
             if name not in names:

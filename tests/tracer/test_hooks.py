@@ -724,6 +724,11 @@ def test_a_numpy_array_of_variables_from_an_operator_is_a_warning_naming_array_p
         x = eng.Variable(np.array([1.0, 2.0]), name="x")
         both = np.array([eng.exp(x), eng.exp(x)], dtype=object)
     assert both.dtype == object and t.warnings == ()
+    eng.Variable.__array_priority__ = "high"  # no number: not ours to judge, and no internal error
+    with tracer.trace(eng.Function, eng.Variable, warn=False) as t:
+        x = eng.Variable(np.array([1.0, 2.0]), name="x")
+        both = np.array([eng.exp(x), eng.exp(x)], dtype=object)
+    assert t.warnings == () and len(t.calls) == 2
 
 
 @pytest.mark.parametrize("lists_split", [False, True])
