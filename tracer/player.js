@@ -192,10 +192,16 @@
   playButton.addEventListener("click", play);
   slider.addEventListener("input", function () { stop(); show(Number(slider.value)); });
   var fitBox = document.getElementById("gt-fit");
+  var fitChosen = false;  // ticked by hand: a new window size no longer changes it
+  function setFit(fit) {
+    fitBox.checked = fit;
+    graph.classList.toggle("fit", fit);
+    root.setAttribute("data-fit", fit ? "1" : "0");
+    if (!fit) { show(current); }  // at its own size: scroll the step into view
+  }
   fitBox.addEventListener("change", function (event) {
-    graph.classList.toggle("fit", event.target.checked);
-    root.setAttribute("data-fit", event.target.checked ? "1" : "0");
-    if (!event.target.checked) { show(current); }
+    fitChosen = true;
+    setFit(event.target.checked);
   });
 
   // Fitting a big graph into the window shrinks its text below reading size: then it is shown
@@ -221,11 +227,14 @@
   });
 
   slider.max = String(count);
-  var fit = readableWhenFit();
-  fitBox.checked = fit;
-  graph.classList.toggle("fit", fit);
-  root.setAttribute("data-fit", fit ? "1" : "0");
+  graph.classList.add("fit");  // until the window is measured: no scrolling to a step yet
   var start = /step=(\d+)/.exec(location.hash || "");
   show(start ? Number(start[1]) : data.start);
+  // measured with the panel filled: in a narrow window it sits below the graph and takes height
+  setFit(readableWhenFit());
+  window.addEventListener("resize", function () {
+    var fit = readableWhenFit();
+    if (!fitChosen && fit !== fitBox.checked) { setFit(fit); }
+  });
   root.setAttribute("data-ready", "1");
 }());
