@@ -60,21 +60,24 @@ def _steps(made: Frames) -> list[dict]:
         outputs = call.outputs if call else ()
         received = [[_name(trace, v, roles, made.runs), format_array(g, precision)]
                     for v, g in zip(outputs, step.grads_in)]
+        error = step.error
+        if record.error is not None and record.error.step == step.index:
+            error = str(record.error)
+        # a gradient the step never returned is not one it returned as None
+        unsent = "nothing: its backward raised" if error else "nothing: its backward returned fewer"
         folded = constant_ids(trace, inputs, record, full=made.theme.colored)  # drawn inside the box
         sent = []
         for position, v in enumerate(inputs):
             if v in folded:
                 continue
-            grad = step.grads_out[position] if position < len(step.grads_out) else None
+            grad = (format_array(step.grads_out[position], precision) if position < len(step.grads_out)
+                    else unsent)
             after = step.accumulated[position] if position < len(step.accumulated) else None
-            sent.append([_name(trace, v, roles, made.runs), format_array(grad, precision),
+            sent.append([_name(trace, v, roles, made.runs), grad,
                          format_array(after, precision) if after is not None else ""])
         findings = [f"{f.severity}: {f.message}" + (f" ({f.hint})" if f.hint else "")
                     for f in trace.findings
                     if f.pass_id in (None, record.id) and (f.step == step.index or f.call == step.call)]
-        error = step.error
-        if record.error is not None and record.error.step == step.index:
-            error = str(record.error)
         runs = made.runs.get(step.call, [])
         again = [f"already ran at step {n}" for n in runs if n < step.index] + \
             [f"ran again at step {n}" for n in runs if n > step.index]

@@ -422,6 +422,39 @@ def test_the_players_panel_says_when_the_calls_a_backward_made_are_not_drawn():
     assert _steps(frames(t, inner="hide"))[0]["builtNote"] == "not drawn: inner calls hidden"
 
 
+def test_the_player_panel_tells_a_gradient_never_returned_from_one_returned_as_none():
+    """A step that raised, or returned fewer gradients than inputs, sent nothing to them: the
+    panel said "None", as if backward had returned None (the steps table says "error: ...")."""
+    class Boom(fullcore.Function):
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            raise ValueError("boom")
+
+    class Half(fullcore.Function):  # forgets the second input's gradient
+        def forward(self, a, b):
+            return a * b
+
+        def backward(self, gy):
+            return gy * self.inputs[1].data
+
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        x, w = fullcore.Variable(np.array(0.5), name="x"), fullcore.Variable(np.array(3.0), name="w")
+        y = Boom()(Half()(x, w))
+        y.name = "y"
+        with pytest.raises(ValueError, match="boom"):
+            y.backward()
+    (failed,) = _steps(frames(t))
+    assert failed["error"] and [grad for _, grad, _ in failed["sent"]] == ["nothing: its backward raised"]
+    with tracer.trace(fullcore.Function, fullcore.Variable) as t:
+        x, w = fullcore.Variable(np.array(0.5), name="x"), fullcore.Variable(np.array(3.0), name="w")
+        Half()(x, w).backward()
+    (half,) = _steps(frames(t))
+    assert [(name, grad) for name, grad, _ in half["sent"]] == [
+        ("x", "3"), ("w", "nothing: its backward returned fewer")]
+
+
 def test_write_frames_removes_the_frames_of_an_earlier_longer_pass(tmp_path):
     """Only the CLI removed them: the API left step-003... of the earlier run beside the new ones."""
     write_frames(generation_trace(), tmp_path)
