@@ -215,8 +215,10 @@
     return scale >= 0.5;
   }
   document.addEventListener("keydown", function (event) {
+    if (event.altKey || event.ctrlKey || event.metaKey) { return; }  // the browser's own (Alt+Left: back)
+    // the slider moves itself with the arrow keys (and says so by its input event)
     if (event.target && event.target.tagName === "INPUT" && event.target.type !== "checkbox" &&
-        event.key !== "Home" && event.key !== "End") { return; }
+        event.key !== "Home" && event.key !== "End" && event.key !== " ") { return; }
     var keys = { ArrowLeft: -1, ArrowUp: -1, PageUp: -1, ArrowRight: 1, ArrowDown: 1, PageDown: 1 };
     if (event.key in keys) { stop(); show(current + keys[event.key]); }
     else if (event.key === "Home") { stop(); show(0); }

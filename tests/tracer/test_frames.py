@@ -211,6 +211,35 @@ def test_a_narrow_window_measures_the_graph_with_the_panel_below_it(tmp_path):
     assert 'data-ready="1"' in dom and 'data-fit="1"' in dom, log[-2000:]  # beside the panel it fits
 
 
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_space_plays_from_the_slider_too_and_browser_shortcuts_are_left_alone(tmp_path):
+    """Space did nothing once the slider had been dragged (it has focus then), and Alt+Left
+    (the browser's Back) stepped back instead."""
+    keys = ('<script>(function () {\n'
+            '  function press(target, key, alt) {\n'
+            '    target.dispatchEvent(new KeyboardEvent("keydown", { key: key, altKey: !!alt, bubbles: true,'
+            ' cancelable: true }));\n'
+            '    document.documentElement.setAttribute("data-after-" + key.replace(" ", "space") +'
+            ' (alt ? "-alt" : ""), document.documentElement.getAttribute("data-step") + " " +'
+            ' document.getElementById("gt-play").textContent);\n'
+            '  }\n'
+            '  var slider = document.getElementById("gt-slider");\n'
+            '  slider.focus();\n'
+            '  press(document.body, "ArrowLeft", true);\n'
+            '  press(document.body, "ArrowLeft");\n'
+            '  press(slider, " ");\n'
+            '}());</script>\n')
+    page = player_html(generation_trace()).replace("</body>", keys + "</body>")
+    path = tmp_path / "p.html"
+    path.write_text(page, encoding="utf-8")
+    dom, log = run_chromium(path.as_uri() + "#step=2", tmp_path)
+    html_tag = re.search(r"<html[^>]*>", dom).group(0)
+    assert 'data-after-arrowleft-alt="2 Play"' in html_tag, log[-2000:]  # left to the browser
+    assert 'data-after-arrowleft="1 Play"' in html_tag  # (the keys do reach the player)
+    assert 'data-after-space="1 Pause"' in html_tag  # playing
+
+
 def test_a_filled_gradient_field_stays_inside_the_rounded_box():
     svg = next(frames(seed_trace()).svgs())
     for vid in grad_texts(svg):
