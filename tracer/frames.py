@@ -78,9 +78,15 @@ class Frames:
         self.options = options
         self.theme = get_theme(options.theme)
         self.pass_record = trace.select_pass(options.which)
-        if self.pass_record is None or not self.pass_record.steps:
+        if self.pass_record is None:
             raise FramesError("no backward step to show: the run made no backward pass "
                               "(call y.backward() in the traced code), or draw a single picture")
+        if not self.pass_record.steps:  # it was called: "made no backward pass" sent readers astray
+            error = self.pass_record.error
+            why = f"it raised {error.type} before its first step" if error is not None else \
+                "its root has no creator"
+            raise FramesError(f"no backward step to show: backward pass {self.pass_record.id} ran none "
+                              f"({why}); draw a single picture")
         self.count = len(self.pass_record.steps)
         # constants are drawn without a gradient field: nothing to change in them
         self._plain = constant_ids(trace, self.pass_record.variables, self.pass_record,

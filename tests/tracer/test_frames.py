@@ -86,6 +86,23 @@ def test_no_backward_pass_has_no_frames():
         frames(seed_trace(), step=2)
 
 
+def test_a_pass_that_ran_no_step_is_named_as_such():
+    """"the run made no backward pass (call y.backward() ...)" when it had called backward()."""
+    with tracer.trace() as t:
+        y = E.square(E.Variable(np.array([1.0, 2.0]), name="x"))
+        with pytest.raises(E.BackwardError):
+            y.backward()  # not a scalar: raises before the first step
+    with pytest.raises(FramesError, match=r"backward pass 1 ran none \(it raised BackwardError before its "
+                                          r"first step\)"):
+        frames(t)
+    with pytest.warns(tracer.TraceWarning), tracer.trace() as t:  # Square: on no pass's graph
+        x = E.Variable(np.array(2.0), name="x")
+        E.square(x)
+        x.backward()
+    with pytest.raises(FramesError, match=r"backward pass 1 ran none \(its root has no creator\)"):
+        frames(t)
+
+
 def test_player_is_self_contained():
     page = player_html(problem_trace(), theme="debug", grad_edges=True, title="<My> lecture")
     assert "<title>&lt;My&gt; lecture</title>" in page
