@@ -382,6 +382,35 @@ def test_a_printed_player_is_the_whole_graph_and_its_panel_on_one_page(tmp_path)
     assert len(pages) == 1  # the title, the graph and the panel were three pages (a scroll box before)
 
 
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_a_printed_tall_graph_keeps_a_step_with_four_inputs_on_its_page(tmp_path):
+    """The graph takes 70% of the page: the panel of a step sending four gradients ran onto a
+    second page, its last block alone there."""
+    class Add4(E.Function):
+        def forward(self, a, b, c, d):
+            return a + b + c + d
+
+        def backward(self, gy):
+            return gy, gy, gy, gy
+
+    with tracer.trace() as t:
+        ends = []
+        for k, name in enumerate("abcd", 1):
+            v = E.Variable(np.array(0.1 * k), name=name)
+            for _ in range(4):
+                v = E.sin(v)
+            ends.append(v)
+        Add4()(*ends).backward()
+    path = write_player(t, tmp_path / "p.html")
+    pdf = tmp_path / "p.pdf"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             f"--user-data-dir={tmp_path / 'profile'}", "--no-pdf-header-footer", "--virtual-time-budget=3000",
+             f"--print-to-pdf={pdf}", path.as_uri() + "#step=1"]
+    subprocess.run([CHROMIUM, *flags], capture_output=True, timeout=90, check=False)
+    assert len(re.findall(rb"/Type\s*/Page[^s]", pdf.read_bytes())) == 1
+
+
 def test_the_player_scrolls_the_current_step_to_the_middle_of_a_tall_graph():
     script = (Path(tracer.__file__).parent / "player.js").read_text(encoding="utf-8")
     # "nearest" left the current box at the top edge, the node feeding it out of view
