@@ -478,6 +478,15 @@ def test_steps_leaves_constants_out_of_leaf_gradients_and_writes_shapes_as_pytho
     assert "leaf gradients after the pass: x: [3, 3, 3, ...] shape (10,)" in lines  # no "v3: 3", no "(10)"
 
 
+def test_steps_of_a_pass_that_raised_before_its_first_step(tmp_path):
+    script = tmp_path / "nonscalar.py"
+    script.write_text("import numpy as np\nimport engine as E\nx = E.Variable(np.array([1.0, 2.0]), name='x')\n"
+                      "y = E.square(x)\ny.backward()\n")
+    out = run("steps", script).stdout
+    # y came from Square: "the root has no creator" sent the reader looking for a detached y
+    assert "(no steps: backward raised before its first step)" in out and "no creator" not in out, out
+
+
 def test_steps_tells_apart_variables_that_share_a_name(tmp_path):
     script = tmp_path / "rebound.py"
     script.write_text("import numpy as np\nimport engine as E\nx = E.Variable(np.array(0.5), name='x')\n"

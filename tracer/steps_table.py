@@ -143,8 +143,9 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
         height = max(len(cell) for cell in row)
         for k in range(height):
             out.append(line([cell[k] if k < len(cell) else "" for cell in row]))
-    if not rows:
-        out.append("(no steps: the root has no creator)")
+    if not rows:  # a pass that raised at once (a non-scalar root) had a creator all the same
+        out.append("(no steps: backward raised before its first step)" if pass_record.error is not None
+                   else "(no steps: the root has no creator)")
     elif grads_written_after_steps(trace, pass_record):
         out.append("no .grad changed between the steps: the engine hands gradients on another way and "
                    "writes .grad after its last step (the last column shows .grad as the next step found it)")
