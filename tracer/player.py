@@ -44,6 +44,15 @@ def _name(trace, var_id: int, roles: dict[int, str], runs: dict[int, list[int]])
     return f"{which} of {creator.op}"
 
 
+def _value(snapshot, precision: int) -> str:
+    """A gradient as the panel shows it: as ``gradtrace steps`` does, with the shape of an array
+    shown only in part (the shape of W's gradient is the lesson of an MLP step)."""
+    text = format_array(snapshot, precision)
+    if snapshot is not None and snapshot.size > 4:  # format_array's max_items: elided with "..."
+        text += f" shape {tuple(snapshot.shape)}"
+    return text
+
+
 def _steps(made: Frames) -> list[dict]:
     trace, record = made.trace, made.pass_record
     precision = made.options.precision
@@ -58,7 +67,7 @@ def _steps(made: Frames) -> list[dict]:
         call = trace.calls.get(step.call)
         inputs = call.inputs if call else ()
         outputs = call.outputs if call else ()
-        received = [[_name(trace, v, roles, made.runs), format_array(g, precision)]
+        received = [[_name(trace, v, roles, made.runs), _value(g, precision)]
                     for v, g in zip(outputs, step.grads_in)]
         error = step.error
         if record.error is not None and record.error.step == step.index:
@@ -70,11 +79,11 @@ def _steps(made: Frames) -> list[dict]:
         for position, v in enumerate(inputs):
             if v in folded:
                 continue
-            grad = (format_array(step.grads_out[position], precision) if position < len(step.grads_out)
+            grad = (_value(step.grads_out[position], precision) if position < len(step.grads_out)
                     else unsent)
             after = step.accumulated[position] if position < len(step.accumulated) else None
             sent.append([_name(trace, v, roles, made.runs), grad,
-                         format_array(after, precision) if after is not None else ""])
+                         _value(after, precision) if after is not None else ""])
         findings = [f"{f.severity}: {f.message}" + (f" ({f.hint})" if f.hint else "")
                     for f in trace.findings
                     if f.pass_id in (None, record.id) and (f.step == step.index or f.call == step.call)]

@@ -530,6 +530,18 @@ def test_the_player_panel_tells_a_gradient_never_returned_from_one_returned_as_n
         ("x", "3"), ("w", "nothing: its backward returned fewer")]
 
 
+def test_the_player_panel_gives_the_shape_of_an_array_it_shows_in_part():
+    """"[3, 3, 3, ...]" alone hid whether the gradient was (10,) or (2, 5), as `steps` tells."""
+    with tracer.trace() as t:
+        x = E.Variable(np.arange(10.0).reshape(2, 5), name="x")
+        E.sum(x * 3.0).backward()
+    mul = next(s for s in _steps(frames(t)) if s["op"] == "Mul")
+    assert mul["sent"] == [["x", "[3, 3, 3, ...] shape (2, 5)", "[3, 3, 3, ...] shape (2, 5)"]]
+    with tracer.trace() as t:
+        E.sum(E.Variable(np.array([1.0, 2.0]), name="x") * 3.0).backward()
+    assert next(s for s in _steps(frames(t)) if s["op"] == "Mul")["sent"] == [["x", "[3, 3]", "[3, 3]"]]
+
+
 def test_write_frames_removes_the_frames_of_an_earlier_longer_pass(tmp_path):
     """Only the CLI removed them: the API left step-003... of the earlier run beside the new ones."""
     write_frames(generation_trace(), tmp_path)
