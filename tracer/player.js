@@ -124,6 +124,9 @@
     panel.appendChild(element("h2", "", "Before backward"));
     panel.appendChild(element("div", "hint", "The forward values and the seed; no backward step has run yet. " + count +
                               " backward step" + (count === 1 ? "" : "s") + " to come: press Next (or \u2192)."));
+    // the keys are otherwise only in the buttons' tooltips, which a projected lecture never shows
+    panel.appendChild(element("div", "hint keys", "Keys: \u2192 / \u2190 (or Page Down / Up) step, " +
+                              "Home / End first / last, space plays and pauses."));
   }
 
   function show(k) {

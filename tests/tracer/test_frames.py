@@ -338,6 +338,7 @@ def test_the_player_opens_before_the_first_step(tmp_path):
     made = frames(generation_trace())
     dom, log = run_chromium(write_player(made, tmp_path / "p.html").as_uri(), tmp_path)
     assert 'data-step="0"' in dom and "Before backward" in dom, log[-2000:]
+    assert "Home / End first / last, space plays and pauses" in dom  # not only in tooltips
     assert badge_looks(dom) == badge_looks(made.svg(0)) and heavy_boxes(dom) == []
 
 
