@@ -50,7 +50,8 @@ _RECORDING_AND_DATA = ("_version", "errors", "snapshot", "records", "raw", "iden
 _PICTURES_DIAGNOSIS_REPORTS = ("dot", "dotlabels", "dotnodes", "compact", "gradview", "layout", "themes",
                                "render", "frames", "player", "export", "gallery", "inline", "steps_table",
                                "diagnose", "diagnose_common", "diagnose_grad", "diagnose_inplace",
-                               "diagnose_nan", "diagnose_order", "diagnose_replay", "diagnose_report",
+                               "diagnose_nan", "diagnose_order", "diagnose_accumulate", "diagnose_shapes",
+                               "diagnose_replay", "diagnose_report",
                                "diagnose_stale")
 
 

@@ -12,7 +12,9 @@ from .diagnose_common import KINDS, Settings
 from .diagnose_inplace import check_changed_input, in_place_changes
 from .diagnose_grad import check_detached, check_leaf_gradient, check_wrong_backward
 from .diagnose_nan import check_nan_backward, check_nan_forward
-from .diagnose_order import check_order, check_overwritten, check_shapes
+from .diagnose_accumulate import check_overwritten
+from .diagnose_order import check_order
+from .diagnose_shapes import check_shapes
 from .diagnose_replay import ReplayCache
 from .diagnose_stale import check_stale_gradient, forward_inputs
 from .diagnose_report import findings_from_json, findings_to_json, format_report

@@ -679,7 +679,7 @@ def test_a_transposed_gradient_is_an_error_that_says_transpose():
 
 def test_a_same_size_gradient_is_a_warning_only_when_it_broadcasts_to_the_data():
     from tests.tracer.builders import seed_trace
-    from tracer.diagnose_order import _shape_finding
+    from tracer.diagnose_shapes import _shape_finding
     t = seed_trace()
     cases = [((), (1,)), ((6,), (2, 3)), ((1, 3), (3,))]  # x.data -= lr * grad keeps (1,) only
     found = [_shape_finding(t, t.passes[-1], 1, grad, shape, "m", None, None) for grad, shape in cases]
