@@ -45,7 +45,7 @@ def test_every_module_has_a_docstring():
 # Recording and the trace's data (records, JSON) come first; pictures, diagnosis and reports are
 # built on them. labels (numbers and arrays as short text) is shared by all of them.
 _RECORDING_AND_DATA = ("_version", "errors", "snapshot", "records", "raw", "identity", "naming", "hooks",
-                       "discovery", "fanout", "fnstate", "params", "numlists", "recorder", "building",
+                       "discovery", "fanout", "fnstate", "params", "numlists", "recorder", "building", "jsoncheck",
                        "trace", "jsonio", "redefined", "api")
 _PICTURES_DIAGNOSIS_REPORTS = ("dot", "dotlabels", "dotnodes", "compact", "gradview", "layout", "themes",
                                "render", "frames", "player", "export", "gallery", "inline", "steps_table",
