@@ -748,8 +748,10 @@ def render(script, args, keep, max_elements, function_class, variable_class, all
                                f"or directory")
     fmt = _prepare_output(out, fmt, renderer, script=script)
     if fmt == "html" and step is not None:
-        raise click.BadParameter("the HTML player shows every step: leave out --step, or draw one "
-                                 "picture (e.g. -o graph.svg --step K)", param_hint="'--step'")
+        page = f"{out}#step={step}" if out not in (None, "-") else f"the page with #step={step} after its address"
+        raise click.BadParameter(f"the HTML player shows every step: leave out --step and open {page} "
+                                 f"to start at step {step}, or draw that step alone (e.g. -o graph.svg "
+                                 f"--step {step})", param_hint="'--step'")
     if (fmt == "html" or frames_dir is not None) and not picture["grads"]:
         raise click.BadParameter("frames and the HTML player step through the gradients: leave out "
                                  "--no-grads", param_hint="'--no-grads'")

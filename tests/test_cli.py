@@ -799,6 +799,8 @@ def test_html_with_step_is_a_usage_error_before_the_script_runs(scripts):
     result = run("render", scripts / "seed.py", "-o", scripts / "p.html", "--step", "1")
     assert result.exit_code == 2
     assert "leave out --step" in error_line(result)
+    # the player opens at a step from its URL's fragment: the message says how
+    assert f"open {scripts / 'p.html'}#step=1 to start at step 1" in error_line(result)
     assert not (scripts / "ran.txt").exists() and not (scripts / "p.html").exists()
 
 
