@@ -787,9 +787,15 @@ def render(script, args, keep, max_elements, function_class, variable_class, all
     if frames_dir is not None:  # first: frames that cannot be written leave OUT as it was
         _write_frames(trace, frames_dir, created_frames_dir, renderer=renderer, **options)
     if out is not None:
-        _deliver(trace, out, fmt, renderer=renderer, dpi=dpi, step=step, **options)
+        _deliver(trace, out, fmt, renderer=renderer, dpi=dpi, step=step, source=_source_name(script), **options)
     if trace.error is not None:
         raise click.exceptions.Exit(_failure_status(trace))
+
+
+def _source_name(script) -> str:
+    """What a page is titled after: the script's (or saved trace's) file name, without its
+    folder, so that the same run gives the same bytes wherever it is drawn."""
+    return os.path.basename(os.path.normpath(str(script)))
 
 
 def _partial_note(trace, what: str = "script") -> str:
@@ -1043,7 +1049,8 @@ def _check(script, args, keep, max_elements, function_class, variable_class, all
             _warn(f"{script} was interrupted (Ctrl-C), so {out} was left as it was; to see the partial "
                   f"graph, write to a new file")
         else:
-            _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug")
+            _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug",
+                     source=_source_name(script))
     if findings or trace.error is not None:
         raise click.exceptions.Exit(_failure_status(trace))
 
@@ -1151,7 +1158,8 @@ def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, rende
         from tracer import steps_table
         _echo(steps_table.format_steps(trace, "last", picture["precision"]), err=_is_stdout(out))
     if out is not None and trace.calls:  # nothing recorded: keep whatever OUT holds
-        _deliver(trace, out, fmt, what="expression", renderer=renderer, dpi=dpi, **_picture(trace, **picture))
+        _deliver(trace, out, fmt, what="expression", renderer=renderer, dpi=dpi, source=expression,
+                 **_picture(trace, **picture))
     if trace.error is not None:
         raised = f"{trace.error.type}: {trace.error.message}"
         hint = (" (check the shapes of the --let values and the arguments of the functions)"

@@ -804,6 +804,32 @@ def test_html_with_step_is_a_usage_error_before_the_script_runs(scripts):
     assert not (scripts / "ran.txt").exists() and not (scripts / "p.html").exists()
 
 
+def test_the_player_is_titled_by_the_script_its_root_and_where_it_failed(scripts, tmp_path):
+    """Every page was titled "gradtrace: backward pass 1, 4 steps": several open tabs read alike."""
+    def title(path):
+        return re.search(r"<title>(.*?)</title>", path.read_text(encoding="utf-8")).group(1)
+
+    assert run("render", scripts / "seed.py", "-o", scripts / "p.html").exit_code == 0
+    assert title(scripts / "p.html") == "seed.py: backward pass 1 from y, 3 steps \u2014 gradtrace"
+    assert "<h1>seed.py: backward pass 1 from y" in (scripts / "p.html").read_text(encoding="utf-8")
+    result = run("render", scripts / "fails.py", "-o", scripts / "f.html")
+    assert result.exit_code != 0 and "wrote" in result.stderr
+    assert title(scripts / "f.html") == ("fails.py: backward pass 1 from y, 2 steps, failed at step 2 "
+                                         "(FloatingPointError) \u2014 gradtrace")
+    # the file name only: the same run drawn from another folder gives the same bytes
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "seed.py").write_text(SEED)
+    assert run("render", elsewhere / "seed.py", "-o", elsewhere / "p.html").exit_code == 0
+    assert (elsewhere / "p.html").read_bytes() == (scripts / "p.html").read_bytes()
+    # a saved trace drawn again is titled by the file it was read from
+    assert run("render", scripts / "seed.py", "-o", scripts / "seed-run.json").exit_code == 0
+    assert run("render", scripts / "seed-run.json", "-o", scripts / "again.html").exit_code == 0
+    assert title(scripts / "again.html").startswith("seed-run.json: backward pass 1 from y, 3 steps")
+    assert run("render", scripts / "forward_only.py", "-o", scripts / "still.html").exit_code == 0
+    assert title(scripts / "still.html") == "forward_only.py: no backward steps \u2014 gradtrace"
+
+
 def test_html_of_a_run_without_backward_steps_is_still_written(scripts):
     out = scripts / "p.html"
     result = run("render", scripts / "forward_only.py", "-o", out)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import os
 import warnings
 from pathlib import Path
 
 from .errors import TraceError
+from .labels import _visible
 from .trace import Trace
 
 __all__ = ["FORMATS", "TEXT_FORMATS", "SUFFIXES", "FormatError", "format_for_path",
@@ -48,13 +50,14 @@ def check_ready(fmt: str, renderer: str | None = None) -> None:
 
 
 def export(trace: Trace, fmt: str, *, renderer: str | None = None, dpi: int | None = None,
-           timeout: float | None = None, **dot_options) -> bytes:
+           timeout: float | None = None, source: str | None = None, **dot_options) -> bytes:
     """``trace`` as bytes in ``fmt``: DOT text, a rendered picture, the trace JSON or the player.
 
     ``dot_options`` are those of ``tracer.dot.to_dot`` (which, values, grads, shapes, precision,
     rankdir, inner, grad_edges, theme, legend, step). JSON is the whole trace (schema
     ``gradtrace.trace/1``) and ignores them. Warnings (slow layout, missing glyphs) are issued
     as ``RenderWarning``. ``timeout`` (seconds) stops a layout that takes longer (RenderError).
+    ``source`` (the traced script's file name) titles the HTML page.
     """
     if fmt == "json":
         trace.select_pass(dot_options.get("which", "last"))  # same pass errors as the pictures
@@ -65,8 +68,8 @@ def export(trace: Trace, fmt: str, *, renderer: str | None = None, dpi: int | No
             raise FormatError("the HTML player shows every step: leave out --step")
         record = trace.select_pass(dot_options.get("which", "last"))
         if record is None or not record.steps:
-            return _still_page(trace, renderer, timeout, dot_options)
-        return _encoded(player_html(trace, renderer=renderer, timeout=timeout, **dot_options))
+            return _still_page(trace, renderer, timeout, dot_options, source)
+        return _encoded(player_html(trace, renderer=renderer, timeout=timeout, source=source, **dot_options))
     if fmt == "dot":
         from .dot import to_dot
         return to_dot(trace, **dot_options).source.encode("utf-8")
@@ -76,7 +79,8 @@ def export(trace: Trace, fmt: str, *, renderer: str | None = None, dpi: int | No
     raise FormatError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
 
 
-def _still_page(trace: Trace, renderer: str | None, timeout: float | None, dot_options: dict) -> bytes:
+def _still_page(trace: Trace, renderer: str | None, timeout: float | None, dot_options: dict,
+                source: str | None = None) -> bytes:
     """A pass without backward steps (the script never called backward(), or raised before
     its first step): an HTML page with the one picture there is, and a warning, not an error,
     so that the partial picture of a failed run is still written."""
@@ -85,8 +89,10 @@ def _still_page(trace: Trace, renderer: str | None, timeout: float | None, dot_o
                                 "as it is (call backward() in the script to step through it)"))
     svg = render(trace, "svg", renderer=renderer, timeout=timeout, **dot_options).decode("utf-8")
     svg = svg[svg.find("<svg"):] if "<svg" in svg else svg  # no XML prolog inside HTML
+    title = html.escape(" ".join(((f"{_visible(source)}: " if source else "") +
+                                  "no backward steps \u2014 gradtrace").split()))
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            "<title>gradtrace: no backward steps</title>\n</head>\n<body>\n"
+            f"<title>{title}</title>\n</head>\n<body>\n"
             "<p>No backward step to play: the graph as it was when the run ended.</p>\n"
             f"{svg}\n</body>\n</html>\n").encode("utf-8")
 

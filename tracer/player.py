@@ -12,7 +12,7 @@ from .dot import shows_inner_calls
 from .dotnodes import constant_ids, role_names
 from .frames import BUILT_OPACITY, Frames, frames
 from .jsonio import escape_surrogates
-from .labels import badge_text, format_array
+from .labels import _visible, badge_text, format_array, short_name
 from .output import write_atomic
 from .trace import require_trace
 
@@ -114,15 +114,30 @@ def _data(made: Frames, interval_ms: int) -> str:
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
-def player_html(trace, *, title: str | None = None, interval_ms: int = 1200, **options) -> str:
+def _heading(made: Frames, source: str | None) -> str:
+    """The page's title: what was traced, the pass and its root, and whether it failed, so that
+    several open players can be told apart (the name first: a tab shows only the start)."""
+    record = made.pass_record
+    root = made.trace.name_of(record.root)
+    text = f"backward pass {record.id}" + (f" from {short_name(_visible(root))}" if root else "")
+    text += f", {made.count} step{'s' if made.count != 1 else ''}"
+    if record.error is not None:
+        where = f" at step {record.error.step}" if record.error.step else ""
+        text += f", failed{where} ({record.error.type})"
+    return (f"{_visible(source)}: " if source else "") + text + " — gradtrace"
+
+
+def player_html(trace, *, title: str | None = None, source: str | None = None, interval_ms: int = 1200,
+                **options) -> str:
     """The HTML player as one string: the graph, prev / next / slider / keys / play, step details.
 
     ``trace`` is a Trace (options as ``frames``: which, theme, grad_edges, ...) or a Frames.
+    ``source`` names what was traced (the script's file name) in the default ``title``.
     """
     made = trace if isinstance(trace, Frames) else frames(require_trace(trace, "the player"), **options)
     svg = made.svg(0)
     svg = svg[svg.index("<svg"):]
-    heading = title or f"gradtrace: backward pass {made.pass_record.id}, {made.count} steps"
+    heading = title or _heading(made, source)
     values = {"CSS": _template("player.css"), "JS": _template("player.js"),
               "TITLE": html.escape(" ".join(heading.split())), "DATA": _data(made, interval_ms),
               "SVG": svg}

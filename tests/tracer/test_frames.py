@@ -112,6 +112,22 @@ def test_player_is_self_contained():
     assert "{{" not in page
 
 
+def test_the_player_title_names_the_source_the_root_and_the_failing_step():
+    """"gradtrace: backward pass 1, 4 steps" told neither the script, nor the root, nor that
+    the pass raised."""
+    def title(page):
+        return re.search(r"<title>(.*?)</title>", page).group(1)
+
+    page = player_html(seed_trace(), source="seed_example.py")
+    assert title(page) == "seed_example.py: backward pass 1 from y, 3 steps \u2014 gradtrace"
+    assert f"<h1>{title(page)}</h1>" in page
+    assert title(player_html(seed_trace())) == "backward pass 1 from y, 3 steps \u2014 gradtrace"
+    assert title(player_html(problem_trace(), source="a<b>.py")) == \
+        "a&lt;b&gt;.py: backward pass 1 from y, 4 steps, failed at step 2 (ValueError) \u2014 gradtrace"
+    assert "\\ud800" in title(player_html(seed_trace(), source="odd\ud800.py"))  # no UTF-8 for it
+    player_html(seed_trace(), source="odd\ud800.py").encode("utf-8")
+
+
 def run_chromium(url: str, tmp_path, *extra: str) -> tuple[str, str]:
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
