@@ -200,22 +200,40 @@
     fitBox.checked = fit;
     graph.classList.toggle("fit", fit);
     root.setAttribute("data-fit", fit ? "1" : "0");
-    if (!fit) { show(current); }  // at its own size: scroll the step into view
+    var svg = graph.querySelector("svg"), box = viewBox(), scale = fitScale();
+    if (svg && box) {
+      // not fitted: a graph too big to fit readably at the smallest readable size (as much of it
+      // in view as can be read), else at its own size
+      scale = scale !== null && scale < readableScale() ? readableScale() : 1;
+      svg.style.width = fit ? "" : (box.width * PT_PX * scale).toFixed(1) + "px";
+      svg.style.height = fit ? "" : (box.height * PT_PX * scale).toFixed(1) + "px";
+    }
+    if (!fit) { show(current); }  // scroll the step into view
   }
   fitBox.addEventListener("change", function (event) {
     fitChosen = true;
     setFit(event.target.checked);
   });
 
-  // Fitting a big graph into the window shrinks its text below reading size: then it is shown
-  // at its own size instead, and stepping scrolls the current function into view.
-  function readableWhenFit() {
+  // Fitting a big graph into the window shrinks its text below reading size (projected, ~6 px
+  // at half size): then it is shown at a readable size instead, and stepping scrolls the
+  // current function into view.
+  var PT_PX = 4 / 3;  // the SVG's points in CSS pixels
+  var MIN_TEXT_PX = 11;  // the graph's values no smaller than this when fitted
+  function viewBox() {
     var svg = graph.querySelector("svg");
     var box = svg && svg.viewBox && svg.viewBox.baseVal;
-    if (!box || !box.width || !box.height || !graph.clientWidth || !graph.clientHeight) { return true; }
-    var natural = 4 / 3;  // the SVG's points in CSS pixels
-    var scale = Math.min(graph.clientWidth / (box.width * natural), graph.clientHeight / (box.height * natural));
-    return scale >= 0.5;
+    return box && box.width && box.height ? box : null;
+  }
+  function fitScale() {  // null: not measurable (no layout yet)
+    var box = viewBox();
+    if (!box || !graph.clientWidth || !graph.clientHeight) { return null; }
+    return Math.min(graph.clientWidth / (box.width * PT_PX), graph.clientHeight / (box.height * PT_PX));
+  }
+  function readableScale() { return MIN_TEXT_PX / (data.fontPt * PT_PX); }
+  function readableWhenFit() {
+    var scale = fitScale();
+    return scale === null || scale >= readableScale();
   }
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey) { return; }  // the browser's own (Alt+Left: back)

@@ -1,6 +1,7 @@
 """tracer.frames / tracer.player: one frame per step on a frozen layout, the HTML player."""
 
 import html
+import json
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ from tests.tracer.builders import generation_trace, hostile_trace, problem_trace
 from tests.tracer.engines import fullcore
 from tracer.frames import FramesError, frames, write_frames
 from tracer.player import _steps, player_html, write_player
+from tracer.themes import get_theme
 
 SVG = "{http://www.w3.org/2000/svg}"
 pytestmark = [pytest.mark.renderer,
@@ -585,3 +587,60 @@ def test_a_ctrl_c_while_frames_are_moved_in_waits_until_all_are(tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         write_frames(seed_trace(), tmp_path)
     assert len(moved) == 4 and len(list(tmp_path.glob("step-*.svg"))) == 4
+
+
+PROBE = """<script>(function () {
+  // after the player's script: what a lecture hall sees, written on <html> for --dump-dom
+  var root = document.documentElement, graph = document.getElementById("gt-graph");
+  var data = %s;  // the theme's font size, the root's id, each step's call
+  var svg = graph.querySelector("svg"), view = svg.viewBox.baseVal, box = svg.getBoundingClientRect();
+  // px per point of the drawing (the fitted SVG keeps its aspect: the smaller ratio)
+  var scale = Math.min(box.width / view.width, box.height / view.height);
+  root.setAttribute("data-text-px", (data.fontPt * scale).toFixed(1));
+  function inView(node) {
+    var r = node.getBoundingClientRect(), g = graph.getBoundingClientRect();
+    return r.top >= g.top && r.left >= g.left && r.bottom <= g.top + graph.clientHeight &&
+      r.right <= g.left + graph.clientWidth ? 1 : 0;
+  }
+  var seen = [];
+  function look(node) { seen.push(inView(node) + "@" + graph.scrollLeft + "," + graph.scrollTop); }
+  look(document.getElementById("v" + data.root));
+  [1, 2, 3, 30].filter(function (k) { return k <= data.count; }).forEach(function (k) {
+    while (Number(root.getAttribute("data-step")) < k) {
+      document.body.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowRight", bubbles: true }));
+    }
+    look(document.getElementById("f" + data.steps[k - 1].call));
+  });
+  root.setAttribute("data-seen", seen.join(" "));
+}());</script>
+"""
+
+
+def _probed(tmp_path, name: str, trace, size: str) -> dict[str, str]:
+    record = trace.select_pass()
+    facts = {"fontPt": get_theme("lecture").font_size, "root": record.root, "count": len(record.steps),
+             "steps": [{"call": s.call} for s in record.steps]}
+    path = tmp_path / f"{name}.html"
+    path.write_text(player_html(trace).replace("</body>", PROBE % json.dumps(facts) + "</body>"),
+                    encoding="utf-8")
+    dom, log = run_chromium(path.as_uri(), tmp_path, f"--window-size={size}")
+    tag = re.search(r"<html[^>]*>", dom).group(0)
+    assert 'data-ready="1"' in tag and "data-errors" not in tag and "Uncaught" not in log, log[-2000:]
+    return dict(re.findall(r'data-([\w-]+)="([^"]*)"', tag))
+
+
+@pytest.fixture(scope="module")
+def goldstein():
+    """The sample a lecture projected: 38 steps, 1208 x 1395 pt, the root at the bottom."""
+    return tracer.run_script(Path(__file__).resolve().parents[2] / "samples" / "goldstein_price.py")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_a_big_graph_opens_at_a_readable_size_not_fitted_to_six_pixel_text(tmp_path, goldstein):
+    """Fitted while the scale was >= 0.5: at 1920 x 1080 Goldstein-Price's values were ~6 px,
+    unreadable projected. Fitted only while they stay >= 11 px, else shown at that size."""
+    seen = _probed(tmp_path, "big", goldstein, "1920,1080")
+    assert seen["fit"] == "0" and 11 <= float(seen["text-px"]) < 12, seen  # as much in view as is readable
+    small = _probed(tmp_path, "small", seed_trace(), "1920,1080")
+    assert small["fit"] == "1" and float(small["text-px"]) >= 11, small  # a small graph still fits
