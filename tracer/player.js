@@ -129,6 +129,12 @@
                               "Home / End first / last, space plays and pauses."));
   }
 
+  function inView(node) {
+    var box = node.getBoundingClientRect(), frame = graph.getBoundingClientRect();
+    return box.top >= frame.top && box.left >= frame.left &&
+      box.bottom <= frame.top + graph.clientHeight && box.right <= frame.left + graph.clientWidth;
+  }
+
   function show(k) {
     k = Math.max(0, Math.min(count, k | 0));  // 0: before the first step
     var merged = {};
@@ -164,8 +170,11 @@
       if (k) { g.removeAttribute("visibility"); } else { g.setAttribute("visibility", "hidden"); }
     });
     if (caption) { caption.textContent = step.caption; }
-    if (!graph.classList.contains("fit") && fnBoxes[step.call] && fnBoxes[step.call].scrollIntoView) {
-      fnBoxes[step.call].scrollIntoView({ block: "center", inline: "nearest" });  // the step, and what feeds it
+    // before step 1 the root (its seed), then the step's function; only when out of view, so
+    // that stepping through a part already on screen does not shake the graph
+    var target = k ? fnBoxes[step.call] : document.getElementById("v" + data.root);
+    if (!graph.classList.contains("fit") && target && target.scrollIntoView && !inView(target)) {
+      target.scrollIntoView({ block: "center", inline: "nearest" });  // the step, and what feeds it
     }
     current = k;
     slider.value = String(k);

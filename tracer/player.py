@@ -109,7 +109,7 @@ def _data(made: Frames, interval_ms: int) -> str:
                        for step, (_, fill, number) in sorted(made._badges.items())},
             "cells": cells, "steps": _steps(made),
             "made": {str(step): ids for step, ids in sorted(made.built_by_step().items())},
-            "builtOpacity": BUILT_OPACITY, "fontPt": made.theme.font_size}
+            "builtOpacity": BUILT_OPACITY, "fontPt": made.theme.font_size, "root": made.pass_record.root}
     text = escape_surrogates(json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True))
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 

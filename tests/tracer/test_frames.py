@@ -605,7 +605,7 @@ PROBE = """<script>(function () {
   var seen = [];
   function look(node) { seen.push(inView(node) + "@" + graph.scrollLeft + "," + graph.scrollTop); }
   look(document.getElementById("v" + data.root));
-  [1, 2, 3, 30].filter(function (k) { return k <= data.count; }).forEach(function (k) {
+  [1, 2, 3, 4, 5, 6, 7, 30].filter(function (k) { return k <= data.count; }).forEach(function (k) {
     while (Number(root.getAttribute("data-step")) < k) {
       document.body.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowRight", bubbles: true }));
     }
@@ -644,3 +644,17 @@ def test_a_big_graph_opens_at_a_readable_size_not_fitted_to_six_pixel_text(tmp_p
     assert seen["fit"] == "0" and 11 <= float(seen["text-px"]) < 12, seen  # as much in view as is readable
     small = _probed(tmp_path, "small", seed_trace(), "1920,1080")
     assert small["fit"] == "1" and float(small["text-px"]) >= 11, small  # a small graph still fits
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_stepping_a_scrolled_graph_shows_the_root_then_each_step_without_jumping(tmp_path, goldstein):
+    """Step 0 opened scrolled to the top left, the root (at the bottom) out of view; then every
+    step re-centred its function, the graph moving under the audience's eyes."""
+    seen = _probed(tmp_path, "big", goldstein, "1280,720")
+    assert seen["fit"] == "0", seen
+    root, *steps = seen["seen"].split()
+    assert root.startswith("1@") and root != "1@0,0", seen  # scrolled to the root, which is in view
+    assert all(s.startswith("1@") for s in steps), seen  # each step's function in view
+    assert steps[:7] == [root] * 7, seen  # steps 1-7 are near it, in view: not scrolled
+    assert steps[7] != root, seen  # step 30, far up: scrolled to
