@@ -48,6 +48,45 @@ y = square(Boom()(square(x)))
 y.backward()
 """
 
+STUDENT_ENGINE = """\
+import numpy as np
+
+class Variable:
+    def __init__(self, data):
+        self.data, self.grad, self.creator = data, None, None
+
+    def backward(self):
+        if self.grad is None:
+            self.grad = np.ones_like(self.data)
+        funcs = [self.creator]
+        while funcs:
+            f = funcs.pop()
+            gx = f.backward(f.output.grad)
+            for x in f.inputs:
+                x.grad = gx if x.grad is None else x.grad + gx  # x is an array: AttributeError
+                if x.creator is not None:
+                    funcs.append(x.creator)
+
+class Function:
+    def __call__(self, x):
+        self.inputs = [x.data]  # the bug: arrays, not Variables
+        self.output = Variable(np.asarray(self.forward(x.data)))
+        self.output.creator = self
+        return self.output
+
+class Square(Function):
+    def forward(self, x):
+        return x ** 2
+
+    def backward(self, gy):
+        return 2 * self.inputs[0] * gy
+
+x = Variable(np.array(0.5))
+b = Square()(x)
+y = Square()(b)
+y.backward()
+"""
+
 ARGS = """\
 import json, sys
 import numpy as np
@@ -485,6 +524,17 @@ def test_steps_of_a_pass_that_raised_before_its_first_step(tmp_path):
     out = run("steps", script).stdout
     # y came from Square: "the root has no creator" sent the reader looking for a detached y
     assert "(no steps: backward raised before its first step)" in out and "no creator" not in out, out
+    assert "cleared" not in out, out  # y never had a gradient: backward raised before the seed
+
+
+def test_steps_of_a_pass_that_raised_right_after_a_step_lists_nothing_as_cleared(tmp_path):
+    script = tmp_path / "student.py"
+    script.write_text(STUDENT_ENGINE)
+    out = run("steps", script).stdout
+    assert "   1  Square#2" in out, out
+    assert "cleared" not in out, out  # b's gradient was never stored: the engine raised first
+    assert ("never stored (a step returned a gradient, but backward raised before .grad held it): b"
+            in out.splitlines()), out
 
 
 def test_steps_tells_apart_variables_that_share_a_name(tmp_path):

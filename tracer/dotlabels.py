@@ -295,7 +295,7 @@ def legend_label(theme: Theme, *, grads: bool, grad_edges: bool, states: tuple[s
             meaning = {"value": "gradient", "zero": "gradient is zero",
                        "cleared": ".grad cleared after use (retain_grad=False)",
                        "not-computed": "on the graph, no gradient arrived",
-                       "not-stored": "a gradient arrived; the engine stores none (constant)",
+                       "not-stored": "a step sent a gradient, .grad kept none (constant, or backward raised)",
                        "not-reached": "not on this backward pass",
                        "pending": "not computed yet at this step",
                        "leftover": "left from before this pass (no cleargrad)"}.get(state, state)

@@ -20,10 +20,12 @@ __all__ = [
 GRAD_STATES = (
     "value",         # .grad holds a non-zero gradient
     "zero",          # .grad holds all zeros
-    "cleared",       # a gradient reached it during the pass but .grad was None afterwards
+    "cleared",       # its .grad held a gradient during the pass but was None afterwards
     "not-computed",  # on the pass's graph, but no backward step returned a gradient for it
-    "not-stored",    # a constant (data an op wrapped) a backward step returned a gradient
-                     # for, whose .grad stayed None: the engine keeps none for it
+                     # (or a root whose backward raised before it had one)
+    "not-stored",    # a backward step returned a gradient for it, whose .grad stayed None: a
+                     # constant (data an op wrapped) the engine keeps none for, or a pass
+                     # that raised before the engine stored it
     "not-reached",   # not on the pass's graph at all
 )
 

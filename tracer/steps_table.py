@@ -164,6 +164,13 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
         why = ("although backward was called with retain_grad=True" if
                pass_record.options.get("retain_grad") is True else "retain_grad=True keeps them")
         out.append(f"cleared by the engine after use (.grad is None at the end; {why}): {', '.join(listed)}")
+    unstored = _unstored(trace, pass_record)
+    if unstored:
+        listed = [names(v) for v in unstored[:_MAX_LISTED]]
+        if len(unstored) > _MAX_LISTED:
+            listed.append(f"... ({len(unstored) - _MAX_LISTED:,} more)")
+        out.append(f"never stored (a step returned a gradient, but backward raised before .grad held it): "
+                   f"{', '.join(listed)}")
     return "\n".join(out)
 
 
@@ -177,6 +184,15 @@ def _leaves(trace: Trace, pass_record: PassRecord) -> list[int]:
 def _cleared(trace: Trace, pass_record: PassRecord) -> list[int]:
     """Variables whose gradient the engine dropped after use (None at the end of the pass)."""
     return [v for v in pass_record.variables if trace.grad_state(pass_record, v) == "cleared"]
+
+
+def _unstored(trace: Trace, pass_record: PassRecord) -> list[int]:
+    """Variables a step returned a gradient for that never reached ``.grad`` because the pass
+    raised first (constants, which never hold one, left out)."""
+    if pass_record.error is None:
+        return []
+    return [v for v in pass_record.variables
+            if not trace.is_constant(v) and trace.grad_state(pass_record, v) == "not-stored"]
 
 
 def format_steps(trace: Trace, which="last", precision: int = 4) -> str:

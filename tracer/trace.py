@@ -166,13 +166,37 @@ class Trace:
         grad = pass_record.grads.get(var_id)
         if grad is not None:
             return "zero" if grad.is_zero else "value"
-        received = var_id == pass_record.root or any(
-            grad is not None for _, grad in by_variable.get(var_id, ()))
+        root = var_id == pass_record.root
+        if root:  # a root without seed: backward raised first (a non-scalar root)
+            received = pass_record.root_grad is not None or bool(pass_record.steps)
+        else:
+            received = any(grad is not None for _, grad in by_variable.get(var_id, ()))
         if not received:
             return "not-computed"
-        if var_id != pass_record.root and self.is_constant(var_id):
+        if not root and self.is_constant(var_id):
             return "not-stored"  # data an op wrapped: the engine keeps no gradient for it
+        if pass_record.error is not None and not self._grad_seen(pass_record, var_id):
+            return "not-stored"  # returned by a step, but backward raised before .grad held it
         return "cleared"
+
+    def _grad_seen(self, pass_record: PassRecord, var_id: int) -> bool:
+        """True when the variable's ``.grad`` was seen holding a gradient during the pass: the
+        root's seed, a ``.grad`` read after a step, or a gradient its creator's step received."""
+        if var_id == pass_record.root and pass_record.root_grad is not None:
+            return True
+        for step in pass_record.steps:
+            call = self.calls.get(step.call)
+            if call is None:
+                continue
+            if var_id in call.inputs:
+                position = call.inputs.index(var_id)
+                if position < len(step.accumulated) and step.accumulated[position] is not None:
+                    return True
+            if var_id in call.outputs:
+                position = call.outputs.index(var_id)
+                if position < len(step.grads_in) and step.grads_in[position] is not None:
+                    return True
+        return False
 
     def final_grad(self, pass_record: PassRecord | None, var_id: int) -> ArraySnapshot | None:
         """The variable's ``.grad`` at the end of the pass, or None."""

@@ -1,6 +1,7 @@
 """tracer.gradview: what each gradient field shows after every backward step."""
 
 import numpy as np
+import pytest
 
 import engine as E
 import tracer
@@ -76,8 +77,86 @@ def test_data_the_engine_wrapped_as_a_constant_is_not_stored_not_cleared():
     assert [(v.state, v.grad) for v in views] == [("pending", None), ("not-stored", None)]
     dot = t.to_dot(legend=True).source
     assert "None (not stored)" in dot and "(cleared)" not in dot
-    assert "the engine stores none (constant)" in dot
+    assert ".grad kept none (constant, or backward raised)" in dot
     assert t.grad_state(p, next(v.id for v in t.variables.values() if v.name == "y_pred")) == "value"
+
+
+def student_engine():
+    """A DeZero step-7 style engine whose Function keeps the input arrays (``self.inputs = xs``):
+    its backward loop raises reading ``x.grad`` of an array, right after the first step."""
+
+    class Variable:
+        def __init__(self, data, name=None):
+            self.data, self.name, self.grad, self.creator = data, name, None, None
+
+        def backward(self):
+            if self.grad is None:
+                self.grad = np.ones_like(self.data)
+            funcs = [self.creator]
+            while funcs:
+                f = funcs.pop()
+                gx = f.backward(f.output.grad)
+                for x in f.inputs:
+                    x.grad = gx if x.grad is None else x.grad + gx  # AttributeError: an array
+                    if x.creator is not None:
+                        funcs.append(x.creator)
+
+    class Function:
+        def __call__(self, x):
+            self.inputs = [x.data]  # the bug: arrays, not Variables
+            self.output = Variable(np.asarray(self.forward(x.data)))
+            self.output.creator = self
+            return self.output
+
+    class Square(Function):
+        def forward(self, x):
+            return x ** 2
+
+        def backward(self, gy):
+            return 2 * self.inputs[0] * gy
+
+    return Variable, Function, Square
+
+
+def test_a_gradient_a_pass_that_raised_never_stored_is_not_said_cleared():
+    """The engine raised before storing b's gradient: b's .grad never held one. It was listed and
+    drawn as "cleared" (a gradient the engine had and dropped after use)."""
+    Variable, Function, Square = student_engine()
+    with pytest.warns(tracer.TraceWarning, match="kept numpy arrays"), tracer.trace(Function, Variable) as t:
+        x = Variable(np.array(0.5), name="x")
+        b = Square()(x)
+        b.name = "b"
+        y = Square()(b)
+        y.name = "y"
+        try:
+            y.backward()
+        except AttributeError:
+            pass
+    p = t.select_pass()
+    assert p.error is not None and len(p.steps) == 1
+    ids = {v.name: v.id for v in t.variables.values()}
+    assert t.grad_state(p, ids["b"]) == "not-stored"
+    assert t.grad_state(p, ids["y"]) == "value"  # the seed is still there
+    assert t.grad_state(p, ids["x"]) == "not-computed"
+    dot = t.to_dot(legend=True).source
+    assert "(cleared)" not in dot and "None (not stored)" in dot
+    assert "(cleared)" not in t.to_dot(step=1).source
+
+
+def test_a_non_scalar_root_whose_backward_raised_at_once_is_not_said_cleared():
+    """backward() on a non-scalar root raised before any gradient existed: y was "cleared"."""
+    with tracer.trace() as t:
+        x = E.Variable(np.array([1.0, 2.0]), name="x")
+        y = E.square(x)
+        y.name = "y"
+        try:
+            y.backward()
+        except E.BackwardError:
+            pass
+    p = t.select_pass()
+    y_id = next(v.id for v in t.variables.values() if v.name == "y")
+    assert p.error is not None and t.grad_state(p, y_id) == "not-computed"
+    assert "(cleared)" not in t.to_dot().source
 
 
 def test_a_recorded_leaf_that_is_no_constant_is_cleared_not_not_stored():
