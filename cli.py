@@ -19,6 +19,7 @@ import tracer
 from tracer import export as _export
 from tracer import output as _output
 from tracer.notebook import raising_cell
+from tracer.offgraph import leaf_root_reason
 from tracer.render import BUNDLED_NO_PDF
 
 __all__ = ["main"]
@@ -357,8 +358,9 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
               f"and is no numpy array itself")
     elif not trace.calls and trace.calls_made:
         made = trace.calls_made
+        why = leaf_root_reason(trace) or "made under no_grad() (no graph is built), or freed before a backward pass"
         _warn(f"{script} made {made} Function call{'s' if made != 1 else ''}, but none is on a graph that "
-              f"was kept: made under no_grad() (no graph is built), or freed before a backward pass")
+              f"was kept: {why}")
     elif not trace.calls and trace.error is not None:
         _warn(f"{script} stopped before its first Function call: nothing was recorded")
     elif not trace.calls:

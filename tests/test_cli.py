@@ -1239,8 +1239,10 @@ def test_calls_made_under_no_grad_are_not_called_no_calls(scripts):
     assert forward.exit_code == 0 and "Square" in (scripts / "g.dot").read_text()  # y's creator is drawn
     script.write_text(script.read_text().replace("y.backward()\n", "x.backward()\n"))
     unkept = run("steps", script)
-    assert (f"Warning: {script} made 2 Function calls, but none is on a graph that was kept: made under "
-            f"no_grad() (no graph is built), or freed before a backward pass") in unkept.stderr
+    # x.backward() is why: its pass began at a leaf (not "made under no_grad() ..., or freed")
+    assert (f"Warning: {script} made 2 Function calls, but none is on a graph that was kept: the backward "
+            f"pass started from x, which no Function made, so it has no steps and no Function call on its "
+            f"graph: call backward() on the computation's result (y = f(x); y.backward())") in unkept.stderr
 
 
 def test_check_says_why_a_backward_from_a_no_grad_result_ran_no_step(scripts):

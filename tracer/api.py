@@ -12,6 +12,7 @@ from . import hooks as _hooks
 from .discovery import engine_classes_in
 from .errors import EngineNotFoundError, HookError, TraceActiveError, TraceWarning
 from .fanout import FanOut
+from .offgraph import leaf_root_reason
 from .recorder import Recorder
 from .redefined import redefinitions
 from .records import EngineInfo
@@ -207,6 +208,11 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
         if self._hooks.function_classes and any(p.steps for p in self.trace.passes):
             return ("backward() ran on a graph built before the with block, so none of its Function "
                     "calls were recorded: put the forward computation inside the with block too")
+        reason = leaf_root_reason(self.trace) if self.trace.calls_made else None
+        if reason:  # the calls were made, just not on the graph of any pass
+            made = self.trace.calls_made
+            calls = "the Function call made" if made == 1 else f"the {made} Function calls made"
+            return f"nothing was kept of {calls} inside the with block: {reason}"
         hooked = ", ".join(dict.fromkeys(map(_class_qualname, self._hooks.function_classes))) or "none"
         ours = _own_engine_module()
         theirs = [c for c in self._hooks.function_classes

@@ -236,6 +236,33 @@ def test_warnings_are_also_issued_where_a_notebook_shows_them():
             pass
 
 
+def test_a_pass_from_a_leaf_is_not_said_to_follow_no_function_call():
+    """square(x) was called, then x.backward(): the warning said "no hooked Function was called
+    inside the with block" (and to pass function_cls for one's own engine)."""
+    with pytest.warns(tracer.TraceWarning) as caught:
+        with tracer.trace() as t:
+            x = E.Variable(np.array(2.0))
+            E.square(x)
+            x.backward()
+    assert t.calls_made == 1 and not t.calls
+    assert [str(w.message) for w in caught] == list(t.warnings) == [
+        "nothing was kept of the Function call made inside the with block: the backward pass started "
+        "from x, which no Function made, so it has no steps and no Function call on its graph: call "
+        "backward() on the computation's result (y = f(x); y.backward())"]
+
+
+def test_a_kept_pass_from_a_leaf_is_named_after_passes_not_kept():
+    with pytest.warns(tracer.TraceWarning):
+        with tracer.trace() as t:  # keeps the last pass
+            x, w = E.Variable(np.array(2.0), name="x"), E.Variable(np.array(3.0), name="w")
+            E.mul(x, w)
+            E.exp(w)
+            x.backward()
+            w.backward()
+    assert t.warnings[0].startswith("nothing was kept of the 2 Function calls made inside the with block: "
+                                    "the backward pass started from w, which no Function made"), t.warnings
+
+
 def test_a_variable_class_alone_is_told_to_name_the_function_class_too():
     with pytest.warns(tracer.TraceWarning):
         with tracer.trace(variable_cls=E.Variable) as t:
