@@ -371,6 +371,11 @@ def _report_run(trace, script: str, no_backward: str = "showing the forward grap
         _warn(f"{script} made no Function calls{hint}")
     elif trace.pass_count == 0 and trace.error is None:
         _warn(f"{script} never called backward(): {no_backward}")
+    elif trace.pass_count == 0:  # the run ended early: said as render's "(partial: ...)" says it
+        error = trace.error
+        ended = (f"exited with status {_exit_status(error.message)}" if error.type == "SystemExit"
+                 else f"raised {error.type}")
+        _warn(f"{script} {ended} before it called backward(): {no_backward}")
 
 
 def _failure_status(trace) -> int:

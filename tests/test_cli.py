@@ -401,6 +401,8 @@ def test_script_that_exits_with_a_status(scripts):
     result = run("render", scripts / "exits.py", "-o", out)
     assert result.exit_code == 1
     assert result.stderr == (f"{scripts / 'exits.py'} exited with status 3\n"
+                             f"Warning: {scripts / 'exits.py'} exited with status 3 before it called backward(): "
+                             f"showing the forward graph only\n"
                              f"wrote {out} (partial: the script exited with status 3)\n")
     assert "Exp" in out.read_text()
 
@@ -593,6 +595,25 @@ def test_steps_without_backward(scripts):
     assert result.stderr == (f"Warning: {scripts / 'forward_only.py'} never called backward(): there are "
                              f"no backward steps to show\n")
 
+
+def test_a_script_that_raised_before_backward_is_said_so_by_steps_render_and_check(tmp_path):
+    """steps printed only the traceback: nothing of its own about the backward pass it lacks."""
+    script = tmp_path / "early.py"
+    script.write_text("import numpy as np\nimport engine as E\nx = E.Variable(np.array(2.0))\n"
+                      "y = E.square(x)\nraise ValueError('oops')\ny.backward()\n")
+    said = {}
+    for command, extra in [("steps", []), ("render", ["-o", tmp_path / "g.svg"]),
+                           ("check", ["-o", tmp_path / "c.svg"])]:
+        result = run(command, *extra, script)
+        assert result.exit_code == 1, (command, result.stderr)
+        warnings = [line for line in result.stderr.splitlines() if line.startswith("Warning:")]
+        assert len(warnings) == 1, (command, result.stderr)
+        said[command] = warnings[0]
+    assert said["steps"] == (f"Warning: {script} raised ValueError before it called backward(): there are no "
+                             f"backward steps to show")
+    assert said["render"] == f"Warning: {script} raised ValueError before it called backward(): showing the forward graph only"
+    assert said["check"] == (f"Warning: {script} raised ValueError before it called backward(): only the forward "
+                             f"values can be checked")
 
 # ----- expr ----------------------------------------------------------------------------------------
 
