@@ -629,7 +629,8 @@ def picture_options(func):
                      default="TB", show_default=True,
                      help="Layout direction: top-bottom, left-right, bottom-top or right-left."),
         click.option("--theme", type=click.Choice(["lecture", "debug"]), default=None,
-                     help="lecture (printable) or debug (NaN/Inf, findings, failing step in colour). "
+                     help="lecture (printable) or debug (NaN/Inf and the failing step in colour; "
+                          "check -o draws its findings in it too). "
                           "Default: lecture, or debug when the run raised."),
         click.option("--inner", type=click.Choice(["auto", "show", "hide"]), default="auto",
                      show_default=True,

@@ -494,6 +494,13 @@ def test_unknown_option_before_the_script_is_a_usage_error(scripts):
     assert not (scripts / "g.svg").exists()
 
 
+def test_theme_help_does_not_promise_findings_that_render_does_not_check():
+    """render --theme debug said it shows "findings" in colour: render runs no checks."""
+    for command in ("render", "expr"):
+        text = " ".join(run(command, "--help").stdout.split())
+        assert "debug (NaN/Inf and the failing step in colour; check -o draws its findings in it too)" in text
+        assert "findings, failing step" not in text
+
 # ----- steps ---------------------------------------------------------------------------------------
 
 def test_steps_table_of_the_seed_example(scripts):
