@@ -55,7 +55,7 @@ class VariableRecord(NamedTuple):
 class CallRecord(NamedTuple):
     """One ``Function.__call__``.
 
-    ``index`` is the position in forward order (equal to ``id``: both come from one counter).
+    ``index`` is the position in forward order, from 1 (equal to ``id``: both come from one counter).
     ``in_step`` is ``(pass id, step index)`` when the call ran while a backward step was computing
     gradients (or while the engine accumulated them), else None. ``input_values`` holds, for each
     input that is a leaf, its data at call time (leaves may be changed in place between passes);
@@ -74,7 +74,7 @@ class CallRecord(NamedTuple):
 
 
 class StepRecord(NamedTuple):
-    """One ``Function.backward`` run inside a backward pass, in execution order.
+    """One ``Function.backward`` run inside a backward pass, in execution order (``index`` from 1).
 
     ``grads_in`` are the gradients the step received, one per output of the call; ``grads_out``
     the gradients it returned, one per input (None where it returned None); ``accumulated`` each
@@ -124,7 +124,7 @@ class CellError:
 class PassRecord:
     """One backward pass: ``root.backward(...)`` or a run of manual ``f.backward(...)`` calls.
 
-    ``id`` counts every pass of the run from 0 (also those not kept). ``kind`` is "backward" or
+    ``id`` counts every pass of the run from 1 (also those not kept). ``kind`` is "backward" or
     "manual". ``calls`` / ``variables`` are the forward graph reachable from the root when the
     pass started, in forward order. ``grads`` maps every variable of the pass that could be read
     at the end to its final ``.grad`` (None when ``.grad`` was None). ``values`` maps leaf

@@ -1033,3 +1033,20 @@ def test_a_recursion_limit_the_user_raised_is_left_as_it_is():
         assert inside == 3000 and sys.getrecursionlimit() == 3000
     finally:
         sys.setrecursionlimit(before)
+
+
+def test_record_ids_count_from_1_as_the_records_say():
+    """PassRecord's docstring said pass ids count from 0: the first pass is 1, as every id."""
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(2.0))
+        for _ in range(2):
+            x.cleargrad()
+            E.square(x).backward()
+    assert [p.id for p in t.passes] == [1, 2]
+    assert min(t.variables) == 1 and min(t.calls) == 1 and t.calls[1].index == 1
+    assert [s.index for s in t.passes[0].steps] == [1]
+    assert "from 1" in tracer.PassRecord.__doc__ and "from 1" in tracer.CallRecord.__doc__
+    assert "``index`` from 1" in tracer.StepRecord.__doc__
+    for record in (tracer.PassRecord, tracer.CallRecord, tracer.StepRecord, tracer.VariableRecord,
+                   tracer.ErrorRecord, tracer.Finding):
+        assert "from 0" not in record.__doc__, record
