@@ -597,6 +597,8 @@ PROBE = """<script>(function () {
   // px per point of the drawing (the fitted SVG keeps its aspect: the smaller ratio)
   var scale = Math.min(box.width / view.width, box.height / view.height);
   root.setAttribute("data-text-px", (data.fontPt * scale).toFixed(1));
+  root.setAttribute("data-overflow", (graph.scrollHeight - graph.clientHeight) + "," +
+                    (graph.scrollWidth - graph.clientWidth));
   function inView(node) {
     var r = node.getBoundingClientRect(), g = graph.getBoundingClientRect();
     return r.top >= g.top && r.left >= g.left && r.bottom <= g.top + graph.clientHeight &&
@@ -644,6 +646,16 @@ def test_a_big_graph_opens_at_a_readable_size_not_fitted_to_six_pixel_text(tmp_p
     assert seen["fit"] == "0" and 11 <= float(seen["text-px"]) < 12, seen  # as much in view as is readable
     small = _probed(tmp_path, "small", seed_trace(), "1920,1080")
     assert small["fit"] == "1" and float(small["text-px"]) >= 11, small  # a small graph still fits
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed")
+def test_a_fitted_graph_has_no_scroll_bar(tmp_path):
+    """A fitted SVG sat inline, on the text's baseline: the few pixels below it made the box
+    scroll, a needless scroll bar beside a graph that fits."""
+    for size in ("1280,720", "1920,1080"):
+        seen = _probed(tmp_path, "small", seed_trace(), size)
+        assert seen["fit"] == "1" and seen["overflow"] == "0,0", seen
 
 
 @pytest.mark.browser
