@@ -77,6 +77,18 @@ def _kept_elsewhere(fn, passed) -> bool:
     return False
 
 
+def _held_as_grad(fn, listed) -> bool:
+    """Whether the list handed to ``fn.backward`` is the ``.grad`` of one of its outputs: one
+    gradient the engine stored as a list (an earlier ``return [gx]``), not one per output."""
+    outputs = getattr(fn, "outputs", None)
+    for output in outputs if type(outputs) in (list, tuple) else (getattr(fn, "output", None),):
+        if type(output) is _weakref_type or (not hasattr(output, "data") and callable(output)):
+            output = output()
+        if output is not None and getattr(output, "grad", None) is listed:
+            return True
+    return False
+
+
 def _same_values(a, b) -> bool:
     """Two captures of one array hold the same values (NaN where NaN was)."""
     try:
@@ -369,7 +381,7 @@ class Recorder:
         """Called before ``f.backward(*gys)``; returns a step token, or None when not a new step."""
         if self.step_stack:
             return None
-        if len(grads_in) == 1 and type(grads_in[0]) in (list, tuple):
+        if len(grads_in) == 1 and type(grads_in[0]) in (list, tuple) and not _held_as_grad(fn, grads_in[0]):
             grads_in = grads_in[0]  # backward(gys), the book's step 11 style: one per output
         current = self.current
         if current is None:

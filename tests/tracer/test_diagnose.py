@@ -1597,6 +1597,20 @@ def test_a_one_input_backward_returning_its_gradient_in_a_list_is_told_so():
                                  "returned it in a list (`return [gx]`)")
 
 
+def test_a_gradient_stored_as_a_list_is_blamed_on_the_backward_that_returned_it_alone():
+    # the list [gx] a backward returned becomes the .grad the next backward receives: that is one
+    # gradient of shape (1, 2), not the book's step-11 backward(gys) with one gradient per output
+    eng = make_engine()
+    eng.Square.backward = lambda self, gy: [2 * self.inputs[0].data * gy]
+    with tracer.trace(eng.Function, eng.Variable) as t:
+        x = eng.Variable(np.array([1.0, 2.0]), name="x")
+        eng.exp(eng.square(eng.exp(x))).backward()
+    first_exp = t.passes[-1].steps[-1]
+    assert t.calls[first_exp.call].op == "Exp" and first_exp.grads_in[0].shape == (1, 2)
+    (found,) = diagnose(t, checks=["shape-mismatch"])
+    assert found.call == op_call(t, "Square")
+
+
 def test_a_stale_parameter_of_a_model_is_told_to_clear_the_models_gradients():
     class Layer:
         def __init__(self):
