@@ -88,7 +88,8 @@ def _order_hint(trace, pass_record, call, late: int) -> str | None:
     return (f"{call_label(trace, later.id)} (generation {later.generation}) ran after it (step {late}), though "
             f"{call_label(trace, call.id)} has generation {call.generation} and the larger generation must run "
             f"first: take the function with the largest generation each time "
-            f"(sort by generation and pop() the last, not pop(0)), and queue each function once")
+            f"(keep the list sorted by generation and pop() its last item: pop(0) takes the smallest), and "
+            f"queue each function once")
 
 
 def _generation_hint(trace, pass_record, call) -> str | None:

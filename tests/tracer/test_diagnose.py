@@ -503,7 +503,7 @@ def test_premature_steps_from_wrong_generations_say_the_generations_are_wrong():
     (premature,) = [f for f in diagnose(t) if f.kind == "premature-backward"]
     assert premature.hint.startswith("Square (f3) (generation 1) ran after it (step 4), though Square (f1) "
                                      "has generation 0 and the larger generation must run first")
-    assert "not pop(0)" in premature.hint
+    assert "pop() its last item: pop(0) takes the smallest" in premature.hint
 
 
 def test_one_function_object_called_twice_is_named_as_the_cause_of_the_missing_step():
