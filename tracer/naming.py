@@ -137,13 +137,15 @@ def object_array_warnings(namespaces, ids: ObjectIds) -> list[str]:
                 continue
             first = value.flat[0]
             cls = type(first)
-            if ids.get(first) is None or not _numpy_goes_first(cls):
+            # an operator's result holds what Functions made: an array of leaves is a container
+            if ids.get(first) is None or getattr(first, "creator", None) is None or not _numpy_goes_first(cls):
                 continue
             names = found.setdefault(cls.__name__, [])
             if name not in names:
                 names.append(name)
     return [f"{', '.join(names)} {'is a numpy array' if len(names) == 1 else 'are numpy arrays'} of {cls} "
-            f"objects (dtype=object): an operator with a numpy array on its left (np.array([3, 4]) * x) ran "
-            f"numpy's operator element by element, one op per element, instead of {cls}'s; give {cls} "
-            f"__array_priority__ = 200 (the book's step 21) so that numpy leaves the operator to it"
+            f"objects (dtype=object): where an operator with a numpy array on its left made it "
+            f"(np.array([3, 4]) * x), numpy ran its operator element by element, one op per element, instead "
+            f"of {cls}'s; give {cls} __array_priority__ = 200 (the book's step 21) so that numpy leaves the "
+            f"operator to it"
             for cls, names in found.items()]

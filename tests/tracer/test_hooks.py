@@ -716,9 +716,14 @@ def test_a_numpy_array_of_variables_from_an_operator_is_a_warning_naming_array_p
         y = np.array([3.0, 4.0]) + x  # numpy's add ran, element by element: one Add per element
     assert type(y) is np.ndarray and y.dtype == object and len(t.calls) == 2
     (warning,) = t.warnings
-    assert warning.startswith("y is a numpy array of Variable objects (dtype=object): an operator with a "
-                              "numpy array on its left")
+    assert warning.startswith("y is a numpy array of Variable objects (dtype=object): where an operator "
+                              "with a numpy array on its left made it")
     assert "give Variable __array_priority__ = 200 (the book's step 21)" in warning
+    with tracer.trace(eng.Function, eng.Variable, warn=False) as t:
+        x0, x1 = eng.Variable(np.array(1.0)), eng.Variable(np.array(2.0))
+        leaves = np.array([x0, x1], dtype=object)  # a container of leaves: no operator made it
+        eng.add(leaves[0], leaves[1])
+    assert leaves.dtype == object and t.warnings == ()
     eng.Variable.__array_priority__ = 200  # numpy steps aside: an object array is then the user's own
     with tracer.trace(eng.Function, eng.Variable, warn=False) as t:
         x = eng.Variable(np.array([1.0, 2.0]), name="x")
