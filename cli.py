@@ -18,8 +18,7 @@ import click
 import tracer
 from tracer import export as _export
 from tracer import output as _output
-from tracer.notebook import raising_cell
-from tracer.offgraph import leaf_root_reason
+from tracer import run_report as _outcome
 from tracer.render import BUNDLED_NO_PDF
 
 __all__ = ["main"]
@@ -314,97 +313,20 @@ def _info(message: str) -> None:
 
 
 def _warn(message: str) -> None:
-    _echo(f"Warning: {_one_line(message)}", err=True)
+    _echo(_outcome.warning_line(message), err=True)
 
 
-def _other_threads(trace) -> str:
-    """What other threads did that was not recorded ("made 3 Function calls"), or ""."""
-    done = []
-    if trace.calls_elsewhere:
-        done.append(f"made {trace.calls_elsewhere} Function call{'s' if trace.calls_elsewhere != 1 else ''}")
-    if trace.passes_elsewhere:  # not counted: a recursive backward calls itself once per function
-        done.append("called backward()")
-    return " and ".join(done)
-
-
-def _report_run(trace, script: str, no_backward: str = "showing the forward graph only",
-                named: bool = False) -> None:
+def _report_run(trace, script: str, **options) -> None:
     """The script's traceback and the warnings about what was (not) recorded, on stderr."""
-    for cell_error in trace.cell_errors:
-        _warn(f"{cell_error} (went on: --allow-errors)")
-    if trace.error is not None:
-        if trace.error.type == "SystemExit":
-            status = _exit_status(trace.error.message)
-            if status != trace.error.message:  # sys.exit("message"): Python prints it, exits 1
-                _echo(trace.error.message, err=True)
-            _echo(f"{script} exited with status {status}", err=True)
-        else:
-            _echo((trace.error.traceback or str(trace.error)).rstrip("\n"), err=True)
-            cell = raising_cell(trace.error.traceback)
-            if str(script).lower().endswith(".ipynb") and cell:
-                _warn(f"{script} ({cell}) raised: gradtrace runs the code cells in order and stops at the "
-                      f"first error, as Jupyter's Run All does; fix or delete that cell to get past it, or "
-                      f"give --allow-errors to go on with the next cell")
-    threads = _other_threads(trace)
-    if threads and (not trace.calls or (trace.pass_count == 0 and trace.passes_elsewhere)):
-        _warn(f"{script} {threads} in another thread, which gradtrace does not record (it records the "
-              f"thread that runs the script): build the graph and call backward() in the main thread")
-        if not trace.calls or trace.error is None:
-            return  # that was the reason
-    if trace.calls_made and trace.calls_without_variables == trace.calls_made:
-        made = trace.calls_made
-        _warn(f"{script} made {made} Function call{'s' if made != 1 else ''}, but none took or made anything "
-              f"gradtrace recognised as a Variable: a Variable keeps its array in .data (self.data = data), "
-              f"and is no numpy array itself")
-    elif not trace.calls and trace.calls_made:
-        made = trace.calls_made
-        why = leaf_root_reason(trace) or "made under no_grad() (no graph is built), or freed before a backward pass"
-        _warn(f"{script} made {made} Function call{'s' if made != 1 else ''}, but none is on a graph that "
-              f"was kept: {why}")
-    elif not trace.calls and trace.error is not None:
-        _warn(f"{script} stopped before its first Function call: nothing was recorded")
-    elif not trace.calls:
-        classes = trace.engine.function_classes
-        hint = ("" if classes or named else ": no DeZero-style Function class was found; name yours "
-                "with --function-class NAME --variable-class NAME (functions must be objects that are "
-                "called, f(x): Function.apply and closures, as in PyTorch or micrograd, are not traced)")
-        _warn(f"{script} made no Function calls{hint}")
-    elif trace.pass_count == 0 and trace.error is None:
-        _warn(f"{script} never called backward(): {no_backward}")
-    elif trace.pass_count == 0:  # the run ended early: said as render's "(partial: ...)" says it
-        error = trace.error
-        ended = (f"exited with status {_exit_status(error.message)}" if error.type == "SystemExit"
-                 else f"raised {error.type}")
-        _warn(f"{script} {ended} before it called backward(): {no_backward}")
-
-
-def _failure_status(trace) -> int:
-    """The exit status of a run that raised: 130 for Ctrl-C (a shell loop stops, as for any
-    program), else 1."""
-    return 130 if _interrupted(trace) else 1
-
-
-def _interrupted(trace) -> bool:
-    """Whether the user stopped the script with Ctrl-C."""
-    return trace.error is not None and trace.error.type == "KeyboardInterrupt"
+    for line in _outcome.run_report(trace, script, **options):
+        _echo(line, err=True)
 
 
 def _nothing(trace, message: str) -> click.ClickException:
     """The error for a run that left nothing to show; Ctrl-C (before the first call) keeps 130."""
     error = click.ClickException(message)
-    error.exit_code = _failure_status(trace)
+    error.exit_code = _outcome.failure_status(trace)
     return error
-
-
-def _recorded_graph(trace) -> bool:
-    """Whether the run left Function calls with variables to show (not none, nor bare calls whose
-    Variables were not recognised)."""
-    return any(call.inputs or call.outputs for call in trace.calls.values())
-
-
-def _exit_status(message: str) -> str:
-    """The status ``sys.exit(code)`` gives: the number, or 1 for a message."""
-    return message if message.isascii() and message.lstrip("-").isdigit() else "1"
 
 
 def _run(script, args, *, keep, max_elements, function_class, variable_class, allow_errors=False,
@@ -714,7 +636,7 @@ def _deliver(trace, out, fmt, what: str = "script", **options) -> None:
         _stdout_finished()
     else:
         _output.write_atomic(out, data)
-        _info(f"wrote {out}{_partial_note(trace, what)}")
+        _info(f"wrote {out}{_outcome.partial_note(trace, what)}")
 
 
 # ----- render -----------------------------------------------------------------------------------
@@ -775,7 +697,8 @@ def render(script, args, keep, max_elements, function_class, variable_class, all
                  function_class=function_class, variable_class=variable_class, allow_errors=allow_errors,
                  quiet_stdout=_is_stdout(out), which=which)
     _report_run(trace, script, named=bool(function_class))
-    if not _recorded_graph(trace):  # an empty picture (or bare function boxes) would only replace a good one
+    # an empty picture (or bare function boxes) would only replace a good one
+    if not _outcome.recorded_graph(trace):
         if created_frames_dir:
             with contextlib.suppress(OSError):
                 os.rmdir(frames_dir)  # made for this run, still empty
@@ -783,7 +706,7 @@ def render(script, args, keep, max_elements, function_class, variable_class, all
         written = f"neither {targets[0]} nor {targets[1]} was" if len(targets) == 2 else f"{targets[0]} was not"
         raise _nothing(trace, f"nothing to draw, so {written} written: {script} left no Function call "
                               f"on a graph (see above)")
-    if _interrupted(trace):
+    if _outcome.interrupted(trace):
         kept = [str(out)] if out not in (None, "-") and os.path.exists(out) else []
         if frames_dir is not None and any(map(_FRAME_NAME.match, os.listdir(frames_dir))):
             kept.append(str(frames_dir))
@@ -797,24 +720,13 @@ def render(script, args, keep, max_elements, function_class, variable_class, all
     if out is not None:
         _deliver(trace, out, fmt, renderer=renderer, dpi=dpi, step=step, source=_source_name(script), **options)
     if trace.error is not None:
-        raise click.exceptions.Exit(_failure_status(trace))
+        raise click.exceptions.Exit(_outcome.failure_status(trace))
 
 
 def _source_name(script) -> str:
     """What a page is titled after: the script's (or saved trace's) file name, without its
     folder, so that the same run gives the same bytes wherever it is drawn."""
     return os.path.basename(os.path.normpath(str(script)))
-
-
-def _partial_note(trace, what: str = "script") -> str:
-    """`` (partial: ...)`` after "wrote OUT" when the traced code raised."""
-    error = trace.error
-    if error is None:
-        return ""
-    if error.type == "SystemExit":
-        return f" (partial: the {what} exited with status {_exit_status(error.message)})"
-    where = f" in backward step {error.step}" if error.step else ""
-    return f" (partial: the {what} raised {error.type}{where})"
 
 
 def _choose_format(out, fmt):
@@ -944,7 +856,7 @@ def steps(script, args, keep, max_elements, function_class, variable_class, allo
                  function_class=function_class, variable_class=variable_class, allow_errors=allow_errors,
                  quiet_stdout=as_json, which=which)
     _report_run(trace, script, no_backward="there are no backward steps to show", named=bool(function_class))
-    if not _recorded_graph(trace):  # a pass without calls would show its root as a leaf with a gradient
+    if not _outcome.recorded_graph(trace):  # a pass without calls would show its root as a leaf with a gradient
         raise _nothing(trace, f"nothing to show: {script} left no Function call on a graph (see above)")
     if as_json:
         import json
@@ -953,7 +865,7 @@ def steps(script, args, keep, max_elements, function_class, variable_class, allo
     elif trace.passes or isinstance(which, int):
         _echo(steps_table.format_steps(trace, which, precision))
     if trace.error is not None:
-        raise click.exceptions.Exit(_failure_status(trace))
+        raise click.exceptions.Exit(_outcome.failure_status(trace))
 
 
 # ----- check ------------------------------------------------------------------------------------
@@ -1015,7 +927,7 @@ def _check(script, args, keep, max_elements, function_class, variable_class, all
                  function_class=function_class, variable_class=variable_class, allow_errors=allow_errors,
                  quiet_stdout=as_json or to_stdout, which=which)
     _report_run(trace, script, no_backward="only the forward values can be checked", named=bool(function_class))
-    if not _recorded_graph(trace):  # "no problems found" would read as a clean bill of health
+    if not _outcome.recorded_graph(trace):  # "no problems found" would read as a clean bill of health
         message = f"nothing to check: {script} left no Function call on a graph (see above)"
         if as_json:  # a grading loop still gets a document, with the reason
             _echo(_check_document([], [message], trace), err=to_stdout)
@@ -1053,14 +965,14 @@ def _check(script, args, keep, max_elements, function_class, variable_class, all
     else:
         _echo(diagnosis.format_report(findings, trace, notes), nl=False, err=to_stdout)
     if out is not None and trace.calls:  # nothing recorded: an empty picture would replace a good one
-        if _interrupted(trace) and out != "-" and os.path.exists(out):
+        if _outcome.interrupted(trace) and out != "-" and os.path.exists(out):
             _warn(f"{script} was interrupted (Ctrl-C), so {out} was left as it was; to see the partial "
                   f"graph, write to a new file")
         else:
             _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug",
                      source=_source_name(script))
     if findings or trace.error is not None:
-        raise click.exceptions.Exit(_failure_status(trace))
+        raise click.exceptions.Exit(_outcome.failure_status(trace))
 
 
 def _check_document(findings: list, notes: list, trace) -> str:
