@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import difflib
 import errno
-import io
 import math
 import os
 import re
@@ -19,6 +18,7 @@ import tracer
 from tracer import export as _export
 from tracer import output as _output
 from tracer import run_report as _outcome
+from tracer import stdio as _stdio
 from tracer.render import BUNDLED_NO_PDF
 
 __all__ = ["main"]
@@ -224,7 +224,7 @@ class _Group(click.Group):
             _echo("Error: interrupted (Ctrl-C); files are written whole or not at all", err=True)
             raise click.exceptions.Exit(130) from None
         except BrokenPipeError:  # e.g. `gradtrace samples | head -2`: the reader left, say nothing
-            _silence_stdout()
+            _stdio.silence_stdout()
             raise click.exceptions.Exit(1) from None
         except tracer.TraceError as exc:
             # the API's wording names its keep= argument first: here the option is what helps
@@ -250,25 +250,10 @@ class _Group(click.Group):
 
 def _stdout_finished() -> None:
     """Our result is on stdout: what the script's atexit handlers and threads still print goes to
-    stderr, so the result stays whole (a JSON document parsers can read). Only when gradtrace is
-    the program: called in-process (``main(..., standalone_mode=False)``), the host keeps its stdout."""
-    if not _AS_PROGRAM:
-        return
-    try:
-        sys.stdout.flush()
-        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        return  # not a real file (under CliRunner, or an embedding host)
-    sys.stdout = sys.stderr
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # not a real file (e.g. under CliRunner)
-        pass
+    stderr. Only when gradtrace is the program: called in-process (``main(..., standalone_mode=False)``),
+    the host keeps its stdout."""
+    if _AS_PROGRAM:
+        _stdio.stdout_to_stderr()
 
 
 def _echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
@@ -338,11 +323,10 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, al
     """
     if str(script).lower().endswith(".json"):
         return _saved_trace(script, args, which)
-    redirect = contextlib.redirect_stdout(_KeptOpen(sys.stderr)) if quiet_stdout else contextlib.nullcontext()
-    descriptor = _descriptor_1_to_stderr() if quiet_stdout else contextlib.nullcontext()
+    prints = _stdio.prints_to_stderr() if quiet_stdout else contextlib.nullcontext()
     cwd = os.getcwd()
     try:
-        with redirect, descriptor:
+        with prints:
             trace = tracer.run_script(script, list(args), keep=keep, max_elements=max_elements,
                                       function_names=function_class, variable_names=variable_class,
                                       allow_errors=allow_errors)
@@ -367,44 +351,6 @@ def _current_param_type(name: str):
     ctx = click.get_current_context(silent=True)
     param = next((p for p in ctx.command.params if p.name == name), None) if ctx is not None else None
     return param.type if param is not None else None
-
-
-class _KeptOpen:
-    """The script's ``sys.stdout`` while stdout carries our result: writes go to stderr, and the
-    script closing it (``sys.stdout.close()``) does not close stderr for it as well."""
-
-    def __init__(self, stream) -> None:
-        self._stream = stream
-
-    def close(self) -> None:
-        self._stream.flush()
-
-    @property
-    def closed(self) -> bool:
-        return False
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-@contextlib.contextmanager
-def _descriptor_1_to_stderr():
-    """While the script runs, what it writes to file descriptor 1 itself (``os.system``,
-    ``sys.__stdout__``) goes to stderr too: stdout carries gradtrace's result (``-o -``)."""
-    try:
-        sys.__stdout__.flush()
-        saved = os.dup(1)
-        os.dup2(2, 1)
-    except (OSError, ValueError, AttributeError):  # no real descriptors here (an embedding host)
-        yield
-        return
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError, ValueError, AttributeError):
-            sys.__stdout__.flush()  # what the script left in its buffer goes to stderr as well
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def _saved_trace(path, args, which):
@@ -450,19 +396,6 @@ def _note_selection(trace, which, keep) -> None:
     if shown is not None:
         _warn(f"showing pass {shown}, the {which} pass kept: --keep {keep} did not keep pass {wanted} "
               f"of the run's {trace.pass_count} (use --keep all or --keep {wanted})")
-
-
-def _is_stdout(out) -> bool:
-    """``-o -``, or a path that is our standard output (``-o /dev/stdout > g.dot``): the script's
-    prints and our reports then go to stderr, so the output stays clean."""
-    if out == "-":
-        return True
-    if out is None:
-        return False
-    try:
-        return os.path.samestat(os.stat(out), os.fstat(sys.stdout.fileno()))
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        return False
 
 
 def _keep_for(which, keep):
@@ -695,7 +628,7 @@ def render(script, args, keep, max_elements, function_class, variable_class, all
         created_frames_dir = _prepare_frames_dir(frames_dir)
     trace = _run(script, args, keep=_keep_for(which, keep), max_elements=max_elements,
                  function_class=function_class, variable_class=variable_class, allow_errors=allow_errors,
-                 quiet_stdout=_is_stdout(out), which=which)
+                 quiet_stdout=_stdio.is_stdout(out), which=which)
     _report_run(trace, script, named=bool(function_class))
     # an empty picture (or bare function boxes) would only replace a good one
     if not _outcome.recorded_graph(trace):
@@ -905,7 +838,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, allo
                checks, tolerance, as_json, out)
     except tracer.PassSelectionError as exc:
         if as_json:  # a grading loop still gets its one document
-            _echo(_check_document([], [_one_line(str(exc))], None), err=_is_stdout(out))
+            _echo(_check_document([], [_one_line(str(exc))], None), err=_stdio.is_stdout(out))
         raise
 
 
@@ -917,7 +850,7 @@ def _check(script, args, keep, max_elements, function_class, variable_class, all
         raise click.BadParameter(f"unknown check {', '.join(unknown)}: choose from {', '.join(diagnosis.CHECKS)}",
                                  param_hint="'--only'")
     fmt = _prepare_output(out, None, format_option=False, script=script)
-    to_stdout = _is_stdout(out)
+    to_stdout = _stdio.is_stdout(out)
     source = click.get_current_context().get_parameter_source("which")
     # no --pass: the first 10 passes and the last (a bug in an early experiment, or one that
     # shows before a loop converges, would be missed by the last alone)
@@ -1076,7 +1009,7 @@ def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, rende
         raise click.BadParameter(str(exc), param_hint="'EXPRESSION'") from None
     if show_steps and trace.passes:
         from tracer import steps_table
-        _echo(steps_table.format_steps(trace, "last", picture["precision"]), err=_is_stdout(out))
+        _echo(steps_table.format_steps(trace, "last", picture["precision"]), err=_stdio.is_stdout(out))
     if out is not None and trace.calls:  # nothing recorded: keep whatever OUT holds
         _deliver(trace, out, fmt, what="expression", renderer=renderer, dpi=dpi, source=expression,
                  **_picture(trace, **picture))
