@@ -17,6 +17,7 @@ import click
 import tracer
 from tracer import export as _export
 from tracer import output as _output
+from tracer import pass_choice as _passes
 from tracer import run_report as _outcome
 from tracer import stdio as _stdio
 from tracer.render import BUNDLED_NO_PDF
@@ -335,14 +336,13 @@ def _run(script, args, *, keep, max_elements, function_class, variable_class, al
             os.chdir(cwd)
     for problem in trace.warnings:
         _warn(problem)
-    if isinstance(keep, int) and 0 < trace.pass_count < keep:
+    if _passes.beyond_the_run(trace, keep):
         _report_run(trace, script)
-        count = trace.pass_count
-        everything = ", all" if getattr(_current_param_type("which"), "allow_all", False) else ""
-        raise tracer.PassSelectionError(
-            f"pass {keep} does not exist: {script} made {count} backward pass{'es' if count > 1 else ''} "
-            f"(choose 1{'..' + str(count) if count > 1 else ''}, first, last{everything})")
-    _note_selection(trace, which, keep)
+        raise _passes.missing_pass_error(trace, script, keep,
+                                         getattr(_current_param_type("which"), "allow_all", False))
+    note = _passes.kept_note(trace, which, keep)
+    if note is not None:
+        _warn(note)
     return trace
 
 
@@ -368,34 +368,9 @@ def _saved_trace(path, args, which):
     trace = tracer.load(path)
     for problem in trace.warnings:
         _warn(problem)
-    if isinstance(which, int) and 1 <= which <= trace.pass_count and all(p.id != which for p in trace.passes):
-        held = ", ".join(str(p.id) for p in trace.passes) or "none"
-        raise tracer.PassSelectionError(
-            f"pass {which} is not in {path} (it holds pass{'es' if len(trace.passes) != 1 else ''} "
-            f"{held} of {trace.pass_count}): run the script again with --keep all (or --keep {which}) "
-            f"-o {os.path.basename(path)}")
-    shown, wanted = _shown_instead(trace, which)
-    if shown is not None:
-        _warn(f"showing pass {shown}, the {which} pass {path} holds (the run made "
-              f"{trace.pass_count}; save it with --keep all to have them all)")
+    for message in _passes.saved_notes(trace, path, which):
+        _warn(message)
     return trace
-
-
-def _shown_instead(trace, which) -> tuple[int | None, int | None]:
-    """For ``--pass last|first``: (the pass shown, the run's pass meant) when they differ, because
-    that pass was not kept; else (None, None)."""
-    if which not in ("last", "first") or not trace.passes:
-        return None, None
-    shown, wanted = trace.select_pass(which).id, trace.pass_count if which == "last" else 1
-    return (shown, wanted) if shown != wanted else (None, None)
-
-
-def _note_selection(trace, which, keep) -> None:
-    """Say so when --keep left out the pass that ``--pass last|first`` names in the whole run."""
-    shown, wanted = _shown_instead(trace, which) if keep != which else (None, None)
-    if shown is not None:
-        _warn(f"showing pass {shown}, the {which} pass kept: --keep {keep} did not keep pass {wanted} "
-              f"of the run's {trace.pass_count} (use --keep all or --keep {wanted})")
 
 
 def _keep_for(which, keep):
