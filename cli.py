@@ -10,12 +10,12 @@ import os
 import re
 import sys
 import warnings
-from pathlib import Path
 
 import click
 
 import tracer
 from tracer import export as _export
+from tracer import frames_dir as _frames_dir
 from tracer import output as _output
 from tracer import pass_choice as _passes
 from tracer import run_report as _outcome
@@ -579,8 +579,7 @@ def render(script, args, keep, max_elements, function_class, variable_class, all
             os.path.realpath(out) == os.path.realpath(frames_dir):
         raise click.UsageError(f"-o and --frames both name {out}: give the frames their own directory, "
                                f"e.g. --frames frames/")
-    if out not in (None, "-") and frames_dir is not None and _FRAME_NAME.match(os.path.basename(out)) \
-            and os.path.realpath(os.path.dirname(out) or ".") == os.path.realpath(frames_dir):
+    if out not in (None, "-") and frames_dir is not None and _frames_dir.is_a_frame_in(out, frames_dir):
         raise click.UsageError(f"-o {out} is inside --frames {frames_dir} with a frame's name: the frames "
                                f"would replace it, or remove it as an old frame; give OUT another name "
                                f"or directory")
@@ -608,15 +607,14 @@ def render(script, args, keep, max_elements, function_class, variable_class, all
     # an empty picture (or bare function boxes) would only replace a good one
     if not _outcome.recorded_graph(trace):
         if created_frames_dir:
-            with contextlib.suppress(OSError):
-                os.rmdir(frames_dir)  # made for this run, still empty
+            _frames_dir.remove_if_empty(frames_dir)  # made for this run, still empty
         targets = [str(p) for p in (out, frames_dir) if p is not None]
         written = f"neither {targets[0]} nor {targets[1]} was" if len(targets) == 2 else f"{targets[0]} was not"
         raise _nothing(trace, f"nothing to draw, so {written} written: {script} left no Function call "
                               f"on a graph (see above)")
     if _outcome.interrupted(trace):
         kept = [str(out)] if out not in (None, "-") and os.path.exists(out) else []
-        if frames_dir is not None and any(map(_FRAME_NAME.match, os.listdir(frames_dir))):
+        if frames_dir is not None and _frames_dir.holds_frames(frames_dir):
             kept.append(str(frames_dir))
         if kept:  # the user stopped the run: a partial picture must not replace a good one
             raise _nothing(trace, f"{script} was interrupted (Ctrl-C), so {' and '.join(kept)} "
@@ -665,50 +663,17 @@ def _choose_format(out, fmt):
 
 
 def _prepare_frames_dir(path) -> bool:
-    """Create the frames directory (its parent must exist) before the script runs.
-
-    Returns whether it was created (so that it can be removed again when nothing is written).
-    """
+    """Create the frames directory before the script runs; whether it was created."""
     if not str(path).strip():
         raise click.UsageError("an empty name is no directory: give one, e.g. frames/")
-    if os.path.isdir(path):
-        _output.check_writable(os.path.join(path, "frame.svg"))
-        return False
-    if os.path.exists(path):
-        raise tracer.OutputError(f"{path} is a file, not a directory: give a directory for the "
-                                 f"frames, e.g. --frames frames/")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent):
-        blocker = next((p for p in [parent, *Path(parent).parents] if os.path.exists(p)), None)
-        if blocker is not None and not os.path.isdir(blocker):
-            raise tracer.OutputError(f"cannot make {path}: {blocker} is a file, not a directory; give "
-                                     f"the frames another directory, e.g. --frames frames/")
-        raise tracer.OutputError(f"directory {parent} does not exist: create it first (mkdir -p {parent})")
-    os.mkdir(path)
-    return True
-
-
-_FRAME_NAME = re.compile(r"step-\d+\.svg\Z")
+    return _frames_dir.prepare(path)
 
 
 def _write_frames(trace, frames_dir, created: bool, **options) -> None:
     """One SVG per step; frames an earlier run left there (step-NNN.svg) are removed."""
-    from tracer import frames
-    before = set(os.listdir(frames_dir))
-    try:
-        with _warnings_as_lines():
-            written = frames.write_frames(trace, frames_dir, **options)
-    except Exception:
-        if created:
-            with contextlib.suppress(OSError):
-                os.rmdir(frames_dir)  # only when still empty
-        raise
-    keep = {path.name for path in written}
-    stale = [name for name in before if _FRAME_NAME.match(name) and name not in keep]  # removed by it
-    note = f" (removed {len(stale)} old frame{'s' if len(stale) != 1 else ''})" if stale else ""
-    steps = len(written) - 1
-    _info(f"wrote {len(written)} frames to {frames_dir}: before backward, and {steps} "
-          f"step{'s' if steps != 1 else ''}{note}")
+    with _warnings_as_lines():
+        done = _frames_dir.write(trace, frames_dir, created, **options)
+    _info(done)
 
 
 def _rendered(trace, fmt, **options) -> bytes:
