@@ -16,6 +16,7 @@ import click
 import tracer
 from tracer import export as _export
 from tracer import frames_dir as _frames_dir
+from tracer import out_format as _formats
 from tracer import output as _output
 from tracer import pass_choice as _passes
 from tracer import run_report as _outcome
@@ -500,32 +501,27 @@ def _picture(trace, *, theme=None, rankdir="TB", timeout=120, **options) -> dict
                 theme=theme or ("debug" if trace.error is not None else "lecture"))
 
 
+_OPTION_HINTS = {"output": "'-o' / '--output'", "format": "'-f' / '--format'"}
+
+
 def _prepare_output(out, fmt, renderer=None, *, format_option=True, script=None):
     """Format from --format / OUT; OUT and the renderer checked before anything runs (OUT must
     not be the script or saved trace that is read: writing it would destroy it)."""
-    if out not in (None, "-") and script is not None and _same_file(out, script):
+    if out not in (None, "-") and script is not None and _formats.same_file(out, script):
         raise click.BadParameter(f"{out} is {script} itself, which would be overwritten: choose "
                                  f"another output path, e.g. -o graph.svg", param_hint="'-o' / '--output'")
     try:
-        fmt = _choose_format(out, fmt)
-    except click.BadParameter as exc:
-        if not format_option:  # `check -o` has no --format to point at
-            exc.message = exc.message.replace(", or give --format", "")
-        raise
+        fmt = _formats.choose_format(out, fmt)
+    except _formats.OutputChoiceError as exc:
+        # `check -o` has no --format to point at
+        message = str(exc) if format_option else str(exc).replace(", or give --format", "")
+        raise click.BadParameter(message, param_hint=_OPTION_HINTS[exc.option]) from None
     if fmt == "pdf" and (renderer or "").strip().lower() == "bundled":  # a usage error, as system for html
         raise click.BadParameter(BUNDLED_NO_PDF, param_hint="'--renderer'")
     if out not in (None, "-"):
         _output.check_writable(out)
         _export.check_ready(fmt, renderer)
     return fmt
-
-
-def _same_file(out, script) -> bool:
-    """True when OUT names SCRIPT's file (also through a link)."""
-    try:
-        return os.path.samefile(out, script)
-    except OSError:  # OUT does not exist yet: the same path once links are followed?
-        return os.path.realpath(out) == os.path.realpath(script)
 
 
 def _deliver(trace, out, fmt, what: str = "script", **options) -> None:
@@ -633,33 +629,6 @@ def _source_name(script) -> str:
     """What a page is titled after: the script's (or saved trace's) file name, without its
     folder, so that the same run gives the same bytes wherever it is drawn."""
     return os.path.basename(os.path.normpath(str(script)))
-
-
-def _choose_format(out, fmt):
-    """The output format from --format or OUT's extension; binary formats never to stdout."""
-    if out is None:
-        return fmt.lower() if fmt else None
-    if out != "-" and os.path.isdir(out):
-        _output.check_writable(out)  # "OUT is a directory: give a file name, e.g. ..."
-    if fmt:
-        fmt = fmt.lower()
-        suffix = os.path.splitext(out)[1].lower()
-        told = _export.SUFFIXES.get(suffix)
-        if out != "-" and told is not None and told != fmt:
-            raise click.BadParameter(
-                f"{out} is named as {told} but --format is {fmt}: name the file "
-                f"{os.path.splitext(out)[0]}.{fmt}, or leave out --format", param_hint="'-f' / '--format'")
-    elif out == "-":
-        fmt = "dot"
-    else:
-        try:
-            fmt = _export.format_for_path(out)
-        except _export.FormatError as exc:
-            raise click.BadParameter(str(exc), param_hint="'-o' / '--output'") from None
-    if out == "-" and fmt not in _export.TEXT_FORMATS:
-        raise click.BadParameter(f"{fmt} is binary and cannot go to stdout: give a file name, "
-                                 f"e.g. -o graph.{fmt}", param_hint="'-o' / '--output'")
-    return fmt
 
 
 def _prepare_frames_dir(path) -> bool:
