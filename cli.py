@@ -14,6 +14,7 @@ import warnings
 import click
 
 import tracer
+from tracer import check_notes as _check_notes
 from tracer import export as _export
 from tracer import frames_dir as _frames_dir
 from tracer import out_format as _formats
@@ -747,7 +748,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, allo
                checks, tolerance, as_json, out)
     except tracer.PassSelectionError as exc:
         if as_json:  # a grading loop still gets its one document
-            _echo(_check_document([], [_one_line(str(exc))], None), err=_stdio.is_stdout(out))
+            _echo(_check_notes.document([], [_one_line(str(exc))], None), err=_stdio.is_stdout(out))
         raise
 
 
@@ -772,7 +773,7 @@ def _check(script, args, keep, max_elements, function_class, variable_class, all
     if not _outcome.recorded_graph(trace):  # "no problems found" would read as a clean bill of health
         message = f"nothing to check: {script} left no Function call on a graph (see above)"
         if as_json:  # a grading loop still gets a document, with the reason
-            _echo(_check_document([], [message], trace), err=to_stdout)
+            _echo(_check_notes.document([], [message], trace), err=to_stdout)
             _stdout_finished()
         raise _nothing(trace, message)
     notes: list[str] = []
@@ -782,26 +783,11 @@ def _check(script, args, keep, max_elements, function_class, variable_class, all
         trace, checks=checks or None, passes=None if every_kept or not trace.passes else [which],
         notes=notes, whole_forward=whole_forward,
         **({"tolerance": tolerance} if tolerance is not None else {}))
-    checked = [p.id for p in trace.passes] if every_kept else \
-        [trace.select_pass(which).id] if trace.passes else []
-    if checked and len(checked) < trace.pass_count:
-        saved = str(script).lower().endswith(".json") and len(trace.passes) < trace.pass_count
-        fix = ("they are not in this file: save the run again with --keep all" if saved else
-               "--pass all checks every pass (a create_graph pass's bugs show in it, not in the last)")
-        which_checked = (f"pass {checked[0]} was" if len(checked) == 1
-                         else f"passes {diagnosis.ranges(checked)} were")
-        notes.append(f"the run's other backward passes (it made {trace.pass_count}; {which_checked} "
-                     f"checked): {fix}")
-    if trace.pass_count == 0:
-        notes.append("backward passes: the script never called backward(), so only its forward values "
-                     "were checked")
-    for cell_error in trace.cell_errors:  # what the rest of that cell would have done was not run
-        at = f" at line {cell_error.line}" if cell_error.line is not None else ""
-        notes.append(f"the rest of {cell_error.cell}: it stopped{at} with {cell_error.error.type}, and the "
-                     f"run went on with the next cell (--allow-errors)")
-    notes = [note.replace("raise max_elements", "raise --max-elements") for note in notes]
+    checked = _check_notes.checked_passes(trace, which, every_kept)
+    notes += _check_notes.unchecked_notes(trace, checked, from_saved_file=str(script).lower().endswith(".json"))
+    notes = _check_notes.option_wording(notes)
     if as_json:
-        _echo(_check_document(diagnosis.findings_to_json(findings), notes, trace), err=to_stdout)
+        _echo(_check_notes.document(diagnosis.findings_to_json(findings), notes, trace), err=to_stdout)
         if not to_stdout:
             _stdout_finished()
     else:
@@ -815,14 +801,6 @@ def _check(script, args, keep, max_elements, function_class, variable_class, all
                      source=_source_name(script))
     if findings or trace.error is not None:
         raise click.exceptions.Exit(_outcome.failure_status(trace))
-
-
-def _check_document(findings: list, notes: list, trace) -> str:
-    """``check --json``'s document (schema gradtrace.check/1)."""
-    import json
-    return json.dumps({"schema": "gradtrace.check/1", "findings": findings, "notes": notes,
-                       "error": str(trace.error) if trace is not None and trace.error else None},
-                      indent=1, ensure_ascii=False)
 
 
 # ----- expr -------------------------------------------------------------------------------------
