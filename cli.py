@@ -605,18 +605,13 @@ def render(script, args, keep, max_elements, function_class, variable_class, all
     if not _outcome.recorded_graph(trace):
         if created_frames_dir:
             _frames_dir.remove_if_empty(frames_dir)  # made for this run, still empty
-        targets = [str(p) for p in (out, frames_dir) if p is not None]
-        written = f"neither {targets[0]} nor {targets[1]} was" if len(targets) == 2 else f"{targets[0]} was not"
-        raise _nothing(trace, f"nothing to draw, so {written} written: {script} left no Function call "
-                              f"on a graph (see above)")
+        raise _nothing(trace, _outcome.nothing_drawn(script, [p for p in (out, frames_dir) if p is not None]))
     if _outcome.interrupted(trace):
         kept = [str(out)] if out not in (None, "-") and os.path.exists(out) else []
         if frames_dir is not None and _frames_dir.holds_frames(frames_dir):
             kept.append(str(frames_dir))
         if kept:  # the user stopped the run: a partial picture must not replace a good one
-            raise _nothing(trace, f"{script} was interrupted (Ctrl-C), so {' and '.join(kept)} "
-                                  f"{'was' if len(kept) == 1 else 'were'} left as it was; to see the "
-                                  f"partial graph, write to a new file")
+            raise _nothing(trace, _outcome.left_as_it_was(script, kept))
     options = _picture(trace, which=which, **picture)
     if frames_dir is not None:  # first: frames that cannot be written leave OUT as it was
         _write_frames(trace, frames_dir, created_frames_dir, renderer=renderer, **options)
@@ -794,8 +789,7 @@ def _check(script, args, keep, max_elements, function_class, variable_class, all
         _echo(diagnosis.format_report(findings, trace, notes), nl=False, err=to_stdout)
     if out is not None and trace.calls:  # nothing recorded: an empty picture would replace a good one
         if _outcome.interrupted(trace) and out != "-" and os.path.exists(out):
-            _warn(f"{script} was interrupted (Ctrl-C), so {out} was left as it was; to see the partial "
-                  f"graph, write to a new file")
+            _warn(_outcome.left_as_it_was(script, [out]))
         else:
             _deliver(trace, out, fmt, which="last" if which == "all" else which, theme="debug",
                      source=_source_name(script))

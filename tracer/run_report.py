@@ -6,7 +6,8 @@ from .notebook import raising_cell
 from .offgraph import leaf_root_reason
 
 __all__ = ["warning_line", "exit_status", "other_threads", "run_report", "partial_note", "interrupted",
-           "failure_status", "recorded_graph"]
+           "failure_status", "recorded_graph",
+           "nothing_drawn", "left_as_it_was"]
 
 
 def warning_line(message: str) -> str:
@@ -96,6 +97,22 @@ def partial_note(trace, what: str = "script") -> str:
         return f" (partial: the {what} exited with status {exit_status(error.message)})"
     where = f" in backward step {error.step}" if error.step else ""
     return f" (partial: the {what} raised {error.type}{where})"
+
+
+def nothing_drawn(script, targets: list) -> str:
+    """Why nothing was written to ``targets`` (OUT and/or the frames directory): ``script`` left
+    no Function call on a graph."""
+    targets = [str(target) for target in targets]
+    written = f"neither {targets[0]} nor {targets[1]} was" if len(targets) == 2 else f"{targets[0]} was not"
+    return f"nothing to draw, so {written} written: {script} left no Function call on a graph (see above)"
+
+
+def left_as_it_was(script, kept: list) -> str:
+    """Why the files ``kept`` were not replaced: the user stopped ``script`` with Ctrl-C, and a
+    partial picture must not replace a good one."""
+    return (f"{script} was interrupted (Ctrl-C), so {' and '.join(map(str, kept))} "
+            f"{'was' if len(kept) == 1 else 'were'} left as it was; to see the partial graph, write to a "
+            f"new file")
 
 
 def interrupted(trace) -> bool:

@@ -3,8 +3,8 @@
 from types import SimpleNamespace
 
 from tracer.records import CellError, EngineInfo, ErrorRecord
-from tracer.run_report import (exit_status, failure_status, interrupted, other_threads, partial_note,
-                               recorded_graph, run_report, warning_line)
+from tracer.run_report import (exit_status, failure_status, interrupted, left_as_it_was, nothing_drawn,
+                               other_threads, partial_note, recorded_graph, run_report, warning_line)
 
 
 def _trace(calls=1, passes=1, error=None, **fields):
@@ -87,3 +87,12 @@ def test_status_and_graph_predicates():
 
 def test_warning_line_joins_lines():
     assert warning_line("a\n  b\tc") == "Warning: a b c"
+
+
+def test_what_was_not_written_and_why():
+    assert nothing_drawn("s.py", ["g.svg"]) == ("nothing to draw, so g.svg was not written: s.py left no "
+                                                "Function call on a graph (see above)")
+    assert nothing_drawn("s.py", ["g.svg", "fr"]).startswith("nothing to draw, so neither g.svg nor fr was written")
+    assert left_as_it_was("s.py", ["g.svg"]) == ("s.py was interrupted (Ctrl-C), so g.svg was left as it was; "
+                                                 "to see the partial graph, write to a new file")
+    assert left_as_it_was("s.py", ["g.svg", "fr"]).startswith("s.py was interrupted (Ctrl-C), so g.svg and fr were")
