@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import difflib
 import errno
 import math
 import os
@@ -21,6 +20,7 @@ from tracer import out_format as _formats
 from tracer import output as _output
 from tracer import pass_choice as _passes
 from tracer import run_report as _outcome
+from tracer import script_args as _script_args
 from tracer import stdio as _stdio
 from tracer.render import BUNDLED_NO_PDF
 
@@ -31,15 +31,6 @@ __all__ = ["main"]
 _SCRIPT_COMMAND = {"ignore_unknown_options": True, "help_option_names": ["-h", "--help"]}
 
 
-def _read_text(path) -> str:
-    """A file's text for a quick look (empty when it cannot be read)."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()
-    except (OSError, TypeError):
-        return ""
-
-
 class _ScriptCommand(click.Command):
     """A command that runs a script: an option passed on to the script that looks like a
     misspelt gradtrace option (``--frame`` for ``--frames``) and that the script's text does not
@@ -48,45 +39,16 @@ class _ScriptCommand(click.Command):
     def parse_args(self, ctx, args):
         ctx.meta["gradtrace.after_dashes"] = len(args) - args.index("--") - 1 if "--" in args else 0
         takes_value = _options_taking_values(self)
-        before_script = iter(args[:args.index("--")] if "--" in args else args)
-        for arg in before_script:
-            if not isinstance(arg, str) or not arg.startswith("-") or arg == "-":
-                break  # SCRIPT: what follows it is the script's
-            if arg in takes_value:
-                next(before_script, None)
-            elif not arg.startswith("--") and arg.lower().endswith((".py", ".ipynb", ".json")) \
-                    and os.path.isfile(arg):  # -dash.py reads as -d -a -s -h: the help, exit 0
-                raise click.UsageError(f"a script whose name starts with a dash is taken for an option: "
-                                       f"write it as ./{arg}, e.g. gradtrace {ctx.info_name} ./{arg} ...", ctx)
-        self._refuse_mixed_clusters(ctx, args[:args.index("--")] if "--" in args else args, takes_value)
-        return super().parse_args(ctx, args)
-
-    def _refuse_mixed_clusters(self, ctx, args, takes_value) -> None:
-        """``-vq`` after SCRIPT: click would give -q to gradtrace and only -v to the script."""
+        dashed = _script_args.dashed_script(_script_args.before_dashes(args), takes_value)
+        if dashed is not None:
+            raise click.UsageError(_script_args.dashed_script_message(dashed, ctx.info_name), ctx)
         short = {name for param in self.params if isinstance(param, click.Option)
                  for name in param.opts + param.secondary_opts if re.fullmatch(r"-[^-]", name)}
         short.update(name for name in ctx.help_option_names if re.fullmatch(r"-[^-]", name))
-        tokens = iter(args)
-        for token in tokens:
-            if isinstance(token, str) and token in takes_value:
-                next(tokens, None)  # its value (-o -qx.svg): a file name, not options
-                continue
-            if not isinstance(token, str) or not re.fullmatch(r"-[A-Za-z]+", token) or len(token) < 3:
-                continue
-            letters = []
-            for letter in token[1:]:
-                letters.append(f"-{letter}")
-                if f"-{letter}" in takes_value:
-                    break  # the rest is that option's value (-ofile.svg)
-            ours = [name for name in letters if name in short]
-            theirs = [name for name in letters if name not in short]
-            if ours and theirs:
-                whole = len(letters) == len(token) - 1  # no letters left over as an option's value
-                apart = f"write them apart ({' '.join(letters)}), or " if whole and len(letters) <= 3 else ""
-                raise click.UsageError(
-                    f"{token} mixes gradtrace's {' '.join(ours)} with {' '.join(theirs)}, which gradtrace "
-                    f"does not know: {apart}put the script's own options after -- (everything after it "
-                    f"goes to the script)", ctx)
+        mixed = _script_args.mixed_cluster(_script_args.before_dashes(args), takes_value, short)
+        if mixed is not None:
+            raise click.UsageError(mixed, ctx)
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx):
         script = str(ctx.params.get("script"))
@@ -100,22 +62,15 @@ class _ScriptCommand(click.Command):
         every = [name for param in self.params if isinstance(param, click.Option)
                  for name in param.opts + param.secondary_opts]
         ours = [name for name in every if name.startswith("--")]
-        names = [token.split("=", 1)[0] for token in undelimited]
-        names = [name for name in names if name not in every
-                 and (name.startswith("--") or re.fullmatch(r"-[A-Za-z]", name))]  # -o: steps has none
-        script_text = _read_text(ctx.params.get("script")) if names else ""
+        names = _script_args.option_like(undelimited, every)
+        script_text = _script_args.read_text(ctx.params.get("script")) if names else ""
         for name in names:
-            if re.search(rf"(?<![\w-]){re.escape(name)}(?![\w-])", script_text):
-                continue  # the script names it itself (argparse, a usage text): its own option
-            close = difflib.get_close_matches(name, ours, n=1, cutoff=0.75) if name.startswith("--") else []
-            elsewhere = _commands_with_option(ctx, name)
-            if close:
-                _warn(f"{name} went to the script as its own argument: did you mean gradtrace's "
-                      f"{close[0]}? (put the script's arguments after --, and this warning goes)")
-            elif elsewhere:
-                _warn(f"{name} went to the script as its own argument: it is an option of gradtrace "
-                      f"{' and '.join(elsewhere)}, not of {ctx.command.name} (put the script's arguments "
-                      f"after --, and this warning goes)")
+            if _script_args.names_itself(script_text, name):
+                continue  # the script's own option
+            warning = _script_args.misplaced_option(name, ours, _commands_with_option(ctx, name),
+                                                    ctx.command.name)
+            if warning is not None:
+                _warn(warning)
         return super().invoke(ctx)
 
 
@@ -185,8 +140,7 @@ class _ScriptType(click.Path):
         if isinstance(value, str) and value.startswith("-") and value != "-":
             command = ctx.info_name if ctx else "render"
             if os.path.isfile(value):  # a script whose name starts with a dash
-                raise click.UsageError(f"a script whose name starts with a dash is taken for an option: "
-                                       f"write it as ./{value}, e.g. gradtrace {command} ./{value} ...", ctx)
+                raise click.UsageError(_script_args.dashed_script_message(value, command), ctx)
             raise click.UsageError(
                 f"no such option: {value} (options for the script go after SCRIPT, e.g. "
                 f"gradtrace {command} script.py {value} ...)", ctx)
