@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import errno
 import math
 import os
 import re
@@ -14,6 +13,7 @@ import click
 
 import tracer
 from tracer import check_notes as _check_notes
+from tracer import error_text as _error_text
 from tracer import export as _export
 from tracer import frames_dir as _frames_dir
 from tracer import out_format as _formats
@@ -184,25 +184,13 @@ class _Group(click.Group):
             _stdio.silence_stdout()
             raise click.exceptions.Exit(1) from None
         except tracer.TraceError as exc:
-            # the API's wording names its keep= argument first: here the option is what helps
-            message = re.sub(r"keep='all' or keep=(\d+) \(gradtrace: (--keep all or --keep \d+)\)", r"\2",
-                             str(exc))
-            raise click.ClickException(_one_line(message)) from None
+            raise click.ClickException(_error_text.trace_error_line(exc)) from None
         except OSError as exc:
-            where = f"access {exc.filename}" if exc.filename else "write to standard output"
-            fix = {errno.EACCES: "check its permissions, or choose another path",
-                   errno.EPERM: "check its permissions, or choose another path",
-                   errno.ENOSPC: "free some space, or write elsewhere",
-                   errno.ENAMETOOLONG: "choose a shorter name",
-                   errno.ENXIO: "choose a file instead"}.get(exc.errno)
-            raise click.ClickException(_one_line(f"cannot {where}: {exc.strerror or exc}"
-                                                 + (f"; {fix}" if fix else ""))) from None
+            raise click.ClickException(_error_text.os_error_line(exc)) from None
         except Exception as exc:  # a bug of ours: one line, the traceback only on request
             if os.environ.get("GRADTRACE_DEBUG"):
                 raise
-            raise click.ClickException(_one_line(
-                f"internal error ({type(exc).__name__}: {exc}): please report it; rerun with "
-                f"GRADTRACE_DEBUG=1 to see the traceback")) from None
+            raise click.ClickException(_error_text.internal_error_line(exc)) from None
 
 
 def _stdout_finished() -> None:
@@ -222,10 +210,6 @@ def _echo(message: str = "", *, err: bool = False, nl: bool = True) -> None:
         stream = sys.stderr if err else sys.stdout
         encoding = getattr(stream, "encoding", None) or "ascii"
         click.echo(message.encode(encoding, "backslashreplace").decode(encoding), err=err, nl=nl)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]},
@@ -608,7 +592,7 @@ def _warnings_as_lines():
     seen = set()
 
     def show(message, category, filename, lineno, file=None, line=None):
-        text = _one_line(str(message))
+        text = _error_text.one_line(str(message))
         if text not in seen:
             seen.add(text)
             _warn(text)
@@ -697,7 +681,7 @@ def check(script, args, keep, max_elements, function_class, variable_class, allo
                checks, tolerance, as_json, out)
     except tracer.PassSelectionError as exc:
         if as_json:  # a grading loop still gets its one document
-            _echo(_check_notes.document([], [_one_line(str(exc))], None), err=_stdio.is_stdout(out))
+            _echo(_check_notes.document([], [_error_text.one_line(str(exc))], None), err=_stdio.is_stdout(out))
         raise
 
 
@@ -852,7 +836,7 @@ def expr(expression, lets, out, fmt, show_steps, retain_grad, no_backward, rende
         raised = f"{trace.error.type}: {trace.error.message}"
         hint = (" (check the shapes of the --let values and the arguments of the functions)"
                 if "shape" in raised.lower() else "")
-        raise click.ClickException(_one_line(f"the expression raised {raised}{hint}"))
+        raise click.ClickException(_error_text.one_line(f"the expression raised {raised}{hint}"))
 
 
 # ----- samples ----------------------------------------------------------------------------------
