@@ -28,6 +28,8 @@ SAMPLE_FIRST = 10  # keep="sample": the first this many passes, and the last
 _UNSEEN = object()  # no value captured yet
 _NOT_VARIABLES = (int, float, complex, str, bytes, np.ndarray, np.generic)
 _weakref_type = weakref.ref
+_ndarray = np.ndarray
+_SEQUENCES = (list, tuple)  # one constant: ``in (list, tuple)`` builds the tuple at every call
 # Arguments an engine wraps into Variables itself (3 in 3 * x, a numpy batch)
 _PLAIN_VALUES = (int, float, np.ndarray, np.generic)
 
@@ -201,7 +203,7 @@ class Recorder:
         """Before a forward runs: capture the Variables among its arguments not seen before, as
         they are now (recorded at ``call_exit``, after a forward that may have changed them)."""
         ref_at = self.variables._ref_at
-        if len(args) == 1 and type(args[0]) in (list, tuple):
+        if len(args) == 1 and type(args[0]) in _SEQUENCES:
             args = args[0]  # f([x0, x1]), the book's step 11 style (as call_exit reads it)
         for obj in args:
             ref = ref_at.get(id(obj))
@@ -233,7 +235,7 @@ class Recorder:
             else:  # kept under another name (self.xs), or not kept: what was passed, f([x0, x1]) too
                 inputs = args[0] if len(args) == 1 and type(args[0]) in (list, tuple) else args
                 from_args = True
-        elif type(inputs) in (list, tuple) and inputs and type(inputs[0]) is np.ndarray \
+        elif type(inputs) in _SEQUENCES and inputs and type(inputs[0]) is _ndarray \
                 and all(type(x) is np.ndarray for x in inputs):
             passed_in = args[0] if len(args) == 1 and type(args[0]) in (list, tuple) else args
             if any(not isinstance(a, _NOT_VARIABLES) and hasattr(a, "data") for a in passed_in):
@@ -381,7 +383,7 @@ class Recorder:
         """Called before ``f.backward(*gys)``; returns a step token, or None when not a new step."""
         if self.step_stack:
             return None
-        if len(grads_in) == 1 and type(grads_in[0]) in (list, tuple) and not _held_as_grad(fn, grads_in[0]):
+        if len(grads_in) == 1 and type(grads_in[0]) in _SEQUENCES and not _held_as_grad(fn, grads_in[0]):
             grads_in = grads_in[0]  # backward(gys), the book's step 11 style: one per output
         current = self.current
         if current is None:
