@@ -158,20 +158,23 @@ def format_pass(trace: Trace, pass_record: PassRecord, precision: int = 4) -> st
         out.append(f"leaf gradients after the pass: {finals}")
     cleared = _cleared(trace, pass_record)
     if cleared:
-        listed = [names(v) for v in cleared[:_MAX_LISTED]]
-        if len(cleared) > _MAX_LISTED:
-            listed.append(f"... ({len(cleared) - _MAX_LISTED:,} more)")
         why = ("although backward was called with retain_grad=True" if
                pass_record.options.get("retain_grad") is True else "retain_grad=True keeps them")
-        out.append(f"cleared by the engine after use (.grad is None at the end; {why}): {', '.join(listed)}")
+        out.append(f"cleared by the engine after use (.grad is None at the end; {why}): "
+                   f"{_listed(cleared, names)}")
     unstored = _unstored(trace, pass_record)
     if unstored:
-        listed = [names(v) for v in unstored[:_MAX_LISTED]]
-        if len(unstored) > _MAX_LISTED:
-            listed.append(f"... ({len(unstored) - _MAX_LISTED:,} more)")
         out.append(f"never stored (a step returned a gradient, but backward raised before .grad held it): "
-                   f"{', '.join(listed)}")
+                   f"{_listed(unstored, names)}")
     return "\n".join(out)
+
+
+def _listed(variables: list[int], names) -> str:
+    """The first ``_MAX_LISTED`` variables' names, and how many more there are."""
+    listed = [names(v) for v in variables[:_MAX_LISTED]]
+    if len(variables) > _MAX_LISTED:
+        listed.append(f"... ({len(variables) - _MAX_LISTED:,} more)")
+    return ", ".join(listed)
 
 
 def _leaves(trace: Trace, pass_record: PassRecord) -> list[int]:
