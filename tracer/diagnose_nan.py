@@ -79,11 +79,11 @@ def _flow_text(trace, sinks: list[int], start: set[int]) -> str:
 
 
 def _finite_before(trace, vid: int, call_id: int) -> int | None:
-    """The last kept pass before the one ``call_id`` is in whose forward saw the leaf ``vid``
-    finite (its data was changed in place since: a training loop's update), or None."""
-    later = [p.id for p in trace.passes if call_id in p.calls]
+    """The last kept pass whose forward, all made before call ``call_id`` (call ids count in
+    forward order), saw the leaf ``vid`` finite (its data was changed in place since: a training
+    loop's update), or None. A pass after the call, or sharing it, says nothing of before it."""
     finite = [p.id for p in trace.passes if vid in p.values and not _bad(p.values[vid])
-              and (not later or p.id < later[0])]
+              and p.calls and max(p.calls) < call_id]
     return finite[-1] if finite else None
 
 

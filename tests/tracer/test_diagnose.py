@@ -1098,6 +1098,20 @@ def test_a_leaf_an_update_made_not_finite_names_the_last_pass_it_was_finite_in()
                                "gradients of pass 1")
 
 
+
+def test_a_leaf_that_held_nan_before_a_pass_saw_it_finite_is_not_blamed_on_an_update_after_that_pass():
+    # a call made before pass 1 (no graph: no_grad) read x as NaN; x was fixed, then pass 1 saw it
+    # finite: the hint said "finite in pass 1 and changed in place after it", the wrong way round
+    with tracer.trace(keep="all") as t:
+        x = E.Variable(np.array(np.nan), name="x")
+        with E.no_grad():
+            E.square(x)
+        x.data[...] = 1.0
+        E.square(x).backward()
+    (nan,) = [f for f in diagnose(t) if f.kind == "nan-inf"]
+    assert nan.message.startswith("x (v1) already holds 1 NaN when Square (f1) uses it")
+    assert nan.hint.startswith("the input data already held NaN/Inf")
+
 # ----- API, report, JSON ----------------------------------------------------------------------
 
 def _listpop_trace():
