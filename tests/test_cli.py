@@ -544,6 +544,8 @@ def test_steps_of_a_pass_that_raised_right_after_a_step_lists_nothing_as_cleared
     assert "cleared" not in out, out  # b's gradient was never stored: the engine raised first
     assert ("never stored (a step returned a gradient, but backward raised before .grad held it): b"
             in out.splitlines()), out
+    (data,) = json.loads(run("steps", script, "--json").stdout)["passes"]
+    assert data["cleared"] == [] and [v["name"] for v in data["never_stored"]] == ["b"]  # as the table says
 
 
 def test_steps_tells_apart_variables_that_share_a_name(tmp_path):

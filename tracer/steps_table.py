@@ -236,5 +236,6 @@ def steps_to_dict(trace: Trace, which="last") -> dict:
                        "leaves": [{"id": v, "name": trace.name_of(v), "grad": grads.get(str(v))}
                                   for v in _leaves(trace, record)],
                        "cleared": [{"id": v, "name": trace.name_of(v)} for v in _cleared(trace, record)],
+                       "never_stored": [{"id": v, "name": trace.name_of(v)} for v in _unstored(trace, record)],
                        "grads_written_after_steps": grads_written_after_steps(trace, record)})
     return {"schema": "gradtrace.steps/1", "pass_count": trace.pass_count, "passes": result}
