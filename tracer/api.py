@@ -330,8 +330,9 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
             names = ", ".join(recorder.array_inputs)
             they = "it was" if len(recorder.array_inputs) == 1 else "they were"
             warnings.append(f"{names} kept numpy arrays in .inputs, not the Variables {they} called with, "
-                            f"so backward cannot reach those Variables (their .grad, their creator): keep the Variables (self.inputs = inputs) and read their arrays "
-                            f"with x.data; gradtrace recorded the Variables passed instead")
+                            f"so backward cannot reach those Variables (their .grad, their creator): keep "
+                            f"the Variables (self.inputs = inputs) and read their arrays with x.data; "
+                            f"gradtrace recorded the Variables passed instead")
         for name in recorder.array_variables:
             warnings.append(f"{name} subclasses numpy.ndarray, so its objects were taken for plain arrays "
                             f"and no variable was recorded: gradtrace records Variables that keep their "

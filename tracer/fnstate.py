@@ -42,7 +42,8 @@ def function_state(fn, max_elements: int):
     """A Function object's attributes without its links to the graph, to re-run its forward later.
 
     Called by the recorder after every forward, so it is kept cheap: values are kept by
-    reference, except arrays (copied, as they were when the forward ran); ``inputs``/``outputs``/``input``/``output``, ``generation``,
+    reference, except arrays (copied, as they were when the forward ran);
+    ``inputs``/``outputs``/``input``/``output``, ``generation``,
     Variables, weak references and lists of them are left out, and arrays with more than
     ``max_elements`` elements are replaced by ``DROPPED`` so memory stays bounded. A function
     with nothing to keep (most ops) shares one empty read-only mapping.

@@ -223,7 +223,8 @@ def read_notebook(text: bytes, path: Path) -> Notebook:
     """The code cells of a notebook, each labelled with the file and the cell, in order.
 
     A cell's label is ``PATH (code cell 2, In [7])`` (see ``cell_name``): what tracebacks,
-    warnings and findings show, and what a student finds in Jupyter. Line and cell magics are blanked; ``%%writefile`` cells become a call of
+    warnings and findings show, and what a student finds in Jupyter. Line and cell magics are
+    blanked; ``%%writefile`` cells become a call of
     ``writefile`` (``_gradtrace_writefile`` in the namespace they run in); a cell under a cell
     magic that is not Python (``%%bash``) is skipped, a notebook of another language refused.
     """
