@@ -48,39 +48,8 @@ y = square(Boom()(square(x)))
 y.backward()
 """
 
-STUDENT_ENGINE = """\
-import numpy as np
-
-class Variable:
-    def __init__(self, data):
-        self.data, self.grad, self.creator = data, None, None
-
-    def backward(self):
-        if self.grad is None:
-            self.grad = np.ones_like(self.data)
-        funcs = [self.creator]
-        while funcs:
-            f = funcs.pop()
-            gx = f.backward(f.output.grad)
-            for x in f.inputs:
-                x.grad = gx if x.grad is None else x.grad + gx  # x is an array: AttributeError
-                if x.creator is not None:
-                    funcs.append(x.creator)
-
-class Function:
-    def __call__(self, x):
-        self.inputs = [x.data]  # the bug: arrays, not Variables
-        self.output = Variable(np.asarray(self.forward(x.data)))
-        self.output.creator = self
-        return self.output
-
-class Square(Function):
-    def forward(self, x):
-        return x ** 2
-
-    def backward(self, gy):
-        return 2 * self.inputs[0] * gy
-
+# the engine as a script of its own: its classes, then the run
+STUDENT_ENGINE = (Path(__file__).parent / "tracer" / "engines" / "arrays_in_inputs.py").read_text() + """
 x = Variable(np.array(0.5))
 b = Square()(x)
 y = Square()(b)

@@ -5,7 +5,7 @@ import pytest
 
 import engine as E
 import tracer
-from tests.tracer.engines import listpop
+from tests.tracer.engines import arrays_in_inputs, listpop
 from tracer.gradview import PassIndex
 
 
@@ -81,47 +81,10 @@ def test_data_the_engine_wrapped_as_a_constant_is_not_stored_not_cleared():
     assert t.grad_state(p, next(v.id for v in t.variables.values() if v.name == "y_pred")) == "value"
 
 
-def student_engine():
-    """A DeZero step-7 style engine whose Function keeps the input arrays (``self.inputs = xs``):
-    its backward loop raises reading ``x.grad`` of an array, right after the first step."""
-
-    class Variable:
-        def __init__(self, data, name=None):
-            self.data, self.name, self.grad, self.creator = data, name, None, None
-
-        def backward(self):
-            if self.grad is None:
-                self.grad = np.ones_like(self.data)
-            funcs = [self.creator]
-            while funcs:
-                f = funcs.pop()
-                gx = f.backward(f.output.grad)
-                for x in f.inputs:
-                    x.grad = gx if x.grad is None else x.grad + gx  # AttributeError: an array
-                    if x.creator is not None:
-                        funcs.append(x.creator)
-
-    class Function:
-        def __call__(self, x):
-            self.inputs = [x.data]  # the bug: arrays, not Variables
-            self.output = Variable(np.asarray(self.forward(x.data)))
-            self.output.creator = self
-            return self.output
-
-    class Square(Function):
-        def forward(self, x):
-            return x ** 2
-
-        def backward(self, gy):
-            return 2 * self.inputs[0] * gy
-
-    return Variable, Function, Square
-
-
 def test_a_gradient_a_pass_that_raised_never_stored_is_not_said_cleared():
     """The engine raised before storing b's gradient: b's .grad never held one. It was listed and
     drawn as "cleared" (a gradient the engine had and dropped after use)."""
-    Variable, Function, Square = student_engine()
+    Variable, Function, Square = arrays_in_inputs.Variable, arrays_in_inputs.Function, arrays_in_inputs.Square
     with pytest.warns(tracer.TraceWarning, match="kept numpy arrays"), tracer.trace(Function, Variable) as t:
         x = Variable(np.array(0.5), name="x")
         b = Square()(x)
