@@ -46,6 +46,7 @@ class Trace:
         self.max_elements: int = 0
         self.complete: bool = False
         self._contribution_index: dict[int, tuple] = {}  # pass id -> (pass, {var: contributions})
+        self._seen_index: dict[int, tuple] = {}  # pass id -> (pass, variables whose .grad was seen)
         self.warnings: tuple[str, ...] = ()  # classes that looked like an engine but could not be hooked
         # Not serialised; filled by the recorder for tracer.diagnose: each call's Function class
         # and its state without graph links (to re-run its forward), and each kept pass's
@@ -175,28 +176,26 @@ class Trace:
             return "not-computed"
         if not root and self.is_constant(var_id):
             return "not-stored"  # data an op wrapped: the engine keeps no gradient for it
-        if pass_record.error is not None and not self._grad_seen(pass_record, var_id):
+        if pass_record.error is not None and var_id not in self._grads_seen(pass_record):
             return "not-stored"  # returned by a step, but backward raised before .grad held it
         return "cleared"
 
-    def _grad_seen(self, pass_record: PassRecord, var_id: int) -> bool:
-        """True when the variable's ``.grad`` was seen holding a gradient during the pass: the
-        root's seed, a ``.grad`` read after a step, or a gradient its creator's step received."""
-        if var_id == pass_record.root and pass_record.root_grad is not None:
-            return True
-        for step in pass_record.steps:
-            call = self.calls.get(step.call)
-            if call is None:
-                continue
-            if var_id in call.inputs:
-                position = call.inputs.index(var_id)
-                if position < len(step.accumulated) and step.accumulated[position] is not None:
-                    return True
-            if var_id in call.outputs:
-                position = call.outputs.index(var_id)
-                if position < len(step.grads_in) and step.grads_in[position] is not None:
-                    return True
-        return False
+    def _grads_seen(self, pass_record: PassRecord) -> frozenset:
+        """The variables whose ``.grad`` was seen holding a gradient during the pass (the root's
+        seed, a ``.grad`` read after a step, a gradient its creator's step received), built once
+        per pass."""
+        cached = self._seen_index.get(pass_record.id)
+        if cached is None or cached[0] is not pass_record:
+            seen = {pass_record.root} if pass_record.root_grad is not None else set()
+            for step in pass_record.steps:
+                call = self.calls.get(step.call)
+                if call is None:
+                    continue
+                seen.update(v for v, g in zip(call.inputs, step.accumulated) if g is not None)
+                seen.update(v for v, g in zip(call.outputs, step.grads_in) if g is not None)
+            cached = (pass_record, frozenset(seen))
+            self._seen_index[pass_record.id] = cached
+        return cached[1]
 
     def final_grad(self, pass_record: PassRecord | None, var_id: int) -> ArraySnapshot | None:
         """The variable's ``.grad`` at the end of the pass, or None."""
