@@ -326,9 +326,10 @@ class trace:  # noqa: N801 - used like a function: ``with trace() as t``
                             f"the trace kept every one alive until it ended: memory grew with each pass "
                             f"whatever keep= said; add '__weakref__' to the __slots__ of {names}")
         warnings += recorder.object_arrays
-        if recorder.array_inputs:
-            names = ", ".join(recorder.array_inputs)
-            they = "it was" if len(recorder.array_inputs) == 1 else "they were"
+        warned = [name for name, warn in recorder.array_inputs.items() if warn]
+        if warned:
+            names = ", ".join(warned)
+            they = "it was" if len(warned) == 1 else "they were"
             warnings.append(f"{names} kept numpy arrays in .inputs, not the Variables {they} called with, "
                             f"so backward cannot reach those Variables (their .grad, their creator): keep "
                             f"the Variables (self.inputs = inputs) and read their arrays with x.data; "

@@ -41,7 +41,7 @@ def _passed_ids(args) -> set[int]:
     ids = set()
     for arg in args:
         ids.add(id(arg))
-        if type(arg) in (list, tuple):
+        if type(arg) in _SEQUENCES:
             ids.update(map(id, arg))
     return ids
 
@@ -73,7 +73,7 @@ def _kept_elsewhere(fn, passed) -> bool:
     in another attribute (then its engine may well read them there)."""
     wanted = {id(a) for a in passed}
     for value in getattr(fn, "__dict__", {}).values():
-        items = value if type(value) in (list, tuple) else (value,)
+        items = value if type(value) in _SEQUENCES else (value,)
         if any(id(item) in wanted for item in items):
             return True
     return False
@@ -83,7 +83,7 @@ def _held_as_grad(fn, listed) -> bool:
     """Whether the list handed to ``fn.backward`` is the ``.grad`` of one of its outputs: one
     gradient the engine stored as a list (an earlier ``return [gx]``), not one per output."""
     outputs = getattr(fn, "outputs", None)
-    for output in outputs if type(outputs) in (list, tuple) else (getattr(fn, "output", None),):
+    for output in outputs if type(outputs) in _SEQUENCES else (getattr(fn, "output", None),):
         if type(output) is _weakref_type or (not hasattr(output, "data") and callable(output)):
             output = output()
         if output is not None and getattr(output, "grad", None) is listed:
@@ -133,7 +133,9 @@ class Recorder:
         # Function calls and backward passes other threads made while this trace recorded one
         self.elsewhere = [0, 0]
         self.array_variables: dict[str, None] = {}  # Variable classes that subclass numpy.ndarray
-        self.array_inputs: dict[str, None] = {}  # Function classes whose .inputs held arrays
+        # Function classes whose .inputs held arrays -> whether to warn (decided at their first call:
+        # not when they keep the Variables in another attribute too)
+        self.array_inputs: dict[str, bool] = {}
         self.object_arrays: list[str] = []  # warnings: names bound to numpy arrays of Variables
         self.calls_without_variables = 0
         self.reused: set[int] = set()  # calls whose Function object had made one of their inputs
@@ -233,15 +235,15 @@ class Recorder:
             if single is not None:
                 inputs = (single,)
             else:  # kept under another name (self.xs), or not kept: what was passed, f([x0, x1]) too
-                inputs = args[0] if len(args) == 1 and type(args[0]) in (list, tuple) else args
+                inputs = args[0] if len(args) == 1 and type(args[0]) in _SEQUENCES else args
                 from_args = True
         elif type(inputs) in _SEQUENCES and inputs and type(inputs[0]) is _ndarray \
-                and all(type(x) is np.ndarray for x in inputs):
-            passed_in = args[0] if len(args) == 1 and type(args[0]) in (list, tuple) else args
+                and all(type(x) is _ndarray for x in inputs):
+            passed_in = args[0] if len(args) == 1 and type(args[0]) in _SEQUENCES else args
             if any(not isinstance(a, _NOT_VARIABLES) and hasattr(a, "data") for a in passed_in):
                 inputs, from_args = passed_in, True  # it kept their arrays (self.inputs = xs)
-                if cls.__name__ not in self.array_inputs and not _kept_elsewhere(fn, passed_in):
-                    self.array_inputs[cls.__name__] = None
+                if cls.__name__ not in self.array_inputs:
+                    self.array_inputs[cls.__name__] = not _kept_elsewhere(fn, passed_in)
         max_elements = self.max_elements
         raw_vars = self.raw_vars
         ref_at = self.variables._ref_at
