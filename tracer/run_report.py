@@ -81,11 +81,15 @@ def run_report(trace, script: str, no_backward: str = "showing the forward graph
     elif trace.pass_count == 0 and trace.error is None:
         lines.append(warning_line(f"{script} never called backward(): {no_backward}"))
     elif trace.pass_count == 0:  # the run ended early: said as render's "(partial: ...)" says it
-        error = trace.error
-        ended = (f"exited with status {exit_status(error.message)}" if error.type == "SystemExit"
-                 else f"raised {error.type}")
-        lines.append(warning_line(f"{script} {ended} before it called backward(): {no_backward}"))
+        lines.append(warning_line(f"{script} {_ended(trace.error)} before it called backward(): {no_backward}"))
     return lines
+
+
+def _ended(error) -> str:
+    """How the traced code ended: "exited with status 3" or "raised ValueError"."""
+    if error.type == "SystemExit":
+        return f"exited with status {exit_status(error.message)}"
+    return f"raised {error.type}"
 
 
 def partial_note(trace, what: str = "script") -> str:
@@ -93,10 +97,8 @@ def partial_note(trace, what: str = "script") -> str:
     error = trace.error
     if error is None:
         return ""
-    if error.type == "SystemExit":
-        return f" (partial: the {what} exited with status {exit_status(error.message)})"
-    where = f" in backward step {error.step}" if error.step else ""
-    return f" (partial: the {what} raised {error.type}{where})"
+    where = f" in backward step {error.step}" if error.step and error.type != "SystemExit" else ""
+    return f" (partial: the {what} {_ended(error)}{where})"
 
 
 def nothing_drawn(script, targets: list) -> str:
