@@ -94,7 +94,7 @@ def in_place_changes(trace, pass_record, cache: ReplayCache, settings: Settings 
     last_change: dict[int, Change] = {}
     settings = Settings() if settings is None else settings
     cap, changers, in_pass = settings.per_signature, settings.changers, {}
-    changed_at = getattr(trace, "leaf_changed_at", {})
+    changed_at = trace.leaf_changed_at
     for call_id in sorted(pass_record.calls):
         call = trace.calls.get(call_id)
         if call is None or call.error or not call.inputs:
@@ -177,7 +177,7 @@ def _recorded_changes(trace, call, received: list, recorded: list, found: InPlac
     """Judge a call that cannot be re-run on its records alone (True when it changed a leaf): a
     leaf it received as one value and left as another (``leaf_changed_at``: the recorder saw it
     change) is its change; a leaf it ran on as a change before it left it is read by it."""
-    changed_at = getattr(trace, "leaf_changed_at", {})
+    changed_at = trace.leaf_changed_at
     changed = False
     for position, vid in enumerate(call.inputs):
         record = trace.variables.get(vid)

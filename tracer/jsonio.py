@@ -86,7 +86,7 @@ def _initial_grads_to_json(trace: Trace, pass_record) -> dict:
 def _leaf_changed_at_to_json(trace: Trace) -> dict:
     """``{"leaf_changed_at": {"1": 3}}``: leaves the first forward that received them changed in
     place (variable id -> that call's id), when there are any."""
-    changed = getattr(trace, "leaf_changed_at", {})
+    changed = trace.leaf_changed_at
     if not changed:
         return {}
     return {"leaf_changed_at": {str(v): c for v, c in sorted(changed.items())}}
@@ -95,7 +95,7 @@ def _leaf_changed_at_to_json(trace: Trace) -> dict:
 def _cell_errors_to_json(trace: Trace) -> dict:
     """``{"cell_errors": [...]}``: the notebook cells that raised in a run that went on past them
     (``--allow-errors``), when there are any."""
-    cells = getattr(trace, "cell_errors", ())
+    cells = trace.cell_errors
     if not cells:
         return {}
     return {"cell_errors": [{"cell": c.cell, "line": c.line, "error": _error_to_json(c.error)} for c in cells]}
